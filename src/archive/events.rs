@@ -1,0 +1,47 @@
+//! The archive's event log, `ARCHIVE/.capstan/events.jsonl`: one JSON object a line, in PREMIS
+//! terms (event type, date-time, object, outcome, detail, agent). Lines are appended with one
+//! `write` on a file opened for appending, so concurrent writers never interleave within a line.
+
+use super::ArchiveError;
+use serde::Serialize;
+use std::io::Write;
+
+/// One PREMIS event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// RFC 3339, UTC.
+    pub date_time: String,
+    /// PREMIS event type: `ingestion`, `message digest calculation`, `fixity check`, ...
+    pub event_type: String,
+    /// `collection/item-id`
+    pub item: String,
+    /// The file, relative to the item's bag, when the event concerns one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// `pass`, `fail` or `warning`.
+    pub outcome: String,
+    pub detail: String,
+    /// `capstan <version>; libFLAC <version>`
+    pub agent: String,
+}
+
+/// Appends events to the archive's log.
+pub fn append(archive: &super::Archive, events: &[Event]) -> Result<(), ArchiveError> {
+    let path = archive.meta_dir().join("events.jsonl");
+    let io = |source| ArchiveError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut text = String::new();
+    for e in events {
+        text.push_str(&serde_json::to_string(e).expect("events serialise"));
+        text.push('\n');
+    }
+    let mut f = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io)?;
+    f.write_all(text.as_bytes()).map_err(io)?;
+    f.sync_data().map_err(io)
+}

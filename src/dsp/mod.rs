@@ -1,0 +1,6 @@
+//! Pure signal-processing kernels: slices in, measurements out, no I/O.
+//!
+//! Each kernel allocates its buffers up front and gives the same result whatever block sizes
+//! its input arrives in (tested).
+
+pub mod levels;

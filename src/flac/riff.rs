@@ -1,0 +1,100 @@
+//! RIFF chunks as `flac --keep-foreign-metadata` stores them: one APPLICATION block of id `riff`
+//! per chunk, verbatim (8-byte header, payload, pad byte), in file order: the `RIFF`/`WAVE`
+//! header, `fmt `, the chunks before `data`, the `data` header alone, then the chunks after it.
+//! `flac -d --keep-foreign-metadata` rebuilds the WAV from these blocks around the decoded audio.
+
+/// One RIFF chunk: header, payload and the pad byte an odd payload needs (RIFF rule).
+pub fn chunk(id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + payload.len() + 1);
+    out.extend_from_slice(id);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    if payload.len() % 2 == 1 {
+        out.push(0);
+    }
+    out
+}
+
+/// The `fmt ` payload for integer PCM: plain PCM for 16-bit mono/stereo, otherwise
+/// WAVE_FORMAT_EXTENSIBLE (as Microsoft asks for more than 2 channels or more than 16 bits).
+/// Independent tape tracks have no loudspeaker positions, so their mask is 0.
+pub fn fmt_payload(channels: u16, sample_rate: u32, bits: u16, channel_mask: Option<u32>) -> Vec<u8> {
+    let block_align = channels * (bits / 8);
+    let extensible = channels > 2 || bits > 16;
+    let mut out = Vec::with_capacity(40);
+    out.extend_from_slice(&(if extensible { 0xFFFEu16 } else { 1u16 }).to_le_bytes());
+    out.extend_from_slice(&channels.to_le_bytes());
+    out.extend_from_slice(&sample_rate.to_le_bytes());
+    out.extend_from_slice(&(sample_rate * u32::from(block_align)).to_le_bytes());
+    out.extend_from_slice(&block_align.to_le_bytes());
+    out.extend_from_slice(&bits.to_le_bytes());
+    if extensible {
+        let mask = channel_mask.unwrap_or(match channels {
+            1 => 0x4,
+            2 => 0x3,
+            _ => 0,
+        });
+        out.extend_from_slice(&22u16.to_le_bytes());
+        out.extend_from_slice(&bits.to_le_bytes());
+        out.extend_from_slice(&mask.to_le_bytes());
+        // KSDATAFORMAT_SUBTYPE_PCM {00000001-0000-0010-8000-00aa00389b71}
+        out.extend_from_slice(&[
+            1, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71,
+        ]);
+    }
+    out
+}
+
+/// The blocks of a WAV laid out around `data_len` bytes of audio: `before` and `after` are whole
+/// chunks (from [`chunk`]) that stand before and after the `data` chunk.
+pub fn foreign_blocks(fmt: &[u8], before: &[Vec<u8>], data_len: u64, after: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let fmt_chunk = chunk(b"fmt ", fmt);
+    let data_total = 8 + data_len + (data_len % 2);
+    let riff_len: u64 = 4
+        + fmt_chunk.len() as u64
+        + before.iter().map(|c| c.len() as u64).sum::<u64>()
+        + data_total
+        + after.iter().map(|c| c.len() as u64).sum::<u64>();
+    let mut blocks = Vec::with_capacity(before.len() + after.len() + 3);
+    let mut header = Vec::with_capacity(12);
+    header.extend_from_slice(b"RIFF");
+    // Over 4 GiB a RIFF size cannot be told: 0xFFFFFFFF, as RF64 writers do; flac recomputes it.
+    header.extend_from_slice(&(u32::try_from(riff_len).unwrap_or(u32::MAX)).to_le_bytes());
+    header.extend_from_slice(b"WAVE");
+    blocks.push(header);
+    blocks.push(fmt_chunk);
+    blocks.extend(before.iter().cloned());
+    let mut data = Vec::with_capacity(8);
+    data.extend_from_slice(b"data");
+    data.extend_from_slice(&(u32::try_from(data_len).unwrap_or(u32::MAX)).to_le_bytes());
+    blocks.push(data);
+    blocks.extend(after.iter().cloned());
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_chunks_are_padded_and_sizes_add_up() {
+        let c = chunk(b"iXML", b"abc");
+        assert_eq!(c.len(), 12);
+        assert_eq!(&c[4..8], &3u32.to_le_bytes());
+        let fmt = fmt_payload(2, 96_000, 24, None);
+        assert_eq!(fmt.len(), 40);
+        let blocks = foreign_blocks(&fmt, &[c.clone()], 6, &[]);
+        let riff_len = u32::from_le_bytes(blocks[0][4..8].try_into().unwrap());
+        // WAVE + fmt(8+40) + iXML(12) + data(8+6)
+        assert_eq!(riff_len, 4 + 48 + 12 + 14);
+        assert_eq!(&blocks[3][..4], b"data");
+    }
+
+    #[test]
+    fn sixteen_bit_stereo_is_plain_pcm() {
+        let fmt = fmt_payload(2, 48_000, 16, None);
+        assert_eq!(fmt.len(), 16);
+        assert_eq!(&fmt[0..2], &[1, 0]);
+        assert_eq!(u32::from_le_bytes(fmt[8..12].try_into().unwrap()), 192_000);
+    }
+}

@@ -1,0 +1,865 @@
+//! Ingest: source files in, one verified bag out. The one path into the archive.
+//!
+//! Each source file (a take: a side, a reel of a set) is read once. The bytes pass through
+//! SHA-256 as they are read; the samples go, block by block, to the level analyser and to the
+//! FLAC encoder(s), each on its own thread. Each master is then read back once, hashing it
+//! while libFLAC decodes it: its frame CRCs must hold and its STREAMINFO MD5 must equal the MD5
+//! of the source samples computed on the way in, so the master is proved bit-identical to the
+//! source before the bag is committed. Takes run in parallel. Any failure, or an interrupt,
+//! drops the staging bag: nothing reaches the archive.
+
+use crate::archive::bag::{write_tag_files, PayloadFile};
+use crate::archive::events::{self, Event};
+use crate::archive::{Archive, ArchiveError, Staging};
+use crate::dsp::levels::{LevelAnalyser, LevelError, LevelReport};
+use crate::flac::bext::{Bext, BextLoudness, LOUDNESS_OFFSET};
+use crate::flac::encode::{patch_riff_chunk, MasterEncoder, MasterMetadata, StreamSpec};
+use crate::flac::verify::{check_file, FlacCheck};
+use crate::flac::{hex, libflac_version, riff, FlacError};
+use crate::metadata::{check_identifier, Fields, MetadataError};
+use crate::profile::{CarrierCoding, Layout, Profile};
+use crate::report::{level_defects, MasterReport, QcReport, SourceReport, TakeReport};
+use crate::source::wav::{ForeignChunk, WavError, WavInfo, WavReader};
+use crate::units::FrameCount;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+/// Frames per block handed from the reader to the encoder and analyser.
+const BLOCK_FRAMES: usize = 16_384;
+
+/// Why an ingest failed. Nothing reached the archive in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error(transparent)]
+    Source(#[from] WavError),
+    #[error("{path} does not match profile {profile}: {}", .differences.join("; "))]
+    Mismatch {
+        path: PathBuf,
+        profile: String,
+        differences: Vec<String>,
+    },
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Flac(#[from] FlacError),
+    #[error("{path}: the master does not decode to the source: {detail}")]
+    NotBitExact { path: PathBuf, detail: String },
+    #[error("{path}: level analysis: {source}")]
+    Analysis { path: PathBuf, source: LevelError },
+    #[error("no source files given")]
+    NoSources,
+    #[error("interrupted: nothing was added to the archive")]
+    Interrupted,
+}
+
+impl IngestError {
+    /// Exit status per DESIGN.md: 1 for a problem with the input or the item (bad file, existing
+    /// id, a master that is not bit-exact), 2 when the ingest could not run (archive not
+    /// writable, disk full, interrupted).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            IngestError::Archive(ArchiveError::ItemExists { .. }) => 1,
+            IngestError::Archive(_) | IngestError::Interrupted => 2,
+            IngestError::Flac(FlacError::Io { source, .. })
+                if source.raw_os_error() == Some(libc::ENOSPC)
+                    || source.raw_os_error() == Some(libc::EDQUOT)
+                    || source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                2
+            }
+            _ => 1,
+        }
+    }
+}
+
+/// What to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestRequest {
+    pub profile: Profile,
+    pub id: String,
+    pub collection: String,
+    /// The operator's fields (`--meta`).
+    pub meta: Fields,
+    pub archive: Archive,
+    /// The takes of the item, in order.
+    pub sources: Vec<PathBuf>,
+    /// The transfer's date and time (bext origination, bag-info, events).
+    pub now: OffsetDateTime,
+    /// Set from a signal handler to stop cleanly.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+/// A committed item.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    pub bag: PathBuf,
+    pub report: QcReport,
+}
+
+/// `capstan 0.1.0`
+pub fn agent() -> String {
+    format!("capstan {}; libFLAC {}", env!("CARGO_PKG_VERSION"), libflac_version())
+}
+
+/// The time of the transfer: `SOURCE_DATE_EPOCH` when set (reproducible output, as in
+/// reproducible builds), else now.
+pub fn transfer_time() -> OffsetDateTime {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .unwrap_or_else(OffsetDateTime::now_utc)
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A take, opened and checked against the profile before any work starts.
+struct Take {
+    part: usize,
+    path: PathBuf,
+    info: WavInfo,
+    /// Chunks after `data`, read ahead so that they can be written into the master's header.
+    trailing: Vec<ForeignChunk>,
+}
+
+/// Ingests the request's takes as one item.
+pub fn ingest(req: &IngestRequest) -> Result<IngestOutcome, IngestError> {
+    check_identifier("item id", &req.id)?;
+    check_identifier("collection", &req.collection)?;
+    if req.sources.is_empty() {
+        return Err(IngestError::NoSources);
+    }
+    let profile = &req.profile;
+    let mut takes = Vec::new();
+    for (i, path) in req.sources.iter().enumerate() {
+        let reader = WavReader::open(path)?;
+        let info = reader.info().clone();
+        check_against_profile(path, &info, profile)?;
+        let trailing = crate::source::wav::read_trailing_chunks(path, &info)?;
+        takes.push(Take {
+            part: i + 1,
+            path: path.clone(),
+            info,
+            trailing,
+        });
+    }
+    // Metadata: profile defaults, then what the first take carried, then the operator's.
+    let carried = carried_fields(&takes[0].info, &takes[0].trailing);
+    let mut fields = Fields::layered(&profile.default_metadata, &carried, &req.meta);
+    fields
+        .0
+        .insert("CARRIER_ID".into(), req.id.clone());
+    fields
+        .0
+        .insert("COLLECTION".into(), req.collection.clone());
+    fields.check(&profile.required_metadata)?;
+
+    req.archive.prepare_for_writing()?;
+    let staging = req.archive.begin(&req.collection, &req.id)?;
+    let parts = takes.len();
+    let results: Vec<Result<TakeResult, IngestError>> = takes
+        .par_iter()
+        .map(|take| transfer_take(req, &fields, take, parts, &staging))
+        .collect();
+    let mut take_results = Vec::with_capacity(results.len());
+    for r in results {
+        take_results.push(r?);
+    }
+    if interrupted(req) {
+        return Err(IngestError::Interrupted);
+    }
+
+    let report = QcReport {
+        version: crate::report::QC_VERSION,
+        item: req.id.clone(),
+        collection: req.collection.clone(),
+        profile: profile.name.clone(),
+        generated: rfc3339(req.now),
+        software: agent(),
+        takes: take_results.iter().map(|t| t.report.clone()).collect(),
+    };
+    let qc_name = format!("{}.qc.json", req.id);
+    let qc_text = serde_json::to_string_pretty(&report).expect("QC report serialises") + "\n";
+    let qc_path = staging.data_dir().join(&qc_name);
+    std::fs::write(&qc_path, &qc_text).map_err(|source| ArchiveError::Io {
+        path: qc_path.clone(),
+        source,
+    })?;
+    let mut payload: Vec<PayloadFile> = take_results
+        .iter()
+        .flat_map(|t| t.payload.iter().cloned())
+        .collect();
+    payload.push(PayloadFile {
+        path: format!("data/{qc_name}"),
+        sha256: Sha256::digest(qc_text.as_bytes()).into(),
+        bytes: qc_text.len() as u64,
+    });
+    let mut info: Vec<(&str, String)> = Vec::new();
+    if let Some(org) = fields.get("ORGANIZATION") {
+        info.push(("Source-Organization", org.to_string()));
+    }
+    info.push(("External-Identifier", req.id.clone()));
+    if let Some(d) = fields.get("DESCRIPTION").or(fields.get("TITLE")) {
+        info.push(("External-Description", d.to_string()));
+    }
+    info.push((
+        "Bagging-Date",
+        format!(
+            "{:04}-{:02}-{:02}",
+            req.now.year(),
+            u8::from(req.now.month()),
+            req.now.day()
+        ),
+    ));
+    info.push(("Bag-Software-Agent", agent()));
+    info.push(("Capstan-Profile", profile.name.clone()));
+    info.push(("Capstan-Collection", req.collection.clone()));
+    write_tag_files(staging.bag_dir(), &payload, &info)?;
+    if interrupted(req) {
+        return Err(IngestError::Interrupted);
+    }
+    let bag = staging.commit(&req.archive, &req.collection, &req.id)?;
+
+    let item = format!("{}/{}", req.collection, req.id);
+    let mut evs = vec![Event {
+        date_time: rfc3339(req.now),
+        event_type: "ingestion".into(),
+        item: item.clone(),
+        file: None,
+        outcome: "pass".into(),
+        detail: format!(
+            "{} take(s) from {} with profile {}",
+            parts,
+            req.sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            profile.name
+        ),
+        agent: agent(),
+    }];
+    for p in &payload {
+        evs.push(Event {
+            date_time: rfc3339(req.now),
+            event_type: "message digest calculation".into(),
+            item: item.clone(),
+            file: Some(p.path.clone()),
+            outcome: "pass".into(),
+            detail: format!("SHA-256 {}", hex(&p.sha256)),
+            agent: agent(),
+        });
+    }
+    // The item is committed; a log that cannot be appended is reported but undoes nothing.
+    if let Err(e) = events::append(&req.archive, &evs) {
+        eprintln!("warning: {e}");
+    }
+    Ok(IngestOutcome { bag, report })
+}
+
+fn interrupted(req: &IngestRequest) -> bool {
+    req.interrupt
+        .as_ref()
+        .is_some_and(|f| f.load(Ordering::Relaxed))
+}
+
+/// Every way the take differs from the profile, in one message.
+fn check_against_profile(path: &Path, info: &WavInfo, p: &Profile) -> Result<(), IngestError> {
+    let mut differences = Vec::new();
+    if info.sample_rate != p.sample_rate {
+        differences.push(format!(
+            "sample rate is {} Hz, the profile wants {} Hz",
+            info.sample_rate, p.sample_rate
+        ));
+    }
+    if u32::from(info.valid_bits) != p.bit_depth {
+        differences.push(format!(
+            "bit depth is {}, the profile wants {}",
+            info.valid_bits, p.bit_depth
+        ));
+    }
+    if usize::from(info.channels) != p.channels() {
+        differences.push(format!(
+            "{} channel(s), the profile wants {} ({})",
+            info.channels,
+            p.channels(),
+            p.channel_names.join(", ")
+        ));
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(IngestError::Mismatch {
+            path: path.to_path_buf(),
+            profile: p.name.clone(),
+            differences,
+        })
+    }
+}
+
+/// Control characters in text carried from a source file become spaces: the file is the
+/// operator's evidence, not their typing, and its chunks are kept verbatim anyway.
+fn clean_carried(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// Fields the source carried in `bext` and `LIST/INFO`.
+fn carried_fields(info: &WavInfo, trailing: &[ForeignChunk]) -> Fields {
+    let mut f = Fields::default();
+    let chunks = info.chunks.iter().chain(trailing.iter());
+    for c in chunks {
+        match &c.id {
+            b"bext" => {
+                if let Some(b) = Bext::parse(&c.data) {
+                    for (k, v) in [
+                        ("DESCRIPTION", &b.description),
+                        ("ORIGINATOR", &b.originator),
+                        ("ORIGINATOR_REFERENCE", &b.originator_reference),
+                        ("ORIGINATION_DATE", &b.origination_date),
+                        ("ORIGINATION_TIME", &b.origination_time),
+                    ] {
+                        f.set_default(k, &clean_carried(v));
+                    }
+                }
+            }
+            b"LIST" if c.data.starts_with(b"INFO") => {
+                for (id, text) in list_info(&c.data[4..]) {
+                    let key = match &id {
+                        b"INAM" => "TITLE",
+                        b"ICRD" => "DATE",
+                        b"ICMT" => "DESCRIPTION",
+                        b"IART" => "ARTIST",
+                        b"ICOP" => "COPYRIGHT",
+                        b"IENG" => "ENGINEER",
+                        b"ISRC" => "SOURCE",
+                        b"ITCH" => "TECHNICIAN",
+                        _ => continue,
+                    };
+                    f.set_default(key, &clean_carried(&text));
+                }
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
+/// The sub-chunks of a `LIST/INFO` payload (after "INFO").
+fn list_info(mut b: &[u8]) -> Vec<([u8; 4], String)> {
+    let mut out = Vec::new();
+    while b.len() >= 8 {
+        let id = [b[0], b[1], b[2], b[3]];
+        let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
+        let Some(body) = b.get(8..8 + len) else { break };
+        let end = body.iter().position(|&c| c == 0).unwrap_or(body.len());
+        out.push((id, String::from_utf8_lossy(&body[..end]).into_owned()));
+        b = &b[(8 + len + len % 2).min(b.len())..];
+    }
+    out
+}
+
+fn mode(channels: usize) -> &'static str {
+    match channels {
+        1 => "mono",
+        2 => "stereo",
+        _ => "multitrack",
+    }
+}
+
+/// EBU R98 coding history lines, each ending in CR LF. A source that brought its own history
+/// keeps it, and the FLAC step is added; otherwise the carrier and A/D lines are built from the
+/// profile and the metadata.
+pub fn coding_history(
+    profile: &Profile,
+    fields: &Fields,
+    source_history: Option<&str>,
+    master_channels: usize,
+) -> String {
+    let rate = profile.sample_rate;
+    let bits = profile.bit_depth;
+    let mut lines: Vec<String> = Vec::new();
+    match source_history.map(str::trim).filter(|h| !h.is_empty()) {
+        Some(h) => lines.extend(h.lines().map(|l| l.trim_end().to_string()).filter(|l| !l.is_empty())),
+        None => {
+            let carrier_mode = mode(profile.channels());
+            let mut text: Vec<String> = Vec::new();
+            if let Some(deck) = fields.get("DECK") {
+                text.push(deck.to_string());
+            }
+            if let Some(speed) = fields.get("TAPE_SPEED") {
+                text.push(format!("{speed} ips"));
+            }
+            let mut format = fields
+                .get("CARRIER_FORMAT")
+                .unwrap_or(&profile.carrier_description)
+                .to_string();
+            for k in ["TRACK_FORMAT", "PLAYBACK_EQ", "NOISE_REDUCTION"] {
+                if let Some(v) = fields.get(k) {
+                    format.push_str(", ");
+                    format.push_str(v);
+                }
+            }
+            text.push(format);
+            match profile.carrier_coding {
+                CarrierCoding::Analogue => {
+                    lines.push(format!("A=ANALOGUE,M={carrier_mode},T={}", text.join("; ")));
+                    let adc = fields.get("ADC").map(|a| format!("{a}; A/D")).unwrap_or_else(|| "A/D".into());
+                    lines.push(format!("A=PCM,F={rate},W={bits},M={carrier_mode},T={adc}"));
+                }
+                CarrierCoding::Pcm => {
+                    lines.push(format!(
+                        "A=PCM,F={rate},W={bits},M={carrier_mode},T={}",
+                        text.join("; ")
+                    ));
+                }
+            }
+        }
+    }
+    lines.push(format!(
+        "A=FLAC,F={rate},W={bits},M={},T=Capstan {}; libFLAC {}",
+        mode(master_channels),
+        env!("CARGO_PKG_VERSION"),
+        libflac_version()
+    ));
+    lines.iter().map(|l| format!("{l}\r\n")).collect()
+}
+
+/// The bext a master carries (loudness filled in after encoding).
+fn master_bext(req: &IngestRequest, fields: &Fields, source: Option<&Bext>, history: String) -> Bext {
+    let originator = fields.get("ORIGINATOR").map(str::to_string).unwrap_or_else(|| {
+        match (fields.get("COUNTRY"), fields.get("ORGANIZATION")) {
+            (Some(c), Some(o)) => format!("{c}, {o}"),
+            (None, Some(o)) => o.to_string(),
+            _ => String::new(),
+        }
+    });
+    let reference = fields
+        .get("ORIGINATOR_REFERENCE")
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            if req.id.len() <= 32 {
+                req.id.clone()
+            } else {
+                // FADGI: an identifier too long for the field is pointed to, not cut.
+                "See Description for identifiers".into()
+            }
+        });
+    let now = req.now;
+    Bext {
+        description: fields
+            .get("DESCRIPTION")
+            .or(fields.get("TITLE"))
+            .unwrap_or("")
+            .to_string(),
+        originator,
+        originator_reference: reference,
+        origination_date: fields.get("ORIGINATION_DATE").map(str::to_string).unwrap_or_else(|| {
+            format!("{:04}-{:02}-{:02}", now.year(), u8::from(now.month()), now.day())
+        }),
+        origination_time: fields.get("ORIGINATION_TIME").map(str::to_string).unwrap_or_else(|| {
+            format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second())
+        }),
+        time_reference: source.map_or(0, |b| b.time_reference),
+        version: 2,
+        umid: source.map_or([0; 64], |b| b.umid),
+        loudness: BextLoudness::UNKNOWN,
+        coding_history: history,
+    }
+}
+
+struct TakeResult {
+    report: TakeReport,
+    payload: Vec<PayloadFile>,
+}
+
+/// One master to write from a take: its file, and which channel (per-channel layout).
+struct MasterPlan {
+    rel: String,
+    path: PathBuf,
+    channel: Option<usize>,
+    channels: usize,
+}
+
+fn transfer_take(
+    req: &IngestRequest,
+    fields: &Fields,
+    take: &Take,
+    parts: usize,
+    staging: &Staging,
+) -> Result<TakeResult, IngestError> {
+    let profile = &req.profile;
+    let info = &take.info;
+    let channels = usize::from(info.channels);
+    let bits = u32::from(info.valid_bits);
+    let stem = profile.master_name.replace("{id}", &req.id);
+    let part_suffix = if parts > 1 {
+        format!("_p{:02}", take.part)
+    } else {
+        String::new()
+    };
+    let plans: Vec<MasterPlan> = match profile.layout {
+        Layout::Interleaved => vec![(None, channels)],
+        Layout::PerChannel => (1..=channels).map(|c| (Some(c), 1)).collect(),
+    }
+    .into_iter()
+    .map(|(channel, n)| {
+        let ch = channel.map(|c| format!("_ch{c:02}")).unwrap_or_default();
+        let name = format!("{stem}{part_suffix}{ch}.flac");
+        MasterPlan {
+            rel: format!("data/{name}"),
+            path: staging.data_dir().join(&name),
+            channel,
+            channels: n,
+        }
+    })
+    .collect();
+
+    let source_bext = info
+        .chunks
+        .iter()
+        .find(|c| &c.id == b"bext")
+        .and_then(|c| Bext::parse(&c.data));
+    let carried_before: Vec<Vec<u8>> = info
+        .chunks
+        .iter()
+        .filter(|c| &c.id != b"bext")
+        .map(|c| riff::chunk(&c.id, &c.data))
+        .collect();
+    let carried_after: Vec<Vec<u8>> = take
+        .trailing
+        .iter()
+        .map(|c| riff::chunk(&c.id, &c.data))
+        .collect();
+
+    let mut encoders = Vec::with_capacity(plans.len());
+    for plan in &plans {
+        let history = coding_history(
+            profile,
+            fields,
+            source_bext.as_ref().map(|b| b.coding_history.as_str()),
+            plan.channels,
+        );
+        let bext = master_bext(req, fields, source_bext.as_ref(), history.clone());
+        let mut before = vec![riff::chunk(b"bext", &bext.to_bytes())];
+        before.extend(carried_before.iter().cloned());
+        // The WAV that `flac -d` rebuilds holds bits/8 bytes a sample.
+        let data_len = info.frames.0 * plan.channels as u64 * u64::from(bits / 8);
+        let mask = if plan.channels == channels { info.channel_mask } else { None };
+        let fmt = riff::fmt_payload(plan.channels as u16, info.sample_rate, bits as u16, mask);
+        let riff_chunks = riff::foreign_blocks(&fmt, &before, data_len, &carried_after);
+        let mut comments: Vec<(String, String)> = fields
+            .ordered()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let names = match plan.channel {
+            Some(c) => profile.channel_names[c - 1].clone(),
+            None => profile.channel_names.join(";"),
+        };
+        comments.push(("CHANNEL_NAMES".into(), names));
+        if let Some(c) = plan.channel {
+            comments.push(("CHANNEL".into(), c.to_string()));
+        }
+        if parts > 1 {
+            comments.push(("PART".into(), format!("{}/{parts}", take.part)));
+        }
+        comments.push(("ROLE".into(), "preservation master".into()));
+        comments.push((
+            "CODING_HISTORY".into(),
+            history.trim_end().replace("\r\n", "\n"),
+        ));
+        comments.push(("CAPSTAN_PROFILE".into(), profile.name.clone()));
+        comments.push((
+            "ENCODER".into(),
+            format!(
+                "Capstan {} (libFLAC {})",
+                env!("CARGO_PKG_VERSION"),
+                libflac_version()
+            ),
+        ));
+        let spec = StreamSpec {
+            channels: plan.channels as u32,
+            bits_per_sample: bits,
+            sample_rate: info.sample_rate,
+            total_frames: info.frames.0,
+            compression_level: profile.compression_level,
+            threads: encoder_threads(),
+        };
+        let meta = MasterMetadata {
+            comments,
+            riff_chunks,
+            padding: 8192,
+            seek_every_seconds: 10,
+        };
+        encoders.push(MasterEncoder::create(&plan.path, spec, &meta)?);
+    }
+
+    let (levels, source_sha, source_bytes, encoded) =
+        stream_take(req, take, encoders, channels, bits, profile)?;
+
+    let loudness = BextLoudness {
+        integrated: BextLoudness::field(levels.overall.integrated_lufs),
+        range: BextLoudness::field(levels.overall.loudness_range_lu),
+        max_true_peak: BextLoudness::field(levels.overall.true_peak_dbtp),
+        max_momentary: BextLoudness::field(levels.overall.max_momentary_lufs),
+        max_short_term: BextLoudness::field(levels.overall.max_short_term_lufs),
+    };
+    // Proving each master: hash + decode + MD5 against the source's samples, in parallel.
+    let checks: Vec<Result<FlacCheck, IngestError>> = plans
+        .par_iter()
+        .zip(encoded.par_iter())
+        .map(|(plan, enc)| {
+            patch_riff_chunk(&plan.path, b"bext", LOUDNESS_OFFSET, &loudness.to_bytes())?;
+            let check = check_file(&plan.path)?;
+            prove_bit_exact(&check, enc.input_md5, info.frames.0)?;
+            Ok(check)
+        })
+        .collect();
+    let mut payload = Vec::new();
+    let mut masters = Vec::new();
+    for (plan, check) in plans.iter().zip(checks) {
+        let check = check?;
+        let md5 = check.streaminfo.map(|s| s.md5).unwrap_or_default();
+        payload.push(PayloadFile {
+            path: plan.rel.clone(),
+            sha256: check.sha256,
+            bytes: check.bytes,
+        });
+        masters.push(MasterReport {
+            file: plan.rel.clone(),
+            channel: plan.channel,
+            sha256: hex(&check.sha256),
+            bytes: check.bytes,
+            audio_md5: hex(&md5),
+            frames: FrameCount(check.decoded_frames),
+            verification: "decoded by libFLAC: frame CRCs good, STREAMINFO MD5 equals the MD5 of the source samples".into(),
+        });
+    }
+    let report = TakeReport {
+        part: take.part,
+        source: SourceReport {
+            file: take
+                .path
+                .file_name()
+                .map(|n| clean_carried(&n.to_string_lossy()))
+                .unwrap_or_default(),
+            sha256: hex(&source_sha),
+            bytes: source_bytes,
+            container: format!("{:?}", info.container),
+            sample_rate: info.sample_rate,
+            bits_per_sample: bits,
+            channels,
+            frames: info.frames,
+            duration: info.frames.timecode(info.sample_rate),
+        },
+        masters,
+        channel_names: profile.channel_names.clone(),
+        defects: level_defects(&levels, info.sample_rate),
+        clip_runs_total: levels.clip_runs_total,
+        overall: levels.overall,
+        channels: levels.channels,
+    };
+    Ok(TakeResult { report, payload })
+}
+
+/// libFLAC threads per master: both cores, since analysis is light beside encoding.
+fn encoder_threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+        .min(4)
+}
+
+/// The decoded master must be intact and its audio MD5 must be the source samples' MD5.
+fn prove_bit_exact(check: &FlacCheck, source_md5: [u8; 16], frames: u64) -> Result<(), IngestError> {
+    let fail = |detail: String| IngestError::NotBitExact {
+        path: check.path.clone(),
+        detail,
+    };
+    if let Some(d) = check.damage.first() {
+        return Err(fail(format!("{} at frame {}", d.kind, d.at.0)));
+    }
+    let Some(si) = check.streaminfo else {
+        return Err(fail("no STREAMINFO".into()));
+    };
+    if !check.is_intact() {
+        return Err(fail(format!("MD5 check: {:?}", check.md5)));
+    }
+    if si.md5 != source_md5 {
+        return Err(fail(format!(
+            "audio MD5 {} differs from the source samples' MD5 {}",
+            hex(&si.md5),
+            hex(&source_md5)
+        )));
+    }
+    if check.decoded_frames != frames {
+        return Err(fail(format!(
+            "{} frames decoded, the source has {frames}",
+            check.decoded_frames
+        )));
+    }
+    Ok(())
+}
+
+type Streamed = (LevelReport, [u8; 32], u64, Vec<crate::flac::encode::EncodedMaster>);
+
+/// Reads the take once, feeding analysis and encoding on their own threads.
+fn stream_take(
+    req: &IngestRequest,
+    take: &Take,
+    encoders: Vec<MasterEncoder>,
+    channels: usize,
+    bits: u32,
+    profile: &Profile,
+) -> Result<Streamed, IngestError> {
+    let analyser = LevelAnalyser::new(channels, take.info.sample_rate, bits, &profile.analysis)
+        .map_err(|source| IngestError::Analysis {
+            path: take.path.clone(),
+            source,
+        })?;
+    let sha = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+    let tap_sha = Arc::clone(&sha);
+    let mut reader = WavReader::open_with_tap(
+        &take.path,
+        Box::new(move |bytes: &[u8]| {
+            let mut s = tap_sha.lock().expect("hash lock");
+            s.0.update(bytes);
+            s.1 += bytes.len() as u64;
+        }),
+    )?;
+    let (to_analysis, from_reader_a) = sync_channel::<Arc<Vec<i32>>>(4);
+    let (to_encoder, from_reader_e) = sync_channel::<Arc<Vec<i32>>>(4);
+    std::thread::scope(|scope| {
+        let analysis = scope.spawn(move || {
+            let mut analyser = analyser;
+            for block in from_reader_a {
+                analyser.process(&block);
+            }
+            analyser.finish()
+        });
+        let encoding = scope.spawn(move || -> Result<Vec<_>, IngestError> {
+            let mut encoders = encoders;
+            let mut planes: Vec<Vec<i32>> = vec![Vec::new(); if encoders.len() > 1 { channels } else { 0 }];
+            let mut failed = None;
+            for block in from_reader_e {
+                if failed.is_some() {
+                    continue; // drain, so the reader never blocks on a dead encoder
+                }
+                let result = if encoders.len() == 1 {
+                    encoders[0].write(&block)
+                } else {
+                    deinterleave(&block, &mut planes);
+                    encoders
+                        .iter_mut()
+                        .zip(&planes)
+                        .try_for_each(|(e, p)| e.write(p))
+                };
+                if let Err(e) = result {
+                    failed = Some(e);
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            encoders
+                .into_iter()
+                .map(|e| e.finish().map_err(IngestError::from))
+                .collect()
+        });
+        let read_result = (|| -> Result<(), IngestError> {
+            loop {
+                if interrupted(req) {
+                    return Err(IngestError::Interrupted);
+                }
+                let mut block = vec![0i32; BLOCK_FRAMES * channels];
+                let frames = reader.read_frames(&mut block)?;
+                if frames == 0 {
+                    break;
+                }
+                block.truncate(frames * channels);
+                let block = Arc::new(block);
+                // A closed channel means that side failed; its error is reported below.
+                if to_analysis.send(Arc::clone(&block)).is_err() || to_encoder.send(block).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        drop(to_analysis);
+        drop(to_encoder);
+        let levels = analysis.join().expect("analysis thread");
+        let encoded = encoding.join().expect("encoder thread");
+        read_result?;
+        let encoded = encoded?;
+        reader.finish()?;
+        let (hasher, bytes) = std::mem::take(&mut *sha.lock().expect("hash lock"));
+        Ok((levels, hasher.finalize().into(), bytes, encoded))
+    })
+}
+
+/// Splits interleaved frames into one plane per channel.
+fn deinterleave(block: &[i32], planes: &mut [Vec<i32>]) {
+    let channels = planes.len();
+    for (c, plane) in planes.iter_mut().enumerate() {
+        plane.clear();
+        plane.extend(block.iter().skip(c).step_by(channels));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coding_history_follows_ebu_r98() {
+        let p = Profile::load("quarter-inch-half-track-stereo").unwrap();
+        let f = Fields(
+            [
+                ("DECK", "Studer A807; SN 1234"),
+                ("TAPE_SPEED", "7.5"),
+                ("CARRIER_FORMAT", "1/4 inch open reel"),
+                ("PLAYBACK_EQ", "NAB"),
+                ("ADC", "RME Fireface UFX"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        );
+        let h = coding_history(&p, &f, None, 2);
+        let lines: Vec<&str> = h.split("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "A=ANALOGUE,M=stereo,T=Studer A807; SN 1234; 7.5 ips; 1/4 inch open reel, NAB"
+        );
+        assert_eq!(lines[1], "A=PCM,F=96000,W=24,M=stereo,T=RME Fireface UFX; A/D");
+        assert!(lines[2].starts_with("A=FLAC,F=96000,W=24,M=stereo,T=Capstan "), "{}", lines[2]);
+        assert_eq!(lines[3], "");
+        // A source with its own history keeps it and gains the FLAC line.
+        let kept = coding_history(&p, &f, Some("A=PCM,F=96000,W=24,M=stereo,T=Other tool\r\n"), 2);
+        assert!(kept.starts_with("A=PCM,F=96000,W=24,M=stereo,T=Other tool\r\nA=FLAC,"), "{kept}");
+    }
+
+    #[test]
+    fn list_info_reads_padded_subchunks() {
+        let mut b = Vec::new();
+        b.extend_from_slice(b"INAM\x05\0\0\0Title\0");
+        b.extend_from_slice(b"ICRD\x0a\0\0\x001999-01-02");
+        let got = list_info(&b);
+        assert_eq!(got[0], (*b"INAM", "Title".to_string()));
+        assert_eq!(got[1], (*b"ICRD", "1999-01-02".to_string()));
+    }
+}

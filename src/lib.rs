@@ -1,0 +1,17 @@
+//! Capstan: an archival audio transfer station.
+//!
+//! The core library behind the `capstan` CLI (and, later, the desktop app): transfer profiles
+//! ([`profile`]), sources ([`source`]), pure DSP kernels ([`dsp`]), FLAC preservation masters
+//! ([`flac`]), the archive and its bags ([`archive`]), the QC report ([`report`]) and the one
+//! path into the archive ([`ingest`]). See `docs/design.md` for the data model.
+
+pub mod archive;
+pub mod demo;
+pub mod dsp;
+pub mod flac;
+pub mod ingest;
+pub mod metadata;
+pub mod profile;
+pub mod report;
+pub mod source;
+pub mod units;

@@ -1,0 +1,128 @@
+//! The QC report of an item, `data/<item-id>.qc.json`: what was measured on each take and
+//! where every defect is. Positions are frames from the start of the take and, for people,
+//! `hh:mm:ss.fff`. Levels that cannot be measured (silence: -inf) are `null`.
+//! `version` changes whenever a field changes meaning or is removed.
+
+use crate::dsp::levels::{ChannelLevels, LevelReport, ProgrammeLevels};
+use crate::units::{FrameCount, FrameIndex, Timecode};
+use serde::Serialize;
+
+/// The schema version of the report.
+pub const QC_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QcReport {
+    pub version: u32,
+    pub item: String,
+    pub collection: String,
+    pub profile: String,
+    /// RFC 3339, UTC.
+    pub generated: String,
+    pub software: String,
+    pub takes: Vec<TakeReport>,
+}
+
+/// One take (one source file: a side, a reel of a set).
+#[derive(Debug, Clone, Serialize)]
+pub struct TakeReport {
+    /// 1-based.
+    pub part: usize,
+    pub source: SourceReport,
+    pub masters: Vec<MasterReport>,
+    pub channel_names: Vec<String>,
+    pub overall: ProgrammeLevels,
+    pub channels: Vec<ChannelLevels>,
+    pub defects: Vec<Defect>,
+    /// How many clip runs there were in all (the defect list keeps at most a bounded number).
+    pub clip_runs_total: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    /// The source's file name (not its path, which says nothing once archived).
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub container: String,
+    pub sample_rate: u32,
+    pub bits_per_sample: u32,
+    pub channels: usize,
+    pub frames: FrameCount,
+    pub duration: Timecode,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MasterReport {
+    /// Path inside the bag, `data/...`.
+    pub file: String,
+    /// For per-channel masters, the 1-based channel it holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<usize>,
+    pub sha256: String,
+    pub bytes: u64,
+    /// STREAMINFO MD5 of the audio, equal to the MD5 of the source samples.
+    pub audio_md5: String,
+    pub frames: FrameCount,
+    /// How the master was proved before it entered the archive.
+    pub verification: String,
+}
+
+/// A located defect.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Defect {
+    /// `clip`, `silence-head`, `silence-tail` (later: `click`, `dropout`, `overrun`).
+    pub kind: String,
+    /// 1-based channel, or null when it concerns every channel.
+    pub channel: Option<usize>,
+    pub start: FrameIndex,
+    pub start_time: Timecode,
+    pub length: FrameCount,
+    pub length_time: Timecode,
+}
+
+impl Defect {
+    pub fn new(
+        kind: &str,
+        channel: Option<usize>,
+        start: FrameIndex,
+        length: FrameCount,
+        rate: u32,
+    ) -> Defect {
+        Defect {
+            kind: kind.into(),
+            channel,
+            start,
+            start_time: start.timecode(rate),
+            length,
+            length_time: length.timecode(rate),
+        }
+    }
+}
+
+/// The defects a level analysis found: clips, and silence at the head and tail.
+pub fn level_defects(levels: &LevelReport, rate: u32) -> Vec<Defect> {
+    let mut out = Vec::new();
+    if levels.head_silence.0 > 0 {
+        out.push(Defect::new(
+            "silence-head",
+            None,
+            FrameIndex(0),
+            levels.head_silence,
+            rate,
+        ));
+    }
+    for c in &levels.clips {
+        out.push(Defect::new("clip", Some(c.channel), c.start, c.length, rate));
+    }
+    if levels.tail_silence.0 > 0 && levels.tail_silence.0 < levels.frames.0 {
+        let start = FrameIndex(levels.frames.0 - levels.tail_silence.0);
+        out.push(Defect::new(
+            "silence-tail",
+            None,
+            start,
+            levels.tail_silence,
+            rate,
+        ));
+    }
+    out
+}

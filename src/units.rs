@@ -1,0 +1,103 @@
+//! Sample positions and counts as types of their own.
+//!
+//! A frame is one sample instant across all channels. Positions and lengths in the archive
+//! (defects, damage, overruns) are always frames, so they never get mixed up with byte offsets
+//! or per-channel sample counts; `Timecode` renders them as `hh:mm:ss.fff` for people.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The index of a frame from the start of a take (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct FrameIndex(pub u64);
+
+/// A number of frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct FrameCount(pub u64);
+
+impl FrameIndex {
+    /// The position `count` frames later.
+    pub fn advance(self, count: FrameCount) -> FrameIndex {
+        FrameIndex(self.0 + count.0)
+    }
+
+    /// This position as a timecode at `sample_rate`.
+    pub fn timecode(self, sample_rate: u32) -> Timecode {
+        Timecode::from_frames(self.0, sample_rate)
+    }
+}
+
+impl FrameCount {
+    /// This length as a timecode at `sample_rate`.
+    pub fn timecode(self, sample_rate: u32) -> Timecode {
+        Timecode::from_frames(self.0, sample_rate)
+    }
+
+    /// Duration in seconds at `sample_rate`.
+    pub fn seconds(self, sample_rate: u32) -> f64 {
+        self.0 as f64 / f64::from(sample_rate)
+    }
+}
+
+impl fmt::Display for FrameIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "frame {}", self.0)
+    }
+}
+
+impl fmt::Display for FrameCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} frames", self.0)
+    }
+}
+
+/// A time position, `hh:mm:ss.fff`, truncated (never rounded up) to the millisecond so that a
+/// timecode never points past the frame it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timecode {
+    /// Whole milliseconds from the start.
+    pub millis: u64,
+}
+
+impl Timecode {
+    /// The timecode of frame `frames` at `sample_rate`.
+    pub fn from_frames(frames: u64, sample_rate: u32) -> Timecode {
+        let millis = (u128::from(frames) * 1000 / u128::from(sample_rate.max(1))) as u64;
+        Timecode { millis }
+    }
+}
+
+impl fmt::Display for Timecode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.millis % 1000;
+        let s = self.millis / 1000;
+        write!(f, "{:02}:{:02}:{:02}.{:03}", s / 3600, (s / 60) % 60, s % 60, ms)
+    }
+}
+
+impl Serialize for Timecode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timecode_formats_hours_minutes_seconds_millis() {
+        assert_eq!(Timecode::from_frames(0, 48_000).to_string(), "00:00:00.000");
+        assert_eq!(Timecode::from_frames(47_999, 48_000).to_string(), "00:00:00.999");
+        let frames = (3600 + 2 * 60 + 3) * 96_000 + 96 * 45;
+        assert_eq!(Timecode::from_frames(frames, 96_000).to_string(), "01:02:03.045");
+    }
+
+    #[test]
+    fn timecode_never_rounds_past_its_frame() {
+        // 44099 frames at 44.1 kHz is 0.99997 s: still inside the first second.
+        assert_eq!(Timecode::from_frames(44_099, 44_100).to_string(), "00:00:00.999");
+    }
+}
