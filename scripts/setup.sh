@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what Capstan needs on Debian 12 (as root), if missing: the C toolchain and cmake that
+# build libFLAC from source, and the independent tools the tests check against (flac, metaflac,
+# ffmpeg, bagit.py, numpy/soundfile for the corpus scripts). Idempotent and quiet when done.
+set -euo pipefail
+
+need_apt=()
+for cmd in cc cmake flac metaflac ffmpeg; do
+    command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$cmd")
+done
+/usr/bin/python3 -c 'import numpy, soundfile' 2>/dev/null || need_apt+=(numpy)
+/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages for: ${need_apt[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq build-essential cmake pkg-config flac ffmpeg \
+        python3 python3-venv python3-numpy python3-soundfile >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    else
+        # Debian 12's own cargo (1.63) is too old for the pinned dependencies (Rust >= 1.89).
+        echo "setup: Rust >= 1.89 (rustup's stable) is required and was not found" >&2
+        exit 2
+    fi
+fi
+
+# bagit.py (PyPI `bagit`) in a venv of Debian's python, outside the clone.
+TOOLS="${CAPSTAN_TOOLS:-$HOME/.cache/capstan-tools}"
+if [ ! -x "$TOOLS/venv/bin/bagit.py" ]; then
+    echo "setup: installing bagit.py into $TOOLS/venv" >&2
+    /usr/bin/python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/pip" install -q bagit
+fi
+echo "$TOOLS/venv/bin"
