@@ -33,7 +33,7 @@ pub fn demo_signal() -> Vec<i32> {
     for i in 0..n {
         let t = i as f64 / fs;
         let hiss = noise() * 10f64.powf(-72.0 / 20.0);
-        let (mut l, mut r) = if t < 0.5 || t >= 18.5 {
+        let (mut l, mut r) = if !(0.5..18.5).contains(&t) {
             (0.0, 0.0)
         } else if t < 5.5 {
             let tone = 10f64.powf(-18.0 / 20.0) * (2.0 * std::f64::consts::PI * 1000.0 * t).sin();

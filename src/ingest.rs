@@ -105,7 +105,11 @@ pub struct IngestOutcome {
 
 /// `capstan 0.1.0`
 pub fn agent() -> String {
-    format!("capstan {}; libFLAC {}", env!("CARGO_PKG_VERSION"), libflac_version())
+    format!(
+        "capstan {}; libFLAC {}",
+        env!("CARGO_PKG_VERSION"),
+        libflac_version()
+    )
 }
 
 /// The time of the transfer: `SOURCE_DATE_EPOCH` when set (reproducible output, as in
@@ -156,12 +160,8 @@ pub fn ingest(req: &IngestRequest) -> Result<IngestOutcome, IngestError> {
     // Metadata: profile defaults, then what the first take carried, then the operator's.
     let carried = carried_fields(&takes[0].info, &takes[0].trailing);
     let mut fields = Fields::layered(&profile.default_metadata, &carried, &req.meta);
-    fields
-        .0
-        .insert("CARRIER_ID".into(), req.id.clone());
-    fields
-        .0
-        .insert("COLLECTION".into(), req.collection.clone());
+    fields.0.insert("CARRIER_ID".into(), req.id.clone());
+    fields.0.insert("COLLECTION".into(), req.collection.clone());
     fields.check(&profile.required_metadata)?;
 
     req.archive.prepare_for_writing()?;
@@ -393,7 +393,11 @@ pub fn coding_history(
     let bits = profile.bit_depth;
     let mut lines: Vec<String> = Vec::new();
     match source_history.map(str::trim).filter(|h| !h.is_empty()) {
-        Some(h) => lines.extend(h.lines().map(|l| l.trim_end().to_string()).filter(|l| !l.is_empty())),
+        Some(h) => lines.extend(
+            h.lines()
+                .map(|l| l.trim_end().to_string())
+                .filter(|l| !l.is_empty()),
+        ),
         None => {
             let carrier_mode = mode(profile.channels());
             let mut text: Vec<String> = Vec::new();
@@ -417,7 +421,10 @@ pub fn coding_history(
             match profile.carrier_coding {
                 CarrierCoding::Analogue => {
                     lines.push(format!("A=ANALOGUE,M={carrier_mode},T={}", text.join("; ")));
-                    let adc = fields.get("ADC").map(|a| format!("{a}; A/D")).unwrap_or_else(|| "A/D".into());
+                    let adc = fields
+                        .get("ADC")
+                        .map(|a| format!("{a}; A/D"))
+                        .unwrap_or_else(|| "A/D".into());
                     lines.push(format!("A=PCM,F={rate},W={bits},M={carrier_mode},T={adc}"));
                 }
                 CarrierCoding::Pcm => {
@@ -439,14 +446,22 @@ pub fn coding_history(
 }
 
 /// The bext a master carries (loudness filled in after encoding).
-fn master_bext(req: &IngestRequest, fields: &Fields, source: Option<&Bext>, history: String) -> Bext {
-    let originator = fields.get("ORIGINATOR").map(str::to_string).unwrap_or_else(|| {
-        match (fields.get("COUNTRY"), fields.get("ORGANIZATION")) {
-            (Some(c), Some(o)) => format!("{c}, {o}"),
-            (None, Some(o)) => o.to_string(),
-            _ => String::new(),
-        }
-    });
+fn master_bext(
+    req: &IngestRequest,
+    fields: &Fields,
+    source: Option<&Bext>,
+    history: String,
+) -> Bext {
+    let originator = fields
+        .get("ORIGINATOR")
+        .map(str::to_string)
+        .unwrap_or_else(
+            || match (fields.get("COUNTRY"), fields.get("ORGANIZATION")) {
+                (Some(c), Some(o)) => format!("{c}, {o}"),
+                (None, Some(o)) => o.to_string(),
+                _ => String::new(),
+            },
+        );
     let reference = fields
         .get("ORIGINATOR_REFERENCE")
         .map(str::to_string)
@@ -467,12 +482,23 @@ fn master_bext(req: &IngestRequest, fields: &Fields, source: Option<&Bext>, hist
             .to_string(),
         originator,
         originator_reference: reference,
-        origination_date: fields.get("ORIGINATION_DATE").map(str::to_string).unwrap_or_else(|| {
-            format!("{:04}-{:02}-{:02}", now.year(), u8::from(now.month()), now.day())
-        }),
-        origination_time: fields.get("ORIGINATION_TIME").map(str::to_string).unwrap_or_else(|| {
-            format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second())
-        }),
+        origination_date: fields
+            .get("ORIGINATION_DATE")
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                format!(
+                    "{:04}-{:02}-{:02}",
+                    now.year(),
+                    u8::from(now.month()),
+                    now.day()
+                )
+            }),
+        origination_time: fields
+            .get("ORIGINATION_TIME")
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second())
+            }),
         time_reference: source.map_or(0, |b| b.time_reference),
         version: 2,
         umid: source.map_or([0; 64], |b| b.umid),
@@ -558,7 +584,11 @@ fn transfer_take(
         before.extend(carried_before.iter().cloned());
         // The WAV that `flac -d` rebuilds holds bits/8 bytes a sample.
         let data_len = info.frames.0 * plan.channels as u64 * u64::from(bits / 8);
-        let mask = if plan.channels == channels { info.channel_mask } else { None };
+        let mask = if plan.channels == channels {
+            info.channel_mask
+        } else {
+            None
+        };
         let fmt = riff::fmt_payload(plan.channels as u16, info.sample_rate, bits as u16, mask);
         let riff_chunks = riff::foreign_blocks(&fmt, &before, data_len, &carried_after);
         let mut comments: Vec<(String, String)> = fields
@@ -685,7 +715,11 @@ fn encoder_threads() -> u32 {
 }
 
 /// The decoded master must be intact and its audio MD5 must be the source samples' MD5.
-fn prove_bit_exact(check: &FlacCheck, source_md5: [u8; 16], frames: u64) -> Result<(), IngestError> {
+fn prove_bit_exact(
+    check: &FlacCheck,
+    source_md5: [u8; 16],
+    frames: u64,
+) -> Result<(), IngestError> {
     let fail = |detail: String| IngestError::NotBitExact {
         path: check.path.clone(),
         detail,
@@ -715,7 +749,12 @@ fn prove_bit_exact(check: &FlacCheck, source_md5: [u8; 16], frames: u64) -> Resu
     Ok(())
 }
 
-type Streamed = (LevelReport, [u8; 32], u64, Vec<crate::flac::encode::EncodedMaster>);
+type Streamed = (
+    LevelReport,
+    [u8; 32],
+    u64,
+    Vec<crate::flac::encode::EncodedMaster>,
+);
 
 /// Reads the take once, feeding analysis and encoding on their own threads.
 fn stream_take(
@@ -753,7 +792,8 @@ fn stream_take(
         });
         let encoding = scope.spawn(move || -> Result<Vec<_>, IngestError> {
             let mut encoders = encoders;
-            let mut planes: Vec<Vec<i32>> = vec![Vec::new(); if encoders.len() > 1 { channels } else { 0 }];
+            let mut planes: Vec<Vec<i32>> =
+                vec![Vec::new(); if encoders.len() > 1 { channels } else { 0 }];
             let mut failed = None;
             for block in from_reader_e {
                 if failed.is_some() {
@@ -793,7 +833,8 @@ fn stream_take(
                 block.truncate(frames * channels);
                 let block = Arc::new(block);
                 // A closed channel means that side failed; its error is reported below.
-                if to_analysis.send(Arc::clone(&block)).is_err() || to_encoder.send(block).is_err() {
+                if to_analysis.send(Arc::clone(&block)).is_err() || to_encoder.send(block).is_err()
+                {
                     break;
                 }
             }
@@ -845,12 +886,27 @@ mod tests {
             lines[0],
             "A=ANALOGUE,M=stereo,T=Studer A807; SN 1234; 7.5 ips; 1/4 inch open reel, NAB"
         );
-        assert_eq!(lines[1], "A=PCM,F=96000,W=24,M=stereo,T=RME Fireface UFX; A/D");
-        assert!(lines[2].starts_with("A=FLAC,F=96000,W=24,M=stereo,T=Capstan "), "{}", lines[2]);
+        assert_eq!(
+            lines[1],
+            "A=PCM,F=96000,W=24,M=stereo,T=RME Fireface UFX; A/D"
+        );
+        assert!(
+            lines[2].starts_with("A=FLAC,F=96000,W=24,M=stereo,T=Capstan "),
+            "{}",
+            lines[2]
+        );
         assert_eq!(lines[3], "");
         // A source with its own history keeps it and gains the FLAC line.
-        let kept = coding_history(&p, &f, Some("A=PCM,F=96000,W=24,M=stereo,T=Other tool\r\n"), 2);
-        assert!(kept.starts_with("A=PCM,F=96000,W=24,M=stereo,T=Other tool\r\nA=FLAC,"), "{kept}");
+        let kept = coding_history(
+            &p,
+            &f,
+            Some("A=PCM,F=96000,W=24,M=stereo,T=Other tool\r\n"),
+            2,
+        );
+        assert!(
+            kept.starts_with("A=PCM,F=96000,W=24,M=stereo,T=Other tool\r\nA=FLAC,"),
+            "{kept}"
+        );
     }
 
     #[test]

@@ -143,7 +143,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let fields = Fields(
                 [
                     ("TITLE", "Capstan demo tape"),
-                    ("DESCRIPTION", "Synthetic demo transfer: line-up tone, programme, a clipped passage"),
+                    (
+                        "DESCRIPTION",
+                        "Synthetic demo transfer: line-up tone, programme, a clipped passage",
+                    ),
                     ("ORGANIZATION", "Capstan demo archive"),
                     ("TAPE_SPEED", "7.5"),
                     ("DECK", "Demo deck"),
@@ -264,7 +267,9 @@ fn print_take(t: &TakeReport) {
         println!(
             "  ch {} {:10} peak {}  rms {}  dc {:+.5}",
             c.channel,
-            t.channel_names.get(c.channel - 1).map_or("", String::as_str),
+            t.channel_names
+                .get(c.channel - 1)
+                .map_or("", String::as_str),
             fmt_level(c.levels.sample_peak_dbfs, "dBFS"),
             fmt_level(c.rms_dbfs, "dBFS"),
             c.dc_offset

@@ -55,7 +55,10 @@ pub fn check_value(key: &str, value: &str) -> Result<(), String> {
         ));
     }
     if value.len() > 8192 {
-        return Err(format!("{key}: value is {} bytes; at most 8192", value.len()));
+        return Err(format!(
+            "{key}: value is {} bytes; at most 8192",
+            value.len()
+        ));
     }
     Ok(())
 }
@@ -125,7 +128,10 @@ pub const FIELD_ORDER: &[&str] = &[
 
 impl Fields {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// Sets `key` unless it already has a value.
@@ -188,7 +194,10 @@ mod tests {
         for bad in [
             "../x", "/abs", "a/b", "a\\b", "..", ".hidden", "", "-rf", "a b", "é", "a\0b",
         ] {
-            assert!(check_identifier("item id", bad).is_err(), "{bad:?} accepted");
+            assert!(
+                check_identifier("item id", bad).is_err(),
+                "{bad:?} accepted"
+            );
         }
         for good in ["tape-0042", "MS_12.side-A", "x"] {
             check_identifier("item id", good).unwrap();
@@ -211,8 +220,7 @@ mod tests {
 
     #[test]
     fn later_layers_win_and_required_fields_are_checked() {
-        let base: BTreeMap<String, String> =
-            [("TAPE_SPEED".to_string(), "7.5".to_string())].into();
+        let base: BTreeMap<String, String> = [("TAPE_SPEED".to_string(), "7.5".to_string())].into();
         let carried = Fields([("TITLE".to_string(), "from bext".to_string())].into());
         let given = Fields([("TAPE_SPEED".to_string(), "15".to_string())].into());
         let f = Fields::layered(&base, &carried, &given);
@@ -230,10 +238,15 @@ mod tests {
     #[test]
     fn ordered_puts_known_fields_first_then_alphabetical() {
         let f = Fields(
-            [("ZED", "z"), ("OPERATOR", "o"), ("TITLE", "t"), ("ALPHA", "a")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            [
+                ("ZED", "z"),
+                ("OPERATOR", "o"),
+                ("TITLE", "t"),
+                ("ALPHA", "a"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         );
         let keys: Vec<&str> = f.ordered().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["TITLE", "OPERATOR", "ALPHA", "ZED"]);

@@ -30,14 +30,19 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "compact-cassette",
         include_str!("../profiles/compact-cassette.toml"),
     ),
-    ("lacquer-disc", include_str!("../profiles/lacquer-disc.toml")),
+    (
+        "lacquer-disc",
+        include_str!("../profiles/lacquer-disc.toml"),
+    ),
     ("dat", include_str!("../profiles/dat.toml")),
 ];
 
 /// Why a profile could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("profile {name:?} is neither a shipped profile ({known}) nor a readable file: {source}")]
+    #[error(
+        "profile {name:?} is neither a shipped profile ({known}) nor a readable file: {source}"
+    )]
     NotFound {
         name: String,
         known: String,
@@ -198,7 +203,11 @@ impl Profile {
         let path = Path::new(name_or_path);
         let text = std::fs::read_to_string(path).map_err(|source| ProfileError::NotFound {
             name: name_or_path.to_string(),
-            known: SHIPPED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+            known: SHIPPED
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
             source,
         })?;
         let stem = path
@@ -332,7 +341,10 @@ impl RawProfile {
         }
         let master_name = self.naming.master.unwrap_or_else(|| "{id}_pm".into());
         let access_name = self.naming.access.unwrap_or_else(|| "{id}_ac".into());
-        for (key, pattern) in [("naming.master", &master_name), ("naming.access", &access_name)] {
+        for (key, pattern) in [
+            ("naming.master", &master_name),
+            ("naming.access", &access_name),
+        ] {
             check_name_pattern(pattern).map_err(|m| invalid(key, m))?;
         }
         if master_name == access_name {
@@ -357,7 +369,10 @@ impl RawProfile {
             ));
         }
         if analysis.clip_min_run == 0 {
-            return Err(invalid("analysis.clip_min_run", "must be at least 1".into()));
+            return Err(invalid(
+                "analysis.clip_min_run",
+                "must be at least 1".into(),
+            ));
         }
         let ac = self.access_copy;
         if let Some(t) = ac.target_loudness_lufs {
@@ -449,13 +464,21 @@ mod tests {
     #[test]
     fn shipped_profiles_describe_their_carriers() {
         let dat = Profile::load("dat").unwrap();
-        assert_eq!((dat.sample_rate, dat.bit_depth, dat.channels()), (48_000, 16, 2));
+        assert_eq!(
+            (dat.sample_rate, dat.bit_depth, dat.channels()),
+            (48_000, 16, 2)
+        );
         assert_eq!(dat.carrier_coding, CarrierCoding::Pcm);
         let multi = Profile::load("half-inch-8-track").unwrap();
         assert_eq!(multi.layout, Layout::PerChannel);
         assert_eq!(multi.channels(), 8);
         assert!(Profile::load("lacquer-disc").unwrap().access_copy.declick);
-        assert_eq!(Profile::load("quarter-inch-full-track-mono").unwrap().channels(), 1);
+        assert_eq!(
+            Profile::load("quarter-inch-full-track-mono")
+                .unwrap()
+                .channels(),
+            1
+        );
     }
 
     fn parse(text: &str) -> Result<Profile, ProfileError> {
@@ -489,7 +512,10 @@ mod tests {
             invalid_key(&MINIMAL.replace("48000", "1000")),
             "signal.sample_rate"
         );
-        assert_eq!(invalid_key(&MINIMAL.replace("= 24", "= 20")), "signal.bit_depth");
+        assert_eq!(
+            invalid_key(&MINIMAL.replace("= 24", "= 20")),
+            "signal.bit_depth"
+        );
         assert_eq!(
             invalid_key(&format!("{MINIMAL}routing = [1]\n")),
             "signal.routing"
@@ -516,7 +542,10 @@ mod tests {
             )),
             "metadata.defaults.TITLE"
         );
-        let nine = (1..=9).map(|i| format!("\"T{i}\"")).collect::<Vec<_>>().join(",");
+        let nine = (1..=9)
+            .map(|i| format!("\"T{i}\""))
+            .collect::<Vec<_>>()
+            .join(",");
         assert_eq!(
             invalid_key(&MINIMAL.replace("\"L\", \"R\"", &nine)),
             "signal.channels"
@@ -534,6 +563,9 @@ mod tests {
     #[test]
     fn unknown_profile_name_lists_the_shipped_ones() {
         let err = Profile::load("no-such-profile").unwrap_err().to_string();
-        assert!(err.contains("dat") && err.contains("compact-cassette"), "{err}");
+        assert!(
+            err.contains("dat") && err.contains("compact-cassette"),
+            "{err}"
+        );
     }
 }

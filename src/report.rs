@@ -112,7 +112,13 @@ pub fn level_defects(levels: &LevelReport, rate: u32) -> Vec<Defect> {
         ));
     }
     for c in &levels.clips {
-        out.push(Defect::new("clip", Some(c.channel), c.start, c.length, rate));
+        out.push(Defect::new(
+            "clip",
+            Some(c.channel),
+            c.start,
+            c.length,
+            rate,
+        ));
     }
     if levels.tail_silence.0 > 0 && levels.tail_silence.0 < levels.frames.0 {
         let start = FrameIndex(levels.frames.0 - levels.tail_silence.0);

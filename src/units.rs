@@ -8,12 +8,16 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The index of a frame from the start of a take (0-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct FrameIndex(pub u64);
 
 /// A number of frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct FrameCount(pub u64);
 
@@ -73,7 +77,14 @@ impl fmt::Display for Timecode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.millis % 1000;
         let s = self.millis / 1000;
-        write!(f, "{:02}:{:02}:{:02}.{:03}", s / 3600, (s / 60) % 60, s % 60, ms)
+        write!(
+            f,
+            "{:02}:{:02}:{:02}.{:03}",
+            s / 3600,
+            (s / 60) % 60,
+            s % 60,
+            ms
+        )
     }
 }
 
@@ -90,14 +101,23 @@ mod tests {
     #[test]
     fn timecode_formats_hours_minutes_seconds_millis() {
         assert_eq!(Timecode::from_frames(0, 48_000).to_string(), "00:00:00.000");
-        assert_eq!(Timecode::from_frames(47_999, 48_000).to_string(), "00:00:00.999");
+        assert_eq!(
+            Timecode::from_frames(47_999, 48_000).to_string(),
+            "00:00:00.999"
+        );
         let frames = (3600 + 2 * 60 + 3) * 96_000 + 96 * 45;
-        assert_eq!(Timecode::from_frames(frames, 96_000).to_string(), "01:02:03.045");
+        assert_eq!(
+            Timecode::from_frames(frames, 96_000).to_string(),
+            "01:02:03.045"
+        );
     }
 
     #[test]
     fn timecode_never_rounds_past_its_frame() {
         // 44099 frames at 44.1 kHz is 0.99997 s: still inside the first second.
-        assert_eq!(Timecode::from_frames(44_099, 44_100).to_string(), "00:00:00.999");
+        assert_eq!(
+            Timecode::from_frames(44_099, 44_100).to_string(),
+            "00:00:00.999"
+        );
     }
 }

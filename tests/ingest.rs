@@ -8,10 +8,21 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn ingest(archive: &Path, profile: &Path, id: &str, files: &[&Path], meta: &[&str]) -> std::process::Output {
+fn ingest(
+    archive: &Path,
+    profile: &Path,
+    id: &str,
+    files: &[&Path],
+    meta: &[&str],
+) -> std::process::Output {
     let mut c = capstan();
-    c.arg("ingest").arg("--profile").arg(profile).args(["--id", id]);
-    c.arg("--archive").arg(archive).args(["--collection", "tests"]);
+    c.arg("ingest")
+        .arg("--profile")
+        .arg(profile)
+        .args(["--id", id]);
+    c.arg("--archive")
+        .arg(archive)
+        .args(["--collection", "tests"]);
     for m in meta {
         c.args(["--meta", m]);
     }
@@ -19,9 +30,24 @@ fn ingest(archive: &Path, profile: &Path, id: &str, files: &[&Path], meta: &[&st
     run(&mut c)
 }
 
-fn json_outcome(archive: &Path, profile: &str, id: &str, files: &[&Path], meta: &[&str]) -> serde_json::Value {
+fn json_outcome(
+    archive: &Path,
+    profile: &str,
+    id: &str,
+    files: &[&Path],
+    meta: &[&str],
+) -> serde_json::Value {
     let mut c = capstan();
-    c.args(["ingest", "--json", "--profile", profile, "--id", id, "--collection", "tests"]);
+    c.args([
+        "ingest",
+        "--json",
+        "--profile",
+        profile,
+        "--id",
+        id,
+        "--collection",
+        "tests",
+    ]);
     c.arg("--archive").arg(archive);
     for m in meta {
         c.args(["--meta", m]);
@@ -84,13 +110,23 @@ fn per_channel_layout_writes_one_bit_exact_master_per_track() {
     let wav = tmp.path().join("multi.wav");
     write_wav(&wav, &WavSpec::pcm(8, 96_000, 24), &samples);
     let archive = tmp.path().join("a");
-    let v = json_outcome(&archive, "half-inch-8-track", "reel-8", &[&wav], &["TITLE=Session", "TAPE_SPEED=15"]);
+    let v = json_outcome(
+        &archive,
+        "half-inch-8-track",
+        "reel-8",
+        &[&wav],
+        &["TITLE=Session", "TAPE_SPEED=15"],
+    );
     let bag = PathBuf::from(v["bag"].as_str().unwrap());
     assert_valid_bag(&bag);
     let m = masters(&bag);
     assert_eq!(m.len(), 8);
     for (c, path) in m.iter().enumerate() {
-        assert!(path.ends_with(format!("reel-8_pm_ch{:02}.flac", c + 1)), "{}", path.display());
+        assert!(
+            path.ends_with(format!("reel-8_pm_ch{:02}.flac", c + 1)),
+            "{}",
+            path.display()
+        );
         assert_flac_t(path);
         let track: Vec<i32> = samples.iter().skip(c).step_by(8).copied().collect();
         assert!(ffmpeg_decode(path, 24) == track, "track {} differs", c + 1);
@@ -110,7 +146,13 @@ fn several_files_form_one_item_with_a_master_each() {
     write_wav(&a, &WavSpec::pcm(2, 96_000, 24), &sa);
     write_wav(&b, &WavSpec::pcm(2, 96_000, 24), &sb);
     let archive = tmp.path().join("a");
-    let v = json_outcome(&archive, "compact-cassette", "cass-1", &[&a, &b], &["TITLE=Mixtape"]);
+    let v = json_outcome(
+        &archive,
+        "compact-cassette",
+        "cass-1",
+        &[&a, &b],
+        &["TITLE=Mixtape"],
+    );
     let bag = PathBuf::from(v["bag"].as_str().unwrap());
     assert_valid_bag(&bag);
     let m = masters(&bag);
@@ -138,9 +180,12 @@ fn bext_payload(description: &str, history: &str) -> Vec<u8> {
 fn source_metadata_is_carried_and_bext_restores_with_keep_foreign_metadata() {
     let tmp = tempfile::tempdir().unwrap();
     let mut spec = WavSpec::pcm(2, 96_000, 24);
-    let history = "A=ANALOGUE,M=stereo,T=Studer A80; 15 ips\r\nA=PCM,F=96000,W=24,M=stereo,T=Prism AD-2\r\n";
-    spec.before.push((*b"bext", bext_payload("Concert, first half", history)));
-    spec.before.push((*b"iXML", b"<BWFXML><NOTE>odd</NOTE></BWFXML>".to_vec())); // 33 bytes: odd
+    let history =
+        "A=ANALOGUE,M=stereo,T=Studer A80; 15 ips\r\nA=PCM,F=96000,W=24,M=stereo,T=Prism AD-2\r\n";
+    spec.before
+        .push((*b"bext", bext_payload("Concert, first half", history)));
+    spec.before
+        .push((*b"iXML", b"<BWFXML><NOTE>odd</NOTE></BWFXML>".to_vec())); // 33 bytes: odd
     let mut info = b"INFO".to_vec();
     info.extend_from_slice(b"INAM\x0b\0\0\0Concert 1A\0\0");
     spec.after.push((*b"LIST", info.clone()));
@@ -148,7 +193,13 @@ fn source_metadata_is_carried_and_bext_restores_with_keep_foreign_metadata() {
     let wav = tmp.path().join("bwf.wav");
     write_wav(&wav, &spec, &samples);
     let archive = tmp.path().join("a");
-    let v = json_outcome(&archive, "quarter-inch-half-track-stereo", "bwf-1", &[&wav], &["TAPE_SPEED=15", "ORGANIZATION=Sound Archive", "COUNTRY=GB"]);
+    let v = json_outcome(
+        &archive,
+        "quarter-inch-half-track-stereo",
+        "bwf-1",
+        &[&wav],
+        &["TAPE_SPEED=15", "ORGANIZATION=Sound Archive", "COUNTRY=GB"],
+    );
     let bag = PathBuf::from(v["bag"].as_str().unwrap());
     assert_valid_bag(&bag);
     let master = &masters(&bag)[0];
@@ -166,7 +217,10 @@ fn source_metadata_is_carried_and_bext_restores_with_keep_foreign_metadata() {
         "CODING_HISTORY=A=ANALOGUE,M=stereo,T=Studer A80; 15 ips",
         "ENCODER=Capstan",
     ] {
-        assert!(listing.contains(expected), "metaflac --list lacks {expected:?}:\n{listing}");
+        assert!(
+            listing.contains(expected),
+            "metaflac --list lacks {expected:?}:\n{listing}"
+        );
     }
 
     let out_wav = tmp.path().join("restored.wav");
@@ -180,27 +234,45 @@ fn source_metadata_is_carried_and_bext_restores_with_keep_foreign_metadata() {
     assert_eq!(ids, [&b"fmt "[..], b"bext", b"iXML", b"data", b"LIST"]);
     let ixml = &chunks.iter().find(|(id, _)| id == b"iXML").unwrap().1;
     assert_eq!(ixml, b"<BWFXML><NOTE>odd</NOTE></BWFXML>");
-    assert_eq!(&chunks.iter().find(|(id, _)| id == b"LIST").unwrap().1, &info);
+    assert_eq!(
+        &chunks.iter().find(|(id, _)| id == b"LIST").unwrap().1,
+        &info
+    );
     let bext = &chunks.iter().find(|(id, _)| id == b"bext").unwrap().1;
     let field = |a: usize, b: usize| {
         let s = &bext[a..b];
-        String::from_utf8_lossy(&s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())]).into_owned()
+        String::from_utf8_lossy(&s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())])
+            .into_owned()
     };
     assert_eq!(field(0, 256), "Concert, first half");
-    assert_eq!(field(256, 288), "US, Other", "the source's originator is kept");
+    assert_eq!(
+        field(256, 288),
+        "US, Other",
+        "the source's originator is kept"
+    );
     assert_eq!(field(288, 320), "bwf-1");
     assert_eq!(field(320, 330), "1994-03-05");
     assert_eq!(field(330, 338), "10:11:12");
     assert_eq!(u16::from_le_bytes([bext[346], bext[347]]), 2);
     let coding = String::from_utf8_lossy(&bext[602..]).into_owned();
     assert!(coding.starts_with(history), "{coding}");
-    assert!(coding.ends_with("libFLAC 1.5.0\r\n") && coding.contains("\r\nA=FLAC,F=96000,W=24,M=stereo,T=Capstan "), "{coding}");
+    assert!(
+        coding.ends_with("libFLAC 1.5.0\r\n")
+            && coding.contains("\r\nA=FLAC,F=96000,W=24,M=stereo,T=Capstan "),
+        "{coding}"
+    );
     // Loudness fields: round(100 x value) of the QC report's programme figures.
     let overall = &v["report"]["takes"][0]["overall"];
     let lufs = overall["integrated_lufs"].as_f64().unwrap();
-    assert_eq!(i16::from_le_bytes([bext[412], bext[413]]), (lufs * 100.0).round() as i16);
+    assert_eq!(
+        i16::from_le_bytes([bext[412], bext[413]]),
+        (lufs * 100.0).round() as i16
+    );
     let tp = overall["true_peak_dbtp"].as_f64().unwrap();
-    assert_eq!(i16::from_le_bytes([bext[416], bext[417]]), (tp * 100.0).round() as i16);
+    assert_eq!(
+        i16::from_le_bytes([bext[416], bext[417]]),
+        (tp * 100.0).round() as i16
+    );
     let (_, _, restored) = read_wav_samples(&out_wav);
     assert!(restored == samples);
 }
@@ -245,7 +317,13 @@ fn extensible_32_bit_containers_and_rf64_are_read() {
     spec.rf64 = true;
     let wav = tmp.path().join("rf64.wav");
     write_wav(&wav, &spec, &samples);
-    let o = ingest(&archive, Path::new("quarter-inch-half-track-stereo"), "rf64", &[&wav], &["TITLE=x", "TAPE_SPEED=7.5"]);
+    let o = ingest(
+        &archive,
+        Path::new("quarter-inch-half-track-stereo"),
+        "rf64",
+        &[&wav],
+        &["TITLE=x", "TAPE_SPEED=7.5"],
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(ffmpeg_decode(&masters(&archive.join("tests/rf64"))[0], 24) == samples);
     assert_valid_bag(&archive.join("tests/rf64"));
@@ -255,7 +333,11 @@ fn extensible_32_bit_containers_and_rf64_are_read() {
 fn same_input_gives_the_same_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let wav = tmp.path().join("d.wav");
-    write_wav(&wav, &WavSpec::pcm(2, 48_000, 16), &signal(2, 48_000, 16, 1.0));
+    write_wav(
+        &wav,
+        &WavSpec::pcm(2, 48_000, 16),
+        &signal(2, 48_000, 16, 1.0),
+    );
     let mut digests = Vec::new();
     for n in 0..2 {
         let archive = tmp.path().join(format!("a{n}"));
@@ -275,26 +357,53 @@ fn demo_prints_the_bag_and_its_qc_summary() {
     let o = run(capstan().arg("demo").arg("--archive").arg(&archive));
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    assert!(out.contains("ingested ") && out.contains("loudness") && out.contains("defect clip"), "{out}");
-    let bag = std::fs::read_dir(archive.join("demo")).unwrap().next().unwrap().unwrap().path();
+    assert!(
+        out.contains("ingested ") && out.contains("loudness") && out.contains("defect clip"),
+        "{out}"
+    );
+    let bag = std::fs::read_dir(archive.join("demo"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     assert_valid_bag(&bag);
     let m = masters(&bag);
     assert_flac_t(&m[0]);
     // The demo plants a clipped passage at 12.000 s; the QC report must locate it.
     let qc: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
-            std::fs::read_dir(bag.join("data")).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with(".qc.json")).unwrap(),
+            std::fs::read_dir(bag.join("data"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.to_string_lossy().ends_with(".qc.json"))
+                .unwrap(),
         )
         .unwrap(),
     )
     .unwrap();
     let defects = qc["takes"][0]["defects"].as_array().unwrap();
-    let first_clip = defects.iter().find(|d| d["kind"] == "clip").expect("a clip defect");
+    let first_clip = defects
+        .iter()
+        .find(|d| d["kind"] == "clip")
+        .expect("a clip defect");
     let start = first_clip["start"].as_u64().unwrap();
-    assert!((1_152_000..1_152_000 + 960).contains(&start), "clip at frame {start}");
-    assert!(first_clip["start_time"].as_str().unwrap().starts_with("00:00:12.0"));
+    assert!(
+        (1_152_000..1_152_000 + 960).contains(&start),
+        "clip at frame {start}"
+    );
+    assert!(first_clip["start_time"]
+        .as_str()
+        .unwrap()
+        .starts_with("00:00:12.0"));
     assert_eq!(qc["version"], 1);
     // 0.5 s of digital silence, and the tone starts at phase 0: its first sample is 0 too.
-    let head = defects.iter().find(|d| d["kind"] == "silence-head").expect("head silence");
-    assert!((48_000..=48_002).contains(&head["length"].as_u64().unwrap()), "{head}");
+    let head = defects
+        .iter()
+        .find(|d| d["kind"] == "silence-head")
+        .expect("head silence");
+    assert!(
+        (48_000..=48_002).contains(&head["length"].as_u64().unwrap()),
+        "{head}"
+    );
 }

@@ -106,7 +106,10 @@ mod tests {
         assert!(lines[0].ends_with("  data/a.json") && lines[1].ends_with("  data/b.flac"));
         let tm = std::fs::read_to_string(tmp.path().join("tagmanifest-sha256.txt")).unwrap();
         let digest = crate::flac::hex(&Sha256::digest(manifest.as_bytes()));
-        assert!(tm.contains(&format!("{digest}  manifest-sha256.txt")), "{tm}");
+        assert!(
+            tm.contains(&format!("{digest}  manifest-sha256.txt")),
+            "{tm}"
+        );
         assert_eq!(tm.lines().count(), 3);
     }
 

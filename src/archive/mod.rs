@@ -92,13 +92,19 @@ impl Archive {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io_at(&staging)(e)),
         };
+        let mut stems = std::collections::BTreeSet::new();
         for entry in entries {
-            let entry = entry.map_err(io_at(&staging))?;
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "lock") {
-                continue;
-            }
-            let lock_path = path.with_extension("lock");
+            let path = entry.map_err(io_at(&staging))?.path();
+            // Names hold dots (ids, pid, time), so the lock is the name plus ".lock", not an
+            // extension swap.
+            let name = path.as_os_str().to_string_lossy();
+            stems.insert(match name.strip_suffix(".lock") {
+                Some(stem) => PathBuf::from(stem),
+                None => path.clone(),
+            });
+        }
+        for path in stems {
+            let lock_path = lock_path_of(&path);
             // Creating the lock file when it is missing is harmless: an owner always creates and
             // locks its lock file before its folder, so a folder without one has no owner.
             let lock = File::options()
@@ -108,13 +114,13 @@ impl Archive {
                 .open(&lock_path)
                 .map_err(io_at(&lock_path))?;
             if lock.try_lock().is_ok() {
-                let removed = if path.is_dir() {
-                    fs::remove_dir_all(&path)
-                } else {
-                    fs::remove_file(&path)
+                let removed = match path.symlink_metadata() {
+                    Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
+                    Ok(_) => fs::remove_file(&path),
+                    Err(_) => Ok(()), // a lone lock file: its owner died before its folder existed
                 };
                 removed.map_err(io_at(&path))?;
-                let _ = fs::remove_file(&lock_path);
+                fs::remove_file(&lock_path).map_err(io_at(&lock_path))?;
             }
         }
         Ok(())
@@ -139,7 +145,7 @@ impl Archive {
                 .unwrap_or(0)
         );
         let dir = self.staging_dir().join(&stem);
-        let lock_path = self.staging_dir().join(format!("{stem}.lock"));
+        let lock_path = lock_path_of(&dir);
         let unwritable = |source| ArchiveError::Unwritable {
             path: self.root.clone(),
             source,
@@ -183,7 +189,12 @@ impl Staging {
 
     /// Syncs every file and folder of the bag, then moves it to `collection/id` in one rename
     /// that never replaces an existing item, and syncs the folders the rename changed.
-    pub fn commit(mut self, archive: &Archive, collection: &str, id: &str) -> Result<PathBuf, ArchiveError> {
+    pub fn commit(
+        mut self,
+        archive: &Archive,
+        collection: &str,
+        id: &str,
+    ) -> Result<PathBuf, ArchiveError> {
         sync_tree(&self.dir)?;
         let collection_dir = archive.root.join(collection);
         let created = !collection_dir.exists();
@@ -221,6 +232,13 @@ impl Drop for Staging {
             let _ = fs::remove_file(&self.lock_path);
         }
     }
+}
+
+/// The lock file that guards staging folder `dir`.
+fn lock_path_of(dir: &Path) -> PathBuf {
+    let mut name = dir.as_os_str().to_os_string();
+    name.push(".lock");
+    PathBuf::from(name)
 }
 
 /// fsyncs a folder, so that the names in it (new files, renames) survive a power cut.
@@ -306,10 +324,14 @@ mod tests {
         let dead = archive.staging_dir().join("c__dead.1.1");
         fs::create_dir_all(dead.join("data")).unwrap();
         fs::write(archive.staging_dir().join("c__dead.1.1.lock"), b"").unwrap();
+        // Another died before creating its folder: only its lock file is left.
+        fs::write(archive.staging_dir().join("c__early.2.2.lock"), b"").unwrap();
         let live = archive.begin("c", "live").unwrap();
         archive.prepare_for_writing().unwrap();
         assert!(!dead.exists());
         assert!(live.bag_dir().exists());
+        // Only the live item's folder and lock file remain.
+        assert_eq!(fs::read_dir(archive.staging_dir()).unwrap().count(), 2);
     }
 
     #[test]

@@ -133,7 +133,10 @@ impl Bext {
             BextLoudness::UNKNOWN
         };
         let history = &b[FIXED_LEN..];
-        let end = history.iter().position(|&c| c == 0).unwrap_or(history.len());
+        let end = history
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(history.len());
         Some(Bext {
             description: get_text(&b[0..256]),
             originator: get_text(&b[256..288]),
@@ -202,7 +205,10 @@ mod tests {
         assert_eq!(BextLoudness::field(Some(-23.004)), -2300);
         assert_eq!(BextLoudness::field(Some(-0.015)), -2);
         assert_eq!(BextLoudness::field(None), LOUDNESS_UNKNOWN);
-        assert_eq!(BextLoudness::field(Some(f64::NEG_INFINITY)), LOUDNESS_UNKNOWN);
+        assert_eq!(
+            BextLoudness::field(Some(f64::NEG_INFINITY)),
+            LOUDNESS_UNKNOWN
+        );
         assert_eq!(BextLoudness::field(Some(-400.0)), LOUDNESS_UNKNOWN);
     }
 }

@@ -135,7 +135,9 @@ fn encoder_state(enc: *const sys::FLAC__StreamEncoder) -> String {
     // SAFETY: enc is a live encoder; the state strings are static.
     unsafe {
         let state = sys::FLAC__stream_encoder_get_state(enc);
-        let s = *sys::FLAC__StreamEncoderStateString.as_ptr().add(state as usize);
+        let s = *sys::FLAC__StreamEncoderStateString
+            .as_ptr()
+            .add(state as usize);
         CStr::from_ptr(s).to_string_lossy().into_owned()
     }
 }
@@ -404,7 +406,11 @@ pub fn patch_riff_chunk(
         path: path.to_path_buf(),
         detail,
     };
-    let mut f = File::options().read(true).write(true).open(path).map_err(io)?;
+    let mut f = File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io)?;
     let mut magic = [0u8; 4];
     f.read_exact(&mut magic).map_err(io)?;
     if &magic != b"fLaC" {

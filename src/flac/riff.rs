@@ -18,7 +18,12 @@ pub fn chunk(id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
 /// The `fmt ` payload for integer PCM: plain PCM for 16-bit mono/stereo, otherwise
 /// WAVE_FORMAT_EXTENSIBLE (as Microsoft asks for more than 2 channels or more than 16 bits).
 /// Independent tape tracks have no loudspeaker positions, so their mask is 0.
-pub fn fmt_payload(channels: u16, sample_rate: u32, bits: u16, channel_mask: Option<u32>) -> Vec<u8> {
+pub fn fmt_payload(
+    channels: u16,
+    sample_rate: u32,
+    bits: u16,
+    channel_mask: Option<u32>,
+) -> Vec<u8> {
     let block_align = channels * (bits / 8);
     let extensible = channels > 2 || bits > 16;
     let mut out = Vec::with_capacity(40);
@@ -47,7 +52,12 @@ pub fn fmt_payload(channels: u16, sample_rate: u32, bits: u16, channel_mask: Opt
 
 /// The blocks of a WAV laid out around `data_len` bytes of audio: `before` and `after` are whole
 /// chunks (from [`chunk`]) that stand before and after the `data` chunk.
-pub fn foreign_blocks(fmt: &[u8], before: &[Vec<u8>], data_len: u64, after: &[Vec<u8>]) -> Vec<Vec<u8>> {
+pub fn foreign_blocks(
+    fmt: &[u8],
+    before: &[Vec<u8>],
+    data_len: u64,
+    after: &[Vec<u8>],
+) -> Vec<Vec<u8>> {
     let fmt_chunk = chunk(b"fmt ", fmt);
     let data_total = 8 + data_len + (data_len % 2);
     let riff_len: u64 = 4
@@ -83,7 +93,7 @@ mod tests {
         assert_eq!(&c[4..8], &3u32.to_le_bytes());
         let fmt = fmt_payload(2, 96_000, 24, None);
         assert_eq!(fmt.len(), 40);
-        let blocks = foreign_blocks(&fmt, &[c.clone()], 6, &[]);
+        let blocks = foreign_blocks(&fmt, std::slice::from_ref(&c), 6, &[]);
         let riff_len = u32::from_le_bytes(blocks[0][4..8].try_into().unwrap());
         // WAVE + fmt(8+40) + iXML(12) + data(8+6)
         assert_eq!(riff_len, 4 + 48 + 12 + 14);

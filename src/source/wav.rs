@@ -101,7 +101,16 @@ pub struct WavInfo {
 fn is_skipped(id: &[u8; 4]) -> bool {
     matches!(
         id,
-        b"fmt " | b"data" | b"ds64" | b"JUNK" | b"junk" | b"fact" | b"PAD " | b"pad " | b"FLLR" | b"filr"
+        b"fmt "
+            | b"data"
+            | b"ds64"
+            | b"JUNK"
+            | b"junk"
+            | b"fact"
+            | b"PAD "
+            | b"pad "
+            | b"FLLR"
+            | b"filr"
     )
 }
 
@@ -204,7 +213,8 @@ impl WavReader<File> {
         let data_end = reader.info.data_offset + reader.info.data_len;
         if data_end > file_len {
             let bytes = file_len.saturating_sub(reader.info.data_offset);
-            let block = u64::from(reader.info.channels) * u64::from(reader.info.bits_per_sample / 8);
+            let block =
+                u64::from(reader.info.channels) * u64::from(reader.info.bits_per_sample / 8);
             let got = bytes / block;
             return Err(WavError::Truncated {
                 path: path.to_path_buf(),
@@ -339,7 +349,9 @@ impl<R: Read> WavReader<R> {
             if keep {
                 let mut body = vec![0u8; size as usize];
                 if src.fill(&mut body).map_err(io)? < body.len() {
-                    return Err(bad(format!("declares {size} bytes but the file ends first")));
+                    return Err(bad(format!(
+                        "declares {size} bytes but the file ends first"
+                    )));
                 }
                 if size % 2 == 1 {
                     let mut pad = [0u8; 1];
@@ -358,7 +370,9 @@ impl<R: Read> WavReader<R> {
                     }),
                 }
             } else if src.skip(padded).map_err(io)? < size {
-                return Err(bad(format!("declares {size} bytes but the file ends first")));
+                return Err(bad(format!(
+                    "declares {size} bytes but the file ends first"
+                )));
             }
         }
     }
@@ -379,10 +393,13 @@ impl<R: Read> WavReader<R> {
             return Ok(0);
         }
         self.raw.resize(frames * block, 0);
-        let got = self.src.fill(&mut self.raw).map_err(|source| WavError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        let got = self
+            .src
+            .fill(&mut self.raw)
+            .map_err(|source| WavError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         if got < self.raw.len() {
             let got_frames = self.frames_read + (got / block) as u64;
             return Err(WavError::Truncated {
@@ -447,7 +464,11 @@ impl<R: Read> WavReader<R> {
                 });
             }
         }
-        parse_trailing(&rest, &self.path, self.info.data_offset + self.info.data_len)
+        parse_trailing(
+            &rest,
+            &self.path,
+            self.info.data_offset + self.info.data_len,
+        )
     }
 }
 
@@ -466,7 +487,11 @@ pub fn read_trailing_chunks(path: &Path, info: &WavInfo) -> Result<Vec<ForeignCh
     parse_trailing(&rest, path, start)
 }
 
-fn parse_trailing(mut b: &[u8], path: &Path, mut offset: u64) -> Result<Vec<ForeignChunk>, WavError> {
+fn parse_trailing(
+    mut b: &[u8],
+    path: &Path,
+    mut offset: u64,
+) -> Result<Vec<ForeignChunk>, WavError> {
     let mut out = Vec::new();
     while b.len() >= 8 {
         let id = [b[0], b[1], b[2], b[3]];
@@ -533,7 +558,11 @@ fn parse_fmt(fmt: &[u8], path: &Path, offset: u64) -> Result<WavInfo, WavError> 
     }
     match tag {
         1 => {}
-        3 => return Err(WavError::Float { path: path.to_path_buf() }),
+        3 => {
+            return Err(WavError::Float {
+                path: path.to_path_buf(),
+            })
+        }
         other => {
             return Err(WavError::Compressed {
                 path: path.to_path_buf(),
@@ -544,7 +573,11 @@ fn parse_fmt(fmt: &[u8], path: &Path, offset: u64) -> Result<WavInfo, WavError> 
     if ![16, 24, 32].contains(&bits) || valid_bits > bits || valid_bits < 16 {
         return Err(WavError::BitDepth {
             path: path.to_path_buf(),
-            bits: if [16, 24, 32].contains(&bits) { valid_bits } else { bits },
+            bits: if [16, 24, 32].contains(&bits) {
+                valid_bits
+            } else {
+                bits
+            },
         });
     }
     if channels == 0 {

@@ -95,7 +95,14 @@ pub fn wav_bytes(spec: &WavSpec, samples: &[i32]) -> Vec<u8> {
     }
     let block_align = spec.channels * (cb / 8);
     let mut fmt = Vec::new();
-    fmt.extend_from_slice(&(if spec.extensible { 0xFFFEu16 } else { spec.format_tag }).to_le_bytes());
+    fmt.extend_from_slice(
+        &(if spec.extensible {
+            0xFFFEu16
+        } else {
+            spec.format_tag
+        })
+        .to_le_bytes(),
+    );
     fmt.extend_from_slice(&spec.channels.to_le_bytes());
     fmt.extend_from_slice(&spec.rate.to_le_bytes());
     fmt.extend_from_slice(&(spec.rate * u32::from(block_align)).to_le_bytes());
@@ -113,7 +120,8 @@ pub fn wav_bytes(spec: &WavSpec, samples: &[i32]) -> Vec<u8> {
     if spec.rf64 {
         let mut ds64 = vec![0u8; 28];
         ds64[8..16].copy_from_slice(&(data.len() as u64).to_le_bytes());
-        ds64[16..24].copy_from_slice(&((samples.len() / usize::from(spec.channels)) as u64).to_le_bytes());
+        ds64[16..24]
+            .copy_from_slice(&((samples.len() / usize::from(spec.channels)) as u64).to_le_bytes());
         chunk(&mut body, b"ds64", &ds64);
     }
     chunk(&mut body, b"fmt ", &fmt);
@@ -135,7 +143,11 @@ pub fn wav_bytes(spec: &WavSpec, samples: &[i32]) -> Vec<u8> {
     }
     let mut out = Vec::with_capacity(body.len() + 8);
     out.extend_from_slice(if spec.rf64 { b"RF64" } else { b"RIFF" });
-    let riff_len = if spec.rf64 { u32::MAX } else { body.len() as u32 };
+    let riff_len = if spec.rf64 {
+        u32::MAX
+    } else {
+        body.len() as u32
+    };
     out.extend_from_slice(&riff_len.to_le_bytes());
     out.extend_from_slice(&body);
     if spec.rf64 {
@@ -263,7 +275,12 @@ pub fn assert_valid_bag(bag: &Path) {
 /// `flac -t` must pass the file, without warnings.
 pub fn assert_flac_t(file: &Path) {
     let out = run(Command::new(tool("flac")).args(["-t", "-w"]).arg(file));
-    assert!(out.status.success(), "flac -t {}: {}", file.display(), text(&out));
+    assert!(
+        out.status.success(),
+        "flac -t {}: {}",
+        file.display(),
+        text(&out)
+    );
 }
 
 /// Every file below `dir` with its size and content, for "the archive is unchanged".
