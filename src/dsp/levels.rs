@@ -10,6 +10,7 @@
 //! boundaries of the take, where the momentary and short-term maxima are read, so results do
 //! not depend on how the caller cuts its blocks.
 
+use super::truepeak::TruePeak;
 use crate::units::{FrameCount, FrameIndex};
 use ebur128::{Channel, EbuR128, Mode};
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,7 @@ pub struct AnalysisSettings {
     pub silence_threshold_dbfs: f64,
     /// A clip is a run of at least this many consecutive samples at full scale in one channel.
     pub clip_min_run: u32,
-    /// Measure true peak (4x oversampling below 96 kHz, 2x at 96 kHz: the costliest part).
+    /// Measure true peak (oversampled to 192 kHz, see [`super::truepeak`]).
     pub true_peak: bool,
 }
 
@@ -113,6 +114,7 @@ pub struct LevelAnalyser {
     settings: AnalysisSettings,
     programme: EbuR128,
     per_channel: Vec<EbuR128>,
+    true_peak: Vec<TruePeak>,
     scale: f32,
     full_scale: f64,
     max_value: i32,
@@ -176,11 +178,7 @@ impl LevelAnalyser {
         programme
             .set_channel_map(&map)
             .map_err(|e| fail(format!("ebur128 channel map: {e}")))?;
-        let channel_modes = if settings.true_peak {
-            modes | Mode::TRUE_PEAK
-        } else {
-            modes
-        };
+        let channel_modes = modes;
         let per_channel = (0..channels)
             .map(|_| {
                 let mut m = EbuR128::new(1, sample_rate, channel_modes)?;
@@ -198,6 +196,11 @@ impl LevelAnalyser {
             settings: settings.clone(),
             programme,
             per_channel,
+            true_peak: if settings.true_peak {
+                (0..channels).map(|_| TruePeak::new(sample_rate)).collect()
+            } else {
+                Vec::new()
+            },
             scale: (1.0 / full_scale) as f32,
             full_scale,
             max_value: (full_scale - 1.0) as i32,
@@ -321,6 +324,9 @@ impl LevelAnalyser {
         for (m, plane) in self.per_channel.iter_mut().zip(&self.planes) {
             let _ = m.add_frames_f32(plane);
         }
+        for (tp, plane) in self.true_peak.iter_mut().zip(&self.planes) {
+            tp.process(plane);
+        }
         self.frames += frames as u64;
     }
 
@@ -365,13 +371,10 @@ impl LevelAnalyser {
         let max_or_none = |v: f64| v.is_finite().then_some(v);
         let mut channels = Vec::with_capacity(self.channels);
         let mut true_peak_max: Option<f64> = None;
+        let mut true_peaks = std::mem::take(&mut self.true_peak).into_iter();
         for c in 0..self.channels {
             let m = &self.per_channel[c];
-            let tp = if self.settings.true_peak {
-                m.true_peak(0).ok().and_then(db)
-            } else {
-                None
-            };
+            let tp = true_peaks.next().and_then(|t| db(f64::from(t.finish())));
             if let Some(t) = tp {
                 true_peak_max = Some(true_peak_max.map_or(t, |x: f64| x.max(t)));
             }
@@ -422,5 +425,288 @@ impl LevelAnalyser {
             head_silence: FrameCount(head),
             tail_silence: FrameCount(tail),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FS: u32 = 48_000; // the EBU test set's rate
+
+    /// Stereo 1 kHz sine segments `(seconds, dBFS per channel)`, 24-bit, phase-continuous.
+    fn tone_segments(segments: &[(f64, f64)], freq: f64) -> Vec<i32> {
+        let full = f64::from((1 << 23) - 1);
+        let mut out = Vec::new();
+        let mut n = 0u64;
+        for &(secs, dbfs) in segments {
+            let amp = 10f64.powf(dbfs / 20.0);
+            for _ in 0..(secs * f64::from(FS)).round() as u64 {
+                let v = amp * (2.0 * std::f64::consts::PI * freq * n as f64 / f64::from(FS)).sin();
+                let s = (v * full).round() as i32;
+                out.push(s);
+                out.push(s);
+                n += 1;
+            }
+        }
+        out
+    }
+
+    fn analyse(samples: &[i32], channels: usize, bits: u32, block_frames: usize) -> LevelReport {
+        let mut a = LevelAnalyser::new(channels, FS, bits, &AnalysisSettings::default()).unwrap();
+        for block in samples.chunks(block_frames * channels) {
+            a.process(block);
+        }
+        a.finish()
+    }
+
+    fn close(got: Option<f64>, want: f64, tol: f64, what: &str) {
+        let g = got.unwrap_or_else(|| panic!("{what}: not measured"));
+        assert!(
+            (g - want).abs() <= tol,
+            "{what}: {g:.3}, expected {want} ±{tol}"
+        );
+    }
+
+    // EBU Tech 3341 (V3, 2016) Table 1 "minimum requirements" test signals, synthesised from
+    // their descriptions: stereo 1 kHz sine, levels per channel. Tolerance ±0.1 LU (§4).
+    #[test]
+    fn tech3341_case1_minus23_dbfs_reads_minus23_lufs_m_s_i() {
+        let r = analyse(&tone_segments(&[(20.0, -23.0)], 1000.0), 2, 24, 4096);
+        close(r.overall.integrated_lufs, -23.0, 0.1, "I");
+        close(r.overall.max_momentary_lufs, -23.0, 0.1, "max M");
+        close(r.overall.max_short_term_lufs, -23.0, 0.1, "max S");
+    }
+
+    #[test]
+    fn tech3341_case2_minus33_dbfs_reads_minus33_lufs() {
+        let r = analyse(&tone_segments(&[(20.0, -33.0)], 1000.0), 2, 24, 4096);
+        close(r.overall.integrated_lufs, -33.0, 0.1, "I");
+        close(r.overall.max_momentary_lufs, -33.0, 0.1, "max M");
+        close(r.overall.max_short_term_lufs, -33.0, 0.1, "max S");
+    }
+
+    #[test]
+    fn tech3341_case3_relative_gate_ignores_quiet_parts() {
+        let sig = tone_segments(&[(10.0, -36.0), (60.0, -23.0), (10.0, -36.0)], 1000.0);
+        close(
+            analyse(&sig, 2, 24, 4096).overall.integrated_lufs,
+            -23.0,
+            0.1,
+            "I",
+        );
+    }
+
+    #[test]
+    fn tech3341_case4_absolute_and_relative_gates() {
+        let sig = tone_segments(
+            &[
+                (10.0, -72.0),
+                (10.0, -36.0),
+                (60.0, -23.0),
+                (10.0, -36.0),
+                (10.0, -72.0),
+            ],
+            1000.0,
+        );
+        close(
+            analyse(&sig, 2, 24, 4096).overall.integrated_lufs,
+            -23.0,
+            0.1,
+            "I",
+        );
+    }
+
+    #[test]
+    fn tech3341_case5_level_steps_average_to_minus23() {
+        let sig = tone_segments(&[(20.0, -26.0), (20.1, -20.0), (20.0, -26.0)], 1000.0);
+        close(
+            analyse(&sig, 2, 24, 4096).overall.integrated_lufs,
+            -23.0,
+            0.1,
+            "I",
+        );
+    }
+
+    #[test]
+    fn tech3341_case9_short_term_is_minus23_after_3_s() {
+        // 20 x (1.34 s at -20 dBFS, 1.66 s at -30 dBFS): every 3 s window averages to -23.
+        let segs: Vec<(f64, f64)> = (0..20)
+            .flat_map(|_| [(1.34, -20.0), (1.66, -30.0)])
+            .collect();
+        let r = analyse(&tone_segments(&segs, 1000.0), 2, 24, 4096);
+        close(r.overall.max_short_term_lufs, -23.0, 0.1, "max S");
+    }
+
+    #[test]
+    fn tech3341_case12_momentary_is_minus23_after_1_s() {
+        // 25 x (0.18 s at -20 dBFS, 0.22 s at -30 dBFS): every 400 ms window averages to -23.
+        let segs: Vec<(f64, f64)> = (0..25)
+            .flat_map(|_| [(0.18, -20.0), (0.22, -30.0)])
+            .collect();
+        let r = analyse(&tone_segments(&segs, 1000.0), 2, 24, 4096);
+        close(r.overall.max_momentary_lufs, -23.0, 0.1, "max M");
+    }
+
+    /// A sine at `fs / divisor`, starting at `phase_deg`, whose *waveform* peak is `peak_dbfs`
+    /// (samples may fall well below it: that is what true peak must see through). 10 ms fades
+    /// at both ends, since an abrupt start from silence overshoots when reconstructed.
+    fn true_peak_signal(divisor: f64, phase_deg: f64, peak_dbfs: f64) -> Vec<i32> {
+        let full = f64::from((1 << 23) - 1);
+        let amp = 10f64.powf(peak_dbfs / 20.0);
+        let len = FS as usize * 2;
+        let fade = FS as usize / 100;
+        (0..len)
+            .flat_map(|n| {
+                let edge = n.min(len - 1 - n);
+                let g = if edge < fade {
+                    0.5 - 0.5 * (std::f64::consts::PI * edge as f64 / fade as f64).cos()
+                } else {
+                    1.0
+                };
+                let v = g
+                    * amp
+                    * (2.0 * std::f64::consts::PI * n as f64 / divisor + phase_deg.to_radians())
+                        .sin();
+                let s = (v * full).round().clamp(-full - 1.0, full) as i32;
+                [s, s]
+            })
+            .collect()
+    }
+
+    // Tech 3341 cases 15-19: true-peak, tolerance +0.2/-0.4 dB (§5).
+    #[test]
+    fn tech3341_cases15_to_19_true_peak() {
+        for (case, divisor, phase, peak, want) in [
+            (15, 4.0, 0.0, -6.0, -6.0),
+            (16, 4.0, 45.0, -6.0, -6.0),
+            (17, 6.0, 60.0, -6.0, -6.0),
+            (18, 8.0, 67.5, -6.0, -6.0),
+            // Samples at 0 dBFS, waveform 3 dB above them.
+            (19, 4.0, 45.0, 20.0 * 2f64.sqrt().log10(), 3.0),
+        ] {
+            let r = analyse(&true_peak_signal(divisor, phase, peak), 2, 24, 4096);
+            let tp = r.overall.true_peak_dbtp.unwrap();
+            assert!(
+                tp <= want + 0.2 && tp >= want - 0.4,
+                "case {case}: true peak {tp:.2} dBTP, expected {want} +0.2/-0.4"
+            );
+        }
+        // And sample peak does not see through it: case 16's samples sit 3 dB below.
+        let r = analyse(&true_peak_signal(4.0, 45.0, -6.0), 2, 24, 4096);
+        close(r.overall.sample_peak_dbfs, -9.01, 0.05, "sample peak");
+    }
+
+    // EBU Tech 3342 (2016) LRA cases 1-4: stereo 1 kHz tones, tolerance ±1 LU.
+    #[test]
+    fn tech3342_cases1_to_4_loudness_range() {
+        for (case, segs, want) in [
+            (1, vec![(20.0, -20.0), (20.0, -30.0)], 10.0),
+            (2, vec![(20.0, -20.0), (20.0, -15.0)], 5.0),
+            (3, vec![(20.0, -40.0), (20.0, -20.0)], 20.0),
+            (
+                4,
+                vec![
+                    (20.0, -50.0),
+                    (20.0, -35.0),
+                    (20.0, -20.0),
+                    (20.0, -35.0),
+                    (20.0, -50.0),
+                ],
+                15.0,
+            ),
+        ] {
+            let r = analyse(&tone_segments(&segs, 1000.0), 2, 24, 4096);
+            close(
+                r.overall.loudness_range_lu,
+                want,
+                1.0,
+                &format!("3342 case {case} LRA"),
+            );
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_block_size() {
+        let mut sig = tone_segments(&[(0.5, -90.0), (3.0, -18.0), (1.0, -40.0)], 997.0);
+        let max = (1 << 23) - 1;
+        for s in &mut sig[100_000..100_010] {
+            *s = max; // a clip run crossing odd block boundaries
+        }
+        let reference = serde_json::to_string(&analyse(&sig, 2, 24, 4096)).unwrap();
+        for block in [1, 7, 64, 4801, 1 << 16] {
+            let got = serde_json::to_string(&analyse(&sig, 2, 24, block)).unwrap();
+            assert_eq!(got, reference, "block size {block}");
+        }
+    }
+
+    #[test]
+    fn clips_silence_dc_and_rms_on_planted_signals() {
+        // 16-bit mono: 1000 frames of silence, 2000 of a DC level of +0.25 FS with a 3-sample
+        // clip at +FS and a 1-sample touch of -FS (below the 2-sample minimum), 500 of silence.
+        let mut sig = vec![0i32; 1000];
+        sig.extend(std::iter::repeat_n(8192, 2000));
+        sig.extend(std::iter::repeat_n(0, 500));
+        sig[1500..1503].copy_from_slice(&[32767, 32767, 32767]);
+        sig[2000] = -32768;
+        let mut a = LevelAnalyser::new(1, FS, 16, &AnalysisSettings::default()).unwrap();
+        a.process(&sig);
+        let r = a.finish();
+        assert_eq!(
+            r.clips,
+            vec![ClipRun {
+                channel: 1,
+                start: FrameIndex(1500),
+                length: FrameCount(3)
+            }]
+        );
+        assert_eq!(r.clip_runs_total, 1);
+        assert_eq!(r.head_silence, FrameCount(1000));
+        assert_eq!(r.tail_silence, FrameCount(500));
+        let sum: f64 = sig.iter().map(|&s| f64::from(s)).sum();
+        let dc = sum / sig.len() as f64 / 32768.0;
+        assert!((r.channels[0].dc_offset - dc).abs() < 1e-12);
+        let ms: f64 = sig
+            .iter()
+            .map(|&s| f64::from(s) * f64::from(s))
+            .sum::<f64>()
+            / sig.len() as f64
+            / (32768.0 * 32768.0);
+        close(r.channels[0].rms_dbfs, 10.0 * ms.log10(), 1e-9, "rms");
+        close(
+            r.channels[0].levels.sample_peak_dbfs,
+            20.0 * (32768f64 / 32768.0).log10(),
+            1e-9,
+            "peak",
+        );
+    }
+
+    #[test]
+    fn digital_silence_is_unmeasurable_not_a_number() {
+        let r = analyse(&vec![0; 2 * FS as usize], 2, 24, 4096);
+        assert_eq!(r.overall.integrated_lufs, None);
+        assert_eq!(r.overall.sample_peak_dbfs, None);
+        assert_eq!(r.head_silence, FrameCount(u64::from(FS)));
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"integrated_lufs\":null"), "{json}");
+    }
+
+    #[test]
+    fn independent_tracks_each_get_their_own_loudness() {
+        // Track 1 at -23 dBFS, track 2 at -33 dBFS: metered alone as mono, 1 kHz.
+        let full = f64::from((1 << 23) - 1);
+        let sig: Vec<i32> = (0..FS as usize * 10)
+            .flat_map(|n| {
+                let v = (2.0 * std::f64::consts::PI * 1000.0 * n as f64 / f64::from(FS)).sin();
+                [
+                    (v * 10f64.powf(-23.0 / 20.0) * full) as i32,
+                    (v * 10f64.powf(-33.0 / 20.0) * full) as i32,
+                ]
+            })
+            .collect();
+        let r = analyse(&sig, 2, 24, 4096);
+        // A mono channel's sine reads 3 dB below the same sine on both stereo channels.
+        close(r.channels[0].levels.integrated_lufs, -26.0, 0.1, "track 1");
+        close(r.channels[1].levels.integrated_lufs, -36.0, 0.1, "track 2");
     }
 }

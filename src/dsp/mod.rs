@@ -4,3 +4,4 @@
 //! its input arrives in (tested).
 
 pub mod levels;
+pub mod truepeak;
