@@ -133,11 +133,32 @@ pub struct LevelAnalyser {
     max_s_prog: f64,
     max_m: Vec<f64>,
     max_s: Vec<f64>,
+    /// Short-term loudness every 100 ms from 3 s on, programme then each channel, for LRA.
+    short_terms: Vec<Vec<f64>>,
     runs: Vec<Run>,
     clips: Vec<ClipRun>,
     clip_runs_total: u64,
     first_loud: Option<u64>,
     last_loud: Option<u64>,
+}
+
+/// Loudness range (EBU Tech 3342 §3): of the short-term values (3 s windows, every 100 ms,
+/// only full windows), those above -70 LUFS and above the relative gate 20 LU below their
+/// power mean; LRA is the spread between their 10th and 95th percentiles.
+fn loudness_range(short_terms: &[f64]) -> Option<f64> {
+    let above: Vec<f64> = short_terms.iter().copied().filter(|&v| v > -70.0).collect();
+    if above.is_empty() {
+        return None;
+    }
+    let mean_power = above.iter().map(|v| 10f64.powf(v / 10.0)).sum::<f64>() / above.len() as f64;
+    let gate = 10.0 * mean_power.log10() - 20.0;
+    let mut gated: Vec<f64> = above.into_iter().filter(|&v| v >= gate).collect();
+    if gated.is_empty() {
+        return None;
+    }
+    gated.sort_by(f64::total_cmp);
+    let at = |q: f64| gated[((gated.len() - 1) as f64 * q).round() as usize];
+    Some(at(0.95) - at(0.10))
 }
 
 fn db(x: f64) -> Option<f64> {
@@ -167,7 +188,8 @@ impl LevelAnalyser {
         if !(16..=32).contains(&bits_per_sample) {
             return Err(fail("16 to 32 bits are supported".into()));
         }
-        let modes = Mode::I | Mode::LRA | Mode::M | Mode::S;
+        // HISTOGRAM: 0.1 LU bins for the gating and LRA statistics, as ffmpeg and libebur128 do.
+        let modes = Mode::I | Mode::M | Mode::S | Mode::HISTOGRAM;
         let mut programme = EbuR128::new(channels as u32, sample_rate, modes)
             .map_err(|e| fail(format!("ebur128: {e}")))?;
         let map: Vec<Channel> = match channels {
@@ -219,6 +241,7 @@ impl LevelAnalyser {
             max_s_prog: f64::NEG_INFINITY,
             max_m: vec![f64::NEG_INFINITY; channels],
             max_s: vec![f64::NEG_INFINITY; channels],
+            short_terms: vec![Vec::new(); channels + 1],
             runs: vec![Run::default(); channels],
             clips: Vec::new(),
             clip_runs_total: 0,
@@ -347,10 +370,12 @@ impl LevelAnalyser {
         if s_ready {
             if let Some(v) = finite(self.programme.loudness_shortterm()) {
                 self.max_s_prog = self.max_s_prog.max(v);
+                self.short_terms[0].push(v);
             }
             for (c, m) in self.per_channel.iter().enumerate() {
                 if let Some(v) = finite(m.loudness_shortterm()) {
                     self.max_s[c] = self.max_s[c].max(v);
+                    self.short_terms[c + 1].push(v);
                 }
             }
         }
@@ -385,7 +410,7 @@ impl LevelAnalyser {
                     sample_peak_dbfs: db(self.peak[c] as f64 / self.full_scale),
                     true_peak_dbtp: tp,
                     integrated_lufs: finite(m.loudness_global()),
-                    loudness_range_lu: finite(m.loudness_range()),
+                    loudness_range_lu: loudness_range(&self.short_terms[c + 1]),
                     max_momentary_lufs: max_or_none(self.max_m[c]),
                     max_short_term_lufs: max_or_none(self.max_s[c]),
                 },
@@ -407,7 +432,7 @@ impl LevelAnalyser {
             sample_peak_dbfs: db(sample_peak as f64 / self.full_scale),
             true_peak_dbtp: true_peak_max,
             integrated_lufs: finite(self.programme.loudness_global()),
-            loudness_range_lu: finite(self.programme.loudness_range()),
+            loudness_range_lu: loudness_range(&self.short_terms[0]),
             max_momentary_lufs: max_or_none(self.max_m_prog),
             max_short_term_lufs: max_or_none(self.max_s_prog),
         };
