@@ -54,14 +54,14 @@ fn material(channels: u16, rate: u32, bits: u16, seconds: f64, seed: u64) -> Vec
         let t = i as f64 / f64::from(rate);
         let step = [-30.0, -18.0, -24.0, -12.0, -36.0, -20.0][(t / 4.0) as usize % 6];
         let env = 10f64.powf((step + 4.0 * (0.7 * t).sin()) / 20.0);
-        for c in 0..usize::from(channels) {
+        for (c, lp) in lp.iter_mut().enumerate() {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
             let white = (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
-            lp[c] = 0.9 * lp[c] + 0.1 * white; // a darker, more music-like spectrum
+            *lp = 0.9 * *lp + 0.1 * white; // a darker, more music-like spectrum
             let tone = 0.3 * (2.0 * std::f64::consts::PI * (330.0 + 110.0 * c as f64) * t).sin();
-            let v = env * (3.0 * lp[c] + tone);
+            let v = env * (3.0 * *lp + tone);
             out.push((v.clamp(-1.0, 1.0) * full).round() as i32);
         }
     }
