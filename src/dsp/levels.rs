@@ -2,18 +2,21 @@
 //! momentary and short-term), DC offset, RMS, clipped-sample runs and head/tail silence, per
 //! channel and for the programme.
 //!
-//! Loudness comes from the `ebur128` crate (EBU Tech 3341/3342 compliant). The programme meter
-//! has its channel map set explicitly: mono is weighted as centre (as ffmpeg does), stereo as
-//! left/right, and any other count (independent tracks of a multitrack tape) gives every
-//! channel weight 1 (ITU-R BS.1770 weights only surround channels otherwise). Each channel is
-//! also metered alone, as mono. Samples are fed to the meters in pieces that end on fixed 100 ms
-//! boundaries of the take, where the momentary and short-term maxima are read, so results do
-//! not depend on how the caller cuts its blocks.
+//! Each channel is K-weighted by its own `ebur128` meter (as mono, weight 1). At every 100 ms
+//! boundary of the take the energy of the last 100 ms is read from each; everything else is
+//! built from those block energies (ITU-R BS.1770-4, EBU Tech 3341/3342): momentary = 4 blocks,
+//! short-term = 30 blocks, integrated = the two-stage gating over the 400 ms blocks (75%
+//! overlap), LRA from the short-term values. The programme's block energy is the sum of the
+//! channels': every channel has weight 1 (mono as centre, as ffmpeg does; stereo as left/right;
+//! independent tracks of a multitrack tape alike), so no second meter filters the same audio.
+//! Samples reach the meters in pieces that end on the 100 ms boundaries, so results do not
+//! depend on how the caller cuts its blocks.
 
 use super::truepeak::TruePeak;
 use crate::units::{FrameCount, FrameIndex};
 use ebur128::{Channel, EbuR128, Mode};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 /// Clip runs kept in the report; beyond this only the count grows, so a wholly clipped file
 /// cannot exhaust memory.
@@ -109,10 +112,8 @@ struct Run {
 /// [`LevelAnalyser::process`], then call [`LevelAnalyser::finish`].
 pub struct LevelAnalyser {
     channels: usize,
-    rate: u32,
     bits: u32,
     settings: AnalysisSettings,
-    programme: EbuR128,
     per_channel: Vec<EbuR128>,
     true_peak: Vec<TruePeak>,
     scale: f32,
@@ -124,11 +125,16 @@ pub struct LevelAnalyser {
     /// Frames until the next 100 ms boundary.
     to_boundary: usize,
     step: usize,
-    interleaved: Vec<f32>,
     planes: Vec<Vec<f32>>,
     peak: Vec<i64>,
     sum: Vec<i128>,
     sum_sq: Vec<f64>,
+    /// Energies of the last 30 blocks of 100 ms (programme, then each channel), newest last:
+    /// momentary is the mean of 4, short-term of 30 (EBU Tech 3341 §2.2), computed here because
+    /// asking the meter re-sums its whole window on every query.
+    block_energy: Vec<VecDeque<f64>>,
+    /// Energy of every 400 ms gating block (one per 100 ms), programme then each channel.
+    gating_blocks: Vec<Vec<f64>>,
     max_m_prog: f64,
     max_s_prog: f64,
     max_m: Vec<f64>,
@@ -140,6 +146,22 @@ pub struct LevelAnalyser {
     clip_runs_total: u64,
     first_loud: Option<u64>,
     last_loud: Option<u64>,
+}
+
+/// Integrated loudness (ITU-R BS.1770-4 §2.8): the mean energy of the 400 ms gating blocks
+/// above the absolute gate (-70 LUFS) and above the relative gate, 10 LU below the mean of
+/// those.
+fn integrated(blocks: &[f64]) -> Option<f64> {
+    let lufs = |e: f64| -0.691 + 10.0 * e.log10();
+    let mean_above = |gate: f64| {
+        let (sum, n) = blocks
+            .iter()
+            .filter(|&&e| e > 0.0 && lufs(e) > gate)
+            .fold((0.0, 0usize), |(s, n), &e| (s + e, n + 1));
+        (n > 0).then(|| sum / n as f64)
+    };
+    let relative_gate = lufs(mean_above(-70.0)?) - 10.0;
+    mean_above(relative_gate.max(-70.0)).map(lufs)
 }
 
 /// Loudness range (EBU Tech 3342 §3): of the short-term values (3 s windows, every 100 ms,
@@ -165,10 +187,6 @@ fn db(x: f64) -> Option<f64> {
     (x > 0.0 && x.is_finite()).then(|| 20.0 * x.log10())
 }
 
-fn finite(x: Result<f64, ebur128::Error>) -> Option<f64> {
-    x.ok().filter(|v| v.is_finite())
-}
-
 impl LevelAnalyser {
     pub fn new(
         channels: usize,
@@ -189,21 +207,10 @@ impl LevelAnalyser {
             return Err(fail("16 to 32 bits are supported".into()));
         }
         // HISTOGRAM: 0.1 LU bins for the gating and LRA statistics, as ffmpeg and libebur128 do.
-        let modes = Mode::I | Mode::M | Mode::S | Mode::HISTOGRAM;
-        let mut programme = EbuR128::new(channels as u32, sample_rate, modes)
-            .map_err(|e| fail(format!("ebur128: {e}")))?;
-        let map: Vec<Channel> = match channels {
-            1 => vec![Channel::Center],
-            2 => vec![Channel::Left, Channel::Right],
-            n => vec![Channel::Center; n],
-        };
-        programme
-            .set_channel_map(&map)
-            .map_err(|e| fail(format!("ebur128 channel map: {e}")))?;
-        let channel_modes = modes;
+        // Only the K-weighting and the 100 ms window are used; see the module notes.
         let per_channel = (0..channels)
             .map(|_| {
-                let mut m = EbuR128::new(1, sample_rate, channel_modes)?;
+                let mut m = EbuR128::new(1, sample_rate, Mode::M)?;
                 m.set_channel(0, Channel::Center)?;
                 Ok(m)
             })
@@ -213,10 +220,8 @@ impl LevelAnalyser {
         let step = (sample_rate / 10) as usize; // 100 ms (EBU Tech 3341 §2.3 update rate ≥ 10 Hz)
         Ok(LevelAnalyser {
             channels,
-            rate: sample_rate,
             bits: bits_per_sample,
             settings: settings.clone(),
-            programme,
             per_channel,
             true_peak: if settings.true_peak {
                 (0..channels).map(|_| TruePeak::new(sample_rate)).collect()
@@ -232,11 +237,12 @@ impl LevelAnalyser {
             frames: 0,
             to_boundary: step,
             step,
-            interleaved: Vec::with_capacity(step * channels),
             planes: vec![Vec::with_capacity(step); channels],
             peak: vec![0; channels],
             sum: vec![0; channels],
             sum_sq: vec![0.0; channels],
+            block_energy: vec![VecDeque::with_capacity(31); channels + 1],
+            gating_blocks: vec![Vec::new(); channels + 1],
             max_m_prog: f64::NEG_INFINITY,
             max_s_prog: f64::NEG_INFINITY,
             max_m: vec![f64::NEG_INFINITY; channels],
@@ -335,15 +341,17 @@ impl LevelAnalyser {
     fn meter(&mut self, block: &[i32]) {
         let ch = self.channels;
         let frames = block.len() / ch;
-        self.interleaved.clear();
-        self.interleaved
-            .extend(block.iter().map(|&s| s as f32 * self.scale));
         for (c, plane) in self.planes.iter_mut().enumerate() {
             plane.clear();
-            plane.extend(self.interleaved.iter().skip(c).step_by(ch));
+            plane.extend(
+                block
+                    .iter()
+                    .skip(c)
+                    .step_by(ch)
+                    .map(|&s| s as f32 * self.scale),
+            );
         }
         // Errors here would mean a wrong channel count, which `new` rules out.
-        let _ = self.programme.add_frames_f32(&self.interleaved);
         for (m, plane) in self.per_channel.iter_mut().zip(&self.planes) {
             let _ = m.add_frames_f32(plane);
         }
@@ -354,29 +362,47 @@ impl LevelAnalyser {
     }
 
     fn at_boundary(&mut self) {
-        // Maxima count only full windows: 400 ms momentary, 3 s short-term (EBU Tech 3341 §2.2).
-        let m_ready = self.frames >= u64::from(self.rate) * 4 / 10;
-        let s_ready = self.frames >= u64::from(self.rate) * 3;
-        if m_ready {
-            if let Some(v) = finite(self.programme.loudness_momentary()) {
-                self.max_m_prog = self.max_m_prog.max(v);
-            }
-            for (c, m) in self.per_channel.iter().enumerate() {
-                if let Some(v) = finite(m.loudness_momentary()) {
-                    self.max_m[c] = self.max_m[c].max(v);
-                }
+        // BS.1770: L = -0.691 + 10 log10(energy); silence reads -inf, i.e. energy 0.
+        let mut programme = 0.0;
+        for c in 0..self.channels {
+            let energy = self.per_channel[c]
+                .loudness_window(100)
+                .ok()
+                .filter(|l| l.is_finite())
+                .map_or(0.0, |l| 10f64.powf((l + 0.691) / 10.0));
+            programme += energy;
+            self.push_block(c + 1, energy);
+        }
+        self.push_block(0, programme);
+    }
+
+    /// Records a 100 ms block energy for meter `i` (0 = programme) and updates its momentary
+    /// and short-term maxima, its gating blocks and its short-term series.
+    fn push_block(&mut self, i: usize, energy: f64) {
+        let q = &mut self.block_energy[i];
+        if q.len() == 30 {
+            q.pop_front();
+        }
+        q.push_back(energy);
+        let mean = |blocks: usize| q.iter().rev().take(blocks).sum::<f64>() / blocks as f64;
+        let loudness = |e: f64| (e > 0.0).then(|| -0.691 + 10.0 * e.log10());
+        let (max_m, max_s) = if i == 0 {
+            (&mut self.max_m_prog, &mut self.max_s_prog)
+        } else {
+            (&mut self.max_m[i - 1], &mut self.max_s[i - 1])
+        };
+        // Only full windows count: 400 ms momentary (a gating block), 3 s short-term.
+        if q.len() >= 4 {
+            let e = mean(4);
+            self.gating_blocks[i].push(e);
+            if let Some(v) = loudness(e) {
+                *max_m = max_m.max(v);
             }
         }
-        if s_ready {
-            if let Some(v) = finite(self.programme.loudness_shortterm()) {
-                self.max_s_prog = self.max_s_prog.max(v);
-                self.short_terms[0].push(v);
-            }
-            for (c, m) in self.per_channel.iter().enumerate() {
-                if let Some(v) = finite(m.loudness_shortterm()) {
-                    self.max_s[c] = self.max_s[c].max(v);
-                    self.short_terms[c + 1].push(v);
-                }
+        if q.len() >= 30 {
+            if let Some(v) = loudness(mean(30)) {
+                *max_s = max_s.max(v);
+                self.short_terms[i].push(v);
             }
         }
     }
@@ -398,7 +424,6 @@ impl LevelAnalyser {
         let mut true_peak_max: Option<f64> = None;
         let mut true_peaks = std::mem::take(&mut self.true_peak).into_iter();
         for c in 0..self.channels {
-            let m = &self.per_channel[c];
             let tp = true_peaks.next().and_then(|t| db(f64::from(t.finish())));
             if let Some(t) = tp {
                 true_peak_max = Some(true_peak_max.map_or(t, |x: f64| x.max(t)));
@@ -409,7 +434,7 @@ impl LevelAnalyser {
                 levels: ProgrammeLevels {
                     sample_peak_dbfs: db(self.peak[c] as f64 / self.full_scale),
                     true_peak_dbtp: tp,
-                    integrated_lufs: finite(m.loudness_global()),
+                    integrated_lufs: integrated(&self.gating_blocks[c + 1]),
                     loudness_range_lu: loudness_range(&self.short_terms[c + 1]),
                     max_momentary_lufs: max_or_none(self.max_m[c]),
                     max_short_term_lufs: max_or_none(self.max_s[c]),
@@ -431,7 +456,7 @@ impl LevelAnalyser {
         let overall = ProgrammeLevels {
             sample_peak_dbfs: db(sample_peak as f64 / self.full_scale),
             true_peak_dbtp: true_peak_max,
-            integrated_lufs: finite(self.programme.loudness_global()),
+            integrated_lufs: integrated(&self.gating_blocks[0]),
             loudness_range_lu: loudness_range(&self.short_terms[0]),
             max_momentary_lufs: max_or_none(self.max_m_prog),
             max_short_term_lufs: max_or_none(self.max_s_prog),

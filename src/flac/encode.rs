@@ -6,10 +6,11 @@
 //! would run on one thread. Both are measured in `docs/benchmarks.md`. The encoder writes
 //! through our own callbacks into a `std::fs::File`, so a full disk surfaces as an `io::Error`
 //! naming the file, and seeks back to fill in STREAMINFO (MD5, total samples) at the end.
+//! libFLAC computes the STREAMINFO MD5 from the samples as they are handed to it, before
+//! encoding: that digest is what [`super::verify`] later recomputes from the file.
 
-use super::{pack_for_md5, FlacError};
+use super::FlacError;
 use libflac_sys as sys;
-use md5::{Digest, Md5};
 use std::ffi::{c_void, CStr, CString};
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -46,9 +47,6 @@ pub struct MasterMetadata {
 pub struct EncodedMaster {
     pub path: PathBuf,
     pub frames: u64,
-    /// MD5 of the samples handed to the encoder, computed here (not by libFLAC), in FLAC's
-    /// STREAMINFO layout: comparing it with the MD5 a decoder checks proves the round trip.
-    pub input_md5: [u8; 16],
 }
 
 /// Where libFLAC's output goes; its address is handed to the C callbacks.
@@ -123,8 +121,6 @@ pub struct MasterEncoder {
     path: PathBuf,
     spec: StreamSpec,
     written: u64,
-    md5: Md5,
-    scratch: Vec<u8>,
 }
 
 // SAFETY: the encoder and its blocks are owned by this value alone and only used through
@@ -175,8 +171,6 @@ impl MasterEncoder {
             path: path.to_path_buf(),
             spec,
             written: 0,
-            md5: Md5::new(),
-            scratch: Vec::new(),
         };
         me.build_blocks(meta)?;
         // SAFETY: `enc` is a new, uninitialised encoder; the setters only store values. The
@@ -316,8 +310,6 @@ impl MasterEncoder {
         if frames == 0 {
             return Ok(());
         }
-        pack_for_md5(interleaved, self.spec.bits_per_sample, &mut self.scratch);
-        self.md5.update(&self.scratch);
         // SAFETY: the encoder is initialised; the buffer holds `frames * channels` samples.
         let ok = unsafe {
             sys::FLAC__stream_encoder_process_interleaved(
@@ -367,11 +359,9 @@ impl MasterEncoder {
         };
         self.sink.out.flush().map_err(io)?;
         self.sink.out.get_ref().sync_all().map_err(io)?;
-        let md5 = std::mem::take(&mut self.md5).finalize();
         Ok(EncodedMaster {
             path: self.path.clone(),
             frames: self.written,
-            input_md5: md5.into(),
         })
     }
 }
