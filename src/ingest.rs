@@ -706,12 +706,12 @@ fn transfer_take(
     Ok(TakeResult { report, payload })
 }
 
-/// libFLAC threads per master: both cores, since analysis is light beside encoding.
+/// libFLAC threads per master. One: the analysis thread and the reader already keep the
+/// second core busy, and extra encoder threads only contend with them (10-minute 96 kHz/24-bit
+/// stereo ingest on 2 cores: 5.9 s with 1 thread, 6.8 s with 2, 6.9 s with 3; docs/benchmarks.md).
+/// Items of several takes use both cores by encoding takes side by side.
 fn encoder_threads() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1)
-        .min(4)
+    1
 }
 
 /// The decoded master must be intact: every frame CRC good, exactly the source's frame count,
