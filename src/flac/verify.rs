@@ -12,8 +12,8 @@
 use super::FlacError;
 use crate::units::FrameIndex;
 use libflac_sys as sys;
-use serde::Serialize;
 use md5::Md5;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::ffi::{c_void, CStr};
 use std::fs::File;
