@@ -154,11 +154,12 @@ unsafe extern "C" fn write_cb(
             .map(|c| std::slice::from_raw_parts(*buffer.add(c), n))
             .collect();
         let mut packed = st.spare.try_recv().unwrap_or_default();
-        packed.clear();
-        packed.reserve(n * channels * width);
-        for i in 0..n {
-            for plane in &planes {
-                packed.extend_from_slice(&plane[i].to_le_bytes()[..width]);
+        packed.resize(n * channels * width, 0);
+        // Interleave and narrow to `width` bytes a sample (RFC 9639 §8.2's MD5 layout).
+        for (c, plane) in planes.iter().enumerate() {
+            let dst = packed.chunks_exact_mut(width).skip(c).step_by(channels);
+            for (d, &v) in dst.zip(plane.iter()) {
+                d.copy_from_slice(&v.to_le_bytes()[..width]);
             }
         }
         if tx.send(packed).is_err() {
