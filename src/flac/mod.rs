@@ -3,8 +3,7 @@
 //! [`encode::MasterEncoder`] writes a master through libFLAC (the copy built from source by
 //! `libflac-sys`, pinned), with STREAMINFO MD5 and total samples always filled in, a fixed
 //! block order (STREAMINFO, SEEKTABLE, VORBIS_COMMENT, the `riff` APPLICATION blocks, PADDING)
-//! so the same input gives the same bytes, and an MD5 of the samples it was given computed on
-//! our side. [`verify::check_file`] reads a FLAC file once, hashing every byte with SHA-256 while
+//! so the same input gives the same bytes. [`verify::check_file`] reads a FLAC file once, hashing every byte with SHA-256 while
 //! libFLAC decodes it, checks frame CRCs and the STREAMINFO MD5, and locates every damaged frame.
 //! [`riff`] lays out the BWF chunks that `flac -d --keep-foreign-metadata` turns back into a WAV.
 
@@ -53,32 +52,6 @@ pub fn libflac_version() -> String {
             return "unknown".into();
         }
         CStr::from_ptr(p).to_string_lossy().into_owned()
-    }
-}
-
-/// Packs interleaved samples the way FLAC's STREAMINFO MD5 sees them (RFC 9639 §8.2: each sample
-/// little-endian, signed, in `bits / 8` bytes), appending to `out`.
-pub fn pack_for_md5(samples: &[i32], bits: u32, out: &mut Vec<u8>) {
-    out.clear();
-    match bits {
-        16 => {
-            out.reserve(samples.len() * 2);
-            for &s in samples {
-                out.extend_from_slice(&(s as i16).to_le_bytes());
-            }
-        }
-        24 => {
-            out.reserve(samples.len() * 3);
-            for &s in samples {
-                out.extend_from_slice(&s.to_le_bytes()[..3]);
-            }
-        }
-        _ => {
-            out.reserve(samples.len() * 4);
-            for &s in samples {
-                out.extend_from_slice(&s.to_le_bytes());
-            }
-        }
     }
 }
 
