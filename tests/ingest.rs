@@ -275,6 +275,22 @@ fn source_metadata_is_carried_and_bext_restores_with_keep_foreign_metadata() {
     );
     let (_, _, restored) = read_wav_samples(&out_wav);
     assert!(restored == samples);
+    // The source's SHA-256 comes from the single read: it must cover every byte of the file,
+    // the LIST chunk after the audio included.
+    let sum = run(Command::new("sha256sum").arg(&wav));
+    let expected = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        v["report"]["takes"][0]["source"]["sha256"],
+        expected.as_str()
+    );
+    assert_eq!(
+        v["report"]["takes"][0]["source"]["bytes"],
+        std::fs::metadata(&wav).unwrap().len()
+    );
 }
 
 #[test]

@@ -605,3 +605,117 @@ fn parse_fmt(fmt: &[u8], path: &Path, offset: u64) -> Result<WavInfo, WavError> 
         chunks: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flac::riff;
+    use std::io::Cursor;
+    use std::sync::{Arc, Mutex};
+
+    /// A WAV image: `fmt` as given, then `before` chunks, `data`, `after` chunks.
+    fn image(fmt: &[u8], before: &[Vec<u8>], data: &[u8], after: &[Vec<u8>]) -> Vec<u8> {
+        let mut body = b"WAVE".to_vec();
+        body.extend(riff::chunk(b"fmt ", fmt));
+        for c in before {
+            body.extend(c);
+        }
+        body.extend(riff::chunk(b"data", data));
+        for c in after {
+            body.extend(c);
+        }
+        let mut out = b"RIFF".to_vec();
+        out.extend((body.len() as u32).to_le_bytes());
+        out.extend(body);
+        out
+    }
+
+    fn reader(bytes: Vec<u8>) -> Result<WavReader<Cursor<Vec<u8>>>, WavError> {
+        WavReader::new(Cursor::new(bytes), PathBuf::from("t.wav"), None)
+    }
+
+    fn pcm24_stereo() -> (Vec<u8>, Vec<i32>) {
+        let samples: Vec<i32> = vec![0, -1, 8_388_607, -8_388_608, 12_345, -54_321, 1, 2];
+        let data: Vec<u8> = samples
+            .iter()
+            .flat_map(|s| s.to_le_bytes()[..3].to_vec())
+            .collect();
+        let fmt = riff::fmt_payload(2, 48_000, 24, None);
+        let ixml = riff::chunk(b"iXML", b"<odd/>x"); // 7 bytes: padded
+        let list = riff::chunk(b"LIST", b"INFOabc"); // odd, and after the audio
+        (image(&fmt, &[ixml], &data, &[list]), samples)
+    }
+
+    #[test]
+    fn reads_extremes_and_keeps_chunks_around_the_audio() {
+        let (bytes, samples) = pcm24_stereo();
+        let mut r = reader(bytes).unwrap();
+        assert_eq!(r.info().frames, FrameCount(4));
+        assert_eq!(r.info().chunks[0].id, *b"iXML");
+        assert_eq!(r.info().chunks[0].data, b"<odd/>x");
+        let mut out = vec![0; 64];
+        let n = r.read_frames(&mut out).unwrap();
+        assert_eq!(&out[..n * 2], &samples[..]);
+        let trailing = r.finish().unwrap();
+        assert_eq!(trailing.len(), 1);
+        assert_eq!(trailing[0].data, b"INFOabc");
+        assert!(trailing[0].after_data);
+    }
+
+    #[test]
+    fn one_frame_at_a_time_reads_the_same_samples() {
+        let (bytes, samples) = pcm24_stereo();
+        let mut r = reader(bytes).unwrap();
+        let mut got = Vec::new();
+        let mut one = [0i32; 2];
+        while r.read_frames(&mut one).unwrap() == 1 {
+            got.extend_from_slice(&one);
+        }
+        assert_eq!(got, samples);
+    }
+
+    #[test]
+    fn the_tap_sees_every_byte_once_in_order() {
+        let (bytes, _) = pcm24_stereo();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        let tap: Tap = Box::new(move |b: &[u8]| s.lock().unwrap().extend_from_slice(b));
+        let mut r = WavReader::new(
+            Cursor::new(bytes.clone()),
+            PathBuf::from("t.wav"),
+            Some(tap),
+        )
+        .unwrap();
+        let mut out = vec![0; 2];
+        while r.read_frames(&mut out).unwrap() > 0 {}
+        r.finish().unwrap();
+        assert_eq!(*seen.lock().unwrap(), bytes);
+    }
+
+    #[test]
+    fn eight_bit_and_missing_fmt_are_refused() {
+        let mut fmt8 = riff::fmt_payload(1, 8_000, 16, None);
+        fmt8[14] = 8; // bits per sample
+        fmt8[12] = 1; // block align
+        let err = reader(image(&fmt8, &[], &[0, 0], &[])).err().unwrap();
+        assert!(matches!(err, WavError::BitDepth { bits: 8, .. }), "{err}");
+        let mut no_fmt = b"RIFF".to_vec();
+        let body = [b"WAVE".to_vec(), riff::chunk(b"data", &[0, 0])].concat();
+        no_fmt.extend((body.len() as u32).to_le_bytes());
+        no_fmt.extend(body);
+        let err = reader(no_fmt).err().unwrap();
+        assert!(err.to_string().contains("data chunk before fmt"), "{err}");
+    }
+
+    #[test]
+    fn a_file_cut_inside_the_audio_reports_how_far_it_got() {
+        let (bytes, _) = pcm24_stereo();
+        let data_end = bytes.len() - riff::chunk(b"LIST", b"INFOabc").len();
+        let mut r = reader(bytes[..data_end - 7].to_vec()).unwrap();
+        let mut out = vec![0; 64];
+        match r.read_frames(&mut out) {
+            Err(WavError::Truncated { expected, got, .. }) => assert_eq!((expected, got), (4, 2)),
+            other => panic!("expected Truncated, got {other:?}"),
+        }
+    }
+}
