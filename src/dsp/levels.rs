@@ -12,8 +12,8 @@
 //!   fixed steps of [`LOUDNESS_STEP_MS`] ms of the take, and every other measure is exact integer
 //!   arithmetic. Blocks of 1, 64 or 4096 frames give byte-identical JSON (tested).
 //! - **Memory.** Buffers are allocated in [`LevelAnalyser::new`]. What grows with the take's
-//!   length is the loudness history, 8 bytes per 100 ms per meter (the `ebur128` gating blocks
-//!   behind integrated loudness, and the short-term values behind the loudness range): about
+//!   length is the loudness history, 8 bytes per 100 ms per meter (the gating blocks behind
+//!   integrated loudness, and the short-term values behind the loudness range): about
 //!   0.6 MB per meter for a two-hour take. The clip list is capped at [`MAX_CLIP_RUNS`] (its
 //!   storage is reserved up front) while `clip_runs_total` keeps counting; head and tail silence
 //!   take O(1) memory (the first and last frames above the threshold).
@@ -23,17 +23,18 @@
 //!
 //! # Loudness
 //!
-//! K-weighting, integrated loudness (with its gating) and true peak come from the `ebur128`
-//! crate (ITU-R BS.1770-4 / EBU R 128).
+//! K-weighting comes from the `ebur128` crate (ITU-R BS.1770-4 / EBU R 128), one meter per
+//! channel (mono, `Center`, weight 1); every figure is built here from the K-weighted energy of
+//! each 10 ms step, which also gives the channel's own figures.
 //!
-//! - **Programme**: one meter over all channels, its channel map set explicitly: mono is
-//!   `Center` (weight 1, as ffmpeg's `ebur128` filter weights mono), stereo is `Left`, `Right`,
-//!   and any other count — the independent tracks of a multitrack tape, which have no surround
-//!   layout — maps every channel to `Center`, weight 1.0 (the crate's default map for 3 to 8
-//!   channels would weight channels 4 and 5 as surrounds, ×1.41, and leave others unused). For
-//!   mono the programme *is* the channel: no second meter is run and the channel's figures are
-//!   reported for both.
-//! - **Per channel**: each channel metered alone as mono (`Center`, weight 1).
+//! - **Programme**: every channel has weight 1: mono as `Center` (as ffmpeg's `ebur128` filter
+//!   weights mono), stereo as `Left`, `Right`, and any other count — the independent tracks of
+//!   a multitrack tape, which have no surround layout — alike (the crate's default map for 3 to
+//!   8 channels would weight channels 4 and 5 as surrounds, ×1.41, and leave others unused).
+//!   With all weights 1 the programme's step energy is the sum of the channels', so no second
+//!   meter filters the same audio. For mono the programme *is* the channel.
+//! - **Integrated loudness** (BS.1770-4 §2.8): 400 ms gating blocks every 100 ms (75 %
+//!   overlap) from the step energies, absolute gate −70 LUFS, relative gate −10 LU.
 //! - **Maximum momentary and short-term** are sampled every [`LOUDNESS_STEP_MS`] ms of the take,
 //!   ten times the 10 Hz minimum update rate of an EBU Mode meter, so that a 400 ms burst is
 //!   caught within 0.06 LU whatever its alignment (EBU Tech 3341 cases 10 and 13 test that
@@ -52,9 +53,10 @@
 //!   `Mode::LRA` is not used: it takes a short-term value only once a second, and on programme
 //!   with level changes read 1.5 and 2.3 LU below ffmpeg (15.8 vs 17.3, 16.1 vs 18.4 LU) where
 //!   this reads within 0.05 LU (`tests/loudness_vs_ffmpeg.rs`).
-//! - **True peak** (when enabled): one `ebur128` true-peak meter over all channels (4×
-//!   oversampling below 96 kHz, 2× below 192 kHz, none above), reported as at least the sample
-//!   peak. The programme's true and sample peaks are the maxima over the channels.
+//! - **True peak** (when enabled): [`super::truepeak`] per channel (4× oversampling below
+//!   96 kHz, 2× below 192 kHz, none above; a 64-tap-per-phase interpolator), reported as at
+//!   least the sample peak. The programme's true and sample peaks are the maxima over the
+//!   channels.
 //!
 //! # Other measures (exact integer arithmetic on the right-justified samples)
 //!
@@ -73,12 +75,11 @@
 //!
 //! # Cost
 //!
-//! On the project's 2-core machine, 96 kHz stereo 24-bit analyses at about 275× real time with
-//! true peak off and 165× with it on (3.6 and 6.0 ms per second of audio; the ignored test
-//! `throughput_96k_stereo`, `cargo test --release --lib -- --ignored --nocapture throughput`).
-//! With true peak on, the time splits roughly into `ebur128`'s true-peak interpolator 34 %, its
-//! K-weighting filters 34 %, its 400 ms gating-block sums 22 % and this module's integer scan
-//! 9 %.
+//! On the project's 2-core machine, 96 kHz stereo 24-bit analyses at about 610× real time with
+//! true peak off and 270× with it on (1.6 and 3.7 ms per second of audio; 8 channels: 150× and
+//! 64×; the ignored test `throughput_96k_stereo`,
+//! `cargo test --release --lib -- --ignored --nocapture throughput`). True peak is the larger
+//! half; the rest is `ebur128`'s K-weighting and this module's integer scan.
 
 use super::truepeak::TruePeak;
 use crate::units::{FrameCount, FrameIndex};
@@ -270,6 +271,9 @@ struct Windows {
     /// Short-term energies every 100 ms (once the 3 s window is full) at or above the absolute
     /// gate, in order, for the loudness range.
     short_term: Vec<f64>,
+    /// Energies of the 400 ms gating blocks, one every 100 ms (ITU-R BS.1770-4 §2.8: 75%
+    /// overlap), for the integrated loudness.
+    gating: Vec<f64>,
 }
 
 impl Windows {
@@ -281,6 +285,7 @@ impl Windows {
             max_momentary: 0.0,
             max_short_term: 0.0,
             short_term: Vec::new(),
+            gating: Vec::new(),
         }
     }
 
@@ -305,6 +310,9 @@ impl Windows {
             if m > self.max_momentary {
                 self.max_momentary = m;
             }
+            if self.steps.is_multiple_of(LRA_STEPS) {
+                self.gating.push(m);
+            }
         }
         if self.steps >= SHORT_TERM_STEPS as u64 {
             let s = sum_last(SHORT_TERM_STEPS) / SHORT_TERM_STEPS as f64;
@@ -315,6 +323,22 @@ impl Windows {
                 self.short_term.push(s);
             }
         }
+    }
+
+    /// Integrated loudness (ITU-R BS.1770-4 §2.8): the mean energy of the gating blocks above
+    /// the absolute gate (-70 LUFS) and above the relative gate, 10 LU below the mean of those.
+    fn integrated(&self) -> Option<f64> {
+        let mean_above = |gate: f64| {
+            let (sum, n) = self
+                .gating
+                .iter()
+                .filter(|&&e| e > gate)
+                .fold((0.0, 0usize), |(s, n), &e| (s + e, n + 1));
+            (n > 0).then(|| sum / n as f64)
+        };
+        let absolute = energy_of(ABSOLUTE_GATE_LUFS);
+        let relative = mean_above(absolute)? * 10f64.powf(-10.0 / 10.0);
+        lufs_of(mean_above(relative.max(absolute))?)
     }
 
     /// EBU Tech 3342 loudness range of the short-term values: those at or above the absolute
@@ -367,7 +391,7 @@ pub struct LevelAnalyser {
     /// Frames taken so far (including those buffered).
     frames: u64,
     /// The programme meter; `None` for mono, where the programme is channel 1.
-    programme: Option<(EbuR128, Windows)>,
+    programme: Option<Windows>,
     per_channel: Vec<(EbuR128, Windows)>,
     stats: Vec<ChannelStats>,
     clips: Clips,
@@ -392,10 +416,6 @@ fn lufs_of(energy: f64) -> Option<f64> {
 /// dB of an amplitude ratio; `None` for zero.
 fn db(ratio: f64) -> Option<f64> {
     (ratio > 0.0 && ratio.is_finite()).then(|| 20.0 * ratio.log10())
-}
-
-fn finite(x: Result<f64, ebur128::Error>) -> Option<f64> {
-    x.ok().filter(|v| v.is_finite())
 }
 
 impl LevelAnalyser {
@@ -438,22 +458,12 @@ impl LevelAnalyser {
                 source,
             }
         };
-        // Integrated loudness (and so 400 ms blocks of K-weighted audio) from ebur128; the
-        // loudness range is computed here from 10 Hz short-term values (see the module doc).
-        let loudness = Mode::I;
-        let programme = if channels == 1 {
-            None
-        } else {
-            let mut m = EbuR128::new(channels as u32, sample_rate, loudness)
-                .map_err(meter_error("programme"))?;
-            let map = if channels == 2 {
-                vec![Channel::Left, Channel::Right]
-            } else {
-                vec![Channel::Center; channels]
-            };
-            m.set_channel_map(&map).map_err(meter_error("programme"))?;
-            Some((m, Windows::new()))
-        };
+        // ebur128 K-weights each channel and gives the energy of each 10 ms step; momentary,
+        // short-term, integrated and range are built from those steps (see `Windows`). Every
+        // channel has weight 1 (mono as centre, stereo as left/right, tracks alike), so the
+        // programme's step energy is the sum of the channels': no second meter filters them.
+        let loudness = Mode::M;
+        let programme = (channels > 1).then(Windows::new);
         let per_channel = (0..channels)
             .map(|_| {
                 let mut m =
@@ -619,14 +629,6 @@ impl LevelAnalyser {
         for (c, (meter, _)) in self.per_channel.iter_mut().enumerate() {
             meter.add_frames_planar_i32(&[plane(c)]).expect(SHAPE);
         }
-        let mut planes: [&[i32]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
-        for (c, p) in planes.iter_mut().enumerate().take(self.channels) {
-            *p = plane(c);
-        }
-        let planes = &planes[..self.channels];
-        if let Some((meter, _)) = &mut self.programme {
-            meter.add_frames_planar_i32(planes).expect(SHAPE);
-        }
         for (c, tp) in self.true_peak.iter_mut().enumerate() {
             // The planes hold full-scale 32-bit values.
             self.tp_scratch.clear();
@@ -641,12 +643,17 @@ impl LevelAnalyser {
 
     /// At the end of a full step: records each meter's energy over the step.
     fn sample_windows(&mut self) {
-        let meters = self.per_channel.iter_mut().chain(self.programme.as_mut());
-        for (meter, windows) in meters {
+        let mut programme = 0.0;
+        for (meter, windows) in &mut self.per_channel {
             let lufs = meter
                 .loudness_window(LOUDNESS_STEP_MS)
                 .expect("the meters keep a 400 ms window, more than one step");
-            windows.push(energy_of(lufs));
+            let energy = energy_of(lufs);
+            programme += energy;
+            windows.push(energy);
+        }
+        if let Some(windows) = &mut self.programme {
+            windows.push(programme);
         }
     }
 
@@ -666,10 +673,10 @@ impl LevelAnalyser {
             })
             .collect();
 
-        let loudness = |meter: &EbuR128, windows: &Windows| ProgrammeLevels {
+        let loudness = |windows: &Windows| ProgrammeLevels {
             sample_peak_dbfs: None,
             true_peak_dbtp: None,
-            integrated_lufs: finite(meter.loudness_global()),
+            integrated_lufs: windows.integrated(),
             loudness_range_lu: windows.loudness_range(),
             max_momentary_lufs: lufs_of(windows.max_momentary),
             max_short_term_lufs: lufs_of(windows.max_short_term),
@@ -681,7 +688,7 @@ impl LevelAnalyser {
         let mut max_true_peak: Option<f64> = None;
         let mut channels = Vec::with_capacity(self.channels);
         let mut true_peaks = std::mem::take(&mut self.true_peak).into_iter();
-        for ((meter, windows), st) in self.per_channel.iter().zip(&self.stats) {
+        for ((_, windows), st) in self.per_channel.iter().zip(&self.stats) {
             let c = channels.len();
             let sample_peak = f64::from(st.peak) / fs;
             let true_peak = true_peaks.next().and_then(|tp_meter| {
@@ -690,7 +697,7 @@ impl LevelAnalyser {
                 db(tp)
             });
             max_peak = max_peak.max(st.peak);
-            let mut levels = loudness(meter, windows);
+            let mut levels = loudness(windows);
             levels.sample_peak_dbfs = db(sample_peak);
             levels.true_peak_dbtp = true_peak;
             channels.push(ChannelLevels {
@@ -709,7 +716,7 @@ impl LevelAnalyser {
             });
         }
         let mut overall = match &self.programme {
-            Some((meter, windows)) => loudness(meter, windows),
+            Some(windows) => loudness(windows),
             None => channels[0].levels.clone(),
         };
         overall.sample_peak_dbfs = db(f64::from(max_peak) / fs);
