@@ -15,19 +15,9 @@ fn ingest(
     files: &[&Path],
     meta: &[&str],
 ) -> std::process::Output {
-    let mut c = capstan();
-    c.arg("ingest")
-        .arg("--profile")
-        .arg(profile)
-        .args(["--id", id]);
-    c.arg("--archive")
-        .arg(archive)
-        .args(["--collection", "tests"]);
-    for m in meta {
-        c.args(["--meta", m]);
-    }
-    c.args(files);
-    run(&mut c)
+    run(&mut ingest_command(
+        archive, profile, id, "tests", files, meta,
+    ))
 }
 
 fn json_outcome(
@@ -37,23 +27,7 @@ fn json_outcome(
     files: &[&Path],
     meta: &[&str],
 ) -> serde_json::Value {
-    let mut c = capstan();
-    c.args([
-        "ingest",
-        "--json",
-        "--profile",
-        profile,
-        "--id",
-        id,
-        "--collection",
-        "tests",
-    ]);
-    c.arg("--archive").arg(archive);
-    for m in meta {
-        c.args(["--meta", m]);
-    }
-    c.args(files);
-    let out = run(&mut c);
+    let out = run(ingest_command(archive, profile, id, "tests", files, meta).arg("--json"));
     assert!(out.status.success(), "{}", text(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -87,19 +87,9 @@ fn qc_loudness_agrees_with_ffmpeg_ebur128() {
             &material(channels, rate, bits, 30.0, 7 + i as u64),
         );
         let profile = profile_for(tmp.path(), channels, rate, bits, "interleaved");
-        let mut c = capstan();
-        c.args([
-            "ingest",
-            "--json",
-            "--id",
-            &id,
-            "--meta",
-            "TITLE=t",
-            "--profile",
-        ])
-        .arg(&profile);
-        c.arg("--archive").arg(&archive).arg(&wav);
-        let out = run(&mut c);
+        let out = run(
+            ingest_command(&archive, &profile, &id, "default", &[&wav], &["TITLE=t"]).arg("--json"),
+        );
         assert!(out.status.success(), "{}", text(&out));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let overall = &v["report"]["takes"][0]["overall"];

@@ -41,22 +41,9 @@ fn ingest_in(
     files: &[&Path],
     meta: &[&str],
 ) -> Output {
-    let mut c = capstan();
-    c.args([
-        "ingest",
-        "--profile",
-        profile,
-        "--id",
-        id,
-        "--collection",
-        collection,
-    ]);
-    c.arg("--archive").arg(archive);
-    for m in meta {
-        c.args(["--meta", m]);
-    }
-    c.args(files);
-    run(&mut c)
+    run(&mut ingest_command(
+        archive, profile, id, collection, files, meta,
+    ))
 }
 
 /// Runs `ingest` of `file` and checks: exit code, message fragments, archive unchanged.
@@ -402,20 +389,8 @@ fn big_source(f: &Fixture) -> PathBuf {
 }
 
 fn spawn_ingest(f: &Fixture, id: &str, file: &Path) -> std::process::Child {
-    let mut c = capstan();
-    c.args([
-        "ingest",
-        "--profile",
-        "dat",
-        "--id",
-        id,
-        "--collection",
-        "tests",
-        "--meta",
-        "TITLE=t",
-    ]);
-    c.arg("--archive").arg(&f.archive).arg(file);
-    c.stdout(Stdio::null())
+    ingest_command(&f.archive, "dat", id, "tests", &[file], &["TITLE=t"])
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()

@@ -14,19 +14,14 @@ fn master(tmp: &std::path::Path) -> std::path::PathBuf {
         &signal(2, 48_000, 16, 10.0),
     );
     let archive = tmp.join("a");
-    let o = run(capstan()
-        .args([
-            "ingest",
-            "--profile",
-            "dat",
-            "--id",
-            "v",
-            "--meta",
-            "TITLE=t",
-            "--archive",
-        ])
-        .arg(&archive)
-        .arg(&wav));
+    let o = run(&mut ingest_command(
+        &archive,
+        "dat",
+        "v",
+        "default",
+        &[&wav],
+        &["TITLE=t"],
+    ));
     assert!(o.status.success(), "{}", text(&o));
     masters(&archive.join("default/v"))[0].clone()
 }

@@ -31,6 +31,27 @@ pub fn tool(name: &str) -> PathBuf {
     panic!("{name} is not installed: run scripts/setup.sh (the README's commands install it)");
 }
 
+/// `capstan ingest` of `files` (the takes, in order) into `archive` as `collection/id`, with
+/// one `--meta` per entry of `meta`. Further flags (`--json`) may be added by the caller.
+pub fn ingest_command(
+    archive: &Path,
+    profile: impl AsRef<std::ffi::OsStr>,
+    id: &str,
+    collection: &str,
+    files: &[&Path],
+    meta: &[&str],
+) -> Command {
+    let mut c = capstan();
+    c.arg("ingest").arg("--profile").arg(profile);
+    c.args(["--id", id, "--collection", collection]);
+    c.arg("--archive").arg(archive);
+    for m in meta {
+        c.args(["--meta", m]);
+    }
+    c.args(files);
+    c
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("could not start command")
 }
