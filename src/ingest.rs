@@ -10,7 +10,7 @@
 
 use crate::archive::bag::{write_tag_files, PayloadFile};
 use crate::archive::events::{self, Event};
-use crate::archive::{Archive, ArchiveError, Staging};
+use crate::archive::{out_of_space, Archive, ArchiveError, Staging};
 use crate::dsp::levels::{LevelAnalyser, LevelError, LevelReport};
 use crate::flac::bext::{Bext, BextLoudness, LOUDNESS_OFFSET};
 use crate::flac::encode::{patch_riff_chunk, MasterEncoder, MasterMetadata, StreamSpec};
@@ -68,8 +68,7 @@ impl IngestError {
             IngestError::Archive(ArchiveError::ItemExists { .. }) => 1,
             IngestError::Archive(_) | IngestError::Interrupted => 2,
             IngestError::Flac(FlacError::Io { source, .. })
-                if source.raw_os_error() == Some(libc::ENOSPC)
-                    || source.raw_os_error() == Some(libc::EDQUOT)
+                if out_of_space(source)
                     || source.kind() == std::io::ErrorKind::PermissionDenied =>
             {
                 2

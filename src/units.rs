@@ -22,11 +22,6 @@ pub struct FrameIndex(pub u64);
 pub struct FrameCount(pub u64);
 
 impl FrameIndex {
-    /// The position `count` frames later.
-    pub fn advance(self, count: FrameCount) -> FrameIndex {
-        FrameIndex(self.0 + count.0)
-    }
-
     /// This position as a timecode at `sample_rate`.
     pub fn timecode(self, sample_rate: u32) -> Timecode {
         Timecode::from_frames(self.0, sample_rate)
@@ -37,11 +32,6 @@ impl FrameCount {
     /// This length as a timecode at `sample_rate`.
     pub fn timecode(self, sample_rate: u32) -> Timecode {
         Timecode::from_frames(self.0, sample_rate)
-    }
-
-    /// Duration in seconds at `sample_rate`.
-    pub fn seconds(self, sample_rate: u32) -> f64 {
-        self.0 as f64 / f64::from(sample_rate)
     }
 }
 

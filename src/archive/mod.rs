@@ -29,17 +29,9 @@ pub enum ArchiveError {
     Io { path: PathBuf, source: io::Error },
 }
 
-impl ArchiveError {
-    /// Whether the disk or the filesystem ran out of room (so the operator frees space).
-    pub fn is_disk_full(&self) -> bool {
-        match self {
-            ArchiveError::Io { source, .. } | ArchiveError::Unwritable { source, .. } => {
-                source.raw_os_error() == Some(libc::ENOSPC)
-                    || source.raw_os_error() == Some(libc::EDQUOT)
-            }
-            ArchiveError::ItemExists { .. } => false,
-        }
-    }
+/// Whether an I/O error means the disk or the user's quota is full (the operator frees space).
+pub fn out_of_space(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
