@@ -1,8 +1,13 @@
-//! BagIt 1.0 tag files (RFC 8493), SHA-256 only.
+//! BagIt 1.0 tag files (RFC 8493): written by Capstan with SHA-256, read from any bag.
 //!
-//! The payload digests are handed in (computed in the same read that proved each file), so
-//! writing a bag costs no further pass over the payload. Tag files are written in a fixed order
-//! with sorted manifests, and each is hashed from the bytes written, for the tag manifest.
+//! Writing: the payload digests are handed in (computed in the same read that proved each file),
+//! so writing a bag costs no further pass over the payload. Tag files are written in a fixed
+//! order with sorted manifests, and each is hashed from the bytes written, for the tag manifest.
+//!
+//! Reading: bags may come from elsewhere and may be hostile. Readers here only parse; a line that
+//! does not parse is returned as [`Malformed`] (file and line number), never silently skipped,
+//! and manifest paths are decoded but not trusted: [`safe_payload_path`] says whether a path stays
+//! inside its bag. Folder walks never follow symbolic links.
 
 use super::ArchiveError;
 use sha2::{Digest, Sha256};
@@ -79,6 +84,208 @@ pub fn write_tag_files(
     Ok(())
 }
 
+/// RFC 8493 §2.1.3, the inverse of [`encode_manifest_path`].
+pub fn decode_manifest_path(path: &str) -> String {
+    path.replace("%0D", "\r")
+        .replace("%0d", "\r")
+        .replace("%0A", "\n")
+        .replace("%0a", "\n")
+        .replace("%25", "%")
+}
+
+/// A tag-file line that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// The tag file, relative to the bag (`manifest-sha256.txt`).
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    pub text: String,
+    pub reason: &'static str,
+}
+
+/// One line of a manifest: a digest and the (decoded) path it is for, relative to the bag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestEntry {
+    pub path: String,
+    /// Lower-case hex.
+    pub digest: String,
+    pub line: usize,
+}
+
+/// A manifest or tag manifest: `manifest-<algorithm>.txt` / `tagmanifest-<algorithm>.txt`.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub file: String,
+    pub algorithm: String,
+    pub entries: Vec<ManifestEntry>,
+    pub malformed: Vec<Malformed>,
+}
+
+/// Hex digits a digest of this algorithm has, for the algorithms BagIt bags use.
+pub fn digest_hex_len(algorithm: &str) -> Option<usize> {
+    match algorithm {
+        "md5" => Some(32),
+        "sha1" => Some(40),
+        "sha256" => Some(64),
+        "sha512" => Some(128),
+        _ => None,
+    }
+}
+
+fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, std::borrow::Cow<'_, str>)> {
+    bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, l)| {
+            (
+                i + 1,
+                String::from_utf8_lossy(l.strip_suffix(b"\r").unwrap_or(l)),
+            )
+        })
+        .filter(|(_, l)| !l.is_empty())
+}
+
+/// Parses manifest text: `digest<whitespace>path` per line (RFC 8493 §2.1.3).
+pub fn parse_manifest(file: &str, algorithm: &str, bytes: &[u8]) -> Manifest {
+    let mut entries = Vec::new();
+    let mut malformed = Vec::new();
+    let expected_len = digest_hex_len(algorithm);
+    let utf8 = std::str::from_utf8(bytes).is_ok();
+    for (line, text) in lines(bytes) {
+        let bad = |reason| Malformed {
+            file: file.to_string(),
+            line,
+            text: text.to_string(),
+            reason,
+        };
+        let mut parts = text.splitn(2, [' ', '\t']);
+        let digest = parts.next().unwrap_or("");
+        let path = parts.next().map(|p| p.trim_start_matches([' ', '\t']));
+        match path {
+            _ if !utf8 && text.contains('\u{FFFD}') => malformed.push(bad("not UTF-8")),
+            None | Some("") => malformed.push(bad("no path after the digest")),
+            Some(_)
+                if !digest.bytes().all(|b| b.is_ascii_hexdigit())
+                    || expected_len.is_some_and(|n| digest.len() != n) =>
+            {
+                malformed.push(bad("not a digest of this algorithm"))
+            }
+            Some(path) => entries.push(ManifestEntry {
+                path: decode_manifest_path(path),
+                digest: digest.to_ascii_lowercase(),
+                line,
+            }),
+        }
+    }
+    Manifest {
+        file: file.to_string(),
+        algorithm: algorithm.to_string(),
+        entries,
+        malformed,
+    }
+}
+
+/// Parses `bag-info.txt` (RFC 8493 §2.2.2): `Label: value`, continuation lines indented.
+pub fn parse_bag_info(bytes: &[u8]) -> (Vec<(String, String)>, Vec<Malformed>) {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut malformed = Vec::new();
+    for (line, text) in lines(bytes) {
+        if text.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                value.push(' ');
+                value.push_str(text.trim());
+                continue;
+            }
+        }
+        match text.split_once(':') {
+            Some((label, value)) if !label.trim().is_empty() => {
+                fields.push((label.trim().to_string(), value.trim().to_string()))
+            }
+            _ => malformed.push(Malformed {
+                file: "bag-info.txt".into(),
+                line,
+                text: text.to_string(),
+                reason: "not a `Label: value` line",
+            }),
+        }
+    }
+    (fields, malformed)
+}
+
+/// The first value of a bag-info field (labels compare case-insensitively, as bagit.py does).
+pub fn info_field<'a>(fields: &'a [(String, String)], label: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(l, _)| l.eq_ignore_ascii_case(label))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Payload-Oxum's octet and stream counts, if present and well-formed.
+pub fn payload_oxum(fields: &[(String, String)]) -> Option<(u64, u64)> {
+    let (octets, streams) = info_field(fields, "Payload-Oxum")?.split_once('.')?;
+    Some((octets.parse().ok()?, streams.parse().ok()?))
+}
+
+/// Whether a manifest path names a file inside the bag: relative, no `..`, `.` or empty
+/// components, no backslashes or NULs (RFC 8493 §2.1.3 forbids paths that leave the bag).
+pub fn safe_payload_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains(['\\', '\0'])
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// The manifests of a bag (`manifest-*.txt`, `tagmanifest-*.txt`), each with its algorithm,
+/// sorted by file name.
+pub fn manifest_files(bag: &Path) -> std::io::Result<Vec<(String, String, bool)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(bag)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let (tag, rest) = match name.strip_prefix("tagmanifest-") {
+            Some(rest) => (true, rest),
+            None => match name.strip_prefix("manifest-") {
+                Some(rest) => (false, rest),
+                None => continue,
+            },
+        };
+        if let Some(algorithm) = rest.strip_suffix(".txt") {
+            found.push((name.clone(), algorithm.to_string(), tag));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Every bag under `root` (folders holding a `bagit.txt`), sorted, without descending into bags,
+/// into `.capstan` or through symbolic links. `root` itself may be a bag.
+pub fn find_bags(root: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut bags = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if dir.join("bagit.txt").symlink_metadata().is_ok() {
+            bags.push(dir);
+            continue;
+        }
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() && entry.file_name() != ".capstan" {
+                stack.push(entry.path());
+            }
+        }
+    }
+    bags.sort();
+    Ok(bags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +323,78 @@ mod tests {
     #[test]
     fn manifest_paths_escape_line_breaks_and_percent() {
         assert_eq!(encode_manifest_path("data/a%b\nc\r"), "data/a%25b%0Ac%0D");
+        assert_eq!(decode_manifest_path("data/a%25b%0Ac%0D"), "data/a%b\nc\r");
+        assert_eq!(decode_manifest_path("data/%2525"), "data/%25");
+    }
+
+    #[test]
+    fn manifests_parse_with_every_bad_line_located() {
+        let sha = "ab".repeat(32);
+        let text = format!(
+            "{sha}  data/a b.flac\r\n{}\tdata/x%0Ay\nnot-hex  data/c\n{sha}\n{}  data/short\n",
+            sha.to_uppercase(),
+            &sha[..10]
+        );
+        let m = parse_manifest("manifest-sha256.txt", "sha256", text.as_bytes());
+        assert_eq!(m.entries.len(), 2);
+        assert_eq!(m.entries[0].path, "data/a b.flac");
+        assert_eq!(m.entries[1].path, "data/x\ny");
+        assert_eq!(m.entries[1].digest, sha);
+        let lines: Vec<usize> = m.malformed.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [3, 4, 5]);
+    }
+
+    #[test]
+    fn bag_info_joins_continuations_and_reads_oxum() {
+        let (fields, bad) = parse_bag_info(
+            b"External-Description: a long\n  description\nPayload-Oxum: 123.4\nno colon\n",
+        );
+        assert_eq!(
+            info_field(&fields, "external-description"),
+            Some("a long description")
+        );
+        assert_eq!(payload_oxum(&fields), Some((123, 4)));
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 4);
+    }
+
+    #[test]
+    fn paths_that_leave_the_bag_are_unsafe() {
+        for p in ["data/a.flac", "data/sub/b c.json"] {
+            assert!(safe_payload_path(p), "{p}");
+        }
+        for p in [
+            "../x",
+            "data/../../x",
+            "/etc/passwd",
+            "data//x",
+            "data/./x",
+            "a\\b",
+            "",
+        ] {
+            assert!(!safe_payload_path(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn bags_are_found_without_entering_them_or_following_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for bag in ["c1/a", "c1/b", "c2/x"] {
+            std::fs::create_dir_all(root.join(bag).join("data/inner")).unwrap();
+            std::fs::write(root.join(bag).join("bagit.txt"), BAGIT_TXT).unwrap();
+            std::fs::write(root.join(bag).join("data/inner/bagit.txt"), "").unwrap();
+        }
+        std::fs::create_dir_all(root.join(".capstan/staging/s")).unwrap();
+        std::fs::write(root.join(".capstan/staging/s/bagit.txt"), "").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("bagit.txt"), "").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("c2/link")).unwrap();
+        let bags = find_bags(root).unwrap();
+        let rel: Vec<_> = bags.iter().map(|b| b.strip_prefix(root).unwrap()).collect();
+        assert_eq!(
+            rel,
+            [Path::new("c1/a"), Path::new("c1/b"), Path::new("c2/x")]
+        );
     }
 }
