@@ -662,7 +662,7 @@ fn transfer_take(
     let mut masters = Vec::new();
     for (plan, check) in plans.iter().zip(checks) {
         let check = check?;
-        let md5 = check.streaminfo.map(|s| s.md5).unwrap_or_default();
+        let md5 = check.audio.streaminfo.map(|s| s.md5).unwrap_or_default();
         payload.push(PayloadFile {
             path: plan.rel.clone(),
             sha256: check.sha256,
@@ -674,7 +674,7 @@ fn transfer_take(
             sha256: hex(&check.sha256),
             bytes: check.bytes,
             audio_md5: hex(&md5),
-            frames: FrameCount(check.decoded_frames),
+            frames: FrameCount(check.audio.decoded_frames),
             verification: "read back once: SHA-256 of the file, and decoded by libFLAC with every frame CRC good, the source's frame count, and the decoded audio's MD5 equal to the STREAMINFO MD5 computed from the source samples".into(),
         });
     }
@@ -721,19 +721,19 @@ fn prove_bit_exact(check: &FlacCheck, frames: u64) -> Result<(), IngestError> {
         path: check.path.clone(),
         detail,
     };
-    if let Some(d) = check.damage.first() {
+    if let Some(d) = check.audio.damage.first() {
         return Err(fail(format!("{} at frame {}", d.kind, d.at.0)));
     }
-    if check.streaminfo.is_none() {
+    if check.audio.streaminfo.is_none() {
         return Err(fail("no STREAMINFO".into()));
     }
-    if !check.is_intact() {
-        return Err(fail(format!("MD5 check: {:?}", check.md5)));
+    if !check.audio.is_intact() {
+        return Err(fail(format!("MD5 check: {:?}", check.audio.md5)));
     }
-    if check.decoded_frames != frames {
+    if check.audio.decoded_frames != frames {
         return Err(fail(format!(
             "{} frames decoded, the source has {frames}",
-            check.decoded_frames
+            check.audio.decoded_frames
         )));
     }
     Ok(())

@@ -1,12 +1,15 @@
-//! Reading a FLAC file once to prove it: every byte through SHA-256 while libFLAC decodes it,
+//! Reading a FLAC file once to prove it: every byte through a digest while libFLAC decodes it,
 //! checking each frame's CRC and, at the end, the STREAMINFO MD5 of the decoded audio.
 //!
-//! Three threads share the work of that one read: one reads the file and hashes it, libFLAC
-//! decodes what it read, and one computes the MD5 of the decoded audio (about half of
-//! libFLAC's own decode cost, FLAC-NOTES), so a file is proved in about the time of its decode.
+//! Two ways to run that one read. [`check_file`] spreads it over three threads (one reads and
+//! hashes, libFLAC decodes, one computes the MD5 of the decoded audio, about half of libFLAC's
+//! own decode cost, FLAC-NOTES), so one file is proved in about the time of its decode: ingest
+//! proves its masters this way. [`check_stream`] does it all on the calling thread, for batch
+//! verification, which is parallel across files instead.
 //!
-//! Damage is located: each decoder error is reported with the frame position where decoding
-//! stood. An all-zero STREAMINFO MD5 is reported as unset, never as a pass (FLAC-NOTES: libFLAC
+//! Damage is located: each decoder error is reported with the position of the first frame that
+//! did not decode cleanly, and a stream that ends early as `truncated` at the first missing
+//! sample. An all-zero STREAMINFO MD5 is reported as unset, never as a pass (FLAC-NOTES: libFLAC
 //! itself then checks nothing).
 
 use super::FlacError;
@@ -15,9 +18,9 @@ use libflac_sys as sys;
 use md5::Md5;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::ffi::{c_void, CStr};
+use std::ffi::c_void;
 use std::fs::File;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 
@@ -55,27 +58,20 @@ pub enum Md5Status {
 pub struct Damage {
     /// The first frame not decoded cleanly at the time of the error.
     pub at: FrameIndex,
+    /// `frame CRC mismatch`, `lost sync`, `bad frame header`, `truncated`, ...
     pub kind: String,
 }
 
-/// The outcome of reading a FLAC file once.
+/// What decoding a FLAC stream found.
 #[derive(Debug, Clone, Serialize)]
-pub struct FlacCheck {
-    pub path: PathBuf,
-    pub bytes: u64,
-    #[serde(serialize_with = "hex_sha")]
-    pub sha256: [u8; 32],
+pub struct AudioCheck {
     pub streaminfo: Option<StreamInfo>,
     pub decoded_frames: u64,
     pub md5: Md5Status,
     pub damage: Vec<Damage>,
 }
 
-fn hex_sha<S: serde::Serializer>(sha: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&super::hex(sha))
-}
-
-impl FlacCheck {
+impl AudioCheck {
     /// Every frame decoded, every CRC good, the MD5 set and matching, the count as announced.
     pub fn is_intact(&self) -> bool {
         self.damage.is_empty()
@@ -86,20 +82,57 @@ impl FlacCheck {
     }
 }
 
-struct State {
-    /// Blocks of the file, in order, from the reading thread; an Err ends the stream.
-    blocks: Receiver<Result<Vec<u8>, std::io::Error>>,
-    current: Vec<u8>,
-    used: usize,
-    io_error: Option<std::io::Error>,
+/// The outcome of reading a FLAC file once.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlacCheck {
+    pub path: PathBuf,
+    pub bytes: u64,
+    #[serde(serialize_with = "hex_sha")]
+    pub sha256: [u8; 32],
+    #[serde(flatten)]
+    pub audio: AudioCheck,
+}
+
+fn hex_sha<S: serde::Serializer>(sha: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&super::hex(sha))
+}
+
+/// Where the decoder's bytes come from.
+enum Input<'a> {
+    /// Blocks of the file, in order, from a reading thread; an Err ends the stream.
+    Blocks {
+        rx: Receiver<Result<Vec<u8>, io::Error>>,
+        current: Vec<u8>,
+        used: usize,
+    },
+    /// Read here, each block shown to `tap` (the digests) before the decoder gets it.
+    Inline {
+        reader: &'a mut dyn Read,
+        tap: &'a mut dyn FnMut(&[u8]),
+    },
+}
+
+/// Where the decoded audio goes for its MD5.
+enum AudioMd5 {
+    Thread {
+        tx: Option<SyncSender<Vec<u8>>>,
+        /// Packing buffers coming back from the hashing thread, so none is allocated per frame.
+        spare: Receiver<Vec<u8>>,
+    },
+    Inline {
+        md5: Md5,
+        packed: Vec<u8>,
+    },
+}
+
+struct State<'a> {
+    input: Input<'a>,
+    io_error: Option<io::Error>,
     streaminfo: Option<StreamInfo>,
     next_frame: u64,
     decoded_frames: u64,
     damage: Vec<Damage>,
-    /// Decoded audio, packed as the STREAMINFO MD5 sees it, to the hashing thread.
-    to_md5: Option<SyncSender<Vec<u8>>>,
-    /// Packing buffers coming back from the hashing thread, so none is allocated per frame.
-    spare: Receiver<Vec<u8>>,
+    audio_md5: AudioMd5,
 }
 
 unsafe extern "C" fn read_cb(
@@ -108,32 +141,66 @@ unsafe extern "C" fn read_cb(
     bytes: *mut usize,
     client: *mut c_void,
 ) -> sys::FLAC__StreamDecoderReadStatus {
-    // SAFETY: `client` is the State owned by check_file for the decoder's lifetime; libFLAC
+    // SAFETY: `client` is the State owned by decode() for the decoder's lifetime; libFLAC
     // gives a buffer of `*bytes` writable bytes.
     let st = &mut *(client as *mut State);
     let out = std::slice::from_raw_parts_mut(buffer, *bytes);
-    while st.used == st.current.len() {
-        match st.blocks.recv() {
-            Ok(Ok(block)) => {
-                st.current = block;
-                st.used = 0;
+    let got = match &mut st.input {
+        Input::Blocks { rx, current, used } => loop {
+            if *used < current.len() {
+                let n = out.len().min(current.len() - *used);
+                out[..n].copy_from_slice(&current[*used..*used + n]);
+                *used += n;
+                break Ok(n);
             }
-            Ok(Err(e)) => {
-                st.io_error = Some(e);
-                *bytes = 0;
-                return sys::FLAC__STREAM_DECODER_READ_STATUS_ABORT;
+            match rx.recv() {
+                Ok(Ok(block)) => {
+                    *current = block;
+                    *used = 0;
+                }
+                Ok(Err(e)) => break Err(e),
+                Err(_) => break Ok(0),
             }
-            Err(_) => {
-                *bytes = 0;
-                return sys::FLAC__STREAM_DECODER_READ_STATUS_END_OF_STREAM;
+        },
+        Input::Inline { reader, tap } => loop {
+            match reader.read(out) {
+                Ok(n) => {
+                    tap(&out[..n]);
+                    break Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
             }
+        },
+    };
+    match got {
+        Ok(0) => {
+            *bytes = 0;
+            sys::FLAC__STREAM_DECODER_READ_STATUS_END_OF_STREAM
+        }
+        Ok(n) => {
+            *bytes = n;
+            sys::FLAC__STREAM_DECODER_READ_STATUS_CONTINUE
+        }
+        Err(e) => {
+            st.io_error = Some(e);
+            *bytes = 0;
+            sys::FLAC__STREAM_DECODER_READ_STATUS_ABORT
         }
     }
-    let n = out.len().min(st.current.len() - st.used);
-    out[..n].copy_from_slice(&st.current[st.used..st.used + n]);
-    st.used += n;
-    *bytes = n;
-    sys::FLAC__STREAM_DECODER_READ_STATUS_CONTINUE
+}
+
+/// Interleaves a frame and narrows it to `width` bytes a sample (RFC 9639 §8.2's MD5 layout).
+fn pack(planes: &[&[i32]], width: usize, packed: &mut Vec<u8>) {
+    let channels = planes.len();
+    let n = planes.first().map_or(0, |p| p.len());
+    packed.resize(n * channels * width, 0);
+    for (c, plane) in planes.iter().enumerate() {
+        let dst = packed.chunks_exact_mut(width).skip(c).step_by(channels);
+        for (d, &v) in dst.zip(plane.iter()) {
+            d.copy_from_slice(&v.to_le_bytes()[..width]);
+        }
+    }
 }
 
 unsafe extern "C" fn write_cb(
@@ -146,24 +213,24 @@ unsafe extern "C" fn write_cb(
     // channel to `blocksize` samples.
     let st = &mut *(client as *mut State);
     let h = &(*frame).header;
-    if let Some(tx) = &st.to_md5 {
-        let channels = h.channels as usize;
-        let n = h.blocksize as usize;
-        let width = (h.bits_per_sample as usize).div_ceil(8);
-        let planes: Vec<&[i32]> = (0..channels)
-            .map(|c| std::slice::from_raw_parts(*buffer.add(c), n))
-            .collect();
-        let mut packed = st.spare.try_recv().unwrap_or_default();
-        packed.resize(n * channels * width, 0);
-        // Interleave and narrow to `width` bytes a sample (RFC 9639 §8.2's MD5 layout).
-        for (c, plane) in planes.iter().enumerate() {
-            let dst = packed.chunks_exact_mut(width).skip(c).step_by(channels);
-            for (d, &v) in dst.zip(plane.iter()) {
-                d.copy_from_slice(&v.to_le_bytes()[..width]);
+    let n = h.blocksize as usize;
+    let width = (h.bits_per_sample as usize).div_ceil(8);
+    let planes: Vec<&[i32]> = (0..h.channels as usize)
+        .map(|c| std::slice::from_raw_parts(*buffer.add(c), n))
+        .collect();
+    match &mut st.audio_md5 {
+        AudioMd5::Thread { tx, spare } => {
+            if let Some(sender) = tx {
+                let mut packed = spare.try_recv().unwrap_or_default();
+                pack(&planes, width, &mut packed);
+                if sender.send(packed).is_err() {
+                    *tx = None;
+                }
             }
         }
-        if tx.send(packed).is_err() {
-            st.to_md5 = None;
+        AudioMd5::Inline { md5, packed } => {
+            pack(&planes, width, packed);
+            md5.update(&packed[..]);
         }
     }
     let start = if h.number_type == sys::FLAC__FRAME_NUMBER_TYPE_SAMPLE_NUMBER {
@@ -195,47 +262,212 @@ unsafe extern "C" fn metadata_cb(
     }
 }
 
+/// libFLAC's error statuses in words.
+fn error_kind(status: sys::FLAC__StreamDecoderErrorStatus) -> String {
+    match status {
+        sys::FLAC__STREAM_DECODER_ERROR_STATUS_LOST_SYNC => "lost sync".into(),
+        sys::FLAC__STREAM_DECODER_ERROR_STATUS_BAD_HEADER => "bad frame header".into(),
+        sys::FLAC__STREAM_DECODER_ERROR_STATUS_FRAME_CRC_MISMATCH => "frame CRC mismatch".into(),
+        sys::FLAC__STREAM_DECODER_ERROR_STATUS_UNPARSEABLE_STREAM => "unparseable stream".into(),
+        sys::FLAC__STREAM_DECODER_ERROR_STATUS_BAD_METADATA => "bad metadata".into(),
+        sys::FLAC__STREAM_DECODER_ERROR_STATUS_OUT_OF_BOUNDS => "sample out of bounds".into(),
+        sys::FLAC__STREAM_DECODER_ERROR_STATUS_MISSING_FRAME => "missing frame".into(),
+        other => format!("decoder error {other}"),
+    }
+}
+
 unsafe extern "C" fn error_cb(
     _: *const sys::FLAC__StreamDecoder,
     status: sys::FLAC__StreamDecoderErrorStatus,
     client: *mut c_void,
 ) {
-    // SAFETY: as in read_cb; the status strings are static.
+    // SAFETY: as in read_cb.
     let st = &mut *(client as *mut State);
-    let s = *sys::FLAC__StreamDecoderErrorStatusString
-        .as_ptr()
-        .add(status as usize);
-    let kind = CStr::from_ptr(s).to_string_lossy().into_owned();
+    let kind = error_kind(status);
+    // libFLAC repeats itself while it hunts for the next frame: one entry per place and kind.
+    if st
+        .damage
+        .last()
+        .is_some_and(|d| d.at.0 == st.next_frame && d.kind == kind)
+    {
+        return;
+    }
     st.damage.push(Damage {
         at: FrameIndex(st.next_frame),
         kind,
     });
 }
 
-/// Reads `path` once: SHA-256 of every byte, and a full decode with CRC and MD5 checks.
-/// Only failing to open or read the file is an error; damage is reported in the result.
+/// Runs libFLAC over `st.input` to the end of the stream; Ok(false) when it stopped early.
+fn decode(path: &Path, st: &mut State) -> Result<bool, FlacError> {
+    // SAFETY: the decoder is created, used and deleted here; `st` outlives it.
+    unsafe {
+        let dec = sys::FLAC__stream_decoder_new();
+        if dec.is_null() {
+            return Err(FlacError::Alloc {
+                path: path.to_path_buf(),
+                what: "a decoder",
+            });
+        }
+        let status = sys::FLAC__stream_decoder_init_stream(
+            dec,
+            Some(read_cb),
+            None,
+            None,
+            None,
+            None,
+            Some(write_cb),
+            Some(metadata_cb),
+            Some(error_cb),
+            st as *mut State as *mut c_void,
+        );
+        if status != sys::FLAC__STREAM_DECODER_INIT_STATUS_OK {
+            sys::FLAC__stream_decoder_delete(dec);
+            return Err(FlacError::NotFlac {
+                path: path.to_path_buf(),
+                detail: format!("decoder init status {status}"),
+            });
+        }
+        let processed = sys::FLAC__stream_decoder_process_until_end_of_stream(dec) != 0;
+        sys::FLAC__stream_decoder_finish(dec);
+        sys::FLAC__stream_decoder_delete(dec);
+        Ok(processed)
+    }
+}
+
+/// What the decode found, once the audio's MD5 is known.
+fn conclude(st: State, processed: bool, audio_md5: [u8; 16]) -> AudioCheck {
+    let State {
+        streaminfo,
+        decoded_frames,
+        next_frame,
+        mut damage,
+        ..
+    } = st;
+    let md5 = match streaminfo {
+        None => Md5Status::NotChecked,
+        Some(si) if si.md5 == [0; 16] => Md5Status::Unset,
+        // A decoder that lost frames or stopped early cannot say whether the MD5 matched.
+        Some(si) if decoded_frames != si.total_frames || !damage.is_empty() || !processed => {
+            Md5Status::NotChecked
+        }
+        Some(si) if si.md5 == audio_md5 => Md5Status::Match,
+        Some(_) => Md5Status::Mismatch,
+    };
+    match streaminfo {
+        None if damage.is_empty() => damage.push(Damage {
+            at: FrameIndex(0),
+            kind: "no STREAMINFO: not a FLAC stream".into(),
+        }),
+        None => {}
+        // Decoding stopped before the announced end. A last frame that was read whole but
+        // failed its CRC explains that; otherwise the stream is cut short there (libFLAC says
+        // only "lost sync" when the bytes run out mid-frame).
+        Some(si)
+            if next_frame < si.total_frames
+                && !damage
+                    .iter()
+                    .any(|d| d.at.0 == next_frame && d.kind == "frame CRC mismatch") =>
+        {
+            damage.retain(|d| !(d.at.0 == next_frame && d.kind == "lost sync"));
+            damage.push(Damage {
+                at: FrameIndex(next_frame),
+                kind: "truncated".into(),
+            })
+        }
+        Some(si) if damage.is_empty() && decoded_frames != si.total_frames => damage.push(Damage {
+            at: FrameIndex(decoded_frames.min(si.total_frames)),
+            kind: format!(
+                "{decoded_frames} frames decoded where STREAMINFO announces {}",
+                si.total_frames
+            ),
+        }),
+        Some(_) => {}
+    }
+    AudioCheck {
+        streaminfo,
+        decoded_frames,
+        md5,
+        damage,
+    }
+}
+
+/// Decodes the FLAC stream in `reader` on this thread, every byte read shown to `tap` first; the
+/// rest of the stream still goes through `tap` when decoding stops early, so digests cover the
+/// whole file. `path` names the file in errors. Only failing to read is an error.
+pub fn check_stream(
+    path: &Path,
+    reader: &mut dyn Read,
+    tap: &mut dyn FnMut(&[u8]),
+) -> Result<AudioCheck, FlacError> {
+    let io = |source| FlacError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut st = State {
+        input: Input::Inline { reader, tap },
+        io_error: None,
+        streaminfo: None,
+        next_frame: 0,
+        decoded_frames: 0,
+        damage: Vec::new(),
+        audio_md5: AudioMd5::Inline {
+            md5: Md5::new(),
+            packed: Vec::new(),
+        },
+    };
+    let processed = decode(path, &mut st)?;
+    if let Some(e) = st.io_error.take() {
+        return Err(io(e));
+    }
+    if let Input::Inline { reader, tap } = &mut st.input {
+        let mut rest = vec![0u8; 1 << 16];
+        loop {
+            match reader.read(&mut rest) {
+                Ok(0) => break,
+                Ok(n) => tap(&rest[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+    }
+    let audio_md5 = match std::mem::replace(
+        &mut st.audio_md5,
+        AudioMd5::Inline {
+            md5: Md5::new(),
+            packed: Vec::new(),
+        },
+    ) {
+        AudioMd5::Inline { md5, .. } => md5.finalize().into(),
+        AudioMd5::Thread { .. } => unreachable!("check_stream hashes inline"),
+    };
+    Ok(conclude(st, processed, audio_md5))
+}
+
+/// Reads `path` once on three threads: SHA-256 of every byte, and a full decode with CRC and
+/// MD5 checks. Only failing to open or read the file is an error; damage is in the result.
 pub fn check_file(path: &Path) -> Result<FlacCheck, FlacError> {
     let io = |source| FlacError::Io {
         path: path.to_path_buf(),
         source,
     };
     let mut file = File::open(path).map_err(io)?;
-    let (block_tx, block_rx) = sync_channel::<Result<Vec<u8>, std::io::Error>>(8);
+    let (block_tx, block_rx) = sync_channel::<Result<Vec<u8>, io::Error>>(8);
     let (md5_tx, md5_rx) = sync_channel::<Vec<u8>>(16);
     let (spare_tx, spare_rx) = channel::<Vec<u8>>();
     std::thread::scope(|scope| {
         // Reading and hashing: the whole file, even when the decoder stops early on damage.
-        let reader = scope.spawn(move || -> Result<(Sha256, u64), std::io::Error> {
+        let reader = scope.spawn(move || -> Result<(Sha256, u64), io::Error> {
             let mut sha = Sha256::new();
             let mut total = 0u64;
             loop {
                 let mut block = vec![0u8; 1 << 20];
                 let n = match file.read(&mut block) {
                     Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
                         let kind = e.kind();
-                        let _ = block_tx.send(Err(std::io::Error::new(kind, e.to_string())));
+                        let _ = block_tx.send(Err(io::Error::new(kind, e.to_string())));
                         return Err(e);
                     }
                 };
@@ -257,101 +489,44 @@ pub fn check_file(path: &Path) -> Result<FlacCheck, FlacError> {
             }
             <[u8; 16]>::from(md5.finalize())
         });
-        let mut st = Box::new(State {
-            blocks: block_rx,
-            current: Vec::new(),
-            used: 0,
+        let mut st = State {
+            input: Input::Blocks {
+                rx: block_rx,
+                current: Vec::new(),
+                used: 0,
+            },
             io_error: None,
             streaminfo: None,
             next_frame: 0,
             decoded_frames: 0,
             damage: Vec::new(),
-            to_md5: Some(md5_tx),
-            spare: spare_rx,
-        });
-        // SAFETY: the decoder is created, used and deleted here; `st` outlives it.
-        let processed = unsafe {
-            let dec = sys::FLAC__stream_decoder_new();
-            if dec.is_null() {
-                return Err(FlacError::Alloc {
-                    path: path.to_path_buf(),
-                    what: "a decoder",
-                });
-            }
-            let status = sys::FLAC__stream_decoder_init_stream(
-                dec,
-                Some(read_cb),
-                None,
-                None,
-                None,
-                None,
-                Some(write_cb),
-                Some(metadata_cb),
-                Some(error_cb),
-                &mut *st as *mut State as *mut c_void,
-            );
-            if status != sys::FLAC__STREAM_DECODER_INIT_STATUS_OK {
-                sys::FLAC__stream_decoder_delete(dec);
-                return Err(FlacError::NotFlac {
-                    path: path.to_path_buf(),
-                    detail: format!("decoder init status {status}"),
-                });
-            }
-            let processed = sys::FLAC__stream_decoder_process_until_end_of_stream(dec) != 0;
-            sys::FLAC__stream_decoder_finish(dec);
-            sys::FLAC__stream_decoder_delete(dec);
-            processed
+            audio_md5: AudioMd5::Thread {
+                tx: Some(md5_tx),
+                spare: spare_rx,
+            },
         };
-        st.to_md5 = None; // ends the hashing thread's input
-        let State {
-            blocks,
-            io_error,
-            streaminfo,
-            decoded_frames,
-            mut damage,
-            ..
-        } = *st;
-        drop(blocks); // lets the reader finish hashing without a listener
+        let processed = decode(path, &mut st);
+        // Ends the hashing thread's input and lets the reader finish without a listener.
+        st.audio_md5 = AudioMd5::Inline {
+            md5: Md5::new(),
+            packed: Vec::new(),
+        };
+        st.input = Input::Blocks {
+            rx: channel().1,
+            current: Vec::new(),
+            used: 0,
+        };
         let (sha, bytes) = reader.join().expect("reader thread").map_err(io)?;
-        if let Some(e) = io_error {
+        let processed = processed?;
+        if let Some(e) = st.io_error.take() {
             return Err(io(e));
         }
         let audio_md5 = hasher.join().expect("MD5 thread");
-        let md5 = match streaminfo {
-            None => Md5Status::NotChecked,
-            Some(si) if si.md5 == [0; 16] => Md5Status::Unset,
-            // A decoder that lost frames or stopped early cannot say whether the MD5 matched.
-            Some(si) if decoded_frames != si.total_frames || !damage.is_empty() || !processed => {
-                Md5Status::NotChecked
-            }
-            Some(si) if si.md5 == audio_md5 => Md5Status::Match,
-            Some(_) => Md5Status::Mismatch,
-        };
-        if streaminfo.is_none() && damage.is_empty() {
-            damage.push(Damage {
-                at: FrameIndex(0),
-                kind: "no STREAMINFO: not a FLAC stream".into(),
-            });
-        }
-        if let Some(si) = streaminfo {
-            if decoded_frames < si.total_frames && damage.is_empty() {
-                damage.push(Damage {
-                    at: FrameIndex(decoded_frames),
-                    kind: format!(
-                        "stream ends early: {decoded_frames} of {} frames decoded",
-                        si.total_frames
-                    ),
-                });
-            }
-        }
         Ok(FlacCheck {
             path: path.to_path_buf(),
             bytes,
             sha256: sha.finalize().into(),
-            streaminfo,
-            decoded_frames,
-            md5,
-            damage,
+            audio: conclude(st, processed, audio_md5),
         })
     })
 }
