@@ -8,6 +8,7 @@
 pub mod archive;
 pub mod demo;
 pub mod dsp;
+pub mod fixity;
 pub mod flac;
 pub mod ingest;
 pub mod metadata;

@@ -238,8 +238,18 @@ pub fn safe_payload_path(path: &str) -> bool {
             .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
-/// The manifests of a bag (`manifest-*.txt`, `tagmanifest-*.txt`), each with its algorithm,
-/// sorted by file name.
+/// A manifest's algorithm and whether it is a tag manifest, from its file name
+/// (`manifest-<algorithm>.txt`, `tagmanifest-<algorithm>.txt`).
+pub fn manifest_name(name: &str) -> Option<(&str, bool)> {
+    let (is_tag, rest) = match name.strip_prefix("tagmanifest-") {
+        Some(rest) => (true, rest),
+        None => (false, name.strip_prefix("manifest-")?),
+    };
+    Some((rest.strip_suffix(".txt")?, is_tag))
+}
+
+/// The manifests of a bag (`manifest-*.txt`, `tagmanifest-*.txt`) as (file name, algorithm,
+/// is tag manifest), sorted by file name; links are not followed.
 pub fn manifest_files(bag: &Path) -> std::io::Result<Vec<(String, String, bool)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(bag)? {
@@ -250,15 +260,8 @@ pub fn manifest_files(bag: &Path) -> std::io::Result<Vec<(String, String, bool)>
         if !entry.file_type()?.is_file() {
             continue;
         }
-        let (tag, rest) = match name.strip_prefix("tagmanifest-") {
-            Some(rest) => (true, rest),
-            None => match name.strip_prefix("manifest-") {
-                Some(rest) => (false, rest),
-                None => continue,
-            },
-        };
-        if let Some(algorithm) = rest.strip_suffix(".txt") {
-            found.push((name.clone(), algorithm.to_string(), tag));
+        if let Some((algorithm, is_tag)) = manifest_name(&name) {
+            found.push((name.clone(), algorithm.to_string(), is_tag));
         }
     }
     found.sort();

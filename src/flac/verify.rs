@@ -284,12 +284,9 @@ unsafe extern "C" fn error_cb(
     // SAFETY: as in read_cb.
     let st = &mut *(client as *mut State);
     let kind = error_kind(status);
-    // libFLAC repeats itself while it hunts for the next frame: one entry per place and kind.
-    if st
-        .damage
-        .last()
-        .is_some_and(|d| d.at.0 == st.next_frame && d.kind == kind)
-    {
+    // One entry per bad place, its first complaint: after a bad frame libFLAC also reports
+    // losing sync while it hunts for the next one, a consequence, not more damage.
+    if st.damage.last().is_some_and(|d| d.at.0 == st.next_frame) {
         return;
     }
     st.damage.push(Damage {

@@ -1,0 +1,531 @@
+//! Fixity: proving that what is in the archive is what was put there, and locating what is not.
+//!
+//! [`verify`] takes archives, bags and plain folders of FLAC files and reads every file once, in
+//! parallel across files: its digests (every algorithm its bag's manifests use) and, with
+//! `deep` (or for FLAC outside bags), a full libFLAC decode in that same read (frame CRCs and the
+//! STREAMINFO MD5). It never stops at the first problem and never calls a thing good that it
+//! could not check: every problem is a [`Problem`] naming the file (and, for damaged audio, the
+//! sample and time of each bad frame), and anything it could not read is a problem too.
+//!
+//! Hostile bags are expected: a manifest path that would leave its bag is reported and never
+//! opened; symbolic links are reported and never followed or read; a file is opened only if
+//! the walk of its bag found it as a regular file, and opened without following links.
+//!
+//! A FLAC whose digest changed is decoded even without `deep`, to tell a damaged recording
+//! from an edited tag ("metadata changed, audio intact"): the one case where a file is read
+//! twice, and only when it has already failed.
+
+mod bag;
+mod digest;
+
+use crate::flac::verify::{check_stream, AudioCheck, Md5Status};
+use crate::units::Timecode;
+pub use digest::Algorithm;
+use digest::Digests;
+use serde::Serialize;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// Why verification could not run at all (exit 2). Problems found are not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum FixityError {
+    #[error("{path}: no such file or folder")]
+    NotFound { path: PathBuf },
+    #[error("{path}: nothing to verify (not a bag, an archive, or a folder holding FLAC files)")]
+    NothingToVerify { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// How to verify.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Decode every FLAC in the read that hashes it, even when its digest matches.
+    pub deep: bool,
+    /// Files read at once (each on its own thread).
+    pub jobs: usize,
+}
+
+/// Told how verification is going (a progress bar); called from the worker threads.
+pub trait Observer: Sync {
+    /// Before reading: how much there is to read.
+    fn planned(&self, _files: u64, _bytes: u64) {}
+    /// After each file: its size.
+    fn checked(&self, _bytes: u64) {}
+}
+
+/// Observes nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// What kind of problem; serialised in snake case (`audio_damaged`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// Listed in a manifest, not on disk.
+    Missing,
+    /// On disk in the payload, in no manifest.
+    Unlisted,
+    /// A missing file found under another name in the same bag (same digest).
+    Moved,
+    /// A non-FLAC file whose digest differs from its manifest's.
+    DigestMismatch,
+    /// A FLAC whose digest differs but whose audio decodes intact, MD5 matching.
+    MetadataChanged,
+    /// A FLAC with bad frames, lost sync, truncation or an MD5 mismatch.
+    AudioDamaged,
+    /// A FLAC whose STREAMINFO MD5 is all zero: its audio cannot be checked.
+    Md5Unset,
+    /// Payload-Oxum disagrees with the payload on disk.
+    OxumMismatch,
+    /// A tag-file line that does not parse.
+    ManifestMalformed,
+    /// A manifest path that leaves the bag; never opened.
+    UnsafePath,
+    /// A symbolic link inside a bag; never followed.
+    Symlink,
+    /// A file that could not be opened or read.
+    Unreadable,
+    /// The bag's structure: bagit.txt, no payload manifest, an unsupported algorithm.
+    BagMalformed,
+}
+
+impl ProblemKind {
+    /// In words, for people.
+    pub fn words(self) -> &'static str {
+        match self {
+            ProblemKind::Missing => "missing",
+            ProblemKind::Unlisted => "unlisted",
+            ProblemKind::Moved => "moved",
+            ProblemKind::DigestMismatch => "digest mismatch",
+            ProblemKind::MetadataChanged => "metadata changed, audio intact",
+            ProblemKind::AudioDamaged => "audio damaged",
+            ProblemKind::Md5Unset => "MD5 unset",
+            ProblemKind::OxumMismatch => "Payload-Oxum mismatch",
+            ProblemKind::ManifestMalformed => "malformed tag file",
+            ProblemKind::UnsafePath => "unsafe path",
+            ProblemKind::Symlink => "symbolic link",
+            ProblemKind::Unreadable => "unreadable",
+            ProblemKind::BagMalformed => "malformed bag",
+        }
+    }
+}
+
+/// One bad frame (or the end of a truncated stream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DamageAt {
+    pub kind: String,
+    /// The first sample (inter-channel frame) of the bad frame.
+    pub sample: u64,
+    /// `hh:mm:ss.fff`
+    pub time: String,
+}
+
+/// One thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    /// The file concerned (for bag-level problems, the bag).
+    pub path: String,
+    /// The bag it is in, if any.
+    pub bag: Option<String>,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damage: Vec<DamageAt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
+}
+
+/// A bag's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct BagOutcome {
+    pub path: String,
+    /// `collection/item-id`: the bag's parent folder and its External-Identifier.
+    pub item: Option<String>,
+    pub outcome: &'static str,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub bags: u64,
+    pub files: u64,
+    pub bytes: u64,
+    pub problems: u64,
+    pub seconds: f64,
+}
+
+/// Everything a verification found. Serialised as the `--json` output.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub version: u32,
+    pub deep: bool,
+    pub outcome: &'static str,
+    pub summary: Summary,
+    pub bags: Vec<BagOutcome>,
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// A path for people and JSON: UTF-8 as is, any other byte as `\xHH`.
+pub fn display_path(path: &Path) -> String {
+    let mut rest = path.as_os_str().as_bytes();
+    let mut out = String::with_capacity(rest.len());
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).expect("valid up to here"));
+                let n = e.error_len().unwrap_or(bad.len());
+                for b in &bad[..n] {
+                    out.push_str(&format!("\\x{b:02X}"));
+                }
+                rest = &bad[n..];
+            }
+        }
+    }
+}
+
+/// One file to read.
+#[derive(Debug, Clone)]
+struct FileJob {
+    path: PathBuf,
+    size: u64,
+    algorithms: Vec<Algorithm>,
+    /// Decode as FLAC in the same read.
+    decode: bool,
+}
+
+/// What reading one file found.
+#[derive(Debug, Default)]
+struct FileResult {
+    bytes: u64,
+    digests: Vec<(Algorithm, String)>,
+    audio: Option<AudioCheck>,
+    error: Option<String>,
+}
+
+fn is_flac(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("flac"))
+}
+
+/// Opens a file found by a walk, never through a link, refusing anything but a regular file
+/// (a FIFO put in a file's place would otherwise block the read forever).
+fn open_regular(path: &Path) -> io::Result<File> {
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let ft = file.metadata()?.file_type();
+    if !ft.is_file() {
+        let what = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file"
+        };
+        return Err(io::Error::other(format!("{what}, not read")));
+    }
+    Ok(file)
+}
+
+/// Reads one file once: its digests and, if asked, a decode.
+fn read_file(job: &FileJob) -> FileResult {
+    let mut result = FileResult::default();
+    let mut digests = Digests::new(&job.algorithms);
+    let outcome = (|| -> Result<(), String> {
+        let mut file = open_regular(&job.path).map_err(|e| e.to_string())?;
+        let mut bytes = 0u64;
+        if job.decode {
+            let mut tap = |b: &[u8]| {
+                digests.update(b);
+                bytes += b.len() as u64;
+            };
+            let audio = check_stream(&job.path, &mut file, &mut tap).map_err(|e| match e {
+                crate::flac::FlacError::Io { source, .. } => source.to_string(),
+                other => other.to_string(),
+            })?;
+            result.audio = Some(audio);
+        } else {
+            // Small enough to stay in the core's cache between the read and the hash.
+            let mut buf = vec![0u8; (job.size as usize + 1).clamp(4096, 256 << 10)];
+            loop {
+                match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        digests.update(&buf[..n]);
+                        bytes += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        }
+        result.bytes = bytes;
+        Ok(())
+    })();
+    match outcome {
+        Ok(()) => result.digests = digests.finish(),
+        Err(e) => result.error = Some(e),
+    }
+    result
+}
+
+/// Reads every job on `jobs` threads, largest first so the last files are short ones.
+fn read_all(files: &[FileJob], jobs: usize, observer: &dyn Observer) -> Vec<FileResult> {
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(files[i].size));
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<FileResult>> = (0..files.len()).map(|_| None).collect();
+    let done = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1).min(files.len().max(1)) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = order.get(k) else { break };
+                let r = read_file(&files[i]);
+                observer.checked(files[i].size);
+                done.lock().expect("no worker panics")[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
+        .collect()
+}
+
+/// Turns a decode's findings into problems for `path` (nothing if the audio is intact).
+fn audio_problems(
+    audio: &AudioCheck,
+    path: &str,
+    bag: Option<&str>,
+    digest_changed: bool,
+) -> Vec<Problem> {
+    let problem = |kind, detail: String, damage| Problem {
+        kind,
+        path: path.to_string(),
+        bag: bag.map(str::to_string),
+        detail,
+        damage,
+        moved_from: None,
+    };
+    if audio.md5 == Md5Status::Unset && audio.damage.is_empty() {
+        let mut out = vec![problem(
+            ProblemKind::Md5Unset,
+            "STREAMINFO MD5 is all zero: the audio's own fixity was never recorded, nothing to check it against".into(),
+            vec![],
+        )];
+        if digest_changed {
+            out.push(problem(
+                ProblemKind::DigestMismatch,
+                "digest differs from the manifest, and the audio cannot be checked".into(),
+                vec![],
+            ));
+        }
+        return out;
+    }
+    if audio.is_intact() {
+        return if digest_changed {
+            vec![problem(
+                ProblemKind::MetadataChanged,
+                "digest differs from the manifest; every frame decodes with a good CRC and the audio MD5 matches STREAMINFO".into(),
+                vec![],
+            )]
+        } else {
+            vec![]
+        };
+    }
+    let rate = audio.streaminfo.map_or(0, |s| s.sample_rate);
+    let at = |sample: u64| {
+        if rate == 0 {
+            Timecode::from_frames(0, 1).to_string()
+        } else {
+            Timecode::from_frames(sample, rate).to_string()
+        }
+    };
+    let mut damage: Vec<DamageAt> = audio
+        .damage
+        .iter()
+        .map(|d| DamageAt {
+            kind: d.kind.clone(),
+            sample: d.at.0,
+            time: at(d.at.0),
+        })
+        .collect();
+    if audio.md5 == Md5Status::Mismatch {
+        damage.push(DamageAt {
+            kind: "MD5 mismatch".into(),
+            sample: 0,
+            time: at(0),
+        });
+    }
+    let detail = match damage.first() {
+        Some(first) => format!(
+            "{} at {} (sample {}){}",
+            first.kind,
+            first.time,
+            first.sample,
+            match damage.len() {
+                1 => String::new(),
+                n => format!(", {} more", n - 1),
+            }
+        ),
+        None => format!("audio MD5 {:?}", audio.md5),
+    };
+    vec![problem(ProblemKind::AudioDamaged, detail, damage)]
+}
+
+/// Verifies every PATH: archives, bags, folders of FLAC files, single FLAC files.
+pub fn verify(
+    paths: &[PathBuf],
+    options: Options,
+    observer: &dyn Observer,
+) -> Result<VerifyReport, FixityError> {
+    let started = Instant::now();
+    let mut bags = Vec::new();
+    let mut loose = Vec::new();
+    for path in paths {
+        let meta = path
+            .symlink_metadata()
+            .map_err(|source| match source.kind() {
+                io::ErrorKind::NotFound => FixityError::NotFound { path: path.clone() },
+                _ => FixityError::Io {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
+        if meta.is_file() && is_flac(path) {
+            loose.push((path.clone(), meta.len()));
+            continue;
+        }
+        let io_err = |source| FixityError::Io {
+            path: path.clone(),
+            source,
+        };
+        let found = crate::archive::bag::find_bags(path).map_err(io_err)?;
+        if !found.is_empty() {
+            bags.extend(found);
+            continue;
+        }
+        let flacs = bag::walk_flac(path).map_err(io_err)?;
+        if flacs.is_empty() && !path.join(".capstan").is_dir() {
+            return Err(FixityError::NothingToVerify { path: path.clone() });
+        }
+        loose.extend(flacs);
+    }
+    bags.sort();
+    bags.dedup();
+
+    let mut problems = Vec::new();
+    let mut plans = Vec::new();
+    let mut jobs = Vec::new();
+    for b in &bags {
+        let plan = bag::inspect(b, options.deep, &mut problems, &mut jobs);
+        plans.push(plan);
+    }
+    let loose_first = jobs.len();
+    for (path, size) in &loose {
+        jobs.push(FileJob {
+            path: path.clone(),
+            size: *size,
+            algorithms: vec![],
+            decode: true,
+        });
+    }
+    observer.planned(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
+    let results = read_all(&jobs, options.jobs, observer);
+
+    for plan in &plans {
+        plan.judge(&jobs, &results, &mut problems);
+    }
+    for (job, result) in jobs[loose_first..].iter().zip(&results[loose_first..]) {
+        let path = display_path(&job.path);
+        match (&result.error, &result.audio) {
+            (Some(e), _) => problems.push(Problem {
+                kind: ProblemKind::Unreadable,
+                path,
+                bag: None,
+                detail: e.clone(),
+                damage: vec![],
+                moved_from: None,
+            }),
+            (None, Some(audio)) => problems.extend(audio_problems(audio, &path, None, false)),
+            (None, None) => unreachable!("loose FLAC files are decoded"),
+        }
+    }
+    problems.sort_by(|a, b| (&a.bag, &a.path, a.kind).cmp(&(&b.bag, &b.path, b.kind)));
+    problems.dedup();
+
+    let bag_outcomes: Vec<BagOutcome> = plans
+        .iter()
+        .map(|plan| {
+            let shown = display_path(&plan.dir);
+            let failed = problems
+                .iter()
+                .any(|p| p.bag.as_deref() == Some(shown.as_str()));
+            BagOutcome {
+                item: plan.item.clone(),
+                outcome: if failed { "fail" } else { "pass" },
+                files: plan.jobs.len() as u64,
+                bytes: plan.jobs.clone().map(|i| results[i].bytes).sum(),
+                path: shown,
+            }
+        })
+        .collect();
+    let checked = results.iter().filter(|r| r.error.is_none()).count() as u64;
+    Ok(VerifyReport {
+        version: 1,
+        deep: options.deep,
+        outcome: if problems.is_empty() { "pass" } else { "fail" },
+        summary: Summary {
+            bags: bag_outcomes.len() as u64,
+            files: checked,
+            bytes: results.iter().map(|r| r.bytes).sum(),
+            problems: problems.len() as u64,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        bags: bag_outcomes,
+        problems,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn paths_show_bytes_that_are_not_utf8_as_hex() {
+        let p = Path::new(OsStr::from_bytes(b"data/\xff\xfeok\xc3\xa9.flac"));
+        assert_eq!(display_path(p), "data/\\xFF\\xFEok\u{e9}.flac");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_not_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("f");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid C string and mode.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = open_regular(&fifo).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+    }
+}
