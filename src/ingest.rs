@@ -710,7 +710,10 @@ fn transfer_take(
 /// stereo ingest on 2 cores: 5.9 s with 1 thread, 6.8 s with 2, 6.9 s with 3; docs/benchmarks.md).
 /// Items of several takes use both cores by encoding takes side by side.
 fn encoder_threads() -> u32 {
-    1
+    std::env::var("CAPSTAN_ENCODER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }
 
 /// The decoded master must be intact: every frame CRC good, exactly the source's frame count,

@@ -5,7 +5,8 @@
 //! hashes, libFLAC decodes, one computes the MD5 of the decoded audio, about half of libFLAC's
 //! own decode cost, FLAC-NOTES), so one file is proved in about the time of its decode: ingest
 //! proves its masters this way. [`check_stream`] does it all on the calling thread, for batch
-//! verification, which is parallel across files instead.
+//! verification, which is parallel across files instead; there libFLAC checks the MD5 itself
+//! (its packing of the samples for MD5 is cheaper than a general one).
 //!
 //! Damage is located: each decoder error is reported with the position of the first frame that
 //! did not decode cleanly, and a stream that ends early as `truncated` at the first missing
@@ -119,10 +120,8 @@ enum AudioMd5 {
         /// Packing buffers coming back from the hashing thread, so none is allocated per frame.
         spare: Receiver<Vec<u8>>,
     },
-    Inline {
-        md5: Md5,
-        packed: Vec<u8>,
-    },
+    /// libFLAC's own check (`set_md5_checking`): on one thread, its packing is the cheaper.
+    Decoder,
 }
 
 struct State<'a> {
@@ -228,10 +227,7 @@ unsafe extern "C" fn write_cb(
                 }
             }
         }
-        AudioMd5::Inline { md5, packed } => {
-            pack(&planes, width, packed);
-            md5.update(&packed[..]);
-        }
+        AudioMd5::Decoder => {}
     }
     let start = if h.number_type == sys::FLAC__FRAME_NUMBER_TYPE_SAMPLE_NUMBER {
         h.number.sample_number
@@ -295,8 +291,16 @@ unsafe extern "C" fn error_cb(
     });
 }
 
-/// Runs libFLAC over `st.input` to the end of the stream; Ok(false) when it stopped early.
-fn decode(path: &Path, st: &mut State) -> Result<bool, FlacError> {
+/// How a decode ended.
+struct Decoded {
+    /// It reached the end of the stream.
+    processed: bool,
+    /// libFLAC's `finish`: false when its own MD5 check (if on) failed.
+    finished_clean: bool,
+}
+
+/// Runs libFLAC over `st.input` to the end of the stream.
+fn decode(path: &Path, st: &mut State) -> Result<Decoded, FlacError> {
     // SAFETY: the decoder is created, used and deleted here; `st` outlives it.
     unsafe {
         let dec = sys::FLAC__stream_decoder_new();
@@ -306,6 +310,8 @@ fn decode(path: &Path, st: &mut State) -> Result<bool, FlacError> {
                 what: "a decoder",
             });
         }
+        let own_md5 = matches!(st.audio_md5, AudioMd5::Decoder);
+        sys::FLAC__stream_decoder_set_md5_checking(dec, own_md5.into());
         let status = sys::FLAC__stream_decoder_init_stream(
             dec,
             Some(read_cb),
@@ -326,14 +332,17 @@ fn decode(path: &Path, st: &mut State) -> Result<bool, FlacError> {
             });
         }
         let processed = sys::FLAC__stream_decoder_process_until_end_of_stream(dec) != 0;
-        sys::FLAC__stream_decoder_finish(dec);
+        let finished_clean = sys::FLAC__stream_decoder_finish(dec) != 0;
         sys::FLAC__stream_decoder_delete(dec);
-        Ok(processed)
+        Ok(Decoded {
+            processed,
+            finished_clean,
+        })
     }
 }
 
-/// What the decode found, once the audio's MD5 is known.
-fn conclude(st: State, processed: bool, audio_md5: [u8; 16]) -> AudioCheck {
+/// What the decode found; `md5_matches`: the decoded audio's MD5 equals STREAMINFO's.
+fn conclude(st: State, processed: bool, md5_matches: bool) -> AudioCheck {
     let State {
         streaminfo,
         decoded_frames,
@@ -348,7 +357,7 @@ fn conclude(st: State, processed: bool, audio_md5: [u8; 16]) -> AudioCheck {
         Some(si) if decoded_frames != si.total_frames || !damage.is_empty() || !processed => {
             Md5Status::NotChecked
         }
-        Some(si) if si.md5 == audio_md5 => Md5Status::Match,
+        Some(_) if md5_matches => Md5Status::Match,
         Some(_) => Md5Status::Mismatch,
     };
     match streaminfo {
@@ -408,12 +417,9 @@ pub fn check_stream(
         next_frame: 0,
         decoded_frames: 0,
         damage: Vec::new(),
-        audio_md5: AudioMd5::Inline {
-            md5: Md5::new(),
-            packed: Vec::new(),
-        },
+        audio_md5: AudioMd5::Decoder,
     };
-    let processed = decode(path, &mut st)?;
+    let decoded = decode(path, &mut st)?;
     if let Some(e) = st.io_error.take() {
         return Err(io(e));
     }
@@ -428,17 +434,7 @@ pub fn check_stream(
             }
         }
     }
-    let audio_md5 = match std::mem::replace(
-        &mut st.audio_md5,
-        AudioMd5::Inline {
-            md5: Md5::new(),
-            packed: Vec::new(),
-        },
-    ) {
-        AudioMd5::Inline { md5, .. } => md5.finalize().into(),
-        AudioMd5::Thread { .. } => unreachable!("check_stream hashes inline"),
-    };
-    Ok(conclude(st, processed, audio_md5))
+    Ok(conclude(st, decoded.processed, decoded.finished_clean))
 }
 
 /// Reads `path` once on three threads: SHA-256 of every byte, and a full decode with CRC and
@@ -504,26 +500,24 @@ pub fn check_file(path: &Path) -> Result<FlacCheck, FlacError> {
         };
         let processed = decode(path, &mut st);
         // Ends the hashing thread's input and lets the reader finish without a listener.
-        st.audio_md5 = AudioMd5::Inline {
-            md5: Md5::new(),
-            packed: Vec::new(),
-        };
+        st.audio_md5 = AudioMd5::Decoder;
         st.input = Input::Blocks {
             rx: channel().1,
             current: Vec::new(),
             used: 0,
         };
         let (sha, bytes) = reader.join().expect("reader thread").map_err(io)?;
-        let processed = processed?;
+        let decoded = processed?;
         if let Some(e) = st.io_error.take() {
             return Err(io(e));
         }
         let audio_md5 = hasher.join().expect("MD5 thread");
+        let md5_matches = st.streaminfo.is_some_and(|si| si.md5 == audio_md5);
         Ok(FlacCheck {
             path: path.to_path_buf(),
             bytes,
             sha256: sha.finalize().into(),
-            audio: conclude(st, processed, audio_md5),
+            audio: conclude(st, decoded.processed, md5_matches),
         })
     })
 }
