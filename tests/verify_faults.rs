@@ -298,21 +298,24 @@ fn check_report(
             if has_problem { "fail" } else { "pass" },
             "bag {s}: {entry:#}"
         );
-        // The item, from the folder and External-Identifier (which is the folder's name in
-        // these archives); null when bag-info.txt cannot be read as a regular file.
-        let item = format!(
-            "{}/{}",
-            shown(Path::new(b.parent().unwrap().file_name().unwrap())),
-            shown(Path::new(b.file_name().unwrap()))
-        );
+        // The item: the bag's collection folder and its External-Identifier (null without
+        // one; bag-info.txt that is not a regular file is never read, so left open then).
         let info = b.join("bag-info.txt");
         if info.symlink_metadata().is_ok_and(|m| m.is_file()) {
-            assert_eq!(entry["item"], item.as_str(), "{entry:#}");
-        } else {
-            assert!(
-                entry["item"].is_null() || entry["item"] == item.as_str(),
-                "{entry:#}"
-            );
+            let id = std::fs::read_to_string(&info)
+                .unwrap()
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("External-Identifier:")
+                        .map(|v| v.trim().to_string())
+                });
+            match id {
+                Some(id) => {
+                    let collection = shown(Path::new(b.parent().unwrap().file_name().unwrap()));
+                    assert_eq!(entry["item"], format!("{collection}/{id}"), "{entry:#}");
+                }
+                None => assert!(entry["item"].is_null(), "{entry:#}"),
+            }
         }
     }
     problems
@@ -760,6 +763,9 @@ fn one_flipped_bit_is_audio_damage_at_its_frame() {
     let p = problem(plain["problems"].as_array().unwrap(), "audio_damaged", &m);
     assert_damage_at(p, hit.first_sample, None);
     assert_text_line(&[&f.archive], "audio damaged", &m);
+    // One reader thread finds the same.
+    let one = run_limited(verify_command(&[&f.archive], &["--json", "--jobs", "1"]));
+    assert_eq!(one.json()["problems"], plain["problems"]);
     let time = p["damage"][0]["time"].as_str().unwrap();
     let v = verify_text(&[&f.archive], false);
     assert!(
@@ -886,6 +892,23 @@ fn a_renamed_payload_file_is_one_moved_problem() {
         shown(&m).as_str()
     );
     assert_text_line(&[&f.archive], "moved", &moved);
+
+    // Renamed and changed (same size): not the same file, so missing and unlisted.
+    let qc = f.bag("tape-c").join("data/tape-c.qc.json");
+    let renamed = f.bag("tape-c").join("data/qc-edited.json");
+    let mut bytes = std::fs::read(&qc).unwrap();
+    bytes[1] = if bytes[1] == b' ' { b'\t' } else { b' ' };
+    std::fs::write(&renamed, bytes).unwrap();
+    std::fs::remove_file(&qc).unwrap();
+    verify_archive_both(
+        &f,
+        &[
+            want("moved", &moved),
+            want("missing", &qc),
+            want("unlisted", &renamed),
+        ],
+        &[],
+    );
 }
 
 #[test]
@@ -1459,4 +1482,57 @@ fn the_traps_notice_an_open_and_a_read() {
     std::fs::read(&bait.path).unwrap();
     let read = std::panic::catch_unwind(|| bait.assert_untouched());
     assert!(read.is_err(), "a read was not noticed");
+}
+
+#[test]
+fn a_bag_made_by_bagit_py_verifies_and_its_faults_are_found() {
+    let f = fixture();
+    // A bag from elsewhere: bagit.py's own layout (SHA-256 and SHA-512 manifests, tag manifests
+    // with one space, no External-Identifier), names with spaces and `%`, a nested folder.
+    let bag = f.tmp.path().join("incoming/Reel F");
+    std::fs::create_dir_all(bag.join("notes")).unwrap();
+    let master = bag.join("Reel F side A.flac");
+    std::fs::copy(f.master("reel-a"), &master).unwrap();
+    std::fs::write(bag.join("notes/50% done.txt"), "second half still to do\n").unwrap();
+    let o = run(Command::new(tool("bagit.py"))
+        .args(["--quiet", "--sha256", "--sha512"])
+        .arg(&bag));
+    assert!(o.status.success(), "bagit.py: {}", text(&o));
+    assert_valid_bag(&bag);
+    let master = bag.join("data/Reel F side A.flac");
+    let note = bag.join("data/notes/50% done.txt");
+    assert!(master.is_file() && note.is_file());
+    for deep in [false, true] {
+        let (code, report) = verify(&[&bag], deep);
+        check_report(code, &report, deep, std::slice::from_ref(&bag), &[], &[]);
+        assert!(report["bags"][0]["item"].is_null(), "{report:#}");
+    }
+
+    let fr = frames(&master, &f.tmp.path().join("ana"));
+    let hit = fr[fr.len() / 2];
+    flip_bit(&master, hit.offset + hit.bytes / 2, 0x40);
+    assert_flac_t_fails(&master);
+    std::fs::remove_file(&note).unwrap();
+    assert_bagit_rejects(&bag);
+    for deep in [false, true] {
+        let (code, report) = verify(&[&bag], deep);
+        // Both manifests disagree with the master: still one problem for it.
+        let problems = check_report(
+            code,
+            &report,
+            deep,
+            std::slice::from_ref(&bag),
+            &[
+                want("audio_damaged", &master),
+                want("missing", &note),
+                want("oxum_mismatch", &bag),
+            ],
+            &[],
+        );
+        assert_damage_at(
+            problem(&problems, "audio_damaged", &master),
+            hit.first_sample,
+            None,
+        );
+    }
 }
