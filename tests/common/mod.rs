@@ -304,6 +304,27 @@ pub fn assert_flac_t(file: &Path) {
     );
 }
 
+/// `bagit.py --validate` must reject the bag (a fault injected into it is really there).
+pub fn assert_bagit_rejects(bag: &Path) {
+    let out = run(Command::new(tool("bagit.py")).arg("--validate").arg(bag));
+    assert!(
+        !out.status.success(),
+        "bagit.py --validate still accepts {}: {}",
+        bag.display(),
+        text(&out)
+    );
+}
+
+/// `flac -t` must reject the file (damage injected into it is really there).
+pub fn assert_flac_t_fails(file: &Path) {
+    let out = run(Command::new(tool("flac")).args(["-t", "-s"]).arg(file));
+    assert!(
+        !out.status.success(),
+        "flac -t accepts the damaged {}",
+        file.display()
+    );
+}
+
 /// Every file below `dir` with its size and content, for "the archive is unchanged".
 pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
