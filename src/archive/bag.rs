@@ -268,25 +268,68 @@ pub fn manifest_files(bag: &Path) -> std::io::Result<Vec<(String, String, bool)>
     Ok(found)
 }
 
-/// Every bag under `root` (folders holding a `bagit.txt`), sorted, without descending into bags,
-/// into `.capstan` or through symbolic links. `root` itself may be a bag.
-pub fn find_bags(root: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let mut bags = Vec::new();
+/// What a walk of a folder of bags finds.
+#[derive(Debug, Default)]
+pub struct Survey {
+    /// Folders holding a `bagit.txt`, sorted; not entered.
+    pub bags: Vec<std::path::PathBuf>,
+    /// Symbolic links met outside bags; not followed.
+    pub links: Vec<std::path::PathBuf>,
+    /// Regular files outside bags, with their sizes.
+    pub files: Vec<(std::path::PathBuf, u64)>,
+    /// Folders (or entries) that could not be read.
+    pub errors: Vec<(std::path::PathBuf, std::io::Error)>,
+}
+
+/// Walks `root` for bags without descending into them, into `.capstan` or through symbolic
+/// links. `root` itself may be a bag. Only an unreadable `root` is an error; anything deeper
+/// that cannot be read is listed in [`Survey::errors`].
+pub fn survey(root: &Path) -> std::io::Result<Survey> {
+    let mut s = Survey::default();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         if dir.join("bagit.txt").symlink_metadata().is_ok() {
-            bags.push(dir);
+            s.bags.push(dir);
             continue;
         }
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() && entry.file_name() != ".capstan" {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if dir == root => return Err(e),
+            Err(e) => {
+                s.errors.push((dir, e));
+                continue;
+            }
+        };
+        for entry in entries {
+            let found = entry.and_then(|entry| Ok((entry.file_type()?, entry)));
+            let (t, entry) = match found {
+                Ok(found) => found,
+                Err(e) => {
+                    s.errors.push((dir.clone(), e));
+                    continue;
+                }
+            };
+            if t.is_symlink() {
+                s.links.push(entry.path());
+            } else if t.is_dir() && entry.file_name() != ".capstan" {
                 stack.push(entry.path());
+            } else if t.is_file() {
+                match entry.metadata() {
+                    Ok(m) => s.files.push((entry.path(), m.len())),
+                    Err(e) => s.errors.push((entry.path(), e)),
+                }
             }
         }
     }
-    bags.sort();
-    Ok(bags)
+    s.bags.sort();
+    s.links.sort();
+    s.files.sort();
+    Ok(s)
+}
+
+/// Every bag under `root` (see [`survey`]).
+pub fn find_bags(root: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    Ok(survey(root)?.bags)
 }
 
 #[cfg(test)]

@@ -64,25 +64,6 @@ fn walk(root: &Path) -> Walk {
     w
 }
 
-/// Every `*.flac` regular file under `root`, never through links, `.capstan` skipped.
-pub(super) fn walk_flac(root: &Path) -> io::Result<Vec<(PathBuf, u64)>> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            let t = entry.file_type()?;
-            if t.is_dir() && entry.file_name() != ".capstan" {
-                stack.push(entry.path());
-            } else if t.is_file() && is_flac(&entry.path()) {
-                found.push((entry.path(), entry.metadata()?.len()));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
 /// A digest a manifest expects, and where it says so.
 #[derive(Debug, Clone)]
 struct Expect {
@@ -168,8 +149,13 @@ pub(super) fn inspect(
     for (rel, e) in &w.errors {
         report(ProblemKind::Unreadable, &dir.join(rel), e.to_string());
     }
-    let present_oddly =
-        |rel: &Path| w.links.iter().any(|l| l == rel) || w.others.iter().any(|o| o == rel);
+    // Already reported: a link, a non-file, or something under a folder that could not be
+    // listed (it may well be there; "missing" would be a guess).
+    let present_oddly = |rel: &Path| {
+        w.links.iter().any(|l| rel.starts_with(l))
+            || w.others.iter().any(|o| o == rel)
+            || w.errors.iter().any(|(e, _)| rel.starts_with(e))
+    };
     let malformed = |bad: Vec<Malformed>, report: &mut dyn FnMut(ProblemKind, &Path, String)| {
         for b in bad {
             report(
@@ -207,7 +193,7 @@ pub(super) fn inspect(
             if !bad.is_empty() || !version_ok || !encoding_ok {
                 report(
                     ProblemKind::BagMalformed,
-                    &dir.join("bagit.txt"),
+                    dir,
                     "bagit.txt must hold `BagIt-Version: M.N` and `Tag-File-Character-Encoding`"
                         .into(),
                 );

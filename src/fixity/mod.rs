@@ -402,6 +402,8 @@ pub fn verify(
     let started = Instant::now();
     let mut bags = Vec::new();
     let mut loose = Vec::new();
+    // Found while looking for bags and FLAC files: links (never followed), unreadable folders.
+    let mut outside = Vec::new();
     for path in paths {
         let meta = path
             .symlink_metadata()
@@ -416,25 +418,54 @@ pub fn verify(
             loose.push((path.clone(), meta.len()));
             continue;
         }
-        let io_err = |source| FixityError::Io {
+        let survey = crate::archive::bag::survey(path).map_err(|source| FixityError::Io {
             path: path.clone(),
             source,
-        };
-        let found = crate::archive::bag::find_bags(path).map_err(io_err)?;
-        if !found.is_empty() {
-            bags.extend(found);
-            continue;
-        }
-        let flacs = bag::walk_flac(path).map_err(io_err)?;
-        if flacs.is_empty() && !path.join(".capstan").is_dir() {
+        })?;
+        let flacs: Vec<(PathBuf, u64)> = survey
+            .files
+            .into_iter()
+            .filter(|(p, _)| is_flac(p))
+            .collect();
+        if survey.bags.is_empty()
+            && flacs.is_empty()
+            && survey.links.is_empty()
+            && !path.join(".capstan").is_dir()
+        {
             return Err(FixityError::NothingToVerify { path: path.clone() });
         }
+        bags.extend(survey.bags);
         loose.extend(flacs);
+        for link in survey.links {
+            let target = std::fs::read_link(&link)
+                .map(|t| display_path(&t))
+                .unwrap_or_else(|_| "?".into());
+            outside.push(Problem {
+                kind: ProblemKind::Symlink,
+                path: display_path(&link),
+                bag: None,
+                detail: format!("symbolic link to {target}; not followed"),
+                damage: vec![],
+                moved_from: None,
+            });
+        }
+        for (dir, e) in survey.errors {
+            outside.push(Problem {
+                kind: ProblemKind::Unreadable,
+                path: display_path(&dir),
+                bag: None,
+                detail: e.to_string(),
+                damage: vec![],
+                moved_from: None,
+            });
+        }
     }
     bags.sort();
     bags.dedup();
 
-    let mut problems = Vec::new();
+    loose.sort();
+    loose.dedup();
+    let mut problems = outside;
     let mut plans = Vec::new();
     let mut jobs = Vec::new();
     for b in &bags {
