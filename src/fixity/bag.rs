@@ -2,7 +2,7 @@
 //! of the bag and its tag files), then what the reads mean (judged after).
 
 use super::digest::Algorithm;
-use super::{audio_problems, display_path, is_flac, open_regular, read_file, FileJob, FileResult};
+use super::{changed_file_problems, display_path, is_flac, open_regular, FileJob, FileResult};
 use super::{Problem, ProblemKind};
 use crate::archive::bag::{
     info_field, manifest_name, parse_bag_info, parse_manifest, payload_oxum, safe_payload_path,
@@ -439,51 +439,13 @@ impl BagPlan {
                 })
                 .collect();
             let is_payload_flac = planned.rel.starts_with("data") && is_flac(&planned.rel);
-            if !is_payload_flac {
-                if !wrong.is_empty() {
-                    problems.push(problem(
-                        ProblemKind::DigestMismatch,
-                        &job.path,
-                        wrong.join("; "),
-                    ));
-                }
-                continue;
-            }
-            // A FLAC: its audio says whether the change is damage or an edited tag.
-            let reread;
-            let audio = match (&result.audio, wrong.is_empty()) {
-                (Some(audio), _) => audio,
-                (None, true) => continue,
-                (None, false) => {
-                    reread = read_file(&FileJob {
-                        decode: true,
-                        algorithms: vec![],
-                        ..job.clone()
-                    });
-                    match (&reread.audio, &reread.error) {
-                        (Some(audio), None) => audio,
-                        (_, e) => {
-                            problems.push(problem(
-                                ProblemKind::Unreadable,
-                                &job.path,
-                                e.clone().unwrap_or_default(),
-                            ));
-                            continue;
-                        }
-                    }
-                }
-            };
-            let path = display_path(&job.path);
-            let mut found = audio_problems(audio, &path, Some(&shown), !wrong.is_empty());
-            for p in &mut found {
-                if matches!(
-                    p.kind,
-                    ProblemKind::MetadataChanged | ProblemKind::DigestMismatch
-                ) {
-                    p.detail = format!("{} ({})", p.detail, wrong.join("; "));
-                }
-            }
-            problems.extend(found);
+            problems.extend(changed_file_problems(
+                job,
+                result,
+                is_payload_flac,
+                &wrong,
+                Some(&shown),
+            ));
         }
 
         // A missing file whose digest an unlisted file has was moved or renamed.

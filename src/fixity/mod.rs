@@ -393,6 +393,109 @@ fn audio_problems(
     vec![problem(ProblemKind::AudioDamaged, detail, damage)]
 }
 
+/// The problems of a file that was read: `wrong` lists its digest mismatches (empty if none).
+/// A FLAC's audio tells damage from an edited tag; if it was not decoded in the read and its
+/// digest changed, it is decoded now (a second read, of a file already failing).
+fn changed_file_problems(
+    job: &FileJob,
+    result: &FileResult,
+    flac: bool,
+    wrong: &[String],
+    bag: Option<&str>,
+) -> Vec<Problem> {
+    let problem = |kind, detail: String| Problem {
+        kind,
+        path: display_path(&job.path),
+        bag: bag.map(str::to_string),
+        detail,
+        damage: vec![],
+        moved_from: None,
+    };
+    if let Some(e) = &result.error {
+        return vec![problem(ProblemKind::Unreadable, e.clone())];
+    }
+    if !flac {
+        return match wrong.is_empty() {
+            true => vec![],
+            false => vec![problem(ProblemKind::DigestMismatch, wrong.join("; "))],
+        };
+    }
+    let reread;
+    let audio = match (&result.audio, wrong.is_empty()) {
+        (Some(audio), _) => audio,
+        (None, true) => return vec![],
+        (None, false) => {
+            reread = read_file(&FileJob {
+                decode: true,
+                algorithms: vec![],
+                ..job.clone()
+            });
+            match (&reread.audio, &reread.error) {
+                (Some(audio), None) => audio,
+                (_, e) => {
+                    return vec![problem(
+                        ProblemKind::Unreadable,
+                        e.clone().unwrap_or_default(),
+                    )]
+                }
+            }
+        }
+    };
+    let mut found = audio_problems(audio, &display_path(&job.path), bag, !wrong.is_empty());
+    for p in &mut found {
+        if matches!(
+            p.kind,
+            ProblemKind::MetadataChanged | ProblemKind::DigestMismatch
+        ) {
+            p.detail = format!("{} ({})", p.detail, wrong.join("; "));
+        }
+    }
+    found
+}
+
+/// What checking one file against its known SHA-256 found.
+#[derive(Debug, Clone)]
+pub struct FileVerdict {
+    /// Bytes read.
+    pub bytes: u64,
+    /// What the read found, if the file could be read.
+    pub sha256: Option<String>,
+    /// None: intact.
+    pub problems: Vec<Problem>,
+}
+
+/// Checks one file against the SHA-256 it should have (the watcher's check): read once, its
+/// SHA-256 and, for FLAC with `deep`, its audio in the same read; a changed FLAC is decoded to
+/// tell damage from an edited tag. Never follows a link.
+pub fn check_against(path: &Path, sha256: &str, deep: bool) -> FileVerdict {
+    let flac = is_flac(path);
+    let job = FileJob {
+        path: path.to_path_buf(),
+        size: path.symlink_metadata().map_or(0, |m| m.len()),
+        algorithms: vec![Algorithm::Sha256],
+        decode: deep && flac,
+    };
+    let result = read_file(&job);
+    let found = result
+        .digests
+        .iter()
+        .find(|(a, _)| *a == Algorithm::Sha256)
+        .map(|(_, d)| d.clone());
+    let wrong: Vec<String> = match &found {
+        Some(d) if !d.eq_ignore_ascii_case(sha256) => vec![format!(
+            "expected SHA-256 {}…, found {}…",
+            &sha256[..sha256.len().min(16)],
+            &d[..16]
+        )],
+        _ => vec![],
+    };
+    FileVerdict {
+        bytes: result.bytes,
+        problems: changed_file_problems(&job, &result, flac, &wrong, None),
+        sha256: found,
+    }
+}
+
 /// Verifies every PATH: archives, bags, folders of FLAC files, single FLAC files.
 pub fn verify(
     paths: &[PathBuf],
