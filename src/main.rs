@@ -234,10 +234,14 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 fn finish(result: Result<IngestOutcome, IngestError>, json: bool) -> ExitCode {
     match result {
         Ok(outcome) => {
+            for w in &outcome.warnings {
+                eprintln!("capstan: warning: {w}");
+            }
             if json {
                 let v = serde_json::json!({
                     "outcome": "pass",
                     "bag": outcome.bag,
+                    "warnings": outcome.warnings,
                     "report": outcome.report,
                 });
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
