@@ -9,8 +9,9 @@
 //! drops the staging bag: nothing reaches the archive.
 
 use crate::archive::bag::{write_tag_files, PayloadFile};
-use crate::archive::events::{self, Event};
+use crate::archive::events::Event;
 use crate::archive::{out_of_space, Archive, ArchiveError, Staging};
+use crate::catalogue::{self, Catalogue, RecordError};
 use crate::dsp::levels::{LevelAnalyser, LevelError, LevelReport};
 use crate::flac::bext::{Bext, BextLoudness, LOUDNESS_OFFSET};
 use crate::flac::encode::{patch_riff_chunk, MasterEncoder, MasterMetadata, StreamSpec};
@@ -100,6 +101,9 @@ pub struct IngestRequest {
 pub struct IngestOutcome {
     pub bag: PathBuf,
     pub report: QcReport,
+    /// What went wrong after the item was committed (its events not logged or not
+    /// catalogued); the item is in the archive regardless.
+    pub warnings: Vec<String>,
 }
 
 /// `capstan 0.1.0`
@@ -164,6 +168,9 @@ pub fn ingest(req: &IngestRequest) -> Result<IngestOutcome, IngestError> {
     fields.check(&profile.required_metadata)?;
 
     req.archive.prepare_for_writing()?;
+    // A new archive gets its catalogue now, before any item is in it: one created later would
+    // look like a lost catalogue. A failure here is reported when the item is recorded.
+    drop(Catalogue::open(&req.archive));
     let staging = req.archive.begin(&req.collection, &req.id)?;
     let parts = takes.len();
     let results: Vec<Result<TakeResult, IngestError>> = takes
@@ -211,15 +218,13 @@ pub fn ingest(req: &IngestRequest) -> Result<IngestOutcome, IngestError> {
     if let Some(d) = fields.get("DESCRIPTION").or(fields.get("TITLE")) {
         info.push(("External-Description", d.to_string()));
     }
-    info.push((
-        "Bagging-Date",
-        format!(
-            "{:04}-{:02}-{:02}",
-            req.now.year(),
-            u8::from(req.now.month()),
-            req.now.day()
-        ),
-    ));
+    let bagging_date = format!(
+        "{:04}-{:02}-{:02}",
+        req.now.year(),
+        u8::from(req.now.month()),
+        req.now.day()
+    );
+    info.push(("Bagging-Date", bagging_date.clone()));
     info.push(("Bag-Software-Agent", agent()));
     info.push(("Capstan-Profile", profile.name.clone()));
     info.push(("Capstan-Collection", req.collection.clone()));
@@ -259,11 +264,37 @@ pub fn ingest(req: &IngestRequest) -> Result<IngestOutcome, IngestError> {
             agent: agent(),
         });
     }
-    // The item is committed; a log that cannot be appended is reported but undoes nothing.
-    if let Err(e) = events::append(&req.archive, &evs) {
-        eprintln!("warning: {e}");
+    // The item is committed; events that cannot be logged or catalogued are reported but undo
+    // nothing.
+    let record = catalogue::item_record(
+        &req.collection,
+        &req.id,
+        &profile.name,
+        &bagging_date,
+        &payload,
+        &report,
+    );
+    let mut warnings = Vec::new();
+    match catalogue::record(&req.archive, Some(&record), &evs) {
+        Ok(()) => {}
+        Err(e @ RecordError::Log(_)) => warnings.push(format!(
+            "{e}; the item is committed at {}, but its ingestion is not in the archive's event log",
+            bag.display()
+        )),
+        Err(RecordError::Catalogue(e)) => warnings.push(format!(
+            "the item is committed and its events are in events.jsonl, but not in the catalogue: {e}{}",
+            if e.advises_reindex() {
+                ""
+            } else {
+                "; `capstan reindex` brings the catalogue up to date"
+            }
+        )),
     }
-    Ok(IngestOutcome { bag, report })
+    Ok(IngestOutcome {
+        bag,
+        report,
+        warnings,
+    })
 }
 
 fn interrupted(req: &IngestRequest) -> bool {

@@ -2,10 +2,11 @@
 //!
 //! The core library behind the `capstan` CLI (and, later, the desktop app): transfer profiles
 //! ([`profile`]), sources ([`source`]), pure DSP kernels ([`dsp`]), FLAC preservation masters
-//! ([`flac`]), the archive and its bags ([`archive`]), the QC report ([`report`]) and the one
-//! path into the archive ([`ingest`]). See `docs/design.md` for the data model.
+//! ([`flac`]), the archive and its bags ([`archive`]), the catalogue that indexes it
+//! ([`catalogue`]), the QC report ([`report`]) and the one path into the archive ([`ingest`]). See `docs/design.md` for the data model.
 
 pub mod archive;
+pub mod catalogue;
 pub mod demo;
 pub mod dsp;
 pub mod fixity;

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use capstan::archive::Archive;
+use capstan::catalogue::{reindex, ArchiveReport, Catalogue};
 use capstan::fixity::{verify, Observer, Options, ProblemKind, VerifyReport};
 use capstan::ingest::{ingest, transfer_time, IngestError, IngestOutcome, IngestRequest};
 use capstan::metadata::{parse_meta_arg, Fields};
@@ -69,6 +70,34 @@ enum Command {
         /// Archives, bags, folders of FLAC files, FLAC files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Print the history of the archive, or of one item: PREMIS events from the catalogue.
+    /// Exit 0, 1 the item is unknown, 2 could not run.
+    Log {
+        /// `collection/id`, or a bare id when only one collection has it.
+        item: Option<String>,
+        /// The archive folder [default: $CAPSTAN_ARCHIVE, else ./archive].
+        #[arg(long)]
+        archive: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the catalogue from the bags and events.jsonl alone (the archive is the truth).
+    /// Exit 0, 1 something was skipped (unparsable lines, unsafe paths), 2 could not run.
+    Reindex {
+        /// The archive folder [default: $CAPSTAN_ARCHIVE, else ./archive].
+        #[arg(long)]
+        archive: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The archive at a glance: items, hours of audio, bytes, each item's last verification,
+    /// open problems. Exit 0, 1 there are open problems, 2 could not run.
+    Report {
+        /// The archive folder.
+        archive: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
     /// List the shipped transfer profiles.
     Profiles {
@@ -195,6 +224,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let _ = std::fs::remove_dir_all(&dir);
             Ok(code)
         }
+        Command::Log {
+            item,
+            archive,
+            json,
+        } => Ok(log_command(
+            &Archive::new(archive_dir(archive)),
+            item.as_deref(),
+            json,
+        )),
+        Command::Reindex { archive, json } => {
+            Ok(reindex_command(&Archive::new(archive_dir(archive)), json))
+        }
+        Command::Report { archive, json } => Ok(report_command(&Archive::new(archive), json)),
         Command::Profiles { json } => {
             let mut list = Vec::new();
             for (name, _) in SHIPPED {
@@ -234,10 +276,14 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 fn finish(result: Result<IngestOutcome, IngestError>, json: bool) -> ExitCode {
     match result {
         Ok(outcome) => {
+            for w in &outcome.warnings {
+                eprintln!("capstan: warning: {w}");
+            }
             if json {
                 let v = serde_json::json!({
                     "outcome": "pass",
                     "bag": outcome.bag,
+                    "warnings": outcome.warnings,
                     "report": outcome.report,
                 });
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
@@ -411,5 +457,221 @@ fn print_verify_report(report: &VerifyReport) {
     }
     for (kind, n) in kinds {
         println!("  {:<24}{n:>3}", kind.words());
+    }
+}
+
+fn log_command(archive: &Archive, item: Option<&str>, json: bool) -> ExitCode {
+    let history = Catalogue::open(archive).and_then(|cat| {
+        let item = match item {
+            Some(name) => match cat.resolve_item(name)? {
+                Some(item) => Some(item),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        cat.history(item.as_deref()).map(Some)
+    });
+    let events = match history {
+        Ok(Some(events)) => events,
+        Ok(None) => {
+            eprintln!(
+                "capstan: no item {} in the archive {}",
+                item.unwrap_or_default(),
+                archive.root.display()
+            );
+            return ExitCode::from(1);
+        }
+        Err(e @ capstan::catalogue::CatalogueError::Ambiguous { .. }) => {
+            eprintln!("capstan: {e}; give it as collection/id");
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("capstan: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&events).expect("events serialise")
+        );
+        return ExitCode::SUCCESS;
+    }
+    let rows: Vec<[&str; 7]> = events
+        .iter()
+        .map(|e| {
+            [
+                e.date_time.as_str(),
+                e.item.as_str(),
+                e.event_type.as_str(),
+                e.outcome.as_str(),
+                e.file.as_deref().unwrap_or("-"),
+                e.agent.as_str(),
+                e.detail.as_str(),
+            ]
+        })
+        .collect();
+    let header = [
+        "DATE-TIME",
+        "ITEM",
+        "EVENT",
+        "OUTCOME",
+        "FILE",
+        "AGENT",
+        "DETAIL",
+    ];
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for r in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (c, w)) in r.iter().zip(widths).enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:w$}  "));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+    if rows.is_empty() {
+        println!("(no events)");
+    }
+    ExitCode::SUCCESS
+}
+
+fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
+    let summary = match reindex(archive) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("capstan: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let skipped = summary.skipped_event_lines + summary.skipped_paths + summary.skipped_bags;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serialises")
+        );
+    } else {
+        println!(
+            "reindexed {}: {} item(s), {} file(s) ({} missing), {} event(s)",
+            capstan::catalogue::catalogue_path(archive).display(),
+            summary.items,
+            summary.files,
+            summary.missing_files,
+            summary.events
+        );
+        if skipped > 0 {
+            println!(
+                "skipped: {} event line(s) that do not parse, {} manifest line(s) (unsafe paths or malformed), {} bag(s)",
+                summary.skipped_event_lines, summary.skipped_paths, summary.skipped_bags
+            );
+            for n in &summary.notes {
+                println!("  {n}");
+            }
+        }
+    }
+    ExitCode::from(u8::from(skipped > 0))
+}
+
+fn report_command(archive: &Archive, json: bool) -> ExitCode {
+    let report = match Catalogue::open(archive).and_then(|c| c.report()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("capstan: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        let v = serde_json::json!({
+            "archive": archive.root,
+            "summary": report.summary,
+            "items": report.items,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("report serialises")
+        );
+    } else {
+        print_archive_report(archive, &report);
+    }
+    ExitCode::from(u8::from(report.summary.open_problems > 0))
+}
+
+fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
+    let s = &report.summary;
+    println!("archive {}", archive.root.display());
+    println!("  items     {:>10}", s.items);
+    println!(
+        "  audio     {:>10.2} h{}",
+        s.audio_hours,
+        if s.items_without_duration > 0 {
+            format!(
+                "  ({} item(s) of unknown duration)",
+                s.items_without_duration
+            )
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "  bytes     {:>10}  ({:.2} GB in {} files)",
+        s.bytes,
+        s.bytes as f64 / 1e9,
+        s.files
+    );
+    println!("  never verified {:>5}", s.never_verified);
+    println!("  open problems  {:>5}", s.open_problems);
+    if report.items.is_empty() {
+        return;
+    }
+    println!();
+    let width = report
+        .items
+        .iter()
+        .map(|i| i.item.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:width$}  {:>9}  {:>14}  LAST VERIFICATION",
+        "ITEM", "DURATION", "BYTES"
+    );
+    for i in &report.items {
+        let duration = i.audio_seconds.map_or("-".to_string(), |sec| {
+            let t = sec.round() as u64;
+            format!("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+        });
+        let last = i
+            .last_verification
+            .as_ref()
+            .map_or("never".to_string(), |v| {
+                format!("{} {}", v.date_time, v.outcome)
+            });
+        println!("{:width$}  {duration:>9}  {:>14}  {last}", i.item, i.bytes);
+        for p in &i.problems {
+            let what = match (p.status, p.last_outcome.as_deref()) {
+                (capstan::catalogue::FileStatus::Present, _) => "failed its last check".to_string(),
+                (status, _) => status.as_str().to_string(),
+            };
+            println!(
+                "    problem: {} {what}{}",
+                p.path,
+                p.last_detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            );
+        }
+        if i.problems.is_empty() && i.open_problems() > 0 {
+            if let Some(v) = &i.last_verification {
+                println!("    problem: last verification failed: {}", v.detail);
+            }
+        }
     }
 }

@@ -3,11 +3,11 @@
 //! `write` on a file opened for appending, so concurrent writers never interleave within a line.
 
 use super::ArchiveError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 
 /// One PREMIS event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// RFC 3339, UTC.
     pub date_time: String,
@@ -16,7 +16,7 @@ pub struct Event {
     /// `collection/item-id`
     pub item: String,
     /// The file, relative to the item's bag, when the event concerns one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// `pass`, `fail` or `warning`.
     pub outcome: String,

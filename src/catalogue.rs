@@ -1,0 +1,1916 @@
+//! The catalogue: an SQLite index of the archive at `ARCHIVE/.capstan/catalogue.sqlite`.
+//!
+//! The archive is the truth; the catalogue is an index of it, so that the history of an item,
+//! the files due for a fixity check or the file a moved digest belongs to are found without
+//! reading every bag. Anything in it can be rebuilt from the bags and `events.jsonl` by
+//! [`reindex`], and nothing is recorded here that is not also in the archive.
+//!
+//! Tables (schema version [`SCHEMA_VERSION`] in `PRAGMA user_version`, `PRAGMA application_id`
+//! [`APPLICATION_ID`]):
+//! - `items`: one row per bag at `<collection>/<item-id>`: collection, item id, bag path
+//!   relative to the archive root, profile (`Capstan-Profile`), `Bagging-Date`, `Payload-Oxum`,
+//!   seconds of audio (from the QC report: the takes' frames over their sample rate), and when
+//!   it was registered. Unique on (collection, item id).
+//! - `files`: one row per payload file (from the SHA-256 manifest): its item, path relative to
+//!   the bag (`data/x_pm.flac`), bytes (NULL when the file was not there to measure), SHA-256,
+//!   status (`present`, `missing`, `moved`), and the last fixity check (date-time, outcome,
+//!   detail). Indexed on the digest (moved files are matched by it) and on the last check (the
+//!   rolling schedule takes the least recently checked first).
+//! - `events`: every PREMIS event in the order recorded (`seq`): date-time, type, item
+//!   (`collection/id`), file, outcome, detail, agent. Indexed on item and file. A `fixity
+//!   check` of a file sets that file's last check; a `move` marks it moved, a `deletion` missing,
+//!   so replaying the events (as [`reindex`] does) gives the same file states as recording them.
+//!
+//! Promises:
+//! - Events are recorded by [`Catalogue::record`] or [`record`]: the line goes to `events.jsonl`
+//!   first (the archive's own record), then into the catalogue; a catalogue that cannot be
+//!   written never loses an event from the archive.
+//! - Many processes may use the catalogue at once: WAL, a 10 s busy timeout, and every write one
+//!   short `BEGIN IMMEDIATE` transaction. Each open catalogue holds a shared lock on
+//!   `.capstan/catalogue.lock`, which [`reindex`] takes exclusively only for the moment it swaps
+//!   the rebuilt file in; long-lived users (the watcher) should drop their handle between rounds.
+//! - A damaged catalogue (garbage, truncated, not Capstan's) is reported as
+//!   [`CatalogueError::Corrupt`], never silently recreated, and a missing one in an archive that
+//!   already holds items as [`CatalogueError::Missing`]; both say to run `capstan reindex`.
+
+use crate::archive::bag::{
+    find_bags, info_field, manifest_files, parse_bag_info, parse_manifest, safe_payload_path,
+};
+use crate::archive::events::{self, Event};
+use crate::archive::{Archive, ArchiveError};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction};
+use serde::Serialize;
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The schema this code reads and writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA application_id`: "CPST", so that another program's SQLite file is not taken for ours.
+pub const APPLICATION_ID: i64 = 0x4350_5354;
+/// How long a writer waits for another writer before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SCHEMA: &str = "
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY,
+    collection TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    bag_path TEXT NOT NULL,
+    profile TEXT,
+    bagging_date TEXT,
+    payload_oxum TEXT,
+    audio_seconds REAL,
+    registered_at TEXT NOT NULL,
+    UNIQUE (collection, item_id)
+);
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    item INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    bytes INTEGER,
+    sha256 TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'present' CHECK (status IN ('present', 'missing', 'moved')),
+    last_checked TEXT,
+    last_outcome TEXT,
+    last_detail TEXT,
+    UNIQUE (item, path)
+);
+CREATE INDEX files_sha256 ON files(sha256);
+CREATE INDEX files_last_checked ON files(last_checked);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    date_time TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    item TEXT NOT NULL,
+    file TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    agent TEXT NOT NULL
+);
+CREATE INDEX events_item ON events(item, file, seq);
+";
+
+/// Why the catalogue could not be used. Each names the database; the item is safe in the
+/// archive in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("catalogue {path} is damaged ({detail}); it is only an index and the bags are untouched: run `capstan reindex` to rebuild it from the archive")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("catalogue {path} is missing but the archive holds items; run `capstan reindex` to rebuild it from the bags")]
+    Missing { path: PathBuf },
+    #[error("catalogue {path} has schema version {found}, newer than this capstan's {expected}; use a newer capstan, or run `capstan reindex` to rebuild it for this one")]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        expected: i64,
+    },
+    #[error("catalogue {path} stayed busy for more than {}s (another capstan process is writing); try again", BUSY_TIMEOUT.as_secs())]
+    Busy { path: PathBuf },
+    #[error("no archive at {path}")]
+    NoArchive { path: PathBuf },
+    #[error("catalogue {path}: another `capstan reindex` is running")]
+    ReindexRunning { path: PathBuf },
+    #[error("catalogue {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("catalogue {path}: {file}: {source}")]
+    Io {
+        path: PathBuf,
+        file: PathBuf,
+        source: io::Error,
+    },
+    #[error("catalogue {path}: item {name} is ambiguous: {}", .candidates.join(", "))]
+    Ambiguous {
+        path: PathBuf,
+        name: String,
+        candidates: Vec<String>,
+    },
+}
+
+impl CatalogueError {
+    /// Whether the message already tells the operator to run `capstan reindex`.
+    pub fn advises_reindex(&self) -> bool {
+        matches!(
+            self,
+            CatalogueError::Corrupt { .. }
+                | CatalogueError::Missing { .. }
+                | CatalogueError::NewerSchema { .. }
+        )
+    }
+}
+
+/// Why events could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Not even the archive's own log took them: nothing was recorded.
+    #[error("events not recorded: {0}")]
+    Log(#[from] ArchiveError),
+    /// `events.jsonl` holds them; the catalogue does not (until `capstan reindex`).
+    #[error("events are in events.jsonl but not in the catalogue: {0}")]
+    Catalogue(#[from] CatalogueError),
+}
+
+/// A payload file's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    Present,
+    Missing,
+    Moved,
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Present => "present",
+            FileStatus::Missing => "missing",
+            FileStatus::Moved => "moved",
+        }
+    }
+
+    fn parse(s: &str) -> FileStatus {
+        match s {
+            "missing" => FileStatus::Missing,
+            "moved" => FileStatus::Moved,
+            _ => FileStatus::Present,
+        }
+    }
+}
+
+/// An item to register: what its bag says, and its payload files.
+#[derive(Debug, Clone)]
+pub struct ItemRecord {
+    pub collection: String,
+    pub id: String,
+    /// The bag, relative to the archive root (`collection/id`).
+    pub bag_path: String,
+    pub profile: Option<String>,
+    pub bagging_date: Option<String>,
+    /// As in bag-info, `octets.streams`.
+    pub payload_oxum: Option<String>,
+    /// Seconds of audio (over the takes), when known.
+    pub audio_seconds: Option<f64>,
+    pub files: Vec<FileRecord>,
+}
+
+/// A payload file to register.
+#[derive(Debug, Clone)]
+pub struct FileRecord {
+    /// Relative to the bag: `data/x_pm.flac`.
+    pub path: String,
+    /// None when the file was not there to measure.
+    pub bytes: Option<u64>,
+    /// Lower-case hex.
+    pub sha256: String,
+    pub status: FileStatus,
+}
+
+/// A payload file as the catalogue knows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileRow {
+    /// `collection/id`
+    pub item: String,
+    /// The bag, relative to the archive root.
+    pub bag_path: String,
+    /// Relative to the bag.
+    pub path: String,
+    pub bytes: Option<u64>,
+    pub sha256: String,
+    pub status: FileStatus,
+    pub last_checked: Option<String>,
+    pub last_outcome: Option<String>,
+    pub last_detail: Option<String>,
+}
+
+/// An item as the catalogue knows it, with what `capstan report` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemSummary {
+    /// `collection/id`
+    pub item: String,
+    pub bag_path: String,
+    pub profile: Option<String>,
+    pub bagging_date: Option<String>,
+    pub files: u64,
+    /// Sum of the files' bytes (those that could be measured).
+    pub bytes: u64,
+    pub audio_seconds: Option<f64>,
+    /// The latest `fixity check` event of the item or any of its files.
+    pub last_verification: Option<Verification>,
+    /// Files that are not `present`, or whose last check failed.
+    pub problems: Vec<FileRow>,
+}
+
+impl ItemSummary {
+    /// Open problems: its problem files, or its last verification if that failed (a problem
+    /// with the bag rather than one file, such as a damaged tag manifest).
+    pub fn open_problems(&self) -> usize {
+        let failed = self
+            .last_verification
+            .as_ref()
+            .is_some_and(|v| v.outcome == "fail");
+        self.problems.len().max(usize::from(failed))
+    }
+}
+
+/// The archive at a glance: `capstan report`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveReport {
+    pub summary: ReportSummary,
+    pub items: Vec<ItemSummary>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReportSummary {
+    pub items: u64,
+    pub files: u64,
+    pub bytes: u64,
+    /// Over the items whose duration is known.
+    pub audio_seconds: f64,
+    pub audio_hours: f64,
+    /// Items whose QC report gave no duration.
+    pub items_without_duration: u64,
+    pub never_verified: u64,
+    pub open_problems: u64,
+}
+
+/// A fixity check's date and outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verification {
+    pub date_time: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+const FILE_COLUMNS: &str = "i.collection || '/' || i.item_id, i.bag_path, f.path, f.bytes, \
+     f.sha256, f.status, f.last_checked, f.last_outcome, f.last_detail";
+
+fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
+    Ok(FileRow {
+        item: r.get(0)?,
+        bag_path: r.get(1)?,
+        path: r.get(2)?,
+        bytes: r.get::<_, Option<i64>>(3)?.map(|b| b as u64),
+        sha256: r.get(4)?,
+        status: FileStatus::parse(&r.get::<_, String>(5)?),
+        last_checked: r.get(6)?,
+        last_outcome: r.get(7)?,
+        last_detail: r.get(8)?,
+    })
+}
+
+/// `collection/id` split at its first `/`.
+fn split_item(item: &str) -> (&str, &str) {
+    item.split_once('/').unwrap_or(("", item))
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// `ARCHIVE/.capstan/catalogue.sqlite`
+pub fn catalogue_path(archive: &Archive) -> PathBuf {
+    archive.meta_dir().join("catalogue.sqlite")
+}
+
+fn lock_path(archive: &Archive) -> PathBuf {
+    archive.meta_dir().join("catalogue.lock")
+}
+
+/// An open catalogue. Holds a shared lock on `catalogue.lock` while it lives.
+pub struct Catalogue {
+    conn: Connection,
+    path: PathBuf,
+    archive: Archive,
+    _lock: Option<File>,
+}
+
+impl std::fmt::Debug for Catalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogue")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl Catalogue {
+    /// Opens the archive's catalogue, creating it if the archive holds nothing yet.
+    pub fn open(archive: &Archive) -> Result<Catalogue, CatalogueError> {
+        let path = catalogue_path(archive);
+        let io_err = |file: &Path| {
+            let (path, file) = (path.clone(), file.to_path_buf());
+            move |source| CatalogueError::Io { path, file, source }
+        };
+        if !archive.root.is_dir() {
+            return Err(CatalogueError::NoArchive {
+                path: archive.root.clone(),
+            });
+        }
+        let meta = archive.meta_dir();
+        std::fs::create_dir_all(&meta).map_err(io_err(&meta))?;
+        let lock_file = lock_path(archive);
+        let lock = open_lock(&lock_file).map_err(io_err(&lock_file))?;
+        lock.lock_shared().map_err(io_err(&lock_file))?;
+        let usable = |p: &Path| p.symlink_metadata().is_ok_and(|m| m.len() > 0);
+        let mut create = false;
+        if !usable(&path) {
+            // Creating (or calling an empty file damaged) is decided by one process at a time,
+            // so two first ingests never take each other's new file for a truncated one.
+            lock.lock().map_err(io_err(&lock_file))?;
+            match path.symlink_metadata() {
+                Ok(m) if m.len() > 0 => {}
+                Ok(_) => {
+                    return Err(CatalogueError::Corrupt {
+                        path,
+                        detail: "the file is empty".into(),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if archive_holds_items(archive).map_err(io_err(&archive.root))? {
+                        return Err(CatalogueError::Missing { path });
+                    }
+                    create = true;
+                }
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+        let mut cat = Catalogue::open_at(&path, archive, create)?;
+        // Back to shared (a conversion: flock(2) never leaves the file unlocked in between).
+        lock.lock_shared().map_err(io_err(&lock_file))?;
+        cat._lock = Some(lock);
+        Ok(cat)
+    }
+
+    /// Opens (or creates) the database at `path` without the archive's lock.
+    fn open_at(path: &Path, archive: &Archive, create: bool) -> Result<Catalogue, CatalogueError> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let sql = sql_err(path);
+        let conn = Connection::open_with_flags(path, flags).map_err(&sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(&sql)?;
+        let cat = Catalogue {
+            conn,
+            path: path.to_path_buf(),
+            archive: archive.clone(),
+            _lock: None,
+        };
+        check_header(path)?;
+        // The first statement reads the header: a file that is not SQLite fails here.
+        cat.conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            .map_err(&sql)?;
+        cat.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(&sql)?;
+        cat.conn
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(&sql)?;
+        let (version, app) = cat.versions()?;
+        if version == 0 || app != APPLICATION_ID {
+            cat.create_schema()?;
+        } else if version > SCHEMA_VERSION {
+            return Err(CatalogueError::NewerSchema {
+                path: path.to_path_buf(),
+                found: version,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        // Touches every table's root page: a truncated file fails now, not halfway through.
+        for table in ["items", "files", "events"] {
+            cat.conn
+                .query_row(
+                    &format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)"),
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(&sql)?;
+        }
+        Ok(cat)
+    }
+
+    fn versions(&self) -> Result<(i64, i64), CatalogueError> {
+        let sql = sql_err(&self.path);
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(&sql)?;
+        let app: i64 = self
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(&sql)?;
+        Ok((version, app))
+    }
+
+    /// Creates the tables in a database that has none; refuses one that holds someone else's.
+    fn create_schema(&self) -> Result<(), CatalogueError> {
+        let sql = sql_err(&self.path);
+        let tx = Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        // Another process may have created it while this one waited for the write lock.
+        let (version, app) = self.versions()?;
+        if version != 0 && app == APPLICATION_ID {
+            return tx.commit().map_err(&sql);
+        }
+        let objects: i64 = tx
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(&sql)?;
+        if objects > 0 || version != 0 {
+            return Err(CatalogueError::Corrupt {
+                path: self.path.clone(),
+                detail: "an SQLite database, but not a Capstan catalogue".into(),
+            });
+        }
+        tx.execute_batch(SCHEMA).map_err(&sql)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(&sql)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(&sql)?;
+        tx.commit().map_err(&sql)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, CatalogueError> {
+        let sql = sql_err(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        let out = f(&tx).map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        Ok(out)
+    }
+
+    /// Records events: appended to `events.jsonl` first, then indexed here in one transaction.
+    pub fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
+        events::append(&self.archive, events)?;
+        self.index_events(events)?;
+        Ok(())
+    }
+
+    /// Indexes events that are already in `events.jsonl` (reindexing); see [`Catalogue::record`].
+    pub fn index_events(&mut self, events: &[Event]) -> Result<(), CatalogueError> {
+        self.write(|tx| insert_events(tx, events))
+    }
+
+    /// Registers an item and its files in one transaction. Registering a known item updates it:
+    /// its fields, its files' sizes, digests and states (a file whose digest changed loses its
+    /// last check), and files no longer in the bag are dropped.
+    pub fn register_item(&mut self, item: &ItemRecord) -> Result<(), CatalogueError> {
+        self.write(|tx| upsert_item(tx, item))
+    }
+
+    /// Registers an item and records its events in one catalogue transaction (ingest).
+    fn register_and_index(
+        &mut self,
+        item: &ItemRecord,
+        events: &[Event],
+    ) -> Result<(), CatalogueError> {
+        self.write(|tx| {
+            upsert_item(tx, item)?;
+            insert_events(tx, events)
+        })
+    }
+
+    /// The events of one item (`collection/id`), or of all, in the order recorded.
+    pub fn history(&self, item: Option<&str>) -> Result<Vec<Event>, CatalogueError> {
+        let sql = sql_err(&self.path);
+        let map = |r: &rusqlite::Row<'_>| {
+            Ok(Event {
+                date_time: r.get(0)?,
+                event_type: r.get(1)?,
+                item: r.get(2)?,
+                file: r.get(3)?,
+                outcome: r.get(4)?,
+                detail: r.get(5)?,
+                agent: r.get(6)?,
+            })
+        };
+        let cols = "SELECT date_time, event_type, item, file, outcome, detail, agent FROM events";
+        let rows = match item {
+            Some(item) => {
+                let mut st = self
+                    .conn
+                    .prepare(&format!("{cols} WHERE item = ?1 ORDER BY seq"))
+                    .map_err(&sql)?;
+                let rows = st.query_map([item], map).map_err(&sql)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            }
+            None => {
+                let mut st = self
+                    .conn
+                    .prepare(&format!("{cols} ORDER BY seq"))
+                    .map_err(&sql)?;
+                let rows = st.query_map([], map).map_err(&sql)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            }
+        };
+        rows.map_err(&sql)
+    }
+
+    /// The item a name means: `collection/id` as given, or a bare id when exactly one
+    /// collection has it. Items known only from their events count too. None if unknown.
+    pub fn resolve_item(&self, name: &str) -> Result<Option<String>, CatalogueError> {
+        let sql = sql_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT collection || '/' || item_id AS name FROM items
+                   WHERE collection || '/' || item_id = ?1 OR item_id = ?1
+                 UNION
+                 SELECT DISTINCT item FROM events
+                   WHERE item = ?1 OR item LIKE '%/' || ?1
+                 ORDER BY name",
+            )
+            .map_err(&sql)?;
+        let mut found: Vec<String> = st
+            .query_map([name], |r| r.get(0))
+            .map_err(&sql)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(&sql)?;
+        // LIKE ignores case and takes `_` as a wildcard: keep exact matches only.
+        found.retain(|n| n == name || split_item(n).1 == name);
+        if found.iter().any(|n| n == name) {
+            return Ok(Some(name.to_string()));
+        }
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop()),
+            _ => Err(CatalogueError::Ambiguous {
+                path: self.path.clone(),
+                name: name.to_string(),
+                candidates: found,
+            }),
+        }
+    }
+
+    /// A file of an item (`collection/id`), by its path in the bag.
+    pub fn file_by_path(&self, item: &str, path: &str) -> Result<Option<FileRow>, CatalogueError> {
+        let (collection, id) = split_item(item);
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {FILE_COLUMNS} FROM files f JOIN items i ON i.id = f.item
+                     WHERE i.collection = ?1 AND i.item_id = ?2 AND f.path = ?3"
+                ),
+                params![collection, id, path],
+                file_row,
+            )
+            .optional()
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Every file with this SHA-256 (lower-case hex), in any item.
+    pub fn files_by_digest(&self, sha256: &str) -> Result<Vec<FileRow>, CatalogueError> {
+        self.files_where(
+            "f.sha256 = ?1 ORDER BY i.collection, i.item_id, f.path",
+            [sha256.to_ascii_lowercase()],
+        )
+    }
+
+    /// The `limit` files checked least recently (never checked first), for a rolling schedule.
+    pub fn least_recently_checked(&self, limit: usize) -> Result<Vec<FileRow>, CatalogueError> {
+        self.files_where(
+            // SQLite sorts NULL (never checked) first; the order is the index's.
+            "f.status = 'present' ORDER BY f.last_checked, f.id LIMIT ?1",
+            [limit as i64],
+        )
+    }
+
+    fn files_where(
+        &self,
+        clause: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<FileRow>, CatalogueError> {
+        let sql = sql_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {FILE_COLUMNS} FROM files f JOIN items i ON i.id = f.item WHERE {clause}"
+            ))
+            .map_err(&sql)?;
+        let rows = st.query_map(p, file_row).map_err(&sql)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&sql)
+    }
+
+    /// Sets a file's status. False if the catalogue does not know the file.
+    pub fn set_file_status(
+        &mut self,
+        item: &str,
+        path: &str,
+        status: FileStatus,
+    ) -> Result<bool, CatalogueError> {
+        let (collection, id) = split_item(item);
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE files SET status = ?4 WHERE path = ?3 AND item =
+                   (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
+                params![collection, id, path, status.as_str()],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    /// Notes a fixity check of a file: when (RFC 3339), its outcome (`pass`, `fail`,
+    /// `warning`) and detail. False if the catalogue does not know the file.
+    pub fn set_file_checked(
+        &mut self,
+        item: &str,
+        path: &str,
+        date_time: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<bool, CatalogueError> {
+        let (collection, id) = split_item(item);
+        self.write(|tx| {
+            set_checked(tx, collection, id, path, date_time, outcome, detail).map(|n| n > 0)
+        })
+    }
+
+    /// Every item with its size, duration, last verification and open problems, sorted.
+    pub fn items(&self) -> Result<Vec<ItemSummary>, CatalogueError> {
+        let sql = sql_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT i.collection || '/' || i.item_id, i.bag_path, i.profile, i.bagging_date,
+                        i.audio_seconds,
+                        (SELECT count(*) FROM files f WHERE f.item = i.id),
+                        (SELECT coalesce(sum(f.bytes), 0) FROM files f WHERE f.item = i.id)
+                 FROM items i ORDER BY i.collection, i.item_id",
+            )
+            .map_err(&sql)?;
+        let mut items: Vec<ItemSummary> = st
+            .query_map([], |r| {
+                Ok(ItemSummary {
+                    item: r.get(0)?,
+                    bag_path: r.get(1)?,
+                    profile: r.get(2)?,
+                    bagging_date: r.get(3)?,
+                    audio_seconds: r.get(4)?,
+                    files: r.get::<_, i64>(5)? as u64,
+                    bytes: r.get::<_, i64>(6)? as u64,
+                    last_verification: None,
+                    problems: Vec::new(),
+                })
+            })
+            .map_err(&sql)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(&sql)?;
+        let mut last = self
+            .conn
+            .prepare(
+                "SELECT date_time, outcome, detail FROM events
+                 WHERE item = ?1 AND event_type = 'fixity check' ORDER BY seq DESC LIMIT 1",
+            )
+            .map_err(&sql)?;
+        for item in &mut items {
+            item.last_verification = last
+                .query_row([&item.item], |r| {
+                    Ok(Verification {
+                        date_time: r.get(0)?,
+                        outcome: r.get(1)?,
+                        detail: r.get(2)?,
+                    })
+                })
+                .optional()
+                .map_err(&sql)?;
+        }
+        let problems = self.files_where(
+            "f.status <> 'present' OR f.last_outcome = 'fail'
+             ORDER BY i.collection, i.item_id, f.path",
+            [],
+        )?;
+        let at: std::collections::HashMap<String, usize> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item.item.clone(), i))
+            .collect();
+        for p in problems {
+            if let Some(&i) = at.get(&p.item) {
+                items[i].problems.push(p);
+            }
+        }
+        Ok(items)
+    }
+}
+
+impl Catalogue {
+    /// Items, bytes, hours of audio, each item's last verification, and the open problems.
+    pub fn report(&self) -> Result<ArchiveReport, CatalogueError> {
+        let items = self.items()?;
+        let mut s = ReportSummary {
+            items: items.len() as u64,
+            ..ReportSummary::default()
+        };
+        for i in &items {
+            s.files += i.files;
+            s.bytes += i.bytes;
+            match i.audio_seconds {
+                Some(sec) => s.audio_seconds += sec,
+                None => s.items_without_duration += 1,
+            }
+            s.never_verified += u64::from(i.last_verification.is_none());
+            s.open_problems += i.open_problems() as u64;
+        }
+        s.audio_hours = s.audio_seconds / 3600.0;
+        Ok(ArchiveReport { summary: s, items })
+    }
+}
+
+fn open_lock(path: &Path) -> io::Result<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .or_else(|e| {
+            // A read-only archive (a mounted copy) can still be read under a lock on a file
+            // that exists.
+            if e.kind() == io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(libc::EROFS)
+            {
+                File::open(path)
+            } else {
+                Err(e)
+            }
+        })
+}
+
+/// Whether the archive has anything in it: an event log, or any folder besides `.capstan`.
+fn archive_holds_items(archive: &Archive) -> io::Result<bool> {
+    if archive
+        .meta_dir()
+        .join("events.jsonl")
+        .symlink_metadata()
+        .is_ok()
+    {
+        return Ok(true);
+    }
+    for entry in std::fs::read_dir(&archive.root)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() && entry.file_name() != ".capstan" {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A file that exists must start like an SQLite database: SQLite reads a short file as an empty
+/// database and would otherwise quietly start a new catalogue over a damaged one.
+fn check_header(path: &Path) -> Result<(), CatalogueError> {
+    let mut head = [0u8; 100];
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(CatalogueError::Io {
+                path: path.to_path_buf(),
+                file: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let len = f.seek(io::SeekFrom::End(0)).unwrap_or(0);
+    if len == 0 {
+        return Ok(()); // new: created by this open, under the exclusive lock
+    }
+    let _ = f.seek(io::SeekFrom::Start(0));
+    let n = f.read(&mut head).unwrap_or(0);
+    let corrupt = |detail: &str| {
+        Err(CatalogueError::Corrupt {
+            path: path.to_path_buf(),
+            detail: detail.into(),
+        })
+    };
+    if n < 100 {
+        return corrupt("shorter than an SQLite header: truncated");
+    }
+    if &head[..16] != b"SQLite format 3\0" {
+        return corrupt("not an SQLite database");
+    }
+    // Bytes 16-17: page size (1 means 65536). A database is whole pages.
+    let page = match u16::from_be_bytes([head[16], head[17]]) {
+        1 => 65_536,
+        p => u64::from(p),
+    };
+    if page < 512 || !page.is_power_of_two() || len % page != 0 {
+        return corrupt("not a whole number of pages: truncated");
+    }
+    // Bytes 28-31: the size in pages, valid when the change counter (24-27) equals bytes
+    // 92-95. Only without a WAL: a checkpoint cut short may leave the file shorter, and SQLite
+    // completes it from the WAL.
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let wal_empty = wal.symlink_metadata().map_or(true, |m| m.len() == 0);
+    let pages = u64::from(u32::from_be_bytes([head[28], head[29], head[30], head[31]]));
+    if wal_empty && head[24..28] == head[92..96] && pages > 0 && pages * page > len {
+        return corrupt(&format!(
+            "{len} bytes where its header says {}: truncated",
+            pages * page
+        ));
+    }
+    Ok(())
+}
+
+fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> CatalogueError + '_ {
+    move |e| {
+        let path = path.to_path_buf();
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseCorrupt) | Some(ErrorCode::NotADatabase) => {
+                CatalogueError::Corrupt {
+                    path,
+                    detail: e.to_string(),
+                }
+            }
+            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+                CatalogueError::Busy { path }
+            }
+            _ => CatalogueError::Sqlite { path, source: e },
+        }
+    }
+}
+
+fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO events (date_time, event_type, item, file, outcome, detail, agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for e in events {
+        st.execute(params![
+            e.date_time,
+            e.event_type,
+            e.item,
+            e.file,
+            e.outcome,
+            e.detail,
+            e.agent
+        ])?;
+        apply_event(tx, e)?;
+    }
+    Ok(())
+}
+
+/// What an event says about a file's state.
+fn apply_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
+    let Some(file) = &e.file else { return Ok(()) };
+    let (collection, id) = split_item(&e.item);
+    let status = match e.event_type.as_str() {
+        "fixity check" => {
+            set_checked(
+                tx,
+                collection,
+                id,
+                file,
+                &e.date_time,
+                &e.outcome,
+                &e.detail,
+            )?;
+            return Ok(());
+        }
+        "move" => FileStatus::Moved,
+        "deletion" => FileStatus::Missing,
+        _ => return Ok(()),
+    };
+    tx.prepare_cached(
+        "UPDATE files SET status = ?4 WHERE path = ?3 AND item =
+           (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
+    )?
+    .execute(params![collection, id, file, status.as_str()])?;
+    Ok(())
+}
+
+fn set_checked(
+    tx: &Transaction<'_>,
+    collection: &str,
+    id: &str,
+    path: &str,
+    date_time: &str,
+    outcome: &str,
+    detail: &str,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "UPDATE files SET last_checked = ?4, last_outcome = ?5, last_detail = ?6
+         WHERE path = ?3 AND item = (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
+    )?
+    .execute(params![collection, id, path, date_time, outcome, detail])
+}
+
+fn upsert_item(tx: &Transaction<'_>, item: &ItemRecord) -> rusqlite::Result<()> {
+    let row: i64 = tx.query_row(
+        "INSERT INTO items (collection, item_id, bag_path, profile, bagging_date, payload_oxum,
+                            audio_seconds, registered_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (collection, item_id) DO UPDATE SET
+            bag_path = excluded.bag_path, profile = excluded.profile,
+            bagging_date = excluded.bagging_date, payload_oxum = excluded.payload_oxum,
+            audio_seconds = excluded.audio_seconds, registered_at = excluded.registered_at
+         RETURNING id",
+        params![
+            item.collection,
+            item.id,
+            item.bag_path,
+            item.profile,
+            item.bagging_date,
+            item.payload_oxum,
+            item.audio_seconds,
+            now_rfc3339()
+        ],
+        |r| r.get(0),
+    )?;
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO files (item, path, bytes, sha256, status) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (item, path) DO UPDATE SET
+            bytes = excluded.bytes, status = excluded.status,
+            last_checked = CASE WHEN sha256 = excluded.sha256 THEN last_checked END,
+            last_outcome = CASE WHEN sha256 = excluded.sha256 THEN last_outcome END,
+            last_detail = CASE WHEN sha256 = excluded.sha256 THEN last_detail END,
+            sha256 = excluded.sha256",
+    )?;
+    for f in &item.files {
+        upsert.execute(params![
+            row,
+            f.path,
+            f.bytes.map(|b| b as i64),
+            f.sha256,
+            f.status.as_str()
+        ])?;
+    }
+    // Files the bag no longer lists.
+    let keep: Vec<&str> = item.files.iter().map(|f| f.path.as_str()).collect();
+    let mut st = tx.prepare_cached("SELECT path FROM files WHERE item = ?1")?;
+    let known: Vec<String> = st
+        .query_map([row], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for path in known.iter().filter(|p| !keep.contains(&p.as_str())) {
+        tx.execute(
+            "DELETE FROM files WHERE item = ?1 AND path = ?2",
+            params![row, path],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records events the one way they are recorded: under the catalogue lock, appended to
+/// `events.jsonl` first, then (with `item`, when given, registered in the same transaction)
+/// indexed in the catalogue. [`RecordError::Catalogue`] means the log holds them and the
+/// catalogue does not.
+pub fn record(
+    archive: &Archive,
+    item: Option<&ItemRecord>,
+    events: &[Event],
+) -> Result<(), RecordError> {
+    // Opened first, so the lock is held across both writes; its failure is reported only after
+    // the log has been written.
+    let catalogue = Catalogue::open(archive);
+    events::append(archive, events)?;
+    let mut catalogue = catalogue?;
+    match item {
+        Some(item) => catalogue.register_and_index(item, events)?,
+        None => catalogue.index_events(events)?,
+    }
+    Ok(())
+}
+
+/// What [`reindex`] found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReindexSummary {
+    pub items: u64,
+    pub files: u64,
+    /// Payload files listed in a manifest but not found as regular files.
+    pub missing_files: u64,
+    pub events: u64,
+    /// Lines of `events.jsonl` that do not parse as an event.
+    pub skipped_event_lines: u64,
+    /// Manifest lines skipped: paths that would leave the bag, lines that do not parse.
+    pub skipped_paths: u64,
+    /// Bags not indexed: not at `<collection>/<id>`, no readable bag-info or SHA-256 manifest.
+    pub skipped_bags: u64,
+    /// What was skipped and why, one line each.
+    pub notes: Vec<String>,
+}
+
+/// Rebuilds the catalogue from the archive alone: the bags (bag-info, the SHA-256 manifest,
+/// the files' sizes from the file system, the QC report's durations) and `events.jsonl`.
+/// The new database is built beside the old one and renamed over it; users of the old one are
+/// waited for only during the swap.
+pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
+    let path = catalogue_path(archive);
+    let io_err = |file: &Path| {
+        let (path, file) = (path.clone(), file.to_path_buf());
+        move |source| CatalogueError::Io { path, file, source }
+    };
+    if !archive.root.is_dir() {
+        return Err(CatalogueError::NoArchive {
+            path: archive.root.clone(),
+        });
+    }
+    let meta = archive.meta_dir();
+    std::fs::create_dir_all(&meta).map_err(io_err(&meta))?;
+    let one_at_a_time = meta.join("reindex.lock");
+    let guard = open_lock(&one_at_a_time).map_err(io_err(&one_at_a_time))?;
+    if guard.try_lock().is_err() {
+        return Err(CatalogueError::ReindexRunning { path });
+    }
+    let temp = meta.join("catalogue.sqlite.reindex");
+    for stale in ["", "-wal", "-shm", "-journal"] {
+        let p = PathBuf::from(format!("{}{stale}", temp.display()));
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&p)(e)),
+            _ => {}
+        }
+    }
+    let mut summary = ReindexSummary::default();
+    let mut new = Catalogue::open_at(&temp, archive, true)?;
+    // First pass without the lock: the archive stays usable while it is read.
+    let mut log_offset = 0;
+    let log = meta.join("events.jsonl");
+    let mut seen = std::collections::HashSet::new();
+    index_log(&mut new, &log, &mut log_offset, &mut summary)?;
+    index_bags(&mut new, archive, &mut seen, &mut summary)?;
+    // Then, under the exclusive lock, what arrived meanwhile, and the swap.
+    let lock_file = lock_path(archive);
+    let lock = open_lock(&lock_file).map_err(io_err(&lock_file))?;
+    lock.lock().map_err(io_err(&lock_file))?;
+    index_log(&mut new, &log, &mut log_offset, &mut summary)?;
+    index_bags(&mut new, archive, &mut seen, &mut summary)?;
+    new.settle_file_states(archive)?;
+    summary.items = new.count("SELECT count(*) FROM items")?;
+    summary.files = new.count("SELECT count(*) FROM files")?;
+    summary.missing_files = new.count("SELECT count(*) FROM files WHERE status <> 'present'")?;
+    summary.events = new.count("SELECT count(*) FROM events")?;
+    // Closing checkpoints the WAL into the file and removes it.
+    new.conn.close().map_err(|(_, e)| sql_err(&temp)(e))?;
+    File::open(&temp)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(&temp))?;
+    for stale in ["-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{stale}", path.display()));
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&p)(e)),
+            _ => {}
+        }
+    }
+    std::fs::rename(&temp, &path).map_err(io_err(&path))?;
+    File::open(&meta)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(&meta))?;
+    drop(lock);
+    drop(guard);
+    Ok(summary)
+}
+
+impl Catalogue {
+    fn count(&self, q: &str) -> Result<u64, CatalogueError> {
+        self.conn
+            .query_row(q, [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Replays the events that set file states, in order, over every registered file (events
+    /// may have been indexed before their bag was); then what the file system shows wins for
+    /// files that are there, and a file that is not stays `moved` if an event said so, else
+    /// is `missing`.
+    fn settle_file_states(&mut self, archive: &Archive) -> Result<(), CatalogueError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE files SET last_checked = NULL, last_outcome = NULL, last_detail = NULL",
+                [],
+            )?;
+            let mut st = tx.prepare(
+                "SELECT date_time, event_type, item, file, outcome, detail, agent FROM events
+                 WHERE file IS NOT NULL AND event_type IN ('fixity check', 'move', 'deletion')
+                 ORDER BY seq",
+            )?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                apply_event(
+                    tx,
+                    &Event {
+                        date_time: r.get(0)?,
+                        event_type: r.get(1)?,
+                        item: r.get(2)?,
+                        file: r.get(3)?,
+                        outcome: r.get(4)?,
+                        detail: r.get(5)?,
+                        agent: r.get(6)?,
+                    },
+                )?;
+            }
+            Ok(())
+        })?;
+        let rows = self.files_where("1 ORDER BY f.id", [])?;
+        let root = archive.root.clone();
+        self.write(|tx| {
+            let mut st = tx.prepare_cached(
+                "UPDATE files SET status = ?3 WHERE path = ?2 AND item =
+                   (SELECT id FROM items WHERE collection || '/' || item_id = ?1)",
+            )?;
+            for f in rows {
+                let on_disk = safe_payload_path(&f.path)
+                    && root
+                        .join(&f.bag_path)
+                        .join(&f.path)
+                        .symlink_metadata()
+                        .is_ok_and(|m| m.is_file());
+                let status = match (on_disk, f.status) {
+                    (true, _) => FileStatus::Present,
+                    (false, FileStatus::Moved) => FileStatus::Moved,
+                    (false, _) => FileStatus::Missing,
+                };
+                if status != f.status {
+                    st.execute(params![f.item, f.path, status.as_str()])?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Indexes the complete lines of `events.jsonl` from `offset` on, and moves `offset` past them.
+fn index_log(
+    cat: &mut Catalogue,
+    log: &Path,
+    offset: &mut u64,
+    summary: &mut ReindexSummary,
+) -> Result<(), CatalogueError> {
+    let io_err = |source| CatalogueError::Io {
+        path: cat.path.clone(),
+        file: log.to_path_buf(),
+        source,
+    };
+    let mut f = match File::open(log) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(e)),
+    };
+    f.seek(io::SeekFrom::Start(*offset)).map_err(io_err)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(io_err)?;
+    // A line still being written (no newline yet) is left for the next pass.
+    let Some(end) = bytes.iter().rposition(|&b| b == b'\n') else {
+        return Ok(());
+    };
+    let mut batch = Vec::new();
+    let mut at = *offset;
+    for line in bytes[..end].split(|&b| b == b'\n') {
+        let line_at = at;
+        at += line.len() as u64 + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Event>(line) {
+            Ok(e) => batch.push(e),
+            Err(e) => {
+                summary.skipped_event_lines += 1;
+                note(
+                    summary,
+                    format!(
+                        "{}: the line at byte {line_at} is not an event, skipped: {e}",
+                        log.display()
+                    ),
+                );
+            }
+        }
+    }
+    *offset += end as u64 + 1;
+    cat.index_events(&batch)
+}
+
+/// Registers every bag of the archive not yet `seen`.
+fn index_bags(
+    cat: &mut Catalogue,
+    archive: &Archive,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    summary: &mut ReindexSummary,
+) -> Result<(), CatalogueError> {
+    let root = &archive.root;
+    let bags = find_bags(root).map_err(|source| CatalogueError::Io {
+        path: cat.path.clone(),
+        file: root.clone(),
+        source,
+    })?;
+    let mut items = Vec::new();
+    for bag in bags {
+        if !seen.insert(bag.clone()) {
+            continue;
+        }
+        let rel = bag.strip_prefix(root).unwrap_or(&bag);
+        match item_from_bag(&bag, rel, summary) {
+            Ok(item) => items.push(item),
+            Err(why) => {
+                summary.skipped_bags += 1;
+                note(summary, format!("{}: bag skipped: {why}", bag.display()));
+            }
+        }
+    }
+    cat.write(|tx| items.iter().try_for_each(|item| upsert_item(tx, item)))
+}
+
+fn note(summary: &mut ReindexSummary, text: String) {
+    if summary.notes.len() < 100 {
+        summary.notes.push(text);
+    }
+}
+
+/// Reads a tag file that must be a regular file in the bag (links are not followed).
+fn read_tag_file(bag: &Path, name: &str) -> Result<Vec<u8>, String> {
+    let p = bag.join(name);
+    match p.symlink_metadata() {
+        Ok(m) if m.is_file() => std::fs::read(&p).map_err(|e| format!("{name}: {e}")),
+        Ok(_) => Err(format!("{name} is not a regular file")),
+        Err(e) => Err(format!("{name}: {e}")),
+    }
+}
+
+/// What a bag at `<collection>/<id>` tells the catalogue.
+fn item_from_bag(
+    bag: &Path,
+    rel: &Path,
+    summary: &mut ReindexSummary,
+) -> Result<ItemRecord, String> {
+    let parts: Vec<&str> = rel
+        .components()
+        .map(|c| c.as_os_str().to_str())
+        .collect::<Option<_>>()
+        .ok_or("its path is not UTF-8")?;
+    let [collection, id] = parts[..] else {
+        return Err("not at <collection>/<item-id> in the archive".into());
+    };
+    let (fields, _) = parse_bag_info(&read_tag_file(bag, "bag-info.txt")?);
+    let has_sha256 = manifest_files(bag)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|(name, _, is_tag)| name == "manifest-sha256.txt" && !is_tag);
+    if !has_sha256 {
+        return Err("no manifest-sha256.txt".into());
+    }
+    let manifest = parse_manifest(
+        "manifest-sha256.txt",
+        "sha256",
+        &read_tag_file(bag, "manifest-sha256.txt")?,
+    );
+    for m in &manifest.malformed {
+        summary.skipped_paths += 1;
+        note(
+            summary,
+            format!(
+                "{}: {} line {}: {}",
+                bag.display(),
+                m.file,
+                m.line,
+                m.reason
+            ),
+        );
+    }
+    let mut files = Vec::new();
+    for entry in manifest.entries {
+        if !safe_payload_path(&entry.path) {
+            summary.skipped_paths += 1;
+            note(
+                summary,
+                format!(
+                    "{}: manifest-sha256.txt line {}: path {:?} would leave the bag; not indexed",
+                    bag.display(),
+                    entry.line,
+                    entry.path
+                ),
+            );
+            continue;
+        }
+        let meta = bag.join(&entry.path).symlink_metadata();
+        let (bytes, status) = match meta {
+            Ok(m) if m.is_file() => (Some(m.len()), FileStatus::Present),
+            _ => (None, FileStatus::Missing),
+        };
+        files.push(FileRecord {
+            path: entry.path,
+            bytes,
+            sha256: entry.digest,
+            status,
+        });
+    }
+    let qc = format!("data/{id}.qc.json");
+    let audio_seconds = files
+        .iter()
+        .any(|f| f.path == qc && f.status == FileStatus::Present)
+        .then(|| read_tag_file(bag, &qc).ok())
+        .flatten()
+        .and_then(|b| qc_audio_seconds(&b));
+    Ok(ItemRecord {
+        collection: collection.to_string(),
+        id: id.to_string(),
+        bag_path: format!("{collection}/{id}"),
+        profile: info_field(&fields, "Capstan-Profile").map(str::to_string),
+        bagging_date: info_field(&fields, "Bagging-Date").map(str::to_string),
+        payload_oxum: info_field(&fields, "Payload-Oxum").map(str::to_string),
+        audio_seconds,
+        files,
+    })
+}
+
+/// Seconds of audio a QC report describes: each take's source frames over its sample rate.
+pub fn qc_audio_seconds(qc_json: &[u8]) -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_slice(qc_json).ok()?;
+    let mut seconds = 0.0;
+    for take in v.get("takes")?.as_array()? {
+        let source = take.get("source")?;
+        let frames = source.get("frames")?.as_u64()?;
+        let rate = source.get("sample_rate")?.as_u64().filter(|&r| r > 0)?;
+        seconds += frames as f64 / rate as f64;
+    }
+    Some(seconds)
+}
+
+/// What ingest registers for a committed item (the payload it wrote, the QC report it made).
+pub fn item_record(
+    collection: &str,
+    id: &str,
+    profile: &str,
+    bagging_date: &str,
+    payload: &[crate::archive::bag::PayloadFile],
+    report: &crate::report::QcReport,
+) -> ItemRecord {
+    let octets: u64 = payload.iter().map(|p| p.bytes).sum();
+    ItemRecord {
+        collection: collection.to_string(),
+        id: id.to_string(),
+        bag_path: format!("{collection}/{id}"),
+        profile: Some(profile.to_string()),
+        bagging_date: Some(bagging_date.to_string()),
+        payload_oxum: Some(format!("{octets}.{}", payload.len())),
+        audio_seconds: Some(
+            report
+                .takes
+                .iter()
+                .map(|t| t.source.frames.0 as f64 / f64::from(t.source.sample_rate.max(1)))
+                .sum(),
+        ),
+        files: payload
+            .iter()
+            .map(|p| FileRecord {
+                path: p.path.clone(),
+                bytes: Some(p.bytes),
+                sha256: crate::flac::hex(&p.sha256),
+                status: FileStatus::Present,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::bag::{write_tag_files, PayloadFile};
+    use sha2::{Digest, Sha256};
+
+    fn event(item: &str, kind: &str, file: Option<&str>, outcome: &str, n: usize) -> Event {
+        Event {
+            date_time: format!("2026-01-01T00:00:{:02}Z", n % 60),
+            event_type: kind.into(),
+            item: item.into(),
+            file: file.map(str::to_string),
+            outcome: outcome.into(),
+            detail: format!("detail {n}"),
+            agent: "capstan test".into(),
+        }
+    }
+
+    fn item(collection: &str, id: &str, files: &[(&str, &str)]) -> ItemRecord {
+        ItemRecord {
+            collection: collection.into(),
+            id: id.into(),
+            bag_path: format!("{collection}/{id}"),
+            profile: Some("dat".into()),
+            bagging_date: Some("2026-01-01".into()),
+            payload_oxum: Some(format!("{}.{}", files.len() * 10, files.len())),
+            audio_seconds: Some(1.5),
+            files: files
+                .iter()
+                .map(|(path, sha)| FileRecord {
+                    path: path.to_string(),
+                    bytes: Some(10),
+                    sha256: sha.to_string(),
+                    status: FileStatus::Present,
+                })
+                .collect(),
+        }
+    }
+
+    /// A bag at `root/collection/id` holding these payload files.
+    fn make_bag(root: &Path, collection: &str, id: &str, files: &[(&str, &[u8])]) {
+        let bag = root.join(collection).join(id);
+        std::fs::create_dir_all(bag.join("data")).unwrap();
+        let payload: Vec<PayloadFile> = files
+            .iter()
+            .map(|(name, bytes)| {
+                std::fs::write(bag.join(name), bytes).unwrap();
+                PayloadFile {
+                    path: name.to_string(),
+                    sha256: Sha256::digest(bytes).into(),
+                    bytes: bytes.len() as u64,
+                }
+            })
+            .collect();
+        write_tag_files(
+            &bag,
+            &payload,
+            &[
+                ("Bagging-Date", "2026-01-02".into()),
+                ("Capstan-Profile", "dat".into()),
+            ],
+        )
+        .unwrap();
+    }
+
+    fn sha(b: &[u8]) -> String {
+        crate::flac::hex(&Sha256::digest(b))
+    }
+
+    #[test]
+    fn a_new_catalogue_has_the_versioned_schema_in_wal_mode() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        let cat = Catalogue::open(&archive).unwrap();
+        assert_eq!(cat.path(), archive.meta_dir().join("catalogue.sqlite"));
+        assert_eq!(cat.versions().unwrap(), (SCHEMA_VERSION, APPLICATION_ID));
+        let mode: String = cat
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = cat
+            .conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        let mut names: Vec<String> = cat
+            .conn
+            .prepare("SELECT name FROM sqlite_master ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .filter(|n: &String| !n.starts_with("sqlite_"))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "events",
+                "events_item",
+                "files",
+                "files_last_checked",
+                "files_sha256",
+                "items"
+            ]
+        );
+        drop(cat);
+        // Opening again keeps it as it is.
+        let again = Catalogue::open(&archive).unwrap();
+        assert_eq!(again.history(None).unwrap(), []);
+    }
+
+    #[test]
+    fn registering_twice_updates_the_item_and_its_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        let mut cat = Catalogue::open(&archive).unwrap();
+        let first = item("c", "i", &[("data/a.flac", "aa"), ("data/b.flac", "bb")]);
+        cat.register_item(&first).unwrap();
+        cat.register_item(&first).unwrap();
+        assert!(cat
+            .set_file_checked("c/i", "data/a.flac", "2026-02-01T00:00:00Z", "pass", "ok")
+            .unwrap());
+        assert!(cat
+            .set_file_checked("c/i", "data/b.flac", "2026-02-01T00:00:00Z", "pass", "ok")
+            .unwrap());
+        // Re-registered: a's digest unchanged, b's changed, c new, nothing else.
+        let mut second = item("c", "i", &[("data/a.flac", "aa"), ("data/b.flac", "b2")]);
+        second.files.push(FileRecord {
+            path: "data/c.json".into(),
+            bytes: None,
+            sha256: "cc".into(),
+            status: FileStatus::Missing,
+        });
+        second.profile = Some("lacquer-disc".into());
+        cat.register_item(&second).unwrap();
+        let items = cat.items().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].profile.as_deref(), Some("lacquer-disc"));
+        assert_eq!(items[0].files, 3);
+        assert_eq!(items[0].bytes, 20);
+        let a = cat.file_by_path("c/i", "data/a.flac").unwrap().unwrap();
+        assert_eq!(a.last_outcome.as_deref(), Some("pass"));
+        let b = cat.file_by_path("c/i", "data/b.flac").unwrap().unwrap();
+        assert_eq!((b.sha256.as_str(), b.last_checked), ("b2", None));
+        let c = cat.file_by_path("c/i", "data/c.json").unwrap().unwrap();
+        assert_eq!((c.status, c.bytes), (FileStatus::Missing, None));
+        // A file the bag no longer lists is dropped.
+        cat.register_item(&item("c", "i", &[("data/a.flac", "aa")]))
+            .unwrap();
+        assert!(cat.file_by_path("c/i", "data/b.flac").unwrap().is_none());
+        assert_eq!(cat.items().unwrap()[0].files, 1);
+    }
+
+    #[test]
+    fn events_come_back_in_order_and_set_the_files_states() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        let mut cat = Catalogue::open(&archive).unwrap();
+        cat.register_item(&item(
+            "c",
+            "i",
+            &[("data/a.flac", "AA"), ("data/b.flac", "bb")],
+        ))
+        .unwrap();
+        cat.register_item(&item("d", "i", &[("data/a.flac", "aa")]))
+            .unwrap();
+        cat.register_item(&item("d", "j", &[("data/j.flac", "jj")]))
+            .unwrap();
+        let evs = vec![
+            event("c/i", "ingestion", None, "pass", 1),
+            event("d/i", "ingestion", None, "pass", 2),
+            event("c/i", "fixity check", Some("data/a.flac"), "pass", 3),
+            event("c/i", "fixity check", Some("data/b.flac"), "fail", 4),
+            event("d/i", "move", Some("data/a.flac"), "warning", 5),
+        ];
+        cat.record(&evs).unwrap();
+        assert_eq!(cat.history(None).unwrap(), evs);
+        let ci: Vec<Event> = evs.iter().filter(|e| e.item == "c/i").cloned().collect();
+        assert_eq!(cat.history(Some("c/i")).unwrap(), ci);
+        // events.jsonl got them too, first.
+        let log = std::fs::read_to_string(archive.meta_dir().join("events.jsonl")).unwrap();
+        assert_eq!(log.lines().count(), evs.len());
+
+        let a = cat.file_by_path("c/i", "data/a.flac").unwrap().unwrap();
+        assert_eq!(a.last_checked.as_deref(), Some("2026-01-01T00:00:03Z"));
+        let b = cat.file_by_path("c/i", "data/b.flac").unwrap().unwrap();
+        assert_eq!(
+            (b.last_outcome.as_deref(), b.last_detail.as_deref()),
+            (Some("fail"), Some("detail 4"))
+        );
+        let moved = cat.file_by_path("d/i", "data/a.flac").unwrap().unwrap();
+        assert_eq!(moved.status, FileStatus::Moved);
+        // Digests are matched whatever their case.
+        let same: Vec<String> = cat
+            .files_by_digest("aa")
+            .unwrap()
+            .into_iter()
+            .map(|f| f.item)
+            .collect();
+        assert_eq!(same, ["d/i"]);
+        assert_eq!(cat.files_by_digest("AA").unwrap().len(), 1);
+        // Never checked first, then oldest; moved files are not scheduled.
+        let due: Vec<String> = cat
+            .least_recently_checked(10)
+            .unwrap()
+            .into_iter()
+            .map(|f| format!("{}:{}", f.item, f.path))
+            .collect();
+        assert_eq!(
+            due,
+            ["d/j:data/j.flac", "c/i:data/a.flac", "c/i:data/b.flac"]
+        );
+        assert_eq!(cat.least_recently_checked(1).unwrap().len(), 1);
+        assert!(cat
+            .set_file_status("d/i", "data/a.flac", FileStatus::Present)
+            .unwrap());
+        assert!(!cat
+            .set_file_status("d/i", "data/none.flac", FileStatus::Present)
+            .unwrap());
+
+        let report = cat.report().unwrap();
+        assert_eq!(report.summary.items, 3);
+        assert_eq!(report.summary.open_problems, 1);
+        assert_eq!(report.summary.never_verified, 2);
+        let ci = &report.items[0];
+        assert_eq!(ci.item, "c/i");
+        assert_eq!(ci.last_verification.as_ref().unwrap().outcome, "fail");
+        assert_eq!(ci.problems.len(), 1);
+        assert_eq!(ci.problems[0].path, "data/b.flac");
+    }
+
+    #[test]
+    fn items_are_found_by_full_name_or_unambiguous_bare_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        let mut cat = Catalogue::open(&archive).unwrap();
+        for (c, i) in [("c", "a_1"), ("c", "shared"), ("d", "shared")] {
+            cat.register_item(&item(c, i, &[])).unwrap();
+        }
+        cat.record(&[event("gone/old", "deletion", None, "pass", 1)])
+            .unwrap();
+        let r = |n: &str| cat.resolve_item(n);
+        assert_eq!(r("c/a_1").unwrap().as_deref(), Some("c/a_1"));
+        assert_eq!(r("a_1").unwrap().as_deref(), Some("c/a_1"));
+        assert_eq!(r("a%1").unwrap(), None);
+        assert_eq!(r("A_1").unwrap(), None);
+        assert_eq!(r("old").unwrap().as_deref(), Some("gone/old"));
+        assert_eq!(r("d/shared").unwrap().as_deref(), Some("d/shared"));
+        assert_eq!(r("nope").unwrap(), None);
+        match r("shared") {
+            Err(CatalogueError::Ambiguous { candidates, .. }) => {
+                assert_eq!(candidates, ["c/shared", "d/shared"])
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn two_writers_at_once_never_see_a_locked_database() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        Catalogue::open(&archive).unwrap();
+        let per_thread = 150;
+        std::thread::scope(|s| {
+            for t in 0..2 {
+                let archive = archive.clone();
+                s.spawn(move || {
+                    let mut cat = Catalogue::open(&archive).unwrap();
+                    let name = format!("c/t{t}");
+                    for n in 0..per_thread {
+                        cat.register_item(&item("c", &format!("t{t}"), &[("data/x", "x")]))
+                            .unwrap();
+                        cat.record(&[event(&name, "fixity check", Some("data/x"), "pass", n)])
+                            .unwrap();
+                        // A reader in between, on its own connection.
+                        assert_eq!(cat.history(Some(&name)).unwrap().len(), n + 1);
+                    }
+                });
+            }
+            // A third process-like user opening and reading throughout.
+            s.spawn(|| {
+                for _ in 0..50 {
+                    let cat = Catalogue::open(&archive).unwrap();
+                    cat.report().unwrap();
+                }
+            });
+        });
+        let cat = Catalogue::open(&archive).unwrap();
+        assert_eq!(cat.history(None).unwrap().len(), 2 * per_thread);
+        let log = std::fs::read_to_string(archive.meta_dir().join("events.jsonl")).unwrap();
+        assert_eq!(log.lines().count(), 2 * per_thread);
+    }
+
+    fn open_err(archive: &Archive) -> CatalogueError {
+        Catalogue::open(archive).unwrap_err()
+    }
+
+    #[test]
+    fn damaged_catalogues_are_reported_never_recreated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        let path = catalogue_path(&archive);
+        let mut cat = Catalogue::open(&archive).unwrap();
+        for n in 0..200 {
+            cat.register_item(&item(
+                "c",
+                &format!("i{n}"),
+                &[("data/a", "aa"), ("data/b", "bb")],
+            ))
+            .unwrap();
+        }
+        drop(cat); // checkpoints the WAL into the file
+        let good = std::fs::read(&path).unwrap();
+        assert!(good.len() > 3 * 4096);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "garbage",
+                (0..20_000u32).map(|i| (i * 7919 % 251) as u8).collect(),
+            ),
+            ("empty", Vec::new()),
+            ("cut inside the header", good[..50].to_vec()),
+            ("cut mid-page", good[..good.len() - 100].to_vec()),
+            ("cut at a page", good[..2 * 4096].to_vec()),
+            ("header zeroed", {
+                let mut b = good.clone();
+                b[..100].fill(0);
+                b
+            }),
+        ];
+        for (what, bytes) in cases {
+            std::fs::write(&path, &bytes).unwrap();
+            let err = open_err(&archive);
+            assert!(
+                matches!(err, CatalogueError::Corrupt { .. }),
+                "{what}: {err:?}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&path.display().to_string()) && msg.contains("capstan reindex"),
+                "{what}: {msg}"
+            );
+            // Still the damaged bytes: nothing was recreated over them.
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "{what}");
+        }
+        // Damage inside a table: found by the query that reads it.
+        let mut b = good.clone();
+        let last_page = b.len() - 4096;
+        b[last_page..].fill(0xA5);
+        std::fs::write(&path, &b).unwrap();
+        let found = Catalogue::open(&archive).and_then(|c| c.report().map(|_| ()));
+        assert!(
+            matches!(found, Err(CatalogueError::Corrupt { .. })),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn foreign_newer_and_missing_catalogues_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        let path = catalogue_path(&archive);
+        std::fs::create_dir_all(archive.meta_dir()).unwrap();
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+                .unwrap();
+        }
+        assert!(matches!(open_err(&archive), CatalogueError::Corrupt { .. }));
+        std::fs::remove_file(&path).unwrap();
+        Catalogue::open(&archive).unwrap();
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        assert!(matches!(
+            open_err(&archive),
+            CatalogueError::NewerSchema { found: 2, .. }
+        ));
+        // Gone from an archive that holds items: reported, not silently started afresh.
+        for f in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{f}", path.display()));
+        }
+        std::fs::create_dir_all(tmp.path().join("c/i")).unwrap();
+        let err = open_err(&archive);
+        assert!(matches!(err, CatalogueError::Missing { .. }), "{err:?}");
+        assert!(err.to_string().contains("capstan reindex"));
+        assert!(!path.exists());
+        assert!(matches!(
+            Catalogue::open(&Archive::new(tmp.path().join("none"))).unwrap_err(),
+            CatalogueError::NoArchive { .. }
+        ));
+    }
+
+    #[test]
+    fn a_catalogue_that_cannot_be_opened_still_gets_the_events_logged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        std::fs::create_dir_all(archive.meta_dir()).unwrap();
+        std::fs::write(catalogue_path(&archive), b"not a database at all, no").unwrap();
+        let evs = [event("c/i", "ingestion", None, "pass", 1)];
+        let err = record(&archive, Some(&item("c", "i", &[])), &evs).unwrap_err();
+        assert!(matches!(
+            err,
+            RecordError::Catalogue(CatalogueError::Corrupt { .. })
+        ));
+        let log = std::fs::read_to_string(archive.meta_dir().join("events.jsonl")).unwrap();
+        let back: Event = serde_json::from_str(log.trim()).unwrap();
+        assert_eq!(back, evs[0]);
+    }
+
+    #[test]
+    fn reindex_rebuilds_items_files_events_and_states_from_the_archive() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let archive = Archive::new(root);
+        Catalogue::open(&archive).unwrap(); // before the first item, as ingest does
+        let qc = br#"{"takes":[{"source":{"frames":96000,"sample_rate":48000}},{"source":{"frames":24000,"sample_rate":48000}}]}"#;
+        make_bag(
+            root,
+            "c",
+            "i",
+            &[("data/i_pm.flac", b"master"), ("data/i.qc.json", qc)],
+        );
+        make_bag(root, "c", "j", &[("data/j_pm.flac", b"other")]);
+        // Recorded live, as ingest and a watcher would.
+        let mut live = Catalogue::open(&archive).unwrap();
+        let evs = vec![
+            event("c/i", "ingestion", None, "pass", 1),
+            event("c/i", "fixity check", Some("data/i_pm.flac"), "fail", 2),
+            event("c/j", "move", Some("data/j_pm.flac"), "warning", 3),
+        ];
+        live.record(&evs).unwrap();
+        drop(live);
+        // c/j's master really went; a line of the log was damaged; a hostile manifest line.
+        std::fs::remove_file(root.join("c/j/data/j_pm.flac")).unwrap();
+        let log = archive.meta_dir().join("events.jsonl");
+        let mut text = std::fs::read_to_string(&log).unwrap();
+        text.push_str("{\"truncated\": \n");
+        std::fs::write(&log, text).unwrap();
+        let mut manifest = std::fs::read_to_string(root.join("c/i/manifest-sha256.txt")).unwrap();
+        manifest.push_str(&format!("{}  ../../etc/passwd\n", sha(b"x")));
+        // A payload file replaced by a link is not followed.
+        manifest.push_str(&format!("{}  data/link\n", sha(b"x")));
+        std::os::unix::fs::symlink("/etc/passwd", root.join("c/i/data/link")).unwrap();
+        std::fs::write(root.join("c/i/manifest-sha256.txt"), manifest).unwrap();
+        // A bag that is not at collection/id, and a stale temp file from a crashed reindex.
+        make_bag(root, "deep/er", "x", &[("data/x", b"x")]);
+        std::fs::write(archive.meta_dir().join("catalogue.sqlite.reindex"), b"junk").unwrap();
+        // The catalogue itself is garbage.
+        std::fs::write(catalogue_path(&archive), vec![0x5Au8; 8192]).unwrap();
+
+        let s = reindex(&archive).unwrap();
+        assert_eq!(
+            (s.items, s.files, s.missing_files, s.events),
+            (2, 4, 2, 3),
+            "{s:?}"
+        );
+        assert_eq!(
+            (s.skipped_event_lines, s.skipped_paths, s.skipped_bags),
+            (1, 1, 1),
+            "{s:?}"
+        );
+        assert!(!archive.meta_dir().join("catalogue.sqlite.reindex").exists());
+        let cat = Catalogue::open(&archive).unwrap();
+        assert_eq!(cat.history(None).unwrap(), evs);
+        let items = cat.items().unwrap();
+        let i = &items[0];
+        assert_eq!(i.item, "c/i");
+        assert_eq!(i.profile.as_deref(), Some("dat"));
+        assert_eq!(i.bagging_date.as_deref(), Some("2026-01-02"));
+        assert_eq!(i.audio_seconds, Some(2.5));
+        assert_eq!(i.bytes, 6 + qc.len() as u64);
+        let m = cat.file_by_path("c/i", "data/i_pm.flac").unwrap().unwrap();
+        assert_eq!(m.sha256, sha(b"master"));
+        assert_eq!(m.last_outcome.as_deref(), Some("fail"));
+        let link = cat.file_by_path("c/i", "data/link").unwrap().unwrap();
+        assert_eq!((link.status, link.bytes), (FileStatus::Missing, None));
+        let j = cat.file_by_path("c/j", "data/j_pm.flac").unwrap().unwrap();
+        assert_eq!(j.status, FileStatus::Moved);
+        assert_eq!(cat.report().unwrap().summary.open_problems, 3);
+        drop(cat);
+        // Again, from a catalogue that is simply gone.
+        std::fs::remove_file(catalogue_path(&archive)).unwrap();
+        assert!(matches!(open_err(&archive), CatalogueError::Missing { .. }));
+        assert_eq!(reindex(&archive).unwrap().events, 3);
+        assert_eq!(
+            Catalogue::open(&archive).unwrap().history(None).unwrap(),
+            evs
+        );
+    }
+
+    #[test]
+    fn qc_durations_sum_the_takes() {
+        assert_eq!(
+            qc_audio_seconds(br#"{"takes":[{"source":{"frames":44100,"sample_rate":44100}}]}"#),
+            Some(1.0)
+        );
+        assert_eq!(qc_audio_seconds(br#"{"takes":[{"source":{}}]}"#), None);
+        assert_eq!(qc_audio_seconds(b"nope"), None);
+    }
+}
