@@ -19,7 +19,8 @@
 //! - `events`: every PREMIS event in the order recorded (`seq`): date-time, type, item
 //!   (`collection/id`), file, outcome, detail, agent. Indexed on item and file. A `fixity
 //!   check` of a file sets that file's last check; a `move` marks it moved, a `deletion` missing,
-//!   so replaying the events (as [`reindex`] does) gives the same file states as recording them.
+//!   so replaying the events (as [`reindex`] does) gives the same file states as recording
+//!   them, except that a file found in its place in the bag counts as present.
 //!
 //! Promises:
 //! - Events are recorded by [`Catalogue::record`] or [`record`]: the line goes to `events.jsonl`
@@ -501,9 +502,9 @@ impl Catalogue {
         Ok(())
     }
 
-    /// Indexes events that are already in `events.jsonl` (reindexing); see [`Catalogue::record`].
-    pub fn index_events(&mut self, events: &[Event]) -> Result<(), CatalogueError> {
-        self.write(|tx| insert_events(tx, events))
+    /// Indexes events already appended to `events.jsonl`, applying their effects on files.
+    fn index_events(&mut self, events: &[Event]) -> Result<(), CatalogueError> {
+        self.write(|tx| insert_events(tx, events, true))
     }
 
     /// Registers an item and its files in one transaction. Registering a known item updates it:
@@ -521,7 +522,7 @@ impl Catalogue {
     ) -> Result<(), CatalogueError> {
         self.write(|tx| {
             upsert_item(tx, item)?;
-            insert_events(tx, events)
+            insert_events(tx, events, true)
         })
     }
 
@@ -882,7 +883,7 @@ fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> CatalogueError + '_ {
     }
 }
 
-fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> rusqlite::Result<()> {
+fn insert_events(tx: &Transaction<'_>, events: &[Event], apply: bool) -> rusqlite::Result<()> {
     let mut st = tx.prepare_cached(
         "INSERT INTO events (date_time, event_type, item, file, outcome, detail, agent)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -897,7 +898,9 @@ fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> rusqlite::Result<()>
             e.detail,
             e.agent
         ])?;
-        apply_event(tx, e)?;
+        if apply {
+            apply_event(tx, e)?;
+        }
     }
     Ok(())
 }
@@ -1079,13 +1082,14 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
     let mut seen = std::collections::HashSet::new();
     index_log(&mut new, &log, &mut log_offset, &mut summary)?;
     index_bags(&mut new, archive, &mut seen, &mut summary)?;
+    let replayed = new.replay_file_states(0)?;
     // Then, under the exclusive lock, what arrived meanwhile, and the swap.
     let lock_file = lock_path(archive);
     let lock = open_lock(&lock_file).map_err(io_err(&lock_file))?;
     lock.lock().map_err(io_err(&lock_file))?;
     index_log(&mut new, &log, &mut log_offset, &mut summary)?;
     index_bags(&mut new, archive, &mut seen, &mut summary)?;
-    new.settle_file_states(archive)?;
+    new.replay_file_states(replayed)?;
     summary.items = new.count("SELECT count(*) FROM items")?;
     summary.files = new.count("SELECT count(*) FROM files")?;
     summary.missing_files = new.count("SELECT count(*) FROM files WHERE status <> 'present'")?;
@@ -1119,62 +1123,44 @@ impl Catalogue {
             .map_err(sql_err(&self.path))
     }
 
-    /// Replays the events that set file states, in order, over every registered file (events
-    /// may have been indexed before their bag was); then what the file system shows wins for
-    /// files that are there, and a file that is not stays `moved` if an event said so, else
-    /// is `missing`.
-    fn settle_file_states(&mut self, archive: &Archive) -> Result<(), CatalogueError> {
+    /// Replays the events after `after_seq` that set file states, in order, over the files
+    /// registered from the bags, and returns the last seq replayed. The file system, as seen
+    /// when each bag was registered, wins for a file that was there; one that was not stays
+    /// `moved` if an event said so, else `missing`.
+    fn replay_file_states(&mut self, after_seq: i64) -> Result<i64, CatalogueError> {
         self.write(|tx| {
-            tx.execute(
-                "UPDATE files SET last_checked = NULL, last_outcome = NULL, last_detail = NULL",
-                [],
-            )?;
             let mut st = tx.prepare(
-                "SELECT date_time, event_type, item, file, outcome, detail, agent FROM events
-                 WHERE file IS NOT NULL AND event_type IN ('fixity check', 'move', 'deletion')
+                "SELECT seq, date_time, event_type, item, file, outcome, detail FROM events
+                 WHERE seq > ?1 AND file IS NOT NULL
+                   AND event_type IN ('fixity check', 'move', 'deletion')
                  ORDER BY seq",
             )?;
-            let mut rows = st.query([])?;
+            let mut rows = st.query([after_seq])?;
+            let mut last = after_seq;
             while let Some(r) = rows.next()? {
-                apply_event(
-                    tx,
-                    &Event {
-                        date_time: r.get(0)?,
-                        event_type: r.get(1)?,
-                        item: r.get(2)?,
-                        file: r.get(3)?,
-                        outcome: r.get(4)?,
-                        detail: r.get(5)?,
-                        agent: r.get(6)?,
-                    },
-                )?;
-            }
-            Ok(())
-        })?;
-        let rows = self.files_where("1 ORDER BY f.id", [])?;
-        let root = archive.root.clone();
-        self.write(|tx| {
-            let mut st = tx.prepare_cached(
-                "UPDATE files SET status = ?3 WHERE path = ?2 AND item =
-                   (SELECT id FROM items WHERE collection || '/' || item_id = ?1)",
-            )?;
-            for f in rows {
-                let on_disk = safe_payload_path(&f.path)
-                    && root
-                        .join(&f.bag_path)
-                        .join(&f.path)
-                        .symlink_metadata()
-                        .is_ok_and(|m| m.is_file());
-                let status = match (on_disk, f.status) {
-                    (true, _) => FileStatus::Present,
-                    (false, FileStatus::Moved) => FileStatus::Moved,
-                    (false, _) => FileStatus::Missing,
-                };
-                if status != f.status {
-                    st.execute(params![f.item, f.path, status.as_str()])?;
+                last = r.get(0)?;
+                let (kind, item, file): (String, String, String) = (r.get(2)?, r.get(3)?, r.get(4)?);
+                let (collection, id) = split_item(&item);
+                if kind == "fixity check" {
+                    let (date_time, outcome, detail): (String, String, String) =
+                        (r.get(1)?, r.get(5)?, r.get(6)?);
+                    set_checked(tx, collection, id, &file, &date_time, &outcome, &detail)?;
+                } else {
+                    let status = if kind == "move" {
+                        FileStatus::Moved
+                    } else {
+                        FileStatus::Missing
+                    };
+                    tx.prepare_cached(
+                        "UPDATE files SET status = ?4 WHERE path = ?3 AND status <> 'present'
+                           AND item = (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
+                    )?
+                    .execute(params![collection, id, file, status.as_str()])?;
                 }
             }
-            Ok(())
+            // Later events of other kinds need no replay either.
+            let max: Option<i64> = tx.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+            Ok(last.max(max.unwrap_or(after_seq)))
         })
     }
 }
@@ -1226,7 +1212,8 @@ fn index_log(
         }
     }
     *offset += end as u64 + 1;
-    cat.index_events(&batch)
+    // Their effects on files are replayed once the bags are registered.
+    cat.write(|tx| insert_events(tx, &batch, false))
 }
 
 /// Registers every bag of the archive not yet `seen`.
@@ -1902,6 +1889,107 @@ mod tests {
             Catalogue::open(&archive).unwrap().history(None).unwrap(),
             evs
         );
+    }
+
+    #[test]
+    fn reindex_gives_the_file_states_that_recording_gave() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let archive = Archive::new(root);
+        let mut live = Catalogue::open(&archive).unwrap();
+        make_bag(
+            root,
+            "c",
+            "i",
+            &[("data/a", b"a"), ("data/b", b"b"), ("data/m", b"m")],
+        );
+        make_bag(root, "c", "j", &[("data/x", b"x")]);
+        let files = |bag: &str, names: &[&str]| -> Vec<FileRecord> {
+            names
+                .iter()
+                .map(|n| {
+                    let path = format!("data/{n}");
+                    let bytes = std::fs::read(root.join(bag).join(&path)).unwrap();
+                    FileRecord {
+                        sha256: sha(&bytes),
+                        bytes: Some(bytes.len() as u64),
+                        path,
+                        status: FileStatus::Present,
+                    }
+                })
+                .collect()
+        };
+        for (id, names) in [("i", &["a", "b", "m"][..]), ("j", &["x"][..])] {
+            let mut rec = item("c", id, &[]);
+            rec.files = files(&format!("c/{id}"), names);
+            rec.payload_oxum = None;
+            rec.audio_seconds = None;
+            rec.profile = Some("dat".into());
+            rec.bagging_date = Some("2026-01-02".into());
+            live.register_item(&rec).unwrap();
+        }
+        live.record(&[
+            event("c/i", "fixity check", Some("data/a"), "pass", 1),
+            event("c/i", "fixity check", Some("data/b"), "fail", 2),
+            event("c/i", "fixity check", Some("data/a"), "warning", 3),
+            event("c/i", "move", Some("data/m"), "warning", 4),
+            event("c/j", "fixity check", None, "pass", 5),
+        ])
+        .unwrap();
+        std::fs::remove_file(root.join("c/i/data/m")).unwrap();
+        let all = |c: &Catalogue| c.files_where("1 ORDER BY i.item_id, f.path", []).unwrap();
+        let before = all(&live);
+        drop(live);
+        reindex(&archive).unwrap();
+        let rebuilt = Catalogue::open(&archive).unwrap();
+        let mut after = all(&rebuilt);
+        // The moved file's size was known live; the rebuild found no file to measure.
+        let m = after.iter_mut().find(|f| f.path == "data/m").unwrap();
+        assert_eq!((m.status, m.bytes), (FileStatus::Moved, None));
+        m.bytes = Some(1);
+        assert_eq!(after, before);
+        assert_eq!(
+            rebuilt.items().unwrap()[1]
+                .last_verification
+                .as_ref()
+                .unwrap()
+                .outcome,
+            "pass"
+        );
+    }
+
+    #[test]
+    fn events_recorded_during_a_reindex_are_not_lost() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        Catalogue::open(&archive).unwrap();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let recorded = std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                let mut n = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) || n < 50 {
+                    record(
+                        &archive,
+                        None,
+                        &[event("c/i", "fixity check", None, "pass", n)],
+                    )
+                    .unwrap();
+                    n += 1;
+                }
+                n
+            });
+            for _ in 0..5 {
+                reindex(&archive).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            writer.join().unwrap()
+        });
+        let cat = Catalogue::open(&archive).unwrap();
+        let history = cat.history(None).unwrap();
+        assert_eq!(history.len(), recorded);
+        let details: Vec<String> = history.into_iter().map(|e| e.detail).collect();
+        let want: Vec<String> = (0..recorded).map(|n| format!("detail {n}")).collect();
+        assert_eq!(details, want);
     }
 
     #[test]
