@@ -18,7 +18,7 @@
 //!   rolling schedule takes the least recently checked first).
 //! - `events`: every PREMIS event in the order recorded (`seq`): date-time, type, item
 //!   (`collection/id`), file, outcome, detail, agent. Indexed on item and file. A `fixity
-//!   check` of a file sets that file's last check; a `move` marks it moved, a `deletion` missing,
+//!   check` of a file sets that file's last check and marks it present; a `move` marks it moved, a `deletion` missing,
 //!   so replaying the events (as [`reindex`] does) gives the same file states as recording
 //!   them, except that a file found in its place in the bag counts as present.
 //!
@@ -622,6 +622,15 @@ impl Catalogue {
         )
     }
 
+    /// Every file of an item (`collection/id`), by path.
+    pub fn files_of(&self, item: &str) -> Result<Vec<FileRow>, CatalogueError> {
+        let (collection, id) = split_item(item);
+        self.files_where(
+            "i.collection = ?1 AND i.item_id = ?2 ORDER BY f.path",
+            [collection, id],
+        )
+    }
+
     /// The `limit` files checked least recently (never checked first), for a rolling schedule.
     pub fn least_recently_checked(&self, limit: usize) -> Result<Vec<FileRow>, CatalogueError> {
         self.files_where(
@@ -910,6 +919,7 @@ fn apply_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
     let Some(file) = &e.file else { return Ok(()) };
     let (collection, id) = split_item(&e.item);
     let status = match e.event_type.as_str() {
+        // A file that could be checked is there, whatever the outcome.
         "fixity check" => {
             set_checked(
                 tx,
@@ -920,7 +930,7 @@ fn apply_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
                 &e.outcome,
                 &e.detail,
             )?;
-            return Ok(());
+            FileStatus::Present
         }
         "move" => FileStatus::Moved,
         "deletion" => FileStatus::Missing,
@@ -1262,8 +1272,9 @@ fn read_tag_file(bag: &Path, name: &str) -> Result<Vec<u8>, String> {
     }
 }
 
-/// What a bag at `<collection>/<id>` tells the catalogue.
-fn item_from_bag(
+/// What a bag at `<collection>/<id>` (`rel`, relative to the archive root) tells the
+/// catalogue; skipped manifest lines are counted in `summary`.
+pub fn item_from_bag(
     bag: &Path,
     rel: &Path,
     summary: &mut ReindexSummary,

@@ -17,3 +17,4 @@ pub mod profile;
 pub mod report;
 pub mod source;
 pub mod units;
+pub mod watch;

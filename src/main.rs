@@ -9,6 +9,7 @@ use capstan::ingest::{ingest, transfer_time, IngestError, IngestOutcome, IngestR
 use capstan::metadata::{parse_meta_arg, Fields};
 use capstan::profile::{Profile, SHIPPED};
 use capstan::report::TakeReport;
+use capstan::watch::{watch, Tell, WatchOptions};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +100,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Watch an archive: register complete new bags, re-check changed files, report moved and
+    /// missing ones, and (with --every) verify every file once per period. Stops cleanly on
+    /// Ctrl-C / SIGTERM. Every event goes to the catalogue and .capstan/events.jsonl.
+    Watch {
+        /// The archive folder.
+        archive: PathBuf,
+        /// Rolling verification period, e.g. 30d, 12h (every file read at least once per period).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        every: Option<std::time::Duration>,
+        /// Cap on the rolling verification's reading, bytes per second (K, M, G suffixes: 50M).
+        #[arg(long, value_parser = parse_rate)]
+        max_rate: Option<u64>,
+        /// Quiet time before a change is looked at, e.g. 500ms.
+        #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+        settle: std::time::Duration,
+        /// Reconcile the catalogue with the disk once, report, and exit.
+        #[arg(long)]
+        once: bool,
+        /// One JSON event a line.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the shipped transfer profiles.
     Profiles {
         #[arg(long)]
@@ -178,6 +201,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             paths,
         } => Ok(verify_command(&paths, deep, jobs, json)),
+        Command::Watch {
+            archive,
+            every,
+            max_rate,
+            settle,
+            once,
+            json,
+        } => {
+            let opts = WatchOptions {
+                every,
+                max_rate,
+                settle,
+                once,
+            };
+            let stop = interrupt_flag();
+            let mut tell = |t: Tell| match t {
+                Tell::Event(e) if json => {
+                    println!("{}", serde_json::to_string(e).expect("events serialise"))
+                }
+                Tell::Event(e) => println!(
+                    "{}  {:<26} {:<7} {}{}  {}",
+                    e.date_time,
+                    e.event_type,
+                    e.outcome,
+                    e.item,
+                    e.file
+                        .as_deref()
+                        .map(|f| format!("/{f}"))
+                        .unwrap_or_default(),
+                    e.detail
+                ),
+                Tell::Notice(n) => eprintln!("capstan watch: {n}"),
+            };
+            match watch(&Archive::new(archive), &opts, &stop, &mut tell) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("capstan: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::Demo { archive, json } => {
             let dir = tempfile_dir()?;
             let wav = dir.join("demo-tape.wav");
@@ -674,4 +738,21 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
             }
         }
     }
+}
+
+/// Bytes a second: a number with an optional K, M or G (powers of 1000), `B/s` optional.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim().trim_end_matches("/s").trim_end_matches(['B', 'b']);
+    let (num, mult) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1e3),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1e6),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    num.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0)
+        .map(|v| (v * mult) as u64)
+        .ok_or_else(|| format!("{s:?} is not a rate such as 50M or 200MB/s"))
 }

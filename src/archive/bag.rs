@@ -268,6 +268,77 @@ pub fn manifest_files(bag: &Path) -> std::io::Result<Vec<(String, String, bool)>
     Ok(found)
 }
 
+/// A file's size and when it last changed (the later of mtime and ctime, in nanoseconds since
+/// the epoch: ctime catches renames and writes that reset the mtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub bytes: u64,
+    pub changed_ns: i128,
+}
+
+impl FileStamp {
+    pub fn of(m: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        FileStamp {
+            bytes: m.len(),
+            changed_ns: ns(m.mtime(), m.mtime_nsec()).max(ns(m.ctime(), m.ctime_nsec())),
+        }
+    }
+}
+
+/// A bag (or any folder) walked without following links.
+#[derive(Debug, Default)]
+pub struct BagWalk {
+    /// Regular files, relative to the folder.
+    pub files: std::collections::BTreeMap<std::path::PathBuf, FileStamp>,
+    pub links: Vec<std::path::PathBuf>,
+    /// Neither file, folder nor link (FIFOs, sockets, devices).
+    pub others: Vec<std::path::PathBuf>,
+    /// Folders (or entries) that could not be read, relative.
+    pub errors: Vec<(std::path::PathBuf, std::io::Error)>,
+}
+
+/// Walks everything under `root` without following links.
+pub fn walk_bag(root: &Path) -> BagWalk {
+    let mut w = BagWalk::default();
+    let mut stack = vec![std::path::PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let entries = match std::fs::read_dir(root.join(&rel)) {
+            Ok(entries) => entries,
+            Err(e) => {
+                w.errors.push((rel, e));
+                continue;
+            }
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    w.errors.push((rel.clone(), e));
+                    continue;
+                }
+            };
+            let path = rel.join(entry.file_name());
+            match entry.file_type() {
+                Ok(t) if t.is_symlink() => w.links.push(path),
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(t) if t.is_file() => match entry.metadata() {
+                    Ok(m) => {
+                        w.files.insert(path, FileStamp::of(&m));
+                    }
+                    Err(e) => w.errors.push((path, e)),
+                },
+                Ok(_) => w.others.push(path),
+                Err(e) => w.errors.push((path, e)),
+            }
+        }
+    }
+    w.links.sort();
+    w.others.sort();
+    w
+}
+
 /// What a walk of a folder of bags finds.
 #[derive(Debug, Default)]
 pub struct Survey {

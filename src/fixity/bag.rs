@@ -6,63 +6,12 @@ use super::{changed_file_problems, display_path, is_flac, open_regular, FileJob,
 use super::{Problem, ProblemKind};
 use crate::archive::bag::{
     info_field, manifest_name, parse_bag_info, parse_manifest, payload_oxum, safe_payload_path,
-    Malformed,
+    walk_bag, Malformed,
 };
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-
-/// A bag walked without following links.
-#[derive(Default)]
-struct Walk {
-    /// Regular files, relative to the bag, with their sizes.
-    files: BTreeMap<PathBuf, u64>,
-    links: Vec<PathBuf>,
-    /// Neither file, folder nor link (FIFOs, sockets, devices).
-    others: Vec<PathBuf>,
-    /// Folders that could not be listed.
-    errors: Vec<(PathBuf, io::Error)>,
-}
-
-fn walk(root: &Path) -> Walk {
-    let mut w = Walk::default();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let entries = match std::fs::read_dir(root.join(&rel)) {
-            Ok(entries) => entries,
-            Err(e) => {
-                w.errors.push((rel, e));
-                continue;
-            }
-        };
-        for entry in entries {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(e) => {
-                    w.errors.push((rel.clone(), e));
-                    continue;
-                }
-            };
-            let path = rel.join(entry.file_name());
-            match entry.file_type() {
-                Ok(t) if t.is_symlink() => w.links.push(path),
-                Ok(t) if t.is_dir() => stack.push(path),
-                Ok(t) if t.is_file() => match entry.metadata() {
-                    Ok(m) => {
-                        w.files.insert(path, m.len());
-                    }
-                    Err(e) => w.errors.push((path, e)),
-                },
-                Ok(_) => w.others.push(path),
-                Err(e) => w.errors.push((path, e)),
-            }
-        }
-    }
-    w.links.sort();
-    w.others.sort();
-    w
-}
 
 /// A digest a manifest expects, and where it says so.
 #[derive(Debug, Clone)]
@@ -128,7 +77,7 @@ pub(super) fn inspect(
             moved_from: None,
         })
     };
-    let w = walk(dir);
+    let w = walk_bag(dir);
     for link in &w.links {
         let target = std::fs::read_link(dir.join(link))
             .map(|t| display_path(&t))
@@ -311,13 +260,12 @@ pub(super) fn inspect(
         .files
         .iter()
         .filter(|(rel, _)| rel.starts_with("data"))
-        .map(|(rel, &size)| (rel, size))
+        .map(|(rel, stamp)| (rel, stamp.bytes))
         .collect();
-    for (rel, _) in &on_disk_payload {
-        if !payload.contains_key(*rel) {
-            let size = w.files[*rel];
+    for &(rel, size) in &on_disk_payload {
+        if !payload.contains_key(rel) {
             to_read.push((
-                (*rel).clone(),
+                rel.clone(),
                 size,
                 payload_algorithms.clone(),
                 false,
@@ -327,7 +275,8 @@ pub(super) fn inspect(
     }
     for (rel, expects) in payload {
         match w.files.get(&rel) {
-            Some(&size) => {
+            Some(stamp) => {
+                let size = stamp.bytes;
                 let decode = deep && is_flac(&rel);
                 let algorithms = algorithms_of(&expects);
                 to_read.push((rel, size, algorithms, decode, Role::Listed(expects)));
@@ -338,8 +287,8 @@ pub(super) fn inspect(
     }
     for (rel, expects) in tags {
         match w.files.get(&rel) {
-            Some(&size) => {
-                let algorithms = algorithms_of(&expects);
+            Some(stamp) => {
+                let (size, algorithms) = (stamp.bytes, algorithms_of(&expects));
                 to_read.push((rel, size, algorithms, false, Role::Listed(expects)));
             }
             None if present_oddly(&rel) => {}
