@@ -68,6 +68,9 @@ enum Command {
         jobs: Option<usize>,
         #[arg(long)]
         json: bool,
+        /// Do not record the outcome as fixity-check events in the archive (read-only media).
+        #[arg(long)]
+        no_record: bool,
         /// Archives, bags, folders of FLAC files, FLAC files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -199,8 +202,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             deep,
             jobs,
             json,
+            no_record,
             paths,
-        } => Ok(verify_command(&paths, deep, jobs, json)),
+        } => Ok(verify_command(&paths, deep, jobs, json, !no_record)),
         Command::Watch {
             archive,
             every,
@@ -439,7 +443,13 @@ impl Observer for VerifyProgress {
     }
 }
 
-fn verify_command(paths: &[PathBuf], deep: bool, jobs: Option<usize>, json: bool) -> ExitCode {
+fn verify_command(
+    paths: &[PathBuf],
+    deep: bool,
+    jobs: Option<usize>,
+    json: bool,
+    record: bool,
+) -> ExitCode {
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let bar =
         indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
@@ -470,6 +480,16 @@ fn verify_command(paths: &[PathBuf], deep: bool, jobs: Option<usize>, json: bool
         );
     } else {
         print_verify_report(&report);
+    }
+    if record {
+        for (archive, outcome) in capstan::fixity::record_checks(&report) {
+            if let Err(e) = outcome {
+                eprintln!(
+                    "capstan: warning: the outcome was not recorded in {}: {e}",
+                    archive.display()
+                );
+            }
+        }
     }
     ExitCode::from(if report.passed() { 0 } else { 1 })
 }

@@ -380,3 +380,48 @@ fn report_counts_items_bytes_and_hours_and_shows_open_problems() {
         .arg(f.tmp.path().join("no-such-archive")));
     assert_eq!(code(&out), 2, "{}", text(&out));
 }
+
+#[test]
+fn verify_records_its_checks_and_report_shows_the_last_verification() {
+    let f = fixture();
+    let wav = f.wav("v", 2.0);
+    f.ingest("v1", "c", &[&wav]);
+    let item = |r: &Value| r["items"][0].clone();
+    assert_eq!(item(&f.json(&["report"]))["last_verification"], Value::Null);
+
+    let o = run(capstan().arg("verify").arg(&f.archive));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = f.json(&["report"]);
+    assert_eq!(item(&r)["last_verification"]["outcome"], "pass", "{r:#}");
+    let log = f.json(&["log"]);
+    let checks: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "fixity check")
+        .collect();
+    // One for the bag, one per payload file (the master and the QC report).
+    assert_eq!(checks.len(), 3, "{log:#}");
+
+    // Damage: verify says so, the catalogue keeps it, report exits 1 naming the file.
+    let master = masters(&f.archive.join("c/v1"))[0].clone();
+    let mut b = std::fs::read(&master).unwrap();
+    let at = b.len() / 2;
+    b[at] ^= 0x20;
+    std::fs::write(&master, &b).unwrap();
+    let o = run(capstan().arg("verify").arg(&f.archive));
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let out = f.capstan(&["report"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("v1_pm.flac"), "{}", text(&out));
+    assert!(text(&out).contains("audio damaged"), "{}", text(&out));
+
+    // --no-record leaves the archive as it was.
+    let before = std::fs::read(f.archive.join(".capstan/events.jsonl")).unwrap();
+    let o = run(capstan().args(["verify", "--no-record"]).arg(&f.archive));
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert_eq!(
+        std::fs::read(f.archive.join(".capstan/events.jsonl")).unwrap(),
+        before
+    );
+}

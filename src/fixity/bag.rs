@@ -342,6 +342,19 @@ pub(super) fn inspect(
 }
 
 impl BagPlan {
+    /// The payload files the manifests list (relative to the bag), found or not.
+    pub(super) fn payload(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .planned
+            .iter()
+            .filter(|p| matches!(p.role, Role::Listed(_)) && p.rel.starts_with("data"))
+            .map(|p| display_path(&p.rel))
+            .chain(self.missing.iter().map(|(rel, _)| display_path(rel)))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// What the reads of this bag's files mean.
     pub(super) fn judge(
         &self,

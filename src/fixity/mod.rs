@@ -145,6 +145,11 @@ pub struct Problem {
 #[derive(Debug, Clone, Serialize)]
 pub struct BagOutcome {
     pub path: String,
+    #[serde(skip)]
+    pub dir: PathBuf,
+    /// The payload files its manifests list (relative to the bag), for the fixity record.
+    #[serde(skip)]
+    pub payload: Vec<String>,
     /// `collection/item-id`: the bag's parent folder and its External-Identifier.
     pub item: Option<String>,
     pub outcome: &'static str,
@@ -616,6 +621,8 @@ pub fn verify(
                 .iter()
                 .any(|p| p.bag.as_deref() == Some(shown.as_str()));
             BagOutcome {
+                dir: plan.dir.clone(),
+                payload: plan.payload(),
                 item: plan.item.clone(),
                 outcome: if failed { "fail" } else { "pass" },
                 files: plan.jobs.len() as u64,
@@ -639,6 +646,105 @@ pub fn verify(
         bags: bag_outcomes,
         problems,
     })
+}
+
+/// The archive a bag belongs to: its nearest ancestor holding `.capstan/`.
+fn archive_of(bag: &Path) -> Option<PathBuf> {
+    bag.ancestors()
+        .skip(1)
+        .find(|a| a.join(".capstan").is_dir())
+        .map(Path::to_path_buf)
+}
+
+/// Records a verification as PREMIS `fixity check` events in the archives its bags are in
+/// (`events.jsonl` and the catalogue): one per bag, and one per payload file (its outcome and
+/// the problems that concern it), so the rolling schedule and `capstan report` know when each
+/// was last proved. Bags outside an archive, or not at `<collection>/<item-id>`, are not
+/// recorded. Returns, per archive, what recording it came to.
+pub fn record_checks(
+    report: &VerifyReport,
+) -> Vec<(PathBuf, Result<usize, crate::catalogue::RecordError>)> {
+    let date_time = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let agent = crate::ingest::agent();
+    let mut by_archive: std::collections::BTreeMap<PathBuf, Vec<crate::archive::events::Event>> =
+        Default::default();
+    for bag in &report.bags {
+        let Some(root) = archive_of(&bag.dir) else {
+            continue;
+        };
+        let Some(item) = bag
+            .dir
+            .strip_prefix(&root)
+            .ok()
+            .and_then(|rel| rel.to_str())
+            .filter(|rel| rel.split('/').count() == 2)
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let event =
+            |file: Option<&str>, outcome: &str, detail: String| crate::archive::events::Event {
+                date_time: date_time.clone(),
+                event_type: "fixity check".into(),
+                item: item.clone(),
+                file: file.map(str::to_string),
+                outcome: outcome.into(),
+                detail,
+                agent: agent.clone(),
+            };
+        let events = by_archive.entry(root).or_default();
+        let concerning = |path: &str| -> Vec<&Problem> {
+            report
+                .problems
+                .iter()
+                .filter(|p| p.path == path || p.moved_from.as_deref() == Some(path))
+                .collect()
+        };
+        let bag_problems = report
+            .problems
+            .iter()
+            .filter(|p| p.bag.as_deref() == Some(bag.path.as_str()))
+            .count();
+        events.push(event(
+            None,
+            bag.outcome,
+            match bag_problems {
+                0 => format!(
+                    "capstan verify{}: {} file(s), {} bytes, all intact",
+                    if report.deep { " --deep" } else { "" },
+                    bag.files,
+                    bag.bytes
+                ),
+                n => format!("capstan verify: {n} problem(s)"),
+            },
+        ));
+        for rel in &bag.payload {
+            let found = concerning(&display_path(&bag.dir.join(rel)));
+            events.push(match found.is_empty() {
+                true => event(Some(rel), "pass", "digest matches the manifest".into()),
+                false => event(
+                    Some(rel),
+                    "fail",
+                    found
+                        .iter()
+                        .map(|p| format!("{}: {}", p.kind.words(), p.detail))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            });
+        }
+    }
+    by_archive
+        .into_iter()
+        .map(|(root, events)| {
+            let n = events.len();
+            let outcome =
+                crate::catalogue::record(&crate::archive::Archive::new(&root), None, &events);
+            (root, outcome.map(|()| n))
+        })
+        .collect()
 }
 
 #[cfg(test)]
