@@ -4,7 +4,7 @@
 use anyhow::Context;
 use capstan::archive::Archive;
 use capstan::catalogue::{reindex, ArchiveReport, Catalogue};
-use capstan::fixity::{verify, Observer, Options, ProblemKind, VerifyReport};
+use capstan::fixity::{verify, BagOutcome, Observer, Options, Problem, ProblemKind, VerifyReport};
 use capstan::ingest::{ingest, transfer_time, IngestError, IngestOutcome, IngestRequest};
 use capstan::metadata::{parse_meta_arg, Fields};
 use capstan::profile::{Profile, SHIPPED};
@@ -424,15 +424,34 @@ fn print_take(t: &TakeReport) {
 /// A progress bar on a terminal (files, bytes, rate, ETA); nothing otherwise.
 struct VerifyProgress {
     bar: indicatif::ProgressBar,
+    /// Record each batch's outcome in its archive.
+    record: bool,
+    warnings: std::sync::Mutex<Vec<String>>,
     files: std::sync::atomic::AtomicU64,
     total_files: std::sync::atomic::AtomicU64,
 }
 
 impl Observer for VerifyProgress {
     fn planned(&self, files: u64, bytes: u64) {
-        self.total_files.store(files, Ordering::Relaxed);
-        self.bar.set_length(bytes);
-        self.bar.set_message(format!("0/{files} files"));
+        let total = self.total_files.fetch_add(files, Ordering::Relaxed) + files;
+        self.bar.inc_length(bytes);
+        let done = self.files.load(Ordering::Relaxed);
+        self.bar.set_message(format!("{done}/{total} files"));
+    }
+
+    fn bags_done(&self, bags: &[BagOutcome], problems: &[Problem], deep: bool) {
+        if !self.record {
+            return;
+        }
+        for (archive, outcome) in capstan::fixity::record_checks(bags, problems, deep) {
+            if let Err(e) = outcome {
+                let mut w = self.warnings.lock().expect("not poisoned");
+                w.push(format!(
+                    "the outcome was not recorded in {}: {e}",
+                    archive.display()
+                ));
+            }
+        }
     }
 
     fn checked(&self, bytes: u64) {
@@ -461,6 +480,8 @@ fn verify_command(
     );
     let progress = VerifyProgress {
         bar,
+        record,
+        warnings: Default::default(),
         files: Default::default(),
         total_files: Default::default(),
     };
@@ -481,15 +502,10 @@ fn verify_command(
     } else {
         print_verify_report(&report);
     }
-    if record {
-        for (archive, outcome) in capstan::fixity::record_checks(&report) {
-            if let Err(e) = outcome {
-                eprintln!(
-                    "capstan: warning: the outcome was not recorded in {}: {e}",
-                    archive.display()
-                );
-            }
-        }
+    let mut warnings = progress.warnings.into_inner().expect("not poisoned");
+    warnings.dedup();
+    for w in warnings {
+        eprintln!("capstan: warning: {w}");
     }
     ExitCode::from(if report.passed() { 0 } else { 1 })
 }

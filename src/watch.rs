@@ -127,6 +127,9 @@ fn scope_of(root: &Path, path: &Path) -> Option<PathBuf> {
     Some(first.into_iter().chain(parts.next()).collect())
 }
 
+/// Events a round keeps before recording them.
+const FLUSH_EVENTS: usize = 4096;
+
 /// A file of a bag just registered: (item, path in the bag, SHA-256).
 type Arrived = (String, String, String);
 
@@ -213,6 +216,9 @@ impl Watcher<'_> {
                     }
                 }
             }
+            if events.len() >= FLUSH_EVENTS {
+                self.flush(&mut cat, &mut events)?;
+            }
             for (path, _) in disk {
                 let abs = bag.join(&path);
                 // Where a file reported moved went: known already, not a stranger.
@@ -288,11 +294,18 @@ impl Watcher<'_> {
                 ));
             }
         }
+        self.flush(&mut cat, &mut events)?;
+        Ok(())
+    }
+
+    /// Records and tells what a round has found so far (so a round's memory stays bounded
+    /// however many files it checks).
+    fn flush(&mut self, cat: &mut Catalogue, events: &mut Vec<Event>) -> Result<(), WatchError> {
         if !events.is_empty() {
-            cat.record(&events)?;
+            cat.record(events)?;
         }
-        for e in &events {
-            (self.tell)(Tell::Event(e));
+        for e in events.drain(..) {
+            (self.tell)(Tell::Event(&e));
         }
         Ok(())
     }
@@ -437,6 +450,18 @@ pub fn watch(
                 path: root.clone(),
                 source,
             })?;
+    }
+    // An archive made by other tools (or whose catalogue was lost) is indexed first: the
+    // watcher is how such an archive comes under Capstan's care.
+    if let Err(CatalogueError::Missing { .. }) = Catalogue::open(archive) {
+        tell(Tell::Notice(
+            "no catalogue yet: building it from the bags (capstan reindex)".into(),
+        ));
+        let summary = catalogue::reindex(archive)?;
+        tell(Tell::Notice(format!(
+            "indexed {} item(s), {} file(s), {} event(s)",
+            summary.items, summary.files, summary.events
+        )));
     }
     let mut w = Watcher {
         archive,

@@ -53,11 +53,16 @@ pub struct Options {
 
 /// Told how verification is going (a progress bar); called from the worker threads.
 pub trait Observer: Sync {
-    /// Before reading: how much there is to read.
+    /// Before reading a batch: how much more there is to read.
     fn planned(&self, _files: u64, _bytes: u64) {}
     /// After each file: its size.
     fn checked(&self, _bytes: u64) {}
+    /// After each batch of bags: their outcomes (with their payload lists) and problems.
+    fn bags_done(&self, _bags: &[BagOutcome], _problems: &[Problem], _deep: bool) {}
 }
+
+/// Files read per batch of bags (a bag is never split).
+const BATCH_FILES: usize = 4096;
 
 /// Observes nothing.
 pub struct Quiet;
@@ -570,76 +575,98 @@ pub fn verify(
     }
     bags.sort();
     bags.dedup();
-
     loose.sort();
     loose.dedup();
-    let mut problems = outside;
-    let mut plans = Vec::new();
-    let mut jobs = Vec::new();
-    for b in &bags {
-        let plan = bag::inspect(b, options.deep, &mut problems, &mut jobs);
-        plans.push(plan);
-    }
-    let loose_first = jobs.len();
-    for (path, size) in &loose {
-        jobs.push(FileJob {
-            path: path.clone(),
-            size: *size,
-            algorithms: vec![],
-            decode: true,
-        });
-    }
-    observer.planned(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
-    let results = read_all(&jobs, options.jobs, observer);
 
-    for plan in &plans {
-        plan.judge(&jobs, &results, &mut problems);
-    }
-    for (job, result) in jobs[loose_first..].iter().zip(&results[loose_first..]) {
-        let path = display_path(&job.path);
-        match (&result.error, &result.audio) {
-            (Some(e), _) => problems.push(Problem {
-                kind: ProblemKind::Unreadable,
-                path,
-                bag: None,
-                detail: e.clone(),
-                damage: vec![],
-                moved_from: None,
-            }),
-            (None, Some(audio)) => problems.extend(audio_problems(audio, &path, None, false)),
-            (None, None) => unreachable!("loose FLAC files are decoded"),
+    // Bags are verified a batch at a time, so memory follows the batch, not the archive: what
+    // outlives a batch is its problems and one line per bag.
+    let mut problems = outside;
+    let mut bag_outcomes = Vec::new();
+    let (mut files, mut bytes) = (0u64, 0u64);
+    let mut next = 0;
+    while next < bags.len() {
+        let (mut plans, mut jobs, mut found) = (Vec::new(), Vec::new(), Vec::new());
+        while next < bags.len() && jobs.len() < BATCH_FILES {
+            plans.push(bag::inspect(
+                &bags[next],
+                options.deep,
+                &mut found,
+                &mut jobs,
+            ));
+            next += 1;
         }
+        observer.planned(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
+        let results = read_all(&jobs, options.jobs, observer);
+        for plan in &plans {
+            plan.judge(&jobs, &results, &mut found);
+        }
+        let mut outcomes: Vec<BagOutcome> = plans
+            .iter()
+            .map(|plan| {
+                let shown = display_path(&plan.dir);
+                let failed = found
+                    .iter()
+                    .any(|p| p.bag.as_deref() == Some(shown.as_str()));
+                BagOutcome {
+                    dir: plan.dir.clone(),
+                    payload: plan.payload(),
+                    item: plan.item.clone(),
+                    outcome: if failed { "fail" } else { "pass" },
+                    files: plan.jobs.len() as u64,
+                    bytes: plan.jobs.clone().map(|i| results[i].bytes).sum(),
+                    path: shown,
+                }
+            })
+            .collect();
+        observer.bags_done(&outcomes, &found, options.deep);
+        files += results.iter().filter(|r| r.error.is_none()).count() as u64;
+        bytes += results.iter().map(|r| r.bytes).sum::<u64>();
+        for o in &mut outcomes {
+            o.payload = Vec::new();
+        }
+        bag_outcomes.extend(outcomes);
+        problems.extend(found);
+    }
+    for batch in loose.chunks(BATCH_FILES) {
+        let jobs: Vec<FileJob> = batch
+            .iter()
+            .map(|(path, size)| FileJob {
+                path: path.clone(),
+                size: *size,
+                algorithms: vec![],
+                decode: true,
+            })
+            .collect();
+        observer.planned(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
+        let results = read_all(&jobs, options.jobs, observer);
+        for (job, result) in jobs.iter().zip(&results) {
+            let path = display_path(&job.path);
+            match (&result.error, &result.audio) {
+                (Some(e), _) => problems.push(Problem {
+                    kind: ProblemKind::Unreadable,
+                    path,
+                    bag: None,
+                    detail: e.clone(),
+                    damage: vec![],
+                    moved_from: None,
+                }),
+                (None, Some(audio)) => problems.extend(audio_problems(audio, &path, None, false)),
+                (None, None) => unreachable!("loose FLAC files are decoded"),
+            }
+        }
+        files += results.iter().filter(|r| r.error.is_none()).count() as u64;
+        bytes += results.iter().map(|r| r.bytes).sum::<u64>();
     }
     problems.sort_by(|a, b| (&a.bag, &a.path, a.kind).cmp(&(&b.bag, &b.path, b.kind)));
     problems.dedup();
-
-    let bag_outcomes: Vec<BagOutcome> = plans
-        .iter()
-        .map(|plan| {
-            let shown = display_path(&plan.dir);
-            let failed = problems
-                .iter()
-                .any(|p| p.bag.as_deref() == Some(shown.as_str()));
-            BagOutcome {
-                dir: plan.dir.clone(),
-                payload: plan.payload(),
-                item: plan.item.clone(),
-                outcome: if failed { "fail" } else { "pass" },
-                files: plan.jobs.len() as u64,
-                bytes: plan.jobs.clone().map(|i| results[i].bytes).sum(),
-                path: shown,
-            }
-        })
-        .collect();
-    let checked = results.iter().filter(|r| r.error.is_none()).count() as u64;
     Ok(VerifyReport {
         version: 1,
         deep: options.deep,
         outcome: if problems.is_empty() { "pass" } else { "fail" },
         summary: Summary {
             bags: bag_outcomes.len() as u64,
-            files: checked,
-            bytes: results.iter().map(|r| r.bytes).sum(),
+            files,
+            bytes,
             problems: problems.len() as u64,
             seconds: started.elapsed().as_secs_f64(),
         },
@@ -662,7 +689,9 @@ fn archive_of(bag: &Path) -> Option<PathBuf> {
 /// was last proved. Bags outside an archive, or not at `<collection>/<item-id>`, are not
 /// recorded. Returns, per archive, what recording it came to.
 pub fn record_checks(
-    report: &VerifyReport,
+    bags: &[BagOutcome],
+    problems: &[Problem],
+    deep: bool,
 ) -> Vec<(PathBuf, Result<usize, crate::catalogue::RecordError>)> {
     let date_time = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -670,7 +699,7 @@ pub fn record_checks(
     let agent = crate::ingest::agent();
     let mut by_archive: std::collections::BTreeMap<PathBuf, Vec<crate::archive::events::Event>> =
         Default::default();
-    for bag in &report.bags {
+    for bag in bags {
         let Some(root) = archive_of(&bag.dir) else {
             continue;
         };
@@ -696,14 +725,12 @@ pub fn record_checks(
             };
         let events = by_archive.entry(root).or_default();
         let concerning = |path: &str| -> Vec<&Problem> {
-            report
-                .problems
+            problems
                 .iter()
                 .filter(|p| p.path == path || p.moved_from.as_deref() == Some(path))
                 .collect()
         };
-        let bag_problems = report
-            .problems
+        let bag_problems = problems
             .iter()
             .filter(|p| p.bag.as_deref() == Some(bag.path.as_str()))
             .count();
@@ -713,7 +740,7 @@ pub fn record_checks(
             match bag_problems {
                 0 => format!(
                     "capstan verify{}: {} file(s), {} bytes, all intact",
-                    if report.deep { " --deep" } else { "" },
+                    if deep { " --deep" } else { "" },
                     bag.files,
                     bag.bytes
                 ),
