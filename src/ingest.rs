@@ -737,14 +737,11 @@ fn transfer_take(
 }
 
 /// libFLAC threads per master. One: the analysis thread and the reader already keep the
-/// second core busy, and extra encoder threads only contend with them (10-minute 96 kHz/24-bit
-/// stereo ingest on 2 cores: 5.9 s with 1 thread, 6.8 s with 2, 6.9 s with 3; docs/benchmarks.md).
-/// Items of several takes use both cores by encoding takes side by side.
+/// second core busy (10-minute 96 kHz/24-bit stereo ingest on 2 cores, paired against the peer
+/// of benches/ingest.sh: 1 thread 0.642 of the peer's wall time, 2 threads 0.645;
+/// docs/benchmarks.md). Items of several takes use both cores by encoding takes side by side.
 fn encoder_threads() -> u32 {
-    std::env::var("CAPSTAN_ENCODER_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
+    1
 }
 
 /// The decoded master must be intact: every frame CRC good, exactly the source's frame count,
