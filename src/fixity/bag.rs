@@ -68,14 +68,7 @@ pub(super) fn inspect(
 ) -> BagPlan {
     let shown = display_path(dir);
     let mut report = |kind, path: &Path, detail: String| {
-        problems.push(Problem {
-            kind,
-            path: display_path(path),
-            bag: Some(shown.clone()),
-            detail,
-            damage: vec![],
-            moved_from: None,
-        })
+        problems.push(Problem::new(kind, path, Some(&shown), detail))
     };
     let w = walk_bag(dir);
     for link in &w.links {
@@ -363,14 +356,8 @@ impl BagPlan {
         problems: &mut Vec<Problem>,
     ) {
         let shown = display_path(&self.dir);
-        let problem = |kind, path: &Path, detail: String| Problem {
-            kind,
-            path: display_path(path),
-            bag: Some(shown.clone()),
-            detail,
-            damage: vec![],
-            moved_from: None,
-        };
+        let problem =
+            |kind, path: &Path, detail: String| Problem::new(kind, path, Some(&shown), detail);
         let mut unlisted: Vec<(&Planned, &FileResult)> = Vec::new();
         for (planned, i) in self.planned.iter().zip(self.jobs.clone()) {
             let (job, result) = (&jobs[i], &results[i]);

@@ -146,6 +146,20 @@ pub struct Problem {
     pub moved_from: Option<String>,
 }
 
+impl Problem {
+    /// A problem with `path` (shown as [`display_path`] shows it), in `bag` if any.
+    pub fn new(kind: ProblemKind, path: &Path, bag: Option<&str>, detail: String) -> Problem {
+        Problem {
+            kind,
+            path: display_path(path),
+            bag: bag.map(str::to_string),
+            detail,
+            damage: vec![],
+            moved_from: None,
+        }
+    }
+}
+
 /// A bag's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct BagOutcome {
@@ -413,14 +427,7 @@ fn changed_file_problems(
     wrong: &[String],
     bag: Option<&str>,
 ) -> Vec<Problem> {
-    let problem = |kind, detail: String| Problem {
-        kind,
-        path: display_path(&job.path),
-        bag: bag.map(str::to_string),
-        detail,
-        damage: vec![],
-        moved_from: None,
-    };
+    let problem = |kind, detail| Problem::new(kind, &job.path, bag, detail);
     if let Some(e) = &result.error {
         return vec![problem(ProblemKind::Unreadable, e.clone())];
     }
@@ -553,24 +560,20 @@ pub fn verify(
             let target = std::fs::read_link(&link)
                 .map(|t| display_path(&t))
                 .unwrap_or_else(|_| "?".into());
-            outside.push(Problem {
-                kind: ProblemKind::Symlink,
-                path: display_path(&link),
-                bag: None,
-                detail: format!("symbolic link to {target}; not followed"),
-                damage: vec![],
-                moved_from: None,
-            });
+            outside.push(Problem::new(
+                ProblemKind::Symlink,
+                &link,
+                None,
+                format!("symbolic link to {target}; not followed"),
+            ));
         }
         for (dir, e) in survey.errors {
-            outside.push(Problem {
-                kind: ProblemKind::Unreadable,
-                path: display_path(&dir),
-                bag: None,
-                detail: e.to_string(),
-                damage: vec![],
-                moved_from: None,
-            });
+            outside.push(Problem::new(
+                ProblemKind::Unreadable,
+                &dir,
+                None,
+                e.to_string(),
+            ));
         }
     }
     bags.sort();
@@ -640,19 +643,7 @@ pub fn verify(
         observer.planned(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
         let results = read_all(&jobs, options.jobs, observer);
         for (job, result) in jobs.iter().zip(&results) {
-            let path = display_path(&job.path);
-            match (&result.error, &result.audio) {
-                (Some(e), _) => problems.push(Problem {
-                    kind: ProblemKind::Unreadable,
-                    path,
-                    bag: None,
-                    detail: e.clone(),
-                    damage: vec![],
-                    moved_from: None,
-                }),
-                (None, Some(audio)) => problems.extend(audio_problems(audio, &path, None, false)),
-                (None, None) => unreachable!("loose FLAC files are decoded"),
-            }
+            problems.extend(changed_file_problems(job, result, true, &[], None));
         }
         files += results.iter().filter(|r| r.error.is_none()).count() as u64;
         bytes += results.iter().map(|r| r.bytes).sum::<u64>();
