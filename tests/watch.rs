@@ -334,3 +334,34 @@ fn a_burst_of_10000_files_is_taken_whole() {
         Some(0)
     );
 }
+
+#[test]
+fn every_file_is_read_again_within_the_rolling_period() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (archive, _) = archive_with_item(tmp.path(), "r1");
+    let o = run(capstan().args(["watch", "--once"]).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let before = events(&archive).len();
+    let mut watcher = capstan()
+        .args(["watch", "--every", "2s", "--json"])
+        .arg(&archive)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Nothing changes; within the period (and a margin for a busy machine) both payload files
+    // are read again, by the schedule alone.
+    let t = wait_for(&archive, Duration::from_secs(6), |e| {
+        let new = &e[before.min(e.len())..];
+        ["data/r1.qc.json", "data/r1_pm.flac"]
+            .iter()
+            .all(|f| has(new, "fixity check", "tapes/r1", Some(f), "pass"))
+    });
+    eprintln!("both files re-checked after {t:?}");
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(watcher.id() as i32, libc::SIGTERM) };
+    assert_eq!(
+        wait_with_timeout(&mut watcher, Duration::from_secs(5)).code(),
+        Some(0)
+    );
+}
