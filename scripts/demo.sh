@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --quiet
-./target/release/capstan demo --archive "${CAPSTAN_ARCHIVE:-./archive}"
+"${CARGO_TARGET_DIR:-target}/release/capstan" demo --archive "${CAPSTAN_ARCHIVE:-./archive}"
