@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Capstan needs on Debian 12 (as root), if missing: the C toolchain and cmake that
-# build libFLAC from source, and the independent tools the tests check against (flac, metaflac,
+# build libFLAC from source, ALSA's headers for capture, and the independent tools the tests check against (flac, metaflac,
 # ffmpeg, bagit.py, numpy/soundfile for the corpus scripts). Idempotent and quiet when done.
 set -euo pipefail
 
@@ -9,13 +9,15 @@ for cmd in cc cmake flac metaflac ffmpeg; do
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$cmd")
 done
 /usr/bin/python3 -c 'import numpy, soundfile' 2>/dev/null || need_apt+=(numpy)
+# ALSA's headers for cpal (capture); alsa-utils' arecord for listing devices by hand.
+[ -f /usr/include/alsa/asoundlib.h ] || need_apt+=(alsa)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages for: ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq build-essential cmake pkg-config flac ffmpeg \
-        python3 python3-venv python3-numpy python3-soundfile >/dev/null
+        python3 python3-venv python3-numpy python3-soundfile libasound2-dev alsa-utils >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

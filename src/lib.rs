@@ -6,6 +6,7 @@
 //! ([`catalogue`]), the QC report ([`report`]) and the one path into the archive ([`ingest`]). See `docs/design.md` for the data model.
 
 pub mod archive;
+pub mod capture;
 pub mod catalogue;
 pub mod demo;
 pub mod dsp;
