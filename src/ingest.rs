@@ -94,6 +94,8 @@ pub struct IngestRequest {
     pub now: OffsetDateTime,
     /// Set from a signal handler to stop cleanly.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// For a captured take (one source): how it was captured; its gaps join the defects.
+    pub capture: Option<crate::report::CaptureReport>,
 }
 
 /// A committed item.
@@ -728,7 +730,14 @@ fn transfer_take(
         },
         masters,
         channel_names: profile.channel_names.clone(),
-        defects: level_defects(&levels, info.sample_rate),
+        defects: {
+            let mut d = level_defects(&levels, info.sample_rate);
+            if let Some(c) = req.capture.as_ref().filter(|_| take.part == 1) {
+                d.extend(c.gaps.iter().cloned());
+            }
+            d
+        },
+        capture: req.capture.clone().filter(|_| take.part == 1),
         clip_runs_total: levels.clip_runs_total,
         overall: levels.overall,
         channels: levels.channels,

@@ -125,6 +125,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the audio input devices (names for `capture --device`).
+    Devices {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Capture a take from an input device into the archive: journalled as it comes (a crash
+    /// loses at most the last second), then finished like an ingest. Stops at --duration, on
+    /// Ctrl-C/SIGTERM, or when the device fails; what was captured is always kept.
+    Capture {
+        /// A shipped profile's name or a path to a TOML profile.
+        #[arg(long)]
+        profile: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long, default_value = "default")]
+        collection: String,
+        /// The input device, as `capstan devices` lists it (e.g. capstan_tape).
+        #[arg(long)]
+        device: String,
+        /// Stop after this long, e.g. 45m, 90s.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Frames per device period [default: the device's].
+        #[arg(long)]
+        buffer: Option<u32>,
+        #[arg(long = "meta", value_name = "KEY=VALUE")]
+        meta: Vec<String>,
+        #[arg(long)]
+        archive: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Finish every take whose capture died (crash, kill, power cut) from its journal, as an
+    /// item flagged "recovered". `capture` does this first, too.
+    Recover {
+        #[arg(long)]
+        archive: Option<PathBuf>,
+    },
     /// List the shipped transfer profiles.
     Profiles {
         #[arg(long)]
@@ -195,6 +233,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sources: files,
                 now: transfer_time(),
                 interrupt: Some(interrupt_flag()),
+                capture: None,
             };
             Ok(finish(ingest(&req), json))
         }
@@ -246,6 +285,71 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Devices { json } => match capstan::capture::device::input_devices() {
+            Ok(list) => {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&list).expect("json"));
+                } else {
+                    for d in &list {
+                        println!("{:<24} {:<8} {}", d.name, d.host, d.description);
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("capstan: {e}");
+                Ok(ExitCode::from(2))
+            }
+        },
+        Command::Capture {
+            profile,
+            id,
+            collection,
+            device,
+            duration,
+            buffer,
+            meta,
+            archive,
+            json,
+        } => {
+            let archive = Archive::new(archive_dir(archive));
+            recover_command(&archive);
+            let loaded = match Profile::load(&profile) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("capstan: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let mut fields = Fields::default();
+            for m in &meta {
+                match parse_meta_arg(m) {
+                    Ok((k, v)) => {
+                        fields.0.insert(k, v);
+                    }
+                    Err(e) => {
+                        eprintln!("capstan: {e}");
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+            }
+            let req = capstan::capture::CaptureRequest {
+                duration: duration
+                    .map(|d| (d.as_secs_f64() * f64::from(loaded.sample_rate)).round() as u64),
+                profile: loaded,
+                profile_arg: profile,
+                id,
+                collection,
+                meta: fields,
+                archive,
+                device,
+                buffer,
+                stop: interrupt_flag(),
+                now: transfer_time(),
+            };
+            Ok(capture_command(&req, json))
+        }
+        Command::Recover { archive } => Ok(recover_command(&Archive::new(archive_dir(archive)))),
         Command::Demo { archive, json } => {
             let dir = tempfile_dir()?;
             let wav = dir.join("demo-tape.wav");
@@ -287,6 +391,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sources: vec![wav],
                 now,
                 interrupt: Some(interrupt_flag()),
+                capture: None,
             };
             let code = finish(ingest(&req), json);
             let _ = std::fs::remove_dir_all(&dir);
@@ -791,4 +896,103 @@ fn parse_rate(s: &str) -> Result<u64, String> {
         .filter(|v| *v > 0.0)
         .map(|v| (v * mult) as u64)
         .ok_or_else(|| format!("{s:?} is not a rate such as 50M or 200MB/s"))
+}
+
+fn capture_command(req: &capstan::capture::CaptureRequest, json: bool) -> ExitCode {
+    use capstan::capture::CaptureEvent;
+    use std::io::{IsTerminal, Write};
+    let live = std::io::stderr().is_terminal();
+    let rate = f64::from(req.profile.sample_rate);
+    let mut tell = |e: CaptureEvent| match e {
+        CaptureEvent::Ready { allows_seconds } => {
+            if allows_seconds.is_finite() {
+                eprintln!(
+                    "capstan: capturing from {}; the free disk allows {:.1} h at this profile's data rate",
+                    req.device,
+                    allows_seconds / 3600.0
+                );
+            }
+        }
+        CaptureEvent::Levels {
+            frames,
+            channels,
+            momentary_lufs,
+        } if live => {
+            let mut line = format!(
+                "\r{:>9.1} s  M {:>6.1} LUFS ",
+                frames as f64 / rate,
+                momentary_lufs
+            );
+            for (i, c) in channels.iter().enumerate() {
+                line.push_str(&format!(
+                    " | {} {:>6.1} ({:>6.1}){}",
+                    i + 1,
+                    c.peak_dbfs.max(-99.9),
+                    c.hold_dbfs.max(-99.9),
+                    if c.clip { " CLIP" } else { "" }
+                ));
+            }
+            let mut err = std::io::stderr();
+            let _ = err.write_all(line.as_bytes());
+            let _ = err.flush();
+        }
+        CaptureEvent::Levels { .. } => {}
+    };
+    let outcome = capstan::capture::capture(req, &mut tell);
+    if live {
+        eprintln!();
+    }
+    match outcome {
+        Ok(o) => {
+            let flagged = o.capture.flagged;
+            if !o.capture.gaps.is_empty() {
+                eprintln!(
+                    "capstan: {} gap(s) in the take (samples lost); see the QC report",
+                    o.capture.gaps.len()
+                );
+            }
+            eprintln!("capstan: take ended: {}", o.capture.ended);
+            let code = finish(Ok(o.ingest), json);
+            if flagged {
+                ExitCode::from(1)
+            } else {
+                code
+            }
+        }
+        Err(e) => {
+            eprintln!("capstan: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Finishes interrupted takes; says what it did. Exit 0 unless one could not be finished.
+fn recover_command(archive: &Archive) -> ExitCode {
+    match capstan::capture::recover(archive) {
+        Ok(list) => {
+            let mut code = ExitCode::SUCCESS;
+            for r in list {
+                match r.outcome {
+                    Ok((o, frames)) => eprintln!(
+                        "capstan: recovered {} ({frames} frames) into {}",
+                        r.item,
+                        o.bag.display()
+                    ),
+                    Err(e) => {
+                        eprintln!(
+                            "capstan: could not recover {} from {}: {e}",
+                            r.item,
+                            r.journal.display()
+                        );
+                        code = ExitCode::from(2);
+                    }
+                }
+            }
+            code
+        }
+        Err(e) => {
+            eprintln!("capstan: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -35,6 +35,25 @@ pub struct TakeReport {
     pub defects: Vec<Defect>,
     /// How many clip runs there were in all (the defect list keeps at most a bounded number).
     pub clip_runs_total: u64,
+    /// How the take was captured, when it came from an interface rather than a file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureReport>,
+}
+
+/// A captured take's story: where it came from, how it ended, what was lost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CaptureReport {
+    pub device: String,
+    /// Why the take ended: `duration reached`, `stopped`, `device error: ...`, `disk full`,
+    /// `interrupted (recovered from its journal)`.
+    pub ended: String,
+    /// Finished by `capstan recover` from its journal after the capture died.
+    pub recovered: bool,
+    /// Samples lost, `overrun` (the writer fell behind) or `xrun` (the device dropped them),
+    /// at their position in the take (also in the take's defects).
+    pub gaps: Vec<Defect>,
+    /// Something was lost or the take was recovered: it needs a listen.
+    pub flagged: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,3 +1,647 @@
-//! Capture: takes from an audio interface (or the demo tape) into the archive.
+//! Capture: a take from an audio interface into the archive, every sample or every loss
+//! accounted for, crash-safe.
+//!
+//! The device's callback (cpal) only converts its samples to `i32` into a lock-free SPSC ring
+//! (`rtrb`) sized for several seconds; when the ring has no room for a whole callback the
+//! callback's frames are dropped and an overrun record (position, length) goes into a second
+//! ring — no locks, no allocation, no I/O, no logging there. Device xruns arrive through
+//! cpal's error callback and are recorded the same way. The capturing thread drains the rings:
+//! it routes interface inputs to the profile's channels, appends to the take's journal
+//! ([`journal`], durable at least twice a second), logs each gap durably, and publishes live
+//! meters. When the take ends (duration reached, a stop signal, a device error, a full disk),
+//! what was captured is finished into an item by the ingest path (analysis, verified master,
+//! bag, catalogue) with the take's story in its QC report ([`CaptureReport`]). A capture that
+//! dies leaves its journal, which [`recover`] turns into an item flagged "recovered".
 
+pub mod device;
 pub mod journal;
+
+use crate::archive::Archive;
+use crate::ingest::{ingest, IngestError, IngestOutcome, IngestRequest};
+use crate::metadata::Fields;
+use crate::profile::Profile;
+use crate::report::{CaptureReport, Defect};
+use crate::units::{FrameCount, FrameIndex};
+use cpal::traits::{DeviceTrait, StreamTrait};
+use device::{open_input, DeviceError};
+use journal::{Gap, GapKind, Journal, JournalError, TakeInfo};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+/// Seconds of audio the ring holds: how long the writer may stall before samples are lost.
+pub const RING_SECONDS: usize = 4;
+/// How often live meters are published.
+pub const METER_EVERY: Duration = Duration::from_millis(50);
+
+/// Why a capture could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error(
+        "device {device}: cannot capture {channels} channel(s) at {rate} Hz as {format}: {detail}"
+    )]
+    Open {
+        device: String,
+        channels: u16,
+        rate: u32,
+        format: String,
+        detail: String,
+    },
+    #[error("profile {profile}: {bits}-bit capture is not supported (16, 24 or 32)")]
+    Depth { profile: String, bits: u32 },
+    #[error(
+        "{path}: {free} bytes free allow {allows:.0} s of recording at this profile's data rate; {wanted:.0} s asked"
+    )]
+    DiskSpace {
+        path: PathBuf,
+        free: u64,
+        allows: f64,
+        wanted: f64,
+    },
+    #[error("item {collection}/{id} already exists; an existing item is never replaced")]
+    ItemExists { collection: String, id: String },
+    #[error("{0}")]
+    Metadata(#[from] crate::metadata::MetadataError),
+    #[error("{source}; the take so far is kept in {journal}: free space, then `capstan recover`")]
+    Journal {
+        journal: PathBuf,
+        source: JournalError,
+    },
+    #[error(transparent)]
+    JournalSetup(#[from] JournalError),
+    #[error("the take was captured but not finished ({source}); it is kept in {journal}: `capstan recover` finishes it")]
+    Finish {
+        journal: PathBuf,
+        source: Box<IngestError>,
+    },
+}
+
+impl CaptureError {
+    /// 1 for what the operator can correct in the request, 2 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CaptureError::ItemExists { .. }
+            | CaptureError::Metadata(_)
+            | CaptureError::DiskSpace { .. } => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// What to capture.
+pub struct CaptureRequest {
+    pub profile: Profile,
+    /// The profile as the operator named it (for the journal, so recover can load it again).
+    pub profile_arg: String,
+    pub id: String,
+    pub collection: String,
+    pub meta: Fields,
+    pub archive: Archive,
+    /// A device name as `capstan devices` lists it.
+    pub device: String,
+    /// Stop after this many frames from the device.
+    pub duration: Option<u64>,
+    /// Frames per device period.
+    pub buffer: Option<u32>,
+    /// Set to end the take (Ctrl-C, SIGTERM, the app).
+    pub stop: Arc<AtomicBool>,
+    pub now: OffsetDateTime,
+}
+
+/// One channel's live levels.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ChannelMeter {
+    /// Sample peak over the last interval, dBFS.
+    pub peak_dbfs: f64,
+    /// Highest peak of the last 2 s, dBFS.
+    pub hold_dbfs: f64,
+    /// A full-scale sample in the last 2 s.
+    pub clip: bool,
+}
+
+/// What a capture says while it runs.
+pub enum CaptureEvent<'a> {
+    /// About to start: how long the free disk allows at this data rate.
+    Ready { allows_seconds: f64 },
+    /// Live levels (at least 20 a second), with the momentary loudness of the programme.
+    Levels {
+        frames: u64,
+        channels: &'a [ChannelMeter],
+        momentary_lufs: f64,
+    },
+}
+
+/// A finished take.
+#[derive(Debug)]
+pub struct CaptureOutcome {
+    pub ingest: IngestOutcome,
+    pub frames: u64,
+    pub capture: CaptureReport,
+}
+
+/// A gap as the callbacks see it: in frames the device delivered.
+#[derive(Clone, Copy, Default)]
+struct RawGap {
+    at_delivered: u64,
+    frames: u64,
+}
+
+/// Why the callbacks say the stream failed (0: it did not).
+const FAILED_NOT: u8 = 0;
+
+fn db(v: f64) -> f64 {
+    if v <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        20.0 * v.log10()
+    }
+}
+
+/// What the device's callbacks own: their ends of the rings, and what they tell the
+/// capturing thread.
+struct CallbackEnds {
+    samples: rtrb::Producer<i32>,
+    gaps: rtrb::Producer<RawGap>,
+    xruns: rtrb::Producer<RawGap>,
+    delivered: Arc<AtomicU64>,
+    failed: Arc<AtomicU8>,
+}
+
+/// Builds the input stream for sample type `T`.
+fn build<T>(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    ends: CallbackEnds,
+    convert: fn(T) -> i32,
+) -> Result<cpal::Stream, cpal::Error>
+where
+    T: cpal::SizedSample + Send + 'static,
+{
+    let CallbackEnds {
+        mut samples,
+        mut gaps,
+        mut xruns,
+        delivered,
+        failed,
+    } = ends;
+    let inputs = usize::from(config.channels);
+    let seen = Arc::clone(&delivered);
+    let mut frames_delivered = 0u64;
+    device.build_input_stream(
+        *config,
+        move |data: &[T], _: &cpal::InputCallbackInfo| {
+            let frames = (data.len() / inputs) as u64;
+            match samples.write_chunk_uninit(data.len()) {
+                Ok(chunk) => {
+                    chunk.fill_from_iter(data.iter().map(|&s| convert(s)));
+                }
+                // No room for the whole period: it is dropped, and said so.
+                Err(_) => {
+                    let _ = gaps.push(RawGap {
+                        at_delivered: frames_delivered,
+                        frames,
+                    });
+                }
+            }
+            frames_delivered += frames;
+            seen.store(frames_delivered, Ordering::Release);
+        },
+        move |e: cpal::Error| {
+            if e.kind() == cpal::ErrorKind::Xrun {
+                let _ = xruns.push(RawGap {
+                    at_delivered: delivered.load(Ordering::Acquire),
+                    frames: 0,
+                });
+            } else {
+                // The kind's code; the capturing thread puts it into words.
+                failed.store(1 + e.kind() as u8, Ordering::Release);
+            }
+        },
+        None,
+    )
+}
+
+/// Bytes a second of journal plus master (the master at most the journal's size).
+fn data_rate(p: &Profile) -> u64 {
+    2 * u64::from(p.sample_rate) * p.channel_names.len() as u64 * u64::from(p.bit_depth / 8)
+}
+
+/// Free bytes for unprivileged writers where `path` is.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: a valid C string and a zeroed out-parameter.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statvfs(c.as_ptr(), &mut s) } == 0).then(|| s.f_bavail * s.f_frsize)
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Captures a take and finishes it into an item. `tell` hears the start and the live levels.
+pub fn capture(
+    req: &CaptureRequest,
+    tell: &mut dyn FnMut(CaptureEvent),
+) -> Result<CaptureOutcome, CaptureError> {
+    let p = &req.profile;
+    crate::metadata::check_identifier("id", &req.id)?;
+    crate::metadata::check_identifier("collection", &req.collection)?;
+    let fields = Fields::layered(&p.default_metadata, &Default::default(), &req.meta);
+    fields.check(&p.required_metadata)?;
+    if req.archive.item_dir(&req.collection, &req.id).exists() {
+        return Err(CaptureError::ItemExists {
+            collection: req.collection.clone(),
+            id: req.id.clone(),
+        });
+    }
+    req.archive.prepare_for_writing().map_err(|e| {
+        CaptureError::JournalSetup(JournalError::Bad {
+            path: req.archive.root.clone(),
+            detail: e.to_string(),
+        })
+    })?;
+    let allows = free_bytes(&req.archive.root)
+        .map_or(f64::INFINITY, |free| free as f64 / data_rate(p) as f64);
+    if let Some(frames) = req.duration {
+        let wanted = frames as f64 / f64::from(p.sample_rate);
+        if allows < wanted {
+            return Err(CaptureError::DiskSpace {
+                path: req.archive.root.clone(),
+                free: free_bytes(&req.archive.root).unwrap_or(0),
+                allows,
+                wanted,
+            });
+        }
+    }
+
+    let device = open_input(&req.device)?;
+    let inputs = p.routing.iter().copied().max().unwrap_or(1) as u16;
+    let route: Vec<usize> = p.routing.iter().map(|&r| r as usize - 1).collect();
+    let channels = route.len();
+    let config = cpal::StreamConfig {
+        channels: inputs,
+        sample_rate: p.sample_rate,
+        buffer_size: req
+            .buffer
+            .map_or(cpal::BufferSize::Default, cpal::BufferSize::Fixed),
+    };
+    // Whole frames, so that no frame ever straddles the ring's end.
+    let capacity = p.sample_rate as usize * usize::from(inputs) * RING_SECONDS;
+    let (samples_tx, mut samples) = rtrb::RingBuffer::<i32>::new(capacity);
+    let (gaps_tx, mut gaps) = rtrb::RingBuffer::<RawGap>::new(4096);
+    let (xruns_tx, mut xruns) = rtrb::RingBuffer::<RawGap>::new(4096);
+    let delivered = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU8::new(FAILED_NOT));
+    let ends = CallbackEnds {
+        samples: samples_tx,
+        gaps: gaps_tx,
+        xruns: xruns_tx,
+        delivered: Arc::clone(&delivered),
+        failed: Arc::clone(&failed),
+    };
+    let (stream, format) = match p.bit_depth {
+        16 => (
+            build::<i16>(&device, &config, ends, i32::from),
+            "16-bit integer",
+        ),
+        // cpal's I24 is S24_LE: 24 bits right-justified in 4 bytes.
+        24 => (
+            build::<cpal::I24>(&device, &config, ends, |s| s.inner()),
+            "24-bit integer (in 32-bit containers)",
+        ),
+        32 => (
+            build::<i32>(&device, &config, ends, |s| s),
+            "32-bit integer",
+        ),
+        bits => {
+            return Err(CaptureError::Depth {
+                profile: p.name.clone(),
+                bits,
+            })
+        }
+    };
+    let open_err = |detail: String| CaptureError::Open {
+        device: req.device.clone(),
+        channels: inputs,
+        rate: p.sample_rate,
+        format: format.into(),
+        detail,
+    };
+    let stream = stream.map_err(|e| open_err(e.to_string()))?;
+
+    let info = TakeInfo {
+        profile: req.profile_arg.clone(),
+        id: req.id.clone(),
+        collection: req.collection.clone(),
+        meta: req
+            .meta
+            .0
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        device: req.device.clone(),
+        started: rfc3339(req.now),
+        pid: std::process::id(),
+    };
+    let journal_name = format!(
+        "{}.{}.{}.{}",
+        req.collection,
+        req.id,
+        req.now.unix_timestamp(),
+        std::process::id()
+    );
+    let mut journal = Journal::create(
+        &req.archive.meta_dir().join("journal"),
+        &journal_name,
+        &info,
+        channels as u16,
+        p.sample_rate,
+        p.bit_depth as u16,
+    )?;
+    tell(CaptureEvent::Ready {
+        allows_seconds: allows,
+    });
+    stream.play().map_err(|e| open_err(e.to_string()))?;
+
+    // The capturing thread: drain, route, journal, meter.
+    let mut consumed = 0u64; // device frames accounted for (written or lost)
+    let mut lost_before = 0u64; // frames lost so far (take position = delivered - lost)
+    let mut take_gaps: Vec<Gap> = Vec::new();
+    let (mut routed, mut scaled): (Vec<i32>, Vec<i32>) = (Vec::new(), Vec::new());
+    let full = (1i64 << (p.bit_depth - 1)) - 1;
+    let mut meters = vec![ChannelMeter::default(); channels];
+    let mut holds = vec![(f64::NEG_INFINITY, Instant::now(), false); channels];
+    let mut interval_peak = vec![0i64; channels];
+    let mut loudness = ebur128::EbuR128::new(channels as u32, p.sample_rate, ebur128::Mode::M).ok();
+    let mut last_meter = Instant::now();
+    let mut last_data = Instant::now();
+    let shift = 32 - p.bit_depth;
+    let ended: String;
+    loop {
+        // Device xruns: where the device stood, in the take's frames.
+        while let Ok(x) = xruns.pop() {
+            let g = Gap {
+                kind: GapKind::Xrun,
+                at: x.at_delivered.saturating_sub(lost_before),
+                frames: x.frames,
+            };
+            journal.gap(g).map_err(|source| CaptureError::Journal {
+                journal: journal.path().to_path_buf(),
+                source,
+            })?;
+            take_gaps.push(g);
+        }
+        let next_gap = gaps.peek().ok().copied();
+        if let Some(g) = next_gap {
+            if g.at_delivered <= consumed {
+                let _ = gaps.pop();
+                let gap = Gap {
+                    kind: GapKind::Overrun,
+                    at: consumed - lost_before,
+                    frames: g.frames,
+                };
+                consumed += g.frames;
+                lost_before += g.frames;
+                journal.gap(gap).map_err(|source| CaptureError::Journal {
+                    journal: journal.path().to_path_buf(),
+                    source,
+                })?;
+                take_gaps.push(gap);
+                continue;
+            }
+        }
+        let mut n = samples.slots() / usize::from(inputs);
+        if let Some(g) = next_gap {
+            n = n.min((g.at_delivered - consumed) as usize);
+        }
+        if let Some(limit) = req.duration {
+            n = n.min(limit.saturating_sub(consumed) as usize);
+        }
+        if n > 0 {
+            last_data = Instant::now();
+            let chunk = samples
+                .read_chunk(n * usize::from(inputs))
+                .expect("slots counted above");
+            // Every write and read is whole frames and the capacity is too, so the ring's wrap
+            // never splits a frame.
+            let (a, b) = chunk.as_slices();
+            debug_assert_eq!(a.len() % usize::from(inputs), 0);
+            routed.clear();
+            for frame in a
+                .chunks_exact(usize::from(inputs))
+                .chain(b.chunks_exact(usize::from(inputs)))
+            {
+                for &input in &route {
+                    routed.push(frame[input]);
+                }
+            }
+            chunk.commit_all();
+            journal
+                .append(&routed)
+                .map_err(|source| CaptureError::Journal {
+                    journal: journal.path().to_path_buf(),
+                    source,
+                })?;
+            for frame in routed.chunks_exact(channels) {
+                for (c, &s) in frame.iter().enumerate() {
+                    interval_peak[c] = interval_peak[c].max(i64::from(s).abs());
+                }
+            }
+            if let Some(l) = loudness.as_mut() {
+                // ebur128 takes full-scale 32-bit values.
+                scaled.clear();
+                scaled.extend(routed.iter().map(|&s| s << shift));
+                let _ = l.add_frames_i32(&scaled);
+            }
+            consumed += n as u64;
+        }
+        if last_meter.elapsed() >= METER_EVERY {
+            for c in 0..channels {
+                let peak = interval_peak[c] as f64 / (full as f64 + 1.0);
+                let (hold, since, clip) = &mut holds[c];
+                let clipped = interval_peak[c] >= full;
+                if db(peak) >= *hold || since.elapsed() > Duration::from_secs(2) {
+                    *hold = db(peak);
+                    *since = Instant::now();
+                    *clip = clipped;
+                }
+                *clip |= clipped;
+                meters[c] = ChannelMeter {
+                    peak_dbfs: db(peak),
+                    hold_dbfs: *hold,
+                    clip: *clip,
+                };
+                interval_peak[c] = 0;
+            }
+            tell(CaptureEvent::Levels {
+                frames: consumed - lost_before,
+                channels: &meters,
+                momentary_lufs: loudness
+                    .as_ref()
+                    .and_then(|l| l.loudness_momentary().ok())
+                    .unwrap_or(f64::NEG_INFINITY),
+            });
+            last_meter = Instant::now();
+        }
+        if req.duration.is_some_and(|d| consumed >= d) {
+            ended = "duration reached".into();
+            break;
+        }
+        if n == 0 {
+            let code = failed.load(Ordering::Acquire);
+            if code != FAILED_NOT && samples.slots() == 0 {
+                ended = format!("device error (cpal error kind {})", code - 1);
+                break;
+            }
+            if req.stop.load(Ordering::Relaxed) && samples.slots() == 0 {
+                ended = "stopped".into();
+                break;
+            }
+            if last_data.elapsed() > Duration::from_secs(10) {
+                ended = "device error: no samples for 10 s".into();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    drop(stream);
+    let frames = journal.frames();
+    let (wav, lock) = journal.finish().map_err(|source| CaptureError::Journal {
+        journal: PathBuf::new(),
+        source,
+    })?;
+    let report = capture_report(&req.device, &ended, false, &take_gaps, p.sample_rate);
+    let outcome = finish(req, &wav, report.clone());
+    drop(lock);
+    match outcome {
+        Ok(ingest) => {
+            journal::remove(&wav);
+            Ok(CaptureOutcome {
+                ingest,
+                frames,
+                capture: report,
+            })
+        }
+        Err(e) => Err(CaptureError::Finish {
+            journal: wav,
+            source: Box::new(e),
+        }),
+    }
+}
+
+/// The QC report's account of a captured take.
+fn capture_report(
+    device: &str,
+    ended: &str,
+    recovered: bool,
+    gaps: &[Gap],
+    rate: u32,
+) -> CaptureReport {
+    let gaps: Vec<Defect> = gaps
+        .iter()
+        .map(|g| {
+            Defect::new(
+                match g.kind {
+                    GapKind::Overrun => "overrun",
+                    GapKind::Xrun => "xrun",
+                },
+                None,
+                FrameIndex(g.at),
+                FrameCount(g.frames),
+                rate,
+            )
+        })
+        .collect();
+    CaptureReport {
+        device: device.into(),
+        ended: ended.into(),
+        recovered,
+        flagged: recovered || !gaps.is_empty(),
+        gaps,
+    }
+}
+
+/// The finished journal into an item, through the ingest path.
+fn finish(
+    req: &CaptureRequest,
+    wav: &std::path::Path,
+    capture: CaptureReport,
+) -> Result<IngestOutcome, IngestError> {
+    ingest(&IngestRequest {
+        profile: req.profile.clone(),
+        id: req.id.clone(),
+        collection: req.collection.clone(),
+        meta: req.meta.clone(),
+        archive: req.archive.clone(),
+        sources: vec![wav.to_path_buf()],
+        now: req.now,
+        interrupt: None,
+        capture: Some(capture),
+    })
+}
+
+/// One interrupted take and what became of it.
+#[derive(Debug)]
+pub struct Recovered {
+    pub journal: PathBuf,
+    pub item: String,
+    pub outcome: Result<(IngestOutcome, u64), String>,
+}
+
+/// Finishes every take whose capture died (its journal's lock is free) into an item flagged
+/// "recovered": the journal is cut at its last whole frame (what was made durable: at most the
+/// last second is lost), its gaps are carried into the QC report, and it goes through the
+/// ingest path. A journal that cannot be finished is kept and reported.
+pub fn recover(archive: &Archive) -> Result<Vec<Recovered>, CaptureError> {
+    let mut done = Vec::new();
+    for mut orphan in journal::orphans(&archive.meta_dir().join("journal"))? {
+        let item = format!("{}/{}", orphan.info.collection, orphan.info.id);
+        let outcome = (|| -> Result<(IngestOutcome, u64), String> {
+            let frames = journal::seal(&orphan.wav, &mut orphan.lock).map_err(|e| e.to_string())?;
+            let profile = Profile::load(&orphan.info.profile).map_err(|e| e.to_string())?;
+            let mut meta = Fields::default();
+            for (k, v) in &orphan.info.meta {
+                meta.0.insert(k.clone(), v.clone());
+            }
+            let now = time::OffsetDateTime::parse(
+                &orphan.info.started,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap_or_else(|_| OffsetDateTime::now_utc());
+            let report = capture_report(
+                &orphan.info.device,
+                "interrupted (recovered from its journal)",
+                true,
+                &orphan.gaps,
+                profile.sample_rate,
+            );
+            let ingested = ingest(&IngestRequest {
+                profile,
+                id: orphan.info.id.clone(),
+                collection: orphan.info.collection.clone(),
+                meta,
+                archive: archive.clone(),
+                sources: vec![orphan.wav.clone()],
+                now,
+                interrupt: None,
+                capture: Some(report),
+            })
+            .map_err(|e| e.to_string())?;
+            Ok((ingested, frames))
+        })();
+        if outcome.is_ok() {
+            journal::remove(&orphan.wav);
+        }
+        done.push(Recovered {
+            journal: orphan.wav,
+            item,
+            outcome,
+        });
+    }
+    Ok(done)
+}

@@ -1,0 +1,98 @@
+//! Input devices, as cpal's hosts list them.
+
+use cpal::traits::{DeviceTrait, HostTrait};
+use serde::Serialize;
+
+/// One input device.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputDevice {
+    /// The host (backend): `alsa`, `jack`, ...
+    pub host: String,
+    /// cpal's id, `host:name`, e.g. `alsa:capstan_tape`.
+    pub id: String,
+    /// The name `--device` takes (the id without its host), e.g. `capstan_tape`.
+    pub name: String,
+    pub description: String,
+    /// What the device says it accepts (for some, e.g. ALSA plugins, not to be trusted).
+    pub configs: Vec<InputConfigRange>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InputConfigRange {
+    pub channels: u16,
+    pub min_rate: u32,
+    pub max_rate: u32,
+    pub format: String,
+}
+
+/// Why devices could not be listed or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("audio host {host}: {detail}")]
+    Host { host: String, detail: String },
+    #[error("no input device {name:?}; `capstan devices` lists them")]
+    NotFound { name: String },
+}
+
+/// Every input device of every available host.
+pub fn input_devices() -> Result<Vec<InputDevice>, DeviceError> {
+    let mut found = Vec::new();
+    for host_id in cpal::available_hosts() {
+        let host = cpal::host_from_id(host_id).map_err(|e| DeviceError::Host {
+            host: format!("{host_id:?}"),
+            detail: e.to_string(),
+        })?;
+        let devices = host.input_devices().map_err(|e| DeviceError::Host {
+            host: format!("{host_id:?}"),
+            detail: e.to_string(),
+        })?;
+        for d in devices {
+            let Ok(id) = d.id() else { continue };
+            let id = id.to_string();
+            let (host_name, name) = id.split_once(':').unwrap_or(("", &id));
+            let configs = d
+                .supported_input_configs()
+                .map(|c| {
+                    c.map(|r| InputConfigRange {
+                        channels: r.channels(),
+                        min_rate: r.min_sample_rate(),
+                        max_rate: r.max_sample_rate(),
+                        format: r.sample_format().to_string(),
+                    })
+                    .collect()
+                })
+                .unwrap_or_default();
+            found.push(InputDevice {
+                host: host_name.to_string(),
+                name: name.to_string(),
+                description: d
+                    .description()
+                    .map(|d| d.name().to_string())
+                    .unwrap_or_default(),
+                id,
+                configs,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The input device called `name` (its id, or its id without the host).
+pub fn open_input(name: &str) -> Result<cpal::Device, DeviceError> {
+    for host_id in cpal::available_hosts() {
+        let Ok(host) = cpal::host_from_id(host_id) else {
+            continue;
+        };
+        let Ok(devices) = host.input_devices() else {
+            continue;
+        };
+        for d in devices {
+            let Ok(id) = d.id() else { continue };
+            let id = id.to_string();
+            if id == name || id.split_once(':').is_some_and(|(_, n)| n == name) {
+                return Ok(d);
+            }
+        }
+    }
+    Err(DeviceError::NotFound { name: name.into() })
+}
