@@ -52,6 +52,15 @@ pub enum GapKind {
     Xrun,
 }
 
+/// Adds a gap to a take's list: one that continues the last (same kind, same position: the
+/// ring stayed full over several device periods) lengthens it instead.
+pub fn merge_gap(gaps: &mut Vec<Gap>, gap: Gap) {
+    match gaps.last_mut() {
+        Some(last) if last.kind == gap.kind && last.at == gap.at => last.frames += gap.frames,
+        _ => gaps.push(gap),
+    }
+}
+
 /// Why a journal could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -251,11 +260,16 @@ pub fn orphans(dir: &Path) -> Result<Vec<Orphan>, JournalError> {
             })
         })?;
         let gaps_path = wav.with_extension("gaps.jsonl");
-        let gaps = std::fs::read_to_string(&gaps_path)
+        let mut gaps = Vec::new();
+        for line in std::fs::read_to_string(&gaps_path)
             .unwrap_or_default()
             .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
+        {
+            // A line torn by the crash is the only one that may not parse.
+            if let Ok(g) = serde_json::from_str(line) {
+                merge_gap(&mut gaps, g);
+            }
+        }
         found.push(Orphan {
             wav,
             info,

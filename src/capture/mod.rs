@@ -33,6 +33,8 @@ use time::OffsetDateTime;
 
 /// Seconds of audio the ring holds: how long the writer may stall before samples are lost.
 pub const RING_SECONDS: usize = 4;
+/// A device that delivers nothing this long has failed (unplugged, hung): the take ends.
+pub const SILENT_DEVICE: Duration = Duration::from_secs(5);
 /// How often live meters are published.
 pub const METER_EVERY: Duration = Duration::from_millis(50);
 
@@ -191,21 +193,31 @@ where
     let inputs = usize::from(config.channels);
     let seen = Arc::clone(&delivered);
     let mut frames_delivered = 0u64;
+    // Frames dropped since the last period that got through, not yet reported: while the ring
+    // stays full one gap grows, so no number of dropped periods can overflow the gap ring.
+    let mut pending = RawGap::default();
     device.build_input_stream(
         *config,
         move |data: &[T], _: &cpal::InputCallbackInfo| {
             let frames = (data.len() / inputs) as u64;
-            match samples.write_chunk_uninit(data.len()) {
-                Ok(chunk) => {
-                    chunk.fill_from_iter(data.iter().map(|&s| convert(s)));
+            // The gap is reported before the samples after it, or neither goes.
+            let gap_told = pending.frames == 0 || gaps.push(pending).is_ok();
+            let written = gap_told
+                && match samples.write_chunk_uninit(data.len()) {
+                    Ok(chunk) => {
+                        chunk.fill_from_iter(data.iter().map(|&s| convert(s)));
+                        true
+                    }
+                    Err(_) => false,
+                };
+            if gap_told {
+                pending.frames = 0;
+            }
+            if !written {
+                if pending.frames == 0 {
+                    pending.at_delivered = frames_delivered;
                 }
-                // No room for the whole period: it is dropped, and said so.
-                Err(_) => {
-                    let _ = gaps.push(RawGap {
-                        at_delivered: frames_delivered,
-                        frames,
-                    });
-                }
+                pending.frames += frames;
             }
             frames_delivered += frames;
             seen.store(frames_delivered, Ordering::Release);
@@ -381,8 +393,23 @@ pub fn capture(
     let mut last_meter = Instant::now();
     let mut last_data = Instant::now();
     let shift = 32 - p.bit_depth;
+    // A test knob (`<frame>:<ms>`): the writer stalls once, on purpose, to prove overruns are
+    // caught and placed. Read once here, never in the callback.
+    let mut stall: Option<(u64, u64)> =
+        std::env::var("CAPSTAN_TEST_STALL_WRITER")
+            .ok()
+            .and_then(|v| {
+                let (at, ms) = v.split_once(':')?;
+                Some((at.parse().ok()?, ms.parse().ok()?))
+            });
     let ended: String;
     loop {
+        if let Some((at, ms)) = stall {
+            if consumed >= at {
+                std::thread::sleep(Duration::from_millis(ms));
+                stall = None;
+            }
+        }
         // Device xruns: where the device stood, in the take's frames.
         while let Ok(x) = xruns.pop() {
             let g = Gap {
@@ -394,28 +421,35 @@ pub fn capture(
                 journal: journal.path().to_path_buf(),
                 source,
             })?;
-            take_gaps.push(g);
+            journal::merge_gap(&mut take_gaps, g);
         }
+        // Samples first, then gaps: a gap the callback recorded before samples we are about
+        // to read is then certainly visible (the rings publish in the callback's order).
+        let available = samples.slots() / usize::from(inputs);
         let next_gap = gaps.peek().ok().copied();
         if let Some(g) = next_gap {
             if g.at_delivered <= consumed {
                 let _ = gaps.pop();
+                // Frames past the requested duration were never part of the take.
+                let frames = req
+                    .duration
+                    .map_or(g.frames, |d| g.frames.min(d.saturating_sub(consumed)));
                 let gap = Gap {
                     kind: GapKind::Overrun,
                     at: consumed - lost_before,
-                    frames: g.frames,
+                    frames,
                 };
-                consumed += g.frames;
-                lost_before += g.frames;
+                consumed += frames;
+                lost_before += frames;
                 journal.gap(gap).map_err(|source| CaptureError::Journal {
                     journal: journal.path().to_path_buf(),
                     source,
                 })?;
-                take_gaps.push(gap);
+                journal::merge_gap(&mut take_gaps, gap);
                 continue;
             }
         }
-        let mut n = samples.slots() / usize::from(inputs);
+        let mut n = available;
         if let Some(g) = next_gap {
             n = n.min((g.at_delivered - consumed) as usize);
         }
@@ -502,14 +536,20 @@ pub fn capture(
                 ended = "stopped".into();
                 break;
             }
-            if last_data.elapsed() > Duration::from_secs(10) {
-                ended = "device error: no samples for 10 s".into();
+            if last_data.elapsed() > SILENT_DEVICE {
+                ended = format!("device error: no samples for {} s", SILENT_DEVICE.as_secs());
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    drop(stream);
+    if ended.starts_with("device error") {
+        // A hung device may never return from its read: dropping the stream would wait on it
+        // forever. Let it go on a thread of its own; the take is finished regardless.
+        std::thread::spawn(move || drop(stream));
+    } else {
+        drop(stream);
+    }
     let frames = journal.frames();
     let (wav, lock) = journal.finish().map_err(|source| CaptureError::Journal {
         journal: PathBuf::new(),

@@ -1,0 +1,297 @@
+//! Capture through a real ALSA capture PCM: alsa-lib's `file` plugin (no sound hardware
+//! needed), fed a known signal. The plugin reads raw interleaved samples from
+//! `$CAPSTAN_TEST_INFILE` in whatever format the capture opens it with, as fast as it can (a
+//! stress test), or at real time from a named pipe written one period at a time.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The device definition (as ../shared/alsa/asoundrc), in an XDG config folder of its own.
+fn alsa_config(dir: &Path) -> PathBuf {
+    let conf = dir.join("xdg");
+    std::fs::create_dir_all(conf.join("alsa")).unwrap();
+    std::fs::write(
+        conf.join("alsa/asoundrc"),
+        "pcm.capstan_tape {\n type file\n slave.pcm \"null\"\n file \"/dev/null\"\n \
+         infile { @func getenv vars [ CAPSTAN_TEST_INFILE ] default \"/dev/zero\" }\n \
+         format \"raw\"\n hint { show on description \"Capstan test tape\" }\n}\n",
+    )
+    .unwrap();
+    conf
+}
+
+/// Raw interleaved samples as ALSA delivers them to cpal: S16_LE, S24_LE (24 bits
+/// right-justified in 4 bytes), S32_LE.
+fn raw(samples: &[i32], bits: u16) -> Vec<u8> {
+    let width = if bits == 16 { 2 } else { 4 };
+    samples
+        .iter()
+        .flat_map(|s| s.to_le_bytes()[..width].to_vec())
+        .collect()
+}
+
+fn capture_command(tmp: &Path, profile: &Path, id: &str, infile: &Path) -> Command {
+    let mut c = capstan();
+    c.env("XDG_CONFIG_HOME", alsa_config(tmp))
+        .env("CAPSTAN_TEST_INFILE", infile)
+        .args([
+            "capture",
+            "--device",
+            "capstan_tape",
+            "--meta",
+            "TITLE=capture test",
+        ])
+        .arg("--profile")
+        .arg(profile)
+        .args(["--id", id, "--archive"])
+        .arg(tmp.join("archive"));
+    c
+}
+
+/// The master's samples, decoded by `flac -d` (not by Capstan).
+fn master_samples(archive: &Path, id: &str) -> (u16, Vec<i32>) {
+    let m = masters(&archive.join("default").join(id))[0].clone();
+    // Decoded outside the archive: a stray file in the bag would break it.
+    let wav = archive.parent().unwrap().join(format!("{id}.check.wav"));
+    let o = run(Command::new(tool("flac"))
+        .args(["-d", "-s", "-f", "-o"])
+        .arg(&wav)
+        .arg(&m));
+    assert!(o.status.success(), "{}", text(&o));
+    let (ch, _, s) = read_wav_samples(&wav);
+    (ch, s)
+}
+
+fn qc(archive: &Path, id: &str) -> Value {
+    let p = archive
+        .join("default")
+        .join(id)
+        .join(format!("data/{id}.qc.json"));
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+#[test]
+fn captures_are_bit_exact_over_channels_rates_and_depths() {
+    let tmp = tempfile::tempdir().unwrap();
+    for channels in [1u16, 2, 8] {
+        for rate in [48_000u32, 96_000] {
+            for bits in [16u16, 24, 32] {
+                let id = format!("m{channels}-{rate}-{bits}");
+                let seconds = 0.5;
+                let samples = signal(channels, rate, bits, seconds);
+                let infile = tmp.path().join(format!("{id}.raw"));
+                std::fs::write(&infile, raw(&samples, bits)).unwrap();
+                let profile = profile_for(tmp.path(), channels, rate, bits, "interleaved");
+                let o = run(capture_command(tmp.path(), &profile, &id, &infile)
+                    .args(["--duration", "500ms"]));
+                assert!(o.status.success(), "{id}: {}", text(&o));
+                let (ch, got) = master_samples(&tmp.path().join("archive"), &id);
+                assert_eq!(ch, channels, "{id}");
+                assert_eq!(got.len(), samples.len(), "{id}: frame count");
+                assert!(got == samples, "{id}: samples differ");
+                let report = qc(&tmp.path().join("archive"), &id);
+                let cap = &report["takes"][0]["capture"];
+                assert_eq!(cap["flagged"], false, "{id}: {cap}");
+                assert_eq!(cap["ended"], "duration reached", "{id}");
+            }
+        }
+    }
+    // Journals are gone once their takes are items.
+    let journal = tmp.path().join("archive/.capstan/journal");
+    assert_eq!(std::fs::read_dir(journal).unwrap().count(), 0);
+}
+
+#[test]
+fn a_stalled_writer_yields_overruns_at_their_positions_and_exit_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (channels, rate, bits) = (2u16, 48_000u32, 16u16);
+    // Fed through a pipe at 10x real time (the file device alone runs thousands of times real
+    // time and would reach the end of any input during the stall); the writer stalls for 1 s
+    // after 1 s of audio, so the 4 s ring overflows and about 6 s are lost, mid-take.
+    let samples = signal(channels, rate, bits, 30.0);
+    let fifo = tmp.path().join("tape.fifo");
+    mkfifo(&fifo);
+    let profile = profile_for(tmp.path(), channels, rate, bits, "interleaved");
+    let child = capture_command(tmp.path(), &profile, "ov", &fifo)
+        .args(["--duration", "30s", "--buffer", "1024"])
+        .env("CAPSTAN_TEST_STALL_WRITER", "48000:1000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let feeder = feed_at_real_time(
+        fifo.clone(),
+        raw(&samples, bits),
+        4096,
+        f64::from(rate) * 40.0,
+    );
+    let o = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("gap"), "{}", text(&o));
+    let report = qc(&tmp.path().join("archive"), "ov");
+    let cap = &report["takes"][0]["capture"];
+    assert_eq!(cap["flagged"], true);
+    let gaps = cap["gaps"].as_array().unwrap();
+    assert!(!gaps.is_empty(), "{cap}");
+    // The master is the input with each lost stretch cut out, exactly where the gaps say.
+    let (_, got) = master_samples(&tmp.path().join("archive"), "ov");
+    let mut expected = Vec::new();
+    let mut device_pos = 0usize; // frames of input consumed
+    let mut take_pos = 0usize;
+    let ch = usize::from(channels);
+    for g in gaps {
+        assert_eq!(g["kind"], "overrun", "{g}");
+        let at = g["start"].as_u64().unwrap() as usize;
+        let len = g["length"].as_u64().unwrap() as usize;
+        assert!(at >= 48_000, "a gap before the stall: {g}");
+        let keep = at - take_pos;
+        expected.extend_from_slice(&samples[device_pos * ch..(device_pos + keep) * ch]);
+        device_pos += keep + len;
+        take_pos = at;
+    }
+    expected.extend_from_slice(samples.get(device_pos * ch..).unwrap_or(&[]));
+    assert_eq!(got.len(), expected.len(), "frames kept");
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != expected[i]) {
+        let probe = &got[i..i + 16];
+        let found = (0..samples.len() / ch - 8).find(|&p| &samples[p * ch..p * ch + 16] == probe);
+        panic!(
+            "first difference at frame {} ({} gaps, first {}); the data there is input frame {found:?}",
+            i / ch,
+            gaps.len(),
+            gaps[0]
+        );
+    }
+    // The defects list them too.
+    let defects = report["takes"][0]["defects"].as_array().unwrap();
+    assert_eq!(
+        defects.iter().filter(|d| d["kind"] == "overrun").count(),
+        gaps.len()
+    );
+}
+
+/// Writes `bytes` into a named pipe in `chunk`-byte writes at `rate` bytes/s; stops when the
+/// reader goes away.
+fn feed_at_real_time(
+    fifo: PathBuf,
+    bytes: Vec<u8>,
+    chunk: usize,
+    rate: f64,
+) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let start = Instant::now();
+        let mut sent = 0;
+        for c in bytes.chunks(chunk) {
+            let due = start + Duration::from_secs_f64(sent as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if f.write_all(c).is_err() {
+                break;
+            }
+            sent += c.len();
+        }
+        sent
+    })
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string and mode.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+#[test]
+fn a_killed_capture_is_recovered_losing_at_most_the_last_second() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (channels, rate, bits) = (2u16, 48_000u32, 16u16);
+    let samples = signal(channels, rate, bits, 6.0);
+    let bytes = raw(&samples, bits);
+    let fifo = tmp.path().join("tape.fifo");
+    mkfifo(&fifo);
+    let profile = profile_for(tmp.path(), channels, rate, bits, "interleaved");
+    // Period 1024 frames = 4096 bytes = one pipe write (see ../shared/alsa/README.md).
+    let mut child = capture_command(tmp.path(), &profile, "k", &fifo)
+        .args(["--duration", "6s", "--buffer", "1024"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let feeder = feed_at_real_time(fifo.clone(), bytes, 4096, f64::from(rate) * 4.0);
+    std::thread::sleep(Duration::from_millis(3000));
+    child.kill().unwrap(); // SIGKILL, mid-take
+    child.wait().unwrap();
+    let sent = feeder.join().unwrap();
+    let sent_frames = sent / 4;
+    let archive = tmp.path().join("archive");
+    assert!(
+        !archive.join("default/k").exists(),
+        "no item before recovery"
+    );
+
+    let o = run(capstan().args(["recover", "--archive"]).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("recovered default/k"), "{}", text(&o));
+    let (_, got) = master_samples(&archive, "k");
+    let frames = got.len() / 2;
+    assert!(
+        frames + rate as usize >= sent_frames,
+        "lost more than a second: {frames} of {sent_frames} frames"
+    );
+    assert!(frames > 0);
+    assert!(got[..] == samples[..got.len()], "recovered samples differ");
+    let cap = &qc(&archive, "k")["takes"][0]["capture"];
+    assert_eq!(cap["recovered"], true, "{cap}");
+    assert_eq!(cap["flagged"], true);
+    // A valid item: the verifier and bagit.py agree.
+    assert_valid_bag(&archive.join("default/k"));
+    let o = run(capstan().arg("verify").arg("--deep").arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_dir(archive.join(".capstan/journal"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn a_device_that_stops_delivering_ends_the_take_which_is_kept_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (channels, rate, bits) = (2u16, 48_000u32, 16u16);
+    // Whole periods (1024 frames): the plugin does not retry a short read.
+    let samples = signal(channels, rate, bits, 47_104.0 / 48_000.0);
+    let fifo = tmp.path().join("tape.fifo");
+    mkfifo(&fifo);
+    let profile = profile_for(tmp.path(), channels, rate, bits, "interleaved");
+    let child = capture_command(tmp.path(), &profile, "d", &fifo)
+        .args(["--duration", "60s", "--buffer", "1024"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One second of audio, then the pipe stays open and silent: the device hangs.
+    let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    for c in raw(&samples, bits).chunks(4096) {
+        f.write_all(c).unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    drop(f);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("device error"), "{}", text(&o));
+    let archive = tmp.path().join("archive");
+    let cap = &qc(&archive, "d")["takes"][0]["capture"];
+    assert!(
+        cap["ended"].as_str().unwrap().starts_with("device error"),
+        "{cap}"
+    );
+    let (_, got) = master_samples(&archive, "d");
+    assert!(got == samples, "the second captured was not kept whole");
+}
