@@ -951,7 +951,13 @@ fn capture_command(req: &capstan::capture::CaptureRequest, json: bool) -> ExitCo
                     o.capture.gaps.len()
                 );
             }
-            eprintln!("capstan: take ended: {}", o.capture.ended);
+            eprintln!(
+                "capstan: take ended: {}; {:.1} s of audio in {:.1} s, {:.1}% of one core while capturing",
+                o.capture.ended,
+                o.frames as f64 / rate,
+                o.capture_seconds,
+                100.0 * o.capture_cpu_seconds / o.capture_seconds.max(1e-9)
+            );
             let code = finish(Ok(o.ingest), json);
             if flagged {
                 ExitCode::from(1)

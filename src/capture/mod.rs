@@ -143,6 +143,21 @@ pub struct CaptureOutcome {
     pub ingest: IngestOutcome,
     pub frames: u64,
     pub capture: CaptureReport,
+    /// Wall seconds from the stream's start to the take's end (not the finishing after).
+    pub capture_seconds: f64,
+    /// CPU seconds the whole process used meanwhile (callback, writer, journal, meters).
+    pub capture_cpu_seconds: f64,
+}
+
+/// CPU seconds (user + system) this process has used so far.
+fn process_cpu_seconds() -> f64 {
+    // SAFETY: a zeroed out-parameter for getrusage.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
 }
 
 /// A gap as the callbacks see it: in frames the device delivered.
@@ -379,6 +394,7 @@ pub fn capture(
         allows_seconds: allows,
     });
     stream.play().map_err(|e| open_err(e.to_string()))?;
+    let (started, cpu_at_start) = (Instant::now(), process_cpu_seconds());
 
     // The capturing thread: drain, route, journal, meter.
     let mut consumed = 0u64; // device frames accounted for (written or lost)
@@ -486,7 +502,10 @@ pub fn capture(
                     interval_peak[c] = interval_peak[c].max(i64::from(s).abs());
                 }
             }
-            if let Some(l) = loudness.as_mut() {
+            // The journal comes first: when the ring is filling (the writer behind the device)
+            // the loudness meter skips this stretch; peaks, which cost little, never do.
+            let behind = samples.slots() > capacity / 4;
+            if let Some(l) = loudness.as_mut().filter(|_| !behind) {
                 // ebur128 takes full-scale 32-bit values.
                 scaled.clear();
                 scaled.extend(routed.iter().map(|&s| s << shift));
@@ -551,6 +570,8 @@ pub fn capture(
         drop(stream);
     }
     let frames = journal.frames();
+    let capture_seconds = started.elapsed().as_secs_f64();
+    let capture_cpu_seconds = process_cpu_seconds() - cpu_at_start;
     let (wav, lock) = journal.finish().map_err(|source| CaptureError::Journal {
         journal: PathBuf::new(),
         source,
@@ -565,6 +586,8 @@ pub fn capture(
                 ingest,
                 frames,
                 capture: report,
+                capture_seconds,
+                capture_cpu_seconds,
             })
         }
         Err(e) => Err(CaptureError::Finish {
