@@ -1,6 +1,7 @@
 //! The demo transfer: a synthetic tape, so every step of the station can be shown on any
 //! machine. 20 s of 96 kHz/24-bit stereo: head silence, a 1 kHz line-up tone at -18 dBFS,
-//! programme-like chords over tape hiss, a clipped passage, three clicks, tail silence.
+//! programme-like chords over tape hiss, a clipped passage, three clicks, a dropout (50 ms
+//! where the level falls by 30 dB, as when oxide is missing), tail silence.
 //! Deterministic: the same bytes every time.
 
 use crate::flac::riff;
@@ -11,6 +12,9 @@ use std::path::Path;
 pub const RATE: u32 = 96_000;
 /// Its length in seconds.
 pub const SECONDS: u32 = 20;
+/// Where the dropout starts (s) and how long it lasts (s).
+pub const DROPOUT_AT: f64 = 16.5;
+pub const DROPOUT_SECONDS: f64 = 0.05;
 /// Where the clipped passage starts (s) and how long it lasts (frames).
 pub const CLIP_AT: f64 = 12.0;
 pub const CLIP_FRAMES: u64 = 960;
@@ -58,6 +62,11 @@ pub fn demo_signal() -> Vec<i32> {
             // An overdriven passage: the converter clips.
             l = (l * 40.0).clamp(-1.0, 1.0);
             r = (r * 40.0).clamp(-1.0, 1.0);
+        }
+        if (DROPOUT_AT..DROPOUT_AT + DROPOUT_SECONDS).contains(&t) {
+            let loss = 10f64.powf(-30.0 / 20.0);
+            l *= loss;
+            r *= loss;
         }
         for (at, level) in [(8.25, 0.6), (10.5, -0.45), (15.75, 0.7)] {
             if i == (at * fs) as usize {

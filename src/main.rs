@@ -141,9 +141,11 @@ enum Command {
         id: String,
         #[arg(long, default_value = "default")]
         collection: String,
-        /// The input device, as `capstan devices` lists it (e.g. capstan_tape).
+        /// The input device, as `capstan devices` lists it (e.g. capstan_tape), or `demo` (the
+        /// built-in test tape, 96 kHz stereo, at real time) [default: the first interface, else
+        /// demo].
         #[arg(long)]
-        device: String,
+        device: Option<String>,
         /// Stop after this long, e.g. 45m, 90s.
         #[arg(long, value_parser = humantime::parse_duration)]
         duration: Option<std::time::Duration>,
@@ -342,7 +344,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 collection,
                 meta: fields,
                 archive,
-                device,
+                device: device.unwrap_or_else(capstan::capture::device::default_input_name),
                 buffer,
                 stop: interrupt_flag(),
                 now: transfer_time(),

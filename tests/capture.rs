@@ -295,3 +295,41 @@ fn a_device_that_stops_delivering_ends_the_take_which_is_kept_and_reported() {
     let (_, got) = master_samples(&archive, "d");
     assert!(got == samples, "the second captured was not kept whole");
 }
+
+#[test]
+fn the_demo_tape_plays_at_real_time_into_an_item() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    let start = Instant::now();
+    let o = run(capstan()
+        .args([
+            "capture",
+            "--device",
+            "demo",
+            "--profile",
+            "quarter-inch-half-track-stereo",
+        ])
+        .args([
+            "--id",
+            "demo",
+            "--duration",
+            "2s",
+            "--meta",
+            "TITLE=demo",
+            "--meta",
+        ])
+        .args(["TAPE_SPEED=7.5", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        start.elapsed() >= Duration::from_millis(1900),
+        "not real time"
+    );
+    let (ch, got) = master_samples(&archive, "demo");
+    assert_eq!(ch, 2);
+    let tape = capstan::demo::demo_signal();
+    assert!(
+        got[..] == tape[..2 * 96_000 * 2],
+        "the master is not the demo tape"
+    );
+}

@@ -96,3 +96,19 @@ pub fn open_input(name: &str) -> Result<cpal::Device, DeviceError> {
     }
     Err(DeviceError::NotFound { name: name.into() })
 }
+
+/// ALSA's pseudo-devices, which are no interface.
+const NOT_INTERFACES: [&str; 5] = ["null", "default", "sysdefault", "pulse", "pipewire"];
+
+/// The device `capture` uses when none is named: the first input that is a real interface,
+/// else the demo tape.
+pub fn default_input_name() -> String {
+    input_devices()
+        .ok()
+        .and_then(|list| {
+            list.into_iter()
+                .find(|d| !NOT_INTERFACES.contains(&d.name.as_str()))
+                .map(|d| d.name)
+        })
+        .unwrap_or_else(|| super::DEMO_DEVICE.to_string())
+}

@@ -188,6 +188,155 @@ struct CallbackEnds {
     failed: Arc<AtomicU8>,
 }
 
+/// The producing side of the rings, shared by the device callback and the demo tape: it only
+/// copies, counts, and reports drops (no locks, allocation or I/O).
+struct Feed {
+    samples: rtrb::Producer<i32>,
+    gaps: rtrb::Producer<RawGap>,
+    delivered: Arc<AtomicU64>,
+    frames_delivered: u64,
+    inputs: usize,
+    /// Frames dropped since the last period that got through, not yet reported: while the ring
+    /// stays full one gap grows, so no number of dropped periods can overflow the gap ring.
+    pending: RawGap,
+}
+
+impl Feed {
+    fn new(
+        samples: rtrb::Producer<i32>,
+        gaps: rtrb::Producer<RawGap>,
+        delivered: Arc<AtomicU64>,
+        inputs: u16,
+    ) -> Feed {
+        Feed {
+            samples,
+            gaps,
+            delivered,
+            frames_delivered: 0,
+            inputs: usize::from(inputs),
+            pending: RawGap::default(),
+        }
+    }
+
+    /// One period: `len` interleaved samples.
+    fn deliver(&mut self, len: usize, data: impl Iterator<Item = i32>) {
+        let frames = (len / self.inputs) as u64;
+        // A gap is reported just before the samples that follow it, or neither goes: one gap
+        // for one unbroken run of dropped periods. (Only this side writes, so the room seen
+        // here can only grow before the write.)
+        let room = self.samples.slots() >= len;
+        let gap_told = room && (self.pending.frames == 0 || self.gaps.push(self.pending).is_ok());
+        if gap_told {
+            self.pending.frames = 0;
+            if let Ok(chunk) = self.samples.write_chunk_uninit(len) {
+                chunk.fill_from_iter(data);
+            }
+        } else {
+            if self.pending.frames == 0 {
+                self.pending.at_delivered = self.frames_delivered;
+            }
+            self.pending.frames += frames;
+        }
+        self.frames_delivered += frames;
+        self.delivered
+            .store(self.frames_delivered, Ordering::Release);
+    }
+}
+
+/// `--device demo`: the built-in test tape.
+pub const DEMO_DEVICE: &str = "demo";
+
+/// Where the samples come from.
+enum Source {
+    Device(cpal::Stream),
+    Demo(DemoTape),
+}
+
+impl Source {
+    fn start(self) -> Result<Source, cpal::Error> {
+        match self {
+            Source::Device(stream) => {
+                stream.play()?;
+                Ok(Source::Device(stream))
+            }
+            Source::Demo(mut tape) => {
+                tape.start();
+                Ok(Source::Demo(tape))
+            }
+        }
+    }
+}
+
+/// The demo tape (`crate::demo`: line-up tone, programme, clicks, a dropout, a clipped
+/// passage), played at real time in 10 ms periods through the same rings as a device, looping
+/// until the take ends.
+struct DemoTape {
+    feed: Option<(Feed, u16, u32)>,
+    stop: Arc<AtomicBool>,
+    player: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DemoTape {
+    fn new(ends: CallbackEnds, inputs: u16, bits: u32) -> DemoTape {
+        DemoTape {
+            feed: Some((
+                Feed::new(ends.samples, ends.gaps, ends.delivered, inputs),
+                inputs,
+                bits,
+            )),
+            stop: Arc::new(AtomicBool::new(false)),
+            player: None,
+        }
+    }
+
+    fn start(&mut self) {
+        let Some((mut feed, inputs, bits)) = self.feed.take() else {
+            return;
+        };
+        let stop = Arc::clone(&self.stop);
+        self.player = Some(std::thread::spawn(move || {
+            let tape = crate::demo::demo_signal();
+            let frames = tape.len() / 2;
+            let rate = f64::from(crate::demo::RATE);
+            let period = crate::demo::RATE as usize / 100;
+            let inputs = usize::from(inputs);
+            let mut buf = vec![0i32; period * inputs];
+            let start = Instant::now();
+            let (mut sent, mut pos) = (0u64, 0usize);
+            while !stop.load(Ordering::Relaxed) {
+                for (f, frame) in buf.chunks_exact_mut(inputs).enumerate() {
+                    let at = (pos + f) % frames;
+                    for (c, s) in frame.iter_mut().enumerate() {
+                        let v = tape[at * 2 + c.min(1)];
+                        // The tape is 24-bit: as a 16- or 32-bit converter would give it.
+                        *s = match bits {
+                            16 => v >> 8,
+                            32 => v << 8,
+                            _ => v,
+                        };
+                    }
+                }
+                feed.deliver(buf.len(), buf.iter().copied());
+                sent += period as u64;
+                pos = (pos + period) % frames;
+                let due = start + Duration::from_secs_f64(sent as f64 / rate);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }));
+    }
+}
+
+impl Drop for DemoTape {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(p) = self.player.take() {
+            let _ = p.join();
+        }
+    }
+}
+
 /// Builds the input stream for sample type `T`.
 fn build<T>(
     device: &cpal::Device,
@@ -199,43 +348,17 @@ where
     T: cpal::SizedSample + Send + 'static,
 {
     let CallbackEnds {
-        mut samples,
-        mut gaps,
+        samples,
+        gaps,
         mut xruns,
         delivered,
         failed,
     } = ends;
-    let inputs = usize::from(config.channels);
-    let seen = Arc::clone(&delivered);
-    let mut frames_delivered = 0u64;
-    // Frames dropped since the last period that got through, not yet reported: while the ring
-    // stays full one gap grows, so no number of dropped periods can overflow the gap ring.
-    let mut pending = RawGap::default();
+    let mut feed = Feed::new(samples, gaps, Arc::clone(&delivered), config.channels);
     device.build_input_stream(
         *config,
         move |data: &[T], _: &cpal::InputCallbackInfo| {
-            let frames = (data.len() / inputs) as u64;
-            // The gap is reported before the samples after it, or neither goes.
-            let gap_told = pending.frames == 0 || gaps.push(pending).is_ok();
-            let written = gap_told
-                && match samples.write_chunk_uninit(data.len()) {
-                    Ok(chunk) => {
-                        chunk.fill_from_iter(data.iter().map(|&s| convert(s)));
-                        true
-                    }
-                    Err(_) => false,
-                };
-            if gap_told {
-                pending.frames = 0;
-            }
-            if !written {
-                if pending.frames == 0 {
-                    pending.at_delivered = frames_delivered;
-                }
-                pending.frames += frames;
-            }
-            frames_delivered += frames;
-            seen.store(frames_delivered, Ordering::Release);
+            feed.deliver(data.len(), data.iter().map(|&s| convert(s)));
         },
         move |e: cpal::Error| {
             if e.kind() == cpal::ErrorKind::Xrun {
@@ -306,17 +429,9 @@ pub fn capture(
         }
     }
 
-    let device = open_input(&req.device)?;
     let inputs = p.routing.iter().copied().max().unwrap_or(1) as u16;
     let route: Vec<usize> = p.routing.iter().map(|&r| r as usize - 1).collect();
     let channels = route.len();
-    let config = cpal::StreamConfig {
-        channels: inputs,
-        sample_rate: p.sample_rate,
-        buffer_size: req
-            .buffer
-            .map_or(cpal::BufferSize::Default, cpal::BufferSize::Fixed),
-    };
     // Whole frames, so that no frame ever straddles the ring's end.
     let capacity = p.sample_rate as usize * usize::from(inputs) * RING_SECONDS;
     let (samples_tx, mut samples) = rtrb::RingBuffer::<i32>::new(capacity);
@@ -331,20 +446,11 @@ pub fn capture(
         delivered: Arc::clone(&delivered),
         failed: Arc::clone(&failed),
     };
-    let (stream, format) = match p.bit_depth {
-        16 => (
-            build::<i16>(&device, &config, ends, i32::from),
-            "16-bit integer",
-        ),
+    let format = match p.bit_depth {
+        16 => "16-bit integer",
         // cpal's I24 is S24_LE: 24 bits right-justified in 4 bytes.
-        24 => (
-            build::<cpal::I24>(&device, &config, ends, |s| s.inner()),
-            "24-bit integer (in 32-bit containers)",
-        ),
-        32 => (
-            build::<i32>(&device, &config, ends, |s| s),
-            "32-bit integer",
-        ),
+        24 => "24-bit integer (in 32-bit containers)",
+        32 => "32-bit integer",
         bits => {
             return Err(CaptureError::Depth {
                 profile: p.name.clone(),
@@ -359,7 +465,30 @@ pub fn capture(
         format: format.into(),
         detail,
     };
-    let stream = stream.map_err(|e| open_err(e.to_string()))?;
+    let source = if req.device == DEMO_DEVICE {
+        if p.sample_rate != crate::demo::RATE || inputs > 2 {
+            return Err(open_err(format!(
+                "the demo tape is {} Hz stereo; use a profile at that rate with at most 2 inputs (e.g. quarter-inch-half-track-stereo)",
+                crate::demo::RATE
+            )));
+        }
+        Source::Demo(DemoTape::new(ends, inputs, p.bit_depth))
+    } else {
+        let device = open_input(&req.device)?;
+        let config = cpal::StreamConfig {
+            channels: inputs,
+            sample_rate: p.sample_rate,
+            buffer_size: req
+                .buffer
+                .map_or(cpal::BufferSize::Default, cpal::BufferSize::Fixed),
+        };
+        let stream = match p.bit_depth {
+            16 => build::<i16>(&device, &config, ends, i32::from),
+            24 => build::<cpal::I24>(&device, &config, ends, |s| s.inner()),
+            _ => build::<i32>(&device, &config, ends, |s| s),
+        };
+        Source::Device(stream.map_err(|e| open_err(e.to_string()))?)
+    };
 
     let info = TakeInfo {
         profile: req.profile_arg.clone(),
@@ -393,7 +522,7 @@ pub fn capture(
     tell(CaptureEvent::Ready {
         allows_seconds: allows,
     });
-    stream.play().map_err(|e| open_err(e.to_string()))?;
+    let source = source.start().map_err(|e| open_err(e.to_string()))?;
     let (started, cpu_at_start) = (Instant::now(), process_cpu_seconds());
 
     // The capturing thread: drain, route, journal, meter.
@@ -565,9 +694,9 @@ pub fn capture(
     if ended.starts_with("device error") {
         // A hung device may never return from its read: dropping the stream would wait on it
         // forever. Let it go on a thread of its own; the take is finished regardless.
-        std::thread::spawn(move || drop(stream));
+        std::thread::spawn(move || drop(source));
     } else {
-        drop(stream);
+        drop(source);
     }
     let frames = journal.frames();
     let capture_seconds = started.elapsed().as_secs_f64();
@@ -707,4 +836,35 @@ pub fn recover(archive: &Archive) -> Result<Vec<Recovered>, CaptureError> {
         });
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_ring_drops_whole_periods_and_reports_them_before_what_follows() {
+        let (tx, mut rx) = rtrb::RingBuffer::<i32>::new(8); // 4 stereo frames
+        let (gtx, mut grx) = rtrb::RingBuffer::<RawGap>::new(1); // room for one report
+        let delivered = Arc::new(AtomicU64::new(0));
+        let mut feed = Feed::new(tx, gtx, Arc::clone(&delivered), 2);
+        let period = |v: i32| [v, v, v + 1, v + 1];
+        feed.deliver(4, period(0).into_iter()); // frames 0-1
+        feed.deliver(4, period(10).into_iter()); // frames 2-3: the ring is full
+        feed.deliver(4, period(20).into_iter()); // frames 4-5: dropped
+        feed.deliver(4, period(30).into_iter()); // frames 6-7: dropped, the same gap
+        assert_eq!(delivered.load(Ordering::Relaxed), 8);
+        assert!(
+            grx.is_empty(),
+            "a gap is reported only when samples follow it"
+        );
+        let mut out = [0; 4];
+        rx.pop_entire_slice(&mut out).unwrap(); // the writer drains two frames
+        feed.deliver(4, period(40).into_iter()); // frames 8-9: get through
+        let g = grx.pop().unwrap();
+        assert_eq!((g.at_delivered, g.frames), (4, 4));
+        let mut rest = [0; 8];
+        rx.pop_entire_slice(&mut rest).unwrap();
+        assert_eq!(rest, [10, 10, 11, 11, 40, 40, 41, 41]);
+    }
 }
