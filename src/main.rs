@@ -927,10 +927,11 @@ fn capture_command(req: &capstan::capture::CaptureRequest, json: bool) -> ExitCo
             );
             for (i, c) in channels.iter().enumerate() {
                 line.push_str(&format!(
-                    " | {} {:>6.1} ({:>6.1}){}",
+                    " | {} {:>6.1} ({:>6.1}) TP {:>5.1}{}",
                     i + 1,
                     c.peak_dbfs.max(-99.9),
                     c.hold_dbfs.max(-99.9),
+                    c.true_peak_dbtp.max(-99.9),
                     if c.clip { " CLIP" } else { "" }
                 ));
             }

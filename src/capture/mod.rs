@@ -123,6 +123,8 @@ pub struct ChannelMeter {
     pub hold_dbfs: f64,
     /// A full-scale sample in the last 2 s.
     pub clip: bool,
+    /// True peak over the last interval, dBTP (BS.1770 oversampling).
+    pub true_peak_dbtp: f64,
 }
 
 /// What a capture says while it runs.
@@ -535,6 +537,10 @@ pub fn capture(
     let mut holds = vec![(f64::NEG_INFINITY, Instant::now(), false); channels];
     let mut interval_peak = vec![0i64; channels];
     let mut loudness = ebur128::EbuR128::new(channels as u32, p.sample_rate, ebur128::Mode::M).ok();
+    let mut true_peaks: Vec<crate::dsp::truepeak::TruePeak> = (0..channels)
+        .map(|_| crate::dsp::truepeak::TruePeak::new(p.sample_rate))
+        .collect();
+    let mut plane: Vec<f32> = Vec::new();
     let mut last_meter = Instant::now();
     let mut last_data = Instant::now();
     let shift = 32 - p.bit_depth;
@@ -634,6 +640,20 @@ pub fn capture(
             // The journal comes first: when the ring is filling (the writer behind the device)
             // the loudness meter skips this stretch; peaks, which cost little, never do.
             let behind = samples.slots() > capacity / 4;
+            if !behind {
+                let scale = 1.0 / (full as f32 + 1.0);
+                for (c, tp) in true_peaks.iter_mut().enumerate() {
+                    plane.clear();
+                    plane.extend(
+                        routed
+                            .iter()
+                            .skip(c)
+                            .step_by(channels)
+                            .map(|&s| s as f32 * scale),
+                    );
+                    tp.process(&plane);
+                }
+            }
             if let Some(l) = loudness.as_mut().filter(|_| !behind) {
                 // ebur128 takes full-scale 32-bit values.
                 scaled.clear();
@@ -657,6 +677,7 @@ pub fn capture(
                     peak_dbfs: db(peak),
                     hold_dbfs: *hold,
                     clip: *clip,
+                    true_peak_dbtp: db(f64::from(true_peaks[c].take_interval())),
                 };
                 interval_peak[c] = 0;
             }

@@ -200,6 +200,12 @@ impl TruePeak {
         self.buf.drain(..outputs);
     }
 
+    /// The true peak so far (linear), starting a new interval: the interpolator's history is
+    /// kept, so the next interval's first outputs are as exact as any (live meters).
+    pub fn take_interval(&mut self) -> f32 {
+        std::mem::take(&mut self.peak)
+    }
+
     /// The true peak, linear (1.0 = full scale), after flushing the interpolator.
     pub fn finish(mut self) -> f32 {
         self.process(&[0.0; TAPS]);
