@@ -207,25 +207,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             files,
         } => {
-            let profile = match Profile::load(&profile) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("capstan: {e}");
-                    return Ok(ExitCode::from(2));
-                }
+            let (profile, fields) = match profile_and_fields(&profile, &meta) {
+                Ok(loaded) => loaded,
+                Err(code) => return Ok(code),
             };
-            let mut fields = Fields::default();
-            for m in &meta {
-                match parse_meta_arg(m) {
-                    Ok((k, v)) => {
-                        fields.0.insert(k, v);
-                    }
-                    Err(e) => {
-                        eprintln!("capstan: {e}");
-                        return Ok(ExitCode::from(1));
-                    }
-                }
-            }
             let req = IngestRequest {
                 profile,
                 id,
@@ -316,25 +301,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let archive = Archive::new(archive_dir(archive));
             recover_command(&archive);
-            let loaded = match Profile::load(&profile) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("capstan: {e}");
-                    return Ok(ExitCode::from(2));
-                }
+            let (loaded, fields) = match profile_and_fields(&profile, &meta) {
+                Ok(loaded) => loaded,
+                Err(code) => return Ok(code),
             };
-            let mut fields = Fields::default();
-            for m in &meta {
-                match parse_meta_arg(m) {
-                    Ok((k, v)) => {
-                        fields.0.insert(k, v);
-                    }
-                    Err(e) => {
-                        eprintln!("capstan: {e}");
-                        return Ok(ExitCode::from(1));
-                    }
-                }
-            }
             let req = capstan::capture::CaptureRequest {
                 duration: duration
                     .map(|d| (d.as_secs_f64() * f64::from(loaded.sample_rate)).round() as u64),
@@ -1004,4 +974,22 @@ fn recover_command(archive: &Archive) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The profile (`--profile`) and the operator's fields (`--meta`), or the exit code saying why
+/// not (2: no such profile; 1: a bad field).
+fn profile_and_fields(profile: &str, meta: &[String]) -> Result<(Profile, Fields), ExitCode> {
+    let profile = Profile::load(profile).map_err(|e| {
+        eprintln!("capstan: {e}");
+        ExitCode::from(2)
+    })?;
+    let mut fields = Fields::default();
+    for m in meta {
+        let (k, v) = parse_meta_arg(m).map_err(|e| {
+            eprintln!("capstan: {e}");
+            ExitCode::from(1)
+        })?;
+        fields.0.insert(k, v);
+    }
+    Ok((profile, fields))
 }
