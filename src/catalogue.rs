@@ -39,6 +39,7 @@ use crate::archive::bag::{
 };
 use crate::archive::events::{self, Event};
 use crate::archive::{Archive, ArchiveError};
+use crate::units::now_rfc3339;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction};
 use serde::Serialize;
 use std::fs::File;
@@ -306,12 +307,6 @@ fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
 /// `collection/id` split at its first `/`.
 fn split_item(item: &str) -> (&str, &str) {
     item.split_once('/').unwrap_or(("", item))
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// `ARCHIVE/.capstan/catalogue.sqlite`

@@ -21,7 +21,7 @@ use crate::metadata::{check_identifier, Fields, MetadataError};
 use crate::profile::{CarrierCoding, Layout, Profile};
 use crate::report::{level_defects, MasterReport, QcReport, SourceReport, TakeReport};
 use crate::source::wav::{ForeignChunk, WavError, WavInfo, WavReader};
-use crate::units::FrameCount;
+use crate::units::{rfc3339, FrameCount};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -125,11 +125,6 @@ pub fn transfer_time() -> OffsetDateTime {
         .and_then(|s| s.trim().parse::<i64>().ok())
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         .unwrap_or_else(OffsetDateTime::now_utc)
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// A take, opened and checked against the profile before any work starts.

@@ -84,6 +84,18 @@ impl Serialize for Timecode {
     }
 }
 
+/// An instant as RFC 3339 (`2026-11-21T20:15:03.123Z`), the form of every date-time Capstan
+/// writes (events, QC reports, journals).
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Now, as [`rfc3339`].
+pub fn now_rfc3339() -> String {
+    rfc3339(time::OffsetDateTime::now_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

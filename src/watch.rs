@@ -25,7 +25,8 @@ use crate::archive::bag::{survey, walk_bag, FileStamp};
 use crate::archive::events::Event;
 use crate::archive::Archive;
 use crate::catalogue::{self, Catalogue, CatalogueError, FileRow, FileStatus, RecordError};
-use crate::fixity::{check_against, display_path, verify, Options, Quiet};
+use crate::fixity::{check_against, display_path, sha256_of, verify, Options, Quiet};
+use crate::units::now_rfc3339;
 use notify::Watcher as _;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -70,12 +71,6 @@ pub enum WatchError {
 pub enum Tell<'a> {
     Event(&'a Event),
     Notice(String),
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 fn parse_ns(rfc3339: &str) -> Option<i128> {
@@ -223,9 +218,7 @@ impl Watcher<'_> {
                 let abs = bag.join(&path);
                 // Where a file reported moved went: known already, not a stranger.
                 if !moved_here.is_empty()
-                    && check_against(&abs, "", false)
-                        .sha256
-                        .is_some_and(|d| moved_here.contains(&d))
+                    && sha256_of(&abs).is_some_and(|d| moved_here.contains(&d))
                 {
                     continue;
                 }
@@ -245,7 +238,8 @@ impl Watcher<'_> {
         let mut unknown_sha: Vec<Option<String>> = vec![None; unknown.len()];
         if !gone.is_empty() {
             for (k, (_, _, abs)) in unknown.iter().enumerate() {
-                unknown_sha[k] = check_against(abs, "", false).sha256;
+                // Only the digest: a FLAC here is not being checked, just recognised.
+                unknown_sha[k] = sha256_of(abs);
             }
         }
         let mut claimed = vec![false; unknown.len()];

@@ -21,7 +21,7 @@ use crate::ingest::{ingest, IngestError, IngestOutcome, IngestRequest};
 use crate::metadata::Fields;
 use crate::profile::Profile;
 use crate::report::{CaptureReport, Defect};
-use crate::units::{FrameCount, FrameIndex};
+use crate::units::{rfc3339, FrameCount, FrameIndex};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use device::{open_input, DeviceError};
 use journal::{Gap, GapKind, Journal, JournalError, TakeInfo};
@@ -388,11 +388,6 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
     // SAFETY: a valid C string and a zeroed out-parameter.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     (unsafe { libc::statvfs(c.as_ptr(), &mut s) } == 0).then(|| s.f_bavail * s.f_frsize)
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Captures a take and finishes it into an item. `tell` hears the start and the live levels.

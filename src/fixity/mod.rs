@@ -481,6 +481,19 @@ pub struct FileVerdict {
     pub problems: Vec<Problem>,
 }
 
+/// A file's SHA-256 (lower-case hex), read once without following a link; None if it could not
+/// be read.
+pub fn sha256_of(path: &Path) -> Option<String> {
+    let job = FileJob {
+        path: path.to_path_buf(),
+        size: path.symlink_metadata().map_or(0, |m| m.len()),
+        algorithms: vec![Algorithm::Sha256],
+        decode: false,
+    };
+    let result = read_file(&job);
+    result.digests.into_iter().next().map(|(_, d)| d)
+}
+
 /// Checks one file against the SHA-256 it should have (the watcher's check): read once, its
 /// SHA-256 and, for FLAC with `deep`, its audio in the same read; a changed FLAC is decoded to
 /// tell damage from an edited tag. Never follows a link.
@@ -684,9 +697,7 @@ pub fn record_checks(
     problems: &[Problem],
     deep: bool,
 ) -> Vec<(PathBuf, Result<usize, crate::catalogue::RecordError>)> {
-    let date_time = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let date_time = crate::units::now_rfc3339();
     let agent = crate::ingest::agent();
     let mut by_archive: std::collections::BTreeMap<PathBuf, Vec<crate::archive::events::Event>> =
         Default::default();
