@@ -3,8 +3,11 @@
 # ../shared/alsa/README.md), with analysis, meters and journal running:
 # 1. stress: the file device delivers as fast as alsa-lib reads (far faster than real time);
 #    for each channel count x rate, 10 s of 24-bit audio; prints the speed (x real time) and the
-#    overruns the take recorded. Zero overruns at a speed >= 1x means the pipeline sustains it.
-# 2. real time: 8 ch x 96 kHz x 24-bit fed through a named pipe at real-time pace for 20 s;
+#    overruns the take recorded (this device outruns any writer: once it is more than the ring's
+#    4 s ahead periods are dropped, so this measures the writer's throughput, not real time);
+# 2. sustained: each channel count x rate fed through a named pipe at real-time pace (and one at
+#    2x), a 4096-byte period per write: zero overruns there means the pipeline sustains it;
+# 3. real time: 8 ch x 96 kHz x 24-bit fed through a named pipe at real-time pace for 20 s;
 #    prints the CPU the capture used while capturing (not the finishing after), in % of a core.
 #
 #   benches/capture.sh        (builds release; needs python3 and libasound2)
@@ -63,25 +66,54 @@ for spec in "2 48000" "8 96000" "16 96000" "32 96000" "32 192000"; do
     printf '  %2d ch x %6d Hz: overruns %s; %s\n' "$1" "$2" "$gaps" "$line"
 done
 
-echo "real time (8 ch x 96 kHz x 24-bit through a pipe at real-time pace, 20 s):"
-noise 8 96000 20 >"$work/rt.raw"
-mkfifo "$work/rt.fifo"
-rm -rf "$work/archive"
-# One period = 128 frames x 8 ch x 4 bytes = 4096 bytes = one atomic pipe write.
-/usr/bin/python3 - "$work/rt.raw" "$work/rt.fifo" <<'EOF' &
-import sys, time
-data = open(sys.argv[1], "rb").read()
-rate = 96000 * 8 * 4
-with open(sys.argv[2], "wb", buffering=0) as f:
-    t0 = time.monotonic()
-    for i in range(0, len(data), 4096):
-        due = t0 + i / rate
-        d = due - time.monotonic()
-        if d > 0:
+# Writes CH x RATE 24-bit noise (S24_LE in 4 bytes) into a named pipe, one 4096-byte period per
+# write (the plugin reads one period per read() and does not retry a short read), at FACTOR
+# times real time, for SECS seconds of audio.
+pace() { # channels rate seconds factor fifo
+    /usr/bin/python3 - "$@" <<'EOF'
+import os, random, struct, sys, time
+ch, rate, secs, factor, fifo = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+rng = random.Random(1)
+block = b"".join(struct.pack("<i", rng.randint(-(1 << 22), 1 << 22)) for _ in range(ch * rate // 10))
+total = int(rate * secs) * ch * 4
+speed = rate * ch * 4 * factor
+fd = os.open(fifo, os.O_WRONLY)
+t0 = time.monotonic()
+sent = i = 0
+try:
+    while sent < total:
+        d = t0 + sent / speed - time.monotonic()
+        if d > 0.002:
             time.sleep(d)
-        f.write(data[i:i + 4096])
+        os.write(fd, block[i:i + 4096])
+        sent += 4096
+        i = (i + 4096) % len(block)
+except BrokenPipeError:
+    pass
 EOF
-CAPSTAN_TEST_INFILE="$work/rt.fifo" "$bin" capture --device capstan_tape --buffer 128 \
-    --profile "$(profile 8 96000)" --id rt --duration 20s --archive "$work/archive" 2>&1 >/dev/null |
-    grep "take ended" | sed 's/.*; /  /'
-wait
+}
+
+# One paced capture; prints its overruns and the CPU it used while capturing.
+paced() { # channels rate seconds factor
+    local fifo="$work/paced.fifo" period=$((4096 / ($1 * 4)))
+    rm -rf "$work/archive" "$fifo"
+    mkfifo "$fifo"
+    pace "$1" "$2" "$3" "$4" "$fifo" &
+    local out gaps
+    out=$(CAPSTAN_TEST_INFILE="$fifo" "$bin" capture --device capstan_tape --buffer "$period" \
+        --profile "$(profile "$1" "$2")" --id p --duration "$3"s --archive "$work/archive" 2>&1 >/dev/null || true)
+    wait
+    gaps=$(/usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(len(r['takes'][0]['capture']['gaps']))" \
+        "$work/archive/default/p/data/p.qc.json" 2>/dev/null || echo "?")
+    printf '  %2d ch x %6d Hz at %sx real time (%d-frame periods): overrun gaps %s; %s\n' \
+        "$1" "$2" "$4" "$period" "$gaps" "$(echo "$out" | grep "take ended" | sed 's/.*; //')"
+}
+
+echo "sustained (paced through a pipe, one 4096-byte period per write; 10 s of audio each):"
+for spec in "8 96000 1" "16 96000 1" "32 96000 1" "32 192000 1" "32 192000 2" "32 192000 4" "64 192000 1" "64 192000 2"; do
+    set -- $spec
+    paced "$1" "$2" 10 "$3"
+done
+
+echo "real time (8 ch x 96 kHz x 24-bit, 128-frame periods, 20 s):"
+paced 8 96000 20 1

@@ -878,10 +878,14 @@ fn capture_command(req: &capstan::capture::CaptureRequest, json: bool) -> ExitCo
     let mut tell = |e: CaptureEvent| match e {
         CaptureEvent::Ready { allows_seconds } => {
             if allows_seconds.is_finite() {
+                let allows = if allows_seconds >= 3600.0 {
+                    format!("{:.1} h", allows_seconds / 3600.0)
+                } else {
+                    format!("{:.0} min", allows_seconds / 60.0)
+                };
                 eprintln!(
-                    "capstan: capturing from {}; the free disk allows {:.1} h at this profile's data rate",
+                    "capstan: capturing from {}; the free disk allows {allows} at this profile's data rate",
                     req.device,
-                    allows_seconds / 3600.0
                 );
             }
         }

@@ -52,7 +52,8 @@ pub struct CaptureReport {
     /// Samples lost, `overrun` (the writer fell behind) or `xrun` (the device dropped them),
     /// at their position in the take (also in the take's defects).
     pub gaps: Vec<Defect>,
-    /// Something was lost or the take was recovered: it needs a listen.
+    /// Something was lost, the take ended on a failure (device, disk) or was recovered: it
+    /// needs a listen.
     pub flagged: bool,
 }
 

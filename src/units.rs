@@ -84,6 +84,28 @@ impl Serialize for Timecode {
     }
 }
 
+/// A byte count for people, in binary units (`512 B`, `3.4 MiB`, `1.21 GiB`).
+pub fn bytes_human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    let digits = if v < 10.0 {
+        2
+    } else if v < 100.0 {
+        1
+    } else {
+        0
+    };
+    format!("{v:.digits$} {}", UNITS[unit])
+}
+
 /// An instant as RFC 3339 (`2026-11-21T20:15:03.123Z`), the form of every date-time Capstan
 /// writes (events, QC reports, journals).
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
@@ -99,6 +121,16 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_counts_read_in_binary_units() {
+        assert_eq!(bytes_human(0), "0 B");
+        assert_eq!(bytes_human(1023), "1023 B");
+        assert_eq!(bytes_human(1024), "1.00 KiB");
+        assert_eq!(bytes_human(16 << 20), "16.0 MiB");
+        assert_eq!(bytes_human(300 << 20), "300 MiB");
+        assert_eq!(bytes_human(1_300_000_000), "1.21 GiB");
+    }
 
     #[test]
     fn timecode_formats_hours_minutes_seconds_millis() {

@@ -284,7 +284,8 @@ fn a_device_that_stops_delivering_ends_the_take_which_is_kept_and_reported() {
     }
     let o = child.wait_with_output().unwrap();
     drop(f);
-    assert!(o.status.success(), "{}", text(&o));
+    // Finished, and flagged (exit 1): a take that ended on a failure needs a listen.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("device error"), "{}", text(&o));
     let archive = tmp.path().join("archive");
     let cap = &qc(&archive, "d")["takes"][0]["capture"];
@@ -292,8 +293,94 @@ fn a_device_that_stops_delivering_ends_the_take_which_is_kept_and_reported() {
         cap["ended"].as_str().unwrap().starts_with("device error"),
         "{cap}"
     );
+    assert_eq!(cap["flagged"], true, "{cap}");
     let (_, got) = master_samples(&archive, "d");
     assert!(got == samples, "the second captured was not kept whole");
+}
+
+/// A capture into a small tmpfs of its own, fed through a pipe at 40x real time, with no
+/// duration: it runs until the disk says otherwise. Returns the input and the child's output.
+fn capture_into_small_disk(
+    tmp: &Path,
+    id: &str,
+    during: impl FnOnce(),
+) -> (Vec<i32>, std::process::Output) {
+    let (channels, rate, bits) = (2u16, 48_000u32, 16u16);
+    let samples = signal(channels, rate, bits, 150.0);
+    let fifo = tmp.join("tape.fifo");
+    mkfifo(&fifo);
+    let profile = profile_for(tmp, channels, rate, bits, "interleaved");
+    let child = capture_command(tmp, &profile, id, &fifo)
+        .args(["--buffer", "1024"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let feeder = feed_at_real_time(fifo, raw(&samples, bits), 4096, f64::from(rate) * 40.0);
+    during();
+    let o = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    (samples, o)
+}
+
+#[test]
+fn a_filling_disk_ends_the_take_while_its_master_still_fits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    mount_tmpfs(&archive, "size=40m");
+    let _guard = Unmount(archive.clone());
+    let (samples, o) = capture_into_small_disk(tmp.path(), "full", || {});
+    // Finished into an item, flagged (exit 1), the reason said.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("take ended: disk full"), "{}", text(&o));
+    let cap = &qc(&archive, "full")["takes"][0]["capture"];
+    assert!(
+        cap["ended"].as_str().unwrap().starts_with("disk full"),
+        "{cap}"
+    );
+    assert_eq!(cap["flagged"], true);
+    let (_, got) = master_samples(&archive, "full");
+    // The 150 s tape did not fit; what was captured is all there, bit-exact.
+    assert!(got.len() > samples.len() / 10 && got.len() < samples.len());
+    assert!(got[..] == samples[..got.len()], "captured samples differ");
+    assert_valid_bag(&archive.join("default/full"));
+    let journal = archive.join(".capstan/journal");
+    assert_eq!(std::fs::read_dir(journal).unwrap().count(), 0);
+}
+
+#[test]
+fn a_disk_filled_by_another_writer_keeps_the_take_for_recover() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    mount_tmpfs(&archive, "size=64m");
+    let _guard = Unmount(archive.clone());
+    let filler = archive.join("filler");
+    let (samples, o) = capture_into_small_disk(tmp.path(), "crowded", || {
+        // Something else takes every free byte a second into the take.
+        std::thread::sleep(Duration::from_secs(1));
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 1 << 16];
+        while f.write_all(&block).is_ok() {}
+    });
+    // Nothing could be finished, nothing was lost: the take waits in its journal.
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("disk full"), "{}", text(&o));
+    assert!(text(&o).contains("capstan recover"), "{}", text(&o));
+    assert!(!archive.join("default/crowded").exists());
+    std::fs::remove_file(&filler).unwrap();
+
+    let o = run(capstan().args(["recover", "--archive"]).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let cap = &qc(&archive, "crowded")["takes"][0]["capture"];
+    assert_eq!(cap["recovered"], true, "{cap}");
+    assert!(
+        cap["ended"].as_str().unwrap().starts_with("disk full"),
+        "the reason is kept with the journal: {cap}"
+    );
+    let (_, got) = master_samples(&archive, "crowded");
+    assert!(got.len() > 48_000 * 2, "{} samples", got.len());
+    assert!(got[..] == samples[..got.len()], "recovered samples differ");
+    assert_valid_bag(&archive.join("default/crowded"));
 }
 
 #[test]

@@ -316,25 +316,6 @@ fn metadata_with_control_characters_is_refused() {
     );
 }
 
-fn mount_tmpfs(dir: &Path, opts: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    let o = run(Command::new("mount")
-        .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
-        .arg(dir));
-    assert!(
-        o.status.success(),
-        "this test mounts a small tmpfs and must run as root (as CI does): {}",
-        text(&o)
-    );
-}
-
-struct Unmount(PathBuf);
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn an_unwritable_archive_is_reported_and_left_alone() {
     let f = fixture();

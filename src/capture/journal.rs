@@ -45,6 +45,12 @@ pub struct Gap {
     pub frames: u64,
 }
 
+/// The last line of a gaps file whose take ended but was not finished.
+#[derive(Debug, Serialize, Deserialize)]
+struct End {
+    ended: String,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum GapKind {
@@ -140,6 +146,13 @@ impl Journal {
         .map_err(io_at(&json))?;
         let gaps_path = side("gaps.jsonl");
         let gaps = File::create_new(&gaps_path).map_err(io_at(&gaps_path))?;
+        // Room reserved for the gap records and the end note, so that a disk filled by
+        // someone else can still take them (best effort: not every file system reserves).
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a valid descriptor; KEEP_SIZE leaves the file's length at 0.
+            unsafe { libc::fallocate(gaps.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 64 << 10) };
+        }
         let mut j = Journal {
             wav,
             gaps,
@@ -168,6 +181,24 @@ impl Journal {
 
     pub fn frames(&self) -> u64 {
         self.frames
+    }
+
+    /// Bytes of samples written so far.
+    pub fn bytes(&self) -> u64 {
+        self.frames * u64::from(self.channels) * u64::from(self.bits / 8)
+    }
+
+    /// Says beside the gaps why the take ended, for a recovery that finishes it later.
+    pub fn note_end(&mut self, reason: &str) -> Result<(), JournalError> {
+        let line = serde_json::to_string(&End {
+            ended: reason.into(),
+        })
+        .expect("end serialises")
+            + "\n";
+        self.gaps
+            .write_all(line.as_bytes())
+            .map_err(io_at(&self.path))?;
+        self.gaps.sync_data().map_err(io_at(&self.path))
     }
 
     /// Appends interleaved frames (full-scale for the journal's depth, right-justified).
@@ -207,7 +238,12 @@ impl Journal {
     /// Fills in the sizes and syncs: the journal is now a complete RF64 WAV. The lock is held
     /// until the returned file is dropped.
     pub fn finish(mut self) -> Result<(PathBuf, File), JournalError> {
-        let bytes = self.frames * u64::from(self.channels) * u64::from(self.bits / 8);
+        let bytes = self.bytes();
+        // A write cut short (a full disk) may have left part of a frame past the last whole one.
+        let header_len = header(self.channels, self.rate, self.bits, 0).len() as u64;
+        self.wav
+            .set_len(header_len + bytes)
+            .map_err(io_at(&self.path))?;
         self.wav
             .seek(SeekFrom::Start(0))
             .and_then(|_| {
@@ -226,6 +262,8 @@ pub struct Orphan {
     pub wav: PathBuf,
     pub info: TakeInfo,
     pub gaps: Vec<Gap>,
+    /// Why the take ended, when its capture lived to say so (a take it could not finish).
+    pub ended: Option<String>,
     /// Held while it is being recovered.
     pub lock: File,
 }
@@ -260,7 +298,7 @@ pub fn orphans(dir: &Path) -> Result<Vec<Orphan>, JournalError> {
             })
         })?;
         let gaps_path = wav.with_extension("gaps.jsonl");
-        let mut gaps = Vec::new();
+        let (mut gaps, mut ended) = (Vec::new(), None);
         for line in std::fs::read_to_string(&gaps_path)
             .unwrap_or_default()
             .lines()
@@ -268,12 +306,15 @@ pub fn orphans(dir: &Path) -> Result<Vec<Orphan>, JournalError> {
             // A line torn by the crash is the only one that may not parse.
             if let Ok(g) = serde_json::from_str(line) {
                 merge_gap(&mut gaps, g);
+            } else if let Ok(e) = serde_json::from_str::<End>(line) {
+                ended = Some(e.ended);
             }
         }
         found.push(Orphan {
             wav,
             info,
             gaps,
+            ended,
             lock,
         });
     }

@@ -75,8 +75,9 @@ pub enum CaptureError {
     },
     #[error(transparent)]
     JournalSetup(#[from] JournalError),
-    #[error("the take was captured but not finished ({source}); it is kept in {journal}: `capstan recover` finishes it")]
+    #[error("the take ({ended}) was captured but not finished ({source}); it is kept in {journal}: `capstan recover` finishes it")]
     Finish {
+        ended: String,
         journal: PathBuf,
         source: Box<IngestError>,
     },
@@ -357,17 +358,29 @@ where
         failed,
     } = ends;
     let mut feed = Feed::new(samples, gaps, Arc::clone(&delivered), config.channels);
+    let inputs = usize::from(config.channels);
+    let mut clock = XrunClock::new(config.sample_rate);
+    // Both callbacks run on the stream's one worker thread; the flag only carries "an xrun
+    // happened" from the error callback to the next period, which measures its length.
+    let xrun = Arc::new(AtomicBool::new(false));
+    let xrun_seen = Arc::clone(&xrun);
     device.build_input_stream(
         *config,
-        move |data: &[T], _: &cpal::InputCallbackInfo| {
+        move |data: &[T], info: &cpal::InputCallbackInfo| {
+            let at = info.timestamp().capture.as_nanos();
+            if xrun_seen.swap(false, Ordering::AcqRel) {
+                let _ = xruns.push(RawGap {
+                    at_delivered: delivered.load(Ordering::Acquire),
+                    frames: clock.lost_before(at),
+                });
+            }
+            let frames = (data.len() / inputs) as u64;
+            clock.period(at, frames);
             feed.deliver(data.len(), data.iter().map(|&s| convert(s)));
         },
         move |e: cpal::Error| {
             if e.kind() == cpal::ErrorKind::Xrun {
-                let _ = xruns.push(RawGap {
-                    at_delivered: delivered.load(Ordering::Acquire),
-                    frames: 0,
-                });
+                xrun.store(true, Ordering::Release);
             } else {
                 // The kind's code; the capturing thread puts it into words.
                 failed.store(1 + e.kind() as u8, Ordering::Release);
@@ -375,6 +388,69 @@ where
         },
         None,
     )
+}
+
+/// How a take ends as asked: its duration reached, or stopped (a signal, the app).
+const ENDED_DURATION: &str = "duration reached";
+const ENDED_STOPPED: &str = "stopped";
+
+/// How often, at least, capture checks that the disk still has room to finish the take.
+const SPACE_CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// Free bytes a take of `journal_bytes` needs to be finished: its master (FLAC of
+/// incompressible audio is at most a few per mille larger than the PCM), the bag's small files,
+/// and a margin for everything else writing to the disk.
+fn master_room(journal_bytes: u64) -> u64 {
+    journal_bytes + journal_bytes / 64 + 16 * 1024 * 1024
+}
+
+/// The reason a take ended when its journal could not be written.
+fn write_failure(e: &JournalError) -> String {
+    let full = matches!(e, JournalError::Io { source, .. }
+        if source.kind() == std::io::ErrorKind::StorageFull
+            || source.raw_os_error() == Some(libc::EDQUOT));
+    if full {
+        format!("disk full: {e}")
+    } else {
+        format!("journal write failed: {e}")
+    }
+}
+
+/// Measures the samples a device dropped in an xrun from its capture timestamps: where the
+/// period after the xrun was captured against where the stream would have been had nothing
+/// been lost. ALSA stamps periods from the device's own clock, so this is accurate to the
+/// timestamps' jitter, well under a period; a device without timestamps reads 0 (unknown).
+#[derive(Debug, Clone, Copy)]
+struct XrunClock {
+    rate: u32,
+    /// Capture time (ns) of the last period and its length in frames.
+    last: Option<(u128, u64)>,
+}
+
+impl XrunClock {
+    fn new(rate: u32) -> XrunClock {
+        XrunClock { rate, last: None }
+    }
+
+    /// Notes a period that arrived.
+    fn period(&mut self, captured_ns: u128, frames: u64) {
+        self.last = Some((captured_ns, frames));
+    }
+
+    /// Frames missing before a period captured at `captured_ns`.
+    fn lost_before(&self, captured_ns: u128) -> u64 {
+        let Some((last, frames)) = self.last else {
+            return 0;
+        };
+        if last == 0 || captured_ns <= last {
+            return 0; // no timestamps, or ones that do not move forward
+        }
+        let rate = u128::from(self.rate);
+        let elapsed = (captured_ns - last) * rate; // frame-nanoseconds
+        let expected = u128::from(frames) * 1_000_000_000;
+        // Round to the nearest frame.
+        (elapsed.saturating_sub(expected) + 500_000_000).div_euclid(1_000_000_000) as u64
+    }
 }
 
 /// Bytes a second of journal plus master (the master at most the journal's size).
@@ -548,8 +624,9 @@ pub fn capture(
                 let (at, ms) = v.split_once(':')?;
                 Some((at.parse().ok()?, ms.parse().ok()?))
             });
+    let mut last_space_check = Instant::now();
     let ended: String;
-    loop {
+    'take: loop {
         if let Some((at, ms)) = stall {
             if consumed >= at {
                 std::thread::sleep(Duration::from_millis(ms));
@@ -563,11 +640,11 @@ pub fn capture(
                 at: x.at_delivered.saturating_sub(lost_before),
                 frames: x.frames,
             };
-            journal.gap(g).map_err(|source| CaptureError::Journal {
-                journal: journal.path().to_path_buf(),
-                source,
-            })?;
             journal::merge_gap(&mut take_gaps, g);
+            if let Err(e) = journal.gap(g) {
+                ended = write_failure(&e);
+                break 'take;
+            }
         }
         // Samples first, then gaps: a gap the callback recorded before samples we are about
         // to read is then certainly visible (the rings publish in the callback's order).
@@ -587,11 +664,11 @@ pub fn capture(
                 };
                 consumed += frames;
                 lost_before += frames;
-                journal.gap(gap).map_err(|source| CaptureError::Journal {
-                    journal: journal.path().to_path_buf(),
-                    source,
-                })?;
                 journal::merge_gap(&mut take_gaps, gap);
+                if let Err(e) = journal.gap(gap) {
+                    ended = write_failure(&e);
+                    break 'take;
+                }
                 continue;
             }
         }
@@ -621,12 +698,10 @@ pub fn capture(
                 }
             }
             chunk.commit_all();
-            journal
-                .append(&routed)
-                .map_err(|source| CaptureError::Journal {
-                    journal: journal.path().to_path_buf(),
-                    source,
-                })?;
+            if let Err(e) = journal.append(&routed) {
+                ended = write_failure(&e);
+                break 'take;
+            }
             for frame in routed.chunks_exact(channels) {
                 for (c, &s) in frame.iter().enumerate() {
                     interval_peak[c] = interval_peak[c].max(i64::from(s).abs());
@@ -687,8 +762,19 @@ pub fn capture(
             last_meter = Instant::now();
         }
         if req.duration.is_some_and(|d| consumed >= d) {
-            ended = "duration reached".into();
+            ended = ENDED_DURATION.into();
             break;
+        }
+        if last_space_check.elapsed() >= SPACE_CHECK_EVERY {
+            last_space_check = Instant::now();
+            let needed = master_room(journal.bytes());
+            if let Some(free) = free_bytes(&req.archive.root).filter(|&f| f < needed) {
+                ended = format!(
+                    "disk full: stopped with {} free, the room the master needs",
+                    crate::units::bytes_human(free)
+                );
+                break;
+            }
         }
         if n == 0 {
             let code = failed.load(Ordering::Acquire);
@@ -697,7 +783,7 @@ pub fn capture(
                 break;
             }
             if req.stop.load(Ordering::Relaxed) && samples.slots() == 0 {
-                ended = "stopped".into();
+                ended = ENDED_STOPPED.into();
                 break;
             }
             if last_data.elapsed() > SILENT_DEVICE {
@@ -714,6 +800,9 @@ pub fn capture(
     } else {
         drop(source);
     }
+    // Said beside the journal, so that a take that cannot be finished now is recovered later
+    // with the reason it ended (best effort: on a full disk even this may not fit).
+    let _ = journal.note_end(&ended);
     let frames = journal.frames();
     let capture_seconds = started.elapsed().as_secs_f64();
     let capture_cpu_seconds = process_cpu_seconds() - cpu_at_start;
@@ -736,6 +825,7 @@ pub fn capture(
             })
         }
         Err(e) => Err(CaptureError::Finish {
+            ended: report.ended,
             journal: wav,
             source: Box::new(e),
         }),
@@ -769,7 +859,8 @@ fn capture_report(
         device: device.into(),
         ended: ended.into(),
         recovered,
-        flagged: recovered || !gaps.is_empty(),
+        // A take that ended on a failure is as suspect as one with a gap.
+        flagged: recovered || !gaps.is_empty() || !matches!(ended, ENDED_DURATION | ENDED_STOPPED),
         gaps,
     }
 }
@@ -821,9 +912,13 @@ pub fn recover(archive: &Archive) -> Result<Vec<Recovered>, CaptureError> {
                 &time::format_description::well_known::Rfc3339,
             )
             .unwrap_or_else(|_| OffsetDateTime::now_utc());
+            let ended = match &orphan.ended {
+                Some(reason) => format!("{reason} (finished from its journal by recover)"),
+                None => "interrupted (recovered from its journal)".into(),
+            };
             let report = capture_report(
                 &orphan.info.device,
-                "interrupted (recovered from its journal)",
+                &ended,
                 true,
                 &orphan.gaps,
                 profile.sample_rate,
@@ -857,6 +952,37 @@ pub fn recover(archive: &Archive) -> Result<Vec<Recovered>, CaptureError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_xrun_is_measured_from_the_capture_timestamps() {
+        let mut clock = XrunClock::new(48_000);
+        assert_eq!(
+            clock.lost_before(5_000_000),
+            0,
+            "nothing before the first period"
+        );
+        let ns = |frames: u64| u128::from(frames) * 1_000_000_000 / 48_000;
+        let t0 = 1_000_000_000u128;
+        clock.period(t0, 480);
+        // The next period captured right after this one: nothing lost.
+        assert_eq!(clock.lost_before(t0 + ns(480)), 0);
+        // 1234 frames later than that.
+        assert_eq!(clock.lost_before(t0 + ns(480 + 1234)), 1234);
+        // Jitter of a few microseconds rounds away; time running backwards loses nothing.
+        assert_eq!(clock.lost_before(t0 + ns(480) + 7_000), 0);
+        assert_eq!(clock.lost_before(t0 - 1), 0);
+        // A device without timestamps (all zero) says nothing.
+        let mut blind = XrunClock::new(48_000);
+        blind.period(0, 480);
+        assert_eq!(blind.lost_before(0), 0);
+    }
+
+    #[test]
+    fn a_take_is_stopped_while_its_master_still_fits() {
+        let gib = 1u64 << 30;
+        assert!(master_room(gib) > gib + gib / 100);
+        assert!(master_room(0) >= 16 << 20);
+    }
 
     #[test]
     fn a_full_ring_drops_whole_periods_and_reports_them_before_what_follows() {

@@ -356,3 +356,24 @@ pub fn masters(bag: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// Mounts a tmpfs of its own at `dir` (the tests run as root, as CI does).
+pub fn mount_tmpfs(dir: &Path, opts: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let o = run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+        .arg(dir));
+    assert!(
+        o.status.success(),
+        "this test mounts a small tmpfs and must run as root (as CI does): {}",
+        text(&o)
+    );
+}
+
+/// Unmounts its folder when dropped.
+pub struct Unmount(pub PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
