@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 /// An archive that already holds one good item, and a good source file.
 struct Fixture {
