@@ -12,6 +12,7 @@ use crate::archive::bag::{write_tag_files, PayloadFile};
 use crate::archive::events::Event;
 use crate::archive::{out_of_space, Archive, ArchiveError, Staging};
 use crate::catalogue::{self, Catalogue, RecordError};
+use crate::dsp::declick::{DeclickSettings, Repair, RepairKind};
 use crate::dsp::levels::{LevelAnalyser, LevelError, LevelReport};
 use crate::flac::bext::{Bext, BextLoudness, LOUDNESS_OFFSET};
 use crate::flac::encode::{patch_riff_chunk, MasterEncoder, MasterMetadata, StreamSpec};
@@ -19,7 +20,11 @@ use crate::flac::verify::{check_file, FlacCheck};
 use crate::flac::{hex, libflac_version, riff, FlacError};
 use crate::metadata::{check_identifier, Fields, MetadataError};
 use crate::profile::{CarrierCoding, Layout, Profile};
-use crate::report::{level_defects, MasterReport, QcReport, SourceReport, TakeReport};
+use crate::report::{
+    level_defects, repair_defects, AccessCopyReport, DeclickReport, MasterReport, QcReport,
+    SourceReport, TakeReport,
+};
+use crate::restore::{derive, loudness_gain, DeriveError, Processing};
 use crate::source::wav::{ForeignChunk, WavError, WavInfo, WavReader};
 use crate::units::{rfc3339, FrameCount};
 use rayon::prelude::*;
@@ -54,6 +59,11 @@ pub enum IngestError {
     NotBitExact { path: PathBuf, detail: String },
     #[error("{path}: level analysis: {source}")]
     Analysis { path: PathBuf, source: LevelError },
+    #[error("{path}: declicker: {source}")]
+    Declick {
+        path: PathBuf,
+        source: crate::dsp::declick::DeclickError,
+    },
     #[error("no source files given")]
     NoSources,
     #[error("interrupted: nothing was added to the archive")]
@@ -534,6 +544,83 @@ fn master_bext(
     }
 }
 
+/// What a take's source carried into the files made from it.
+struct Carried<'a> {
+    bext: Option<&'a Bext>,
+    /// Whole RIFF chunks before `data` (other than bext) and after it.
+    before: &'a [Vec<u8>],
+    after: &'a [Vec<u8>],
+}
+
+/// The metadata of one FLAC file of a take (a master or the access copy): its Vorbis comments
+/// (the item's fields, channels, part, `role`'s comments, coding history, profile, encoder) and
+/// the RIFF chunks `flac -d --keep-foreign-metadata` restores (bext with `history`, and what the
+/// source carried).
+#[allow(clippy::too_many_arguments)]
+fn file_metadata(
+    req: &IngestRequest,
+    fields: &Fields,
+    take: &Take,
+    parts: usize,
+    carried: &Carried,
+    channel: Option<usize>,
+    channels: usize,
+    history: &str,
+    role: Vec<(String, String)>,
+) -> MasterMetadata {
+    let info = &take.info;
+    let profile = &req.profile;
+    let bits = u32::from(info.valid_bits);
+    let bext = master_bext(req, fields, carried.bext, history.to_string());
+    let mut before = vec![riff::chunk(b"bext", &bext.to_bytes())];
+    before.extend(carried.before.iter().cloned());
+    // The WAV that `flac -d` rebuilds holds bits/8 bytes a sample.
+    let data_len = info.frames.0 * channels as u64 * u64::from(bits / 8);
+    let mask = if channels == usize::from(info.channels) {
+        info.channel_mask
+    } else {
+        None
+    };
+    let fmt = riff::fmt_payload(channels as u16, info.sample_rate, bits as u16, mask);
+    let riff_chunks = riff::foreign_blocks(&fmt, &before, data_len, carried.after);
+    let mut comments: Vec<(String, String)> = fields
+        .ordered()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let names = match channel {
+        Some(c) => profile.channel_names[c - 1].clone(),
+        None => profile.channel_names.join(";"),
+    };
+    comments.push(("CHANNEL_NAMES".into(), names));
+    if let Some(c) = channel {
+        comments.push(("CHANNEL".into(), c.to_string()));
+    }
+    if parts > 1 {
+        comments.push(("PART".into(), format!("{}/{parts}", take.part)));
+    }
+    comments.extend(role);
+    comments.push((
+        "CODING_HISTORY".into(),
+        history.trim_end().replace("\r\n", "\n"),
+    ));
+    comments.push(("CAPSTAN_PROFILE".into(), profile.name.clone()));
+    comments.push((
+        "ENCODER".into(),
+        format!(
+            "Capstan {} (libFLAC {})",
+            env!("CARGO_PKG_VERSION"),
+            libflac_version()
+        ),
+    ));
+    MasterMetadata {
+        comments,
+        riff_chunks,
+        padding: 8192,
+        seek_every_seconds: 10,
+    }
+}
+
 struct TakeResult {
     report: TakeReport,
     payload: Vec<PayloadFile>,
@@ -606,48 +693,22 @@ fn transfer_take(
             source_bext.as_ref().map(|b| b.coding_history.as_str()),
             plan.channels,
         );
-        let bext = master_bext(req, fields, source_bext.as_ref(), history.clone());
-        let mut before = vec![riff::chunk(b"bext", &bext.to_bytes())];
-        before.extend(carried_before.iter().cloned());
-        // The WAV that `flac -d` rebuilds holds bits/8 bytes a sample.
-        let data_len = info.frames.0 * plan.channels as u64 * u64::from(bits / 8);
-        let mask = if plan.channels == channels {
-            info.channel_mask
-        } else {
-            None
+        let carried = Carried {
+            bext: source_bext.as_ref(),
+            before: &carried_before,
+            after: &carried_after,
         };
-        let fmt = riff::fmt_payload(plan.channels as u16, info.sample_rate, bits as u16, mask);
-        let riff_chunks = riff::foreign_blocks(&fmt, &before, data_len, &carried_after);
-        let mut comments: Vec<(String, String)> = fields
-            .ordered()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let names = match plan.channel {
-            Some(c) => profile.channel_names[c - 1].clone(),
-            None => profile.channel_names.join(";"),
-        };
-        comments.push(("CHANNEL_NAMES".into(), names));
-        if let Some(c) = plan.channel {
-            comments.push(("CHANNEL".into(), c.to_string()));
-        }
-        if parts > 1 {
-            comments.push(("PART".into(), format!("{}/{parts}", take.part)));
-        }
-        comments.push(("ROLE".into(), "preservation master".into()));
-        comments.push((
-            "CODING_HISTORY".into(),
-            history.trim_end().replace("\r\n", "\n"),
-        ));
-        comments.push(("CAPSTAN_PROFILE".into(), profile.name.clone()));
-        comments.push((
-            "ENCODER".into(),
-            format!(
-                "Capstan {} (libFLAC {})",
-                env!("CARGO_PKG_VERSION"),
-                libflac_version()
-            ),
-        ));
+        let meta = file_metadata(
+            req,
+            fields,
+            take,
+            parts,
+            &carried,
+            plan.channel,
+            plan.channels,
+            &history,
+            vec![("ROLE".into(), "preservation master".into())],
+        );
         let spec = StreamSpec {
             channels: plan.channels as u32,
             bits_per_sample: bits,
@@ -655,12 +716,6 @@ fn transfer_take(
             total_frames: info.frames.0,
             compression_level: profile.compression_level,
             threads: encoder_threads(),
-        };
-        let meta = MasterMetadata {
-            comments,
-            riff_chunks,
-            padding: 8192,
-            seek_every_seconds: 10,
         };
         encoders.push(MasterEncoder::create(&plan.path, spec, &meta)?);
     }
@@ -706,6 +761,20 @@ fn transfer_take(
             verification: "read back once: SHA-256 of the file, and decoded by libFLAC with every frame CRC good, the source's frame count, and the decoded audio's MD5 equal to the STREAMINFO MD5 computed from the source samples".into(),
         });
     }
+    let carried = Carried {
+        bext: source_bext.as_ref(),
+        before: &carried_before,
+        after: &carried_after,
+    };
+    let (access_copy, repairs) = if profile.access_copy.enabled {
+        let (report, repairs, file) = make_access_copy(
+            req, fields, take, parts, &carried, &levels, &masters, staging,
+        )?;
+        payload.push(file);
+        (Some(report), repairs)
+    } else {
+        (None, Vec::new())
+    };
     let report = TakeReport {
         part: take.part,
         source: SourceReport {
@@ -730,14 +799,220 @@ fn transfer_take(
             if let Some(c) = req.capture.as_ref().filter(|_| take.part == 1) {
                 d.extend(c.gaps.iter().cloned());
             }
+            d.extend(repair_defects(
+                &repairs,
+                info.sample_rate,
+                crate::report::MAX_REPAIR_DEFECTS,
+            ));
+            d.sort_by_key(|d| (d.start, d.channel));
             d
         },
+        access_copy,
         capture: req.capture.clone().filter(|_| take.part == 1),
         clip_runs_total: levels.clip_runs_total,
         overall: levels.overall,
         channels: levels.channels,
     };
     Ok(TakeResult { report, payload })
+}
+
+/// The take's access copy, `<access name>.flac` beside its master(s): the source's samples
+/// (proved identical to the master's) declicked and brought to the target loudness as the
+/// profile asks, with the master's coding history extended by the processing and the FLAC
+/// step, and its metadata naming the master it was made from. Proved like a master (frame
+/// CRCs, frame count, audio MD5) before the bag is committed.
+#[allow(clippy::too_many_arguments)]
+fn make_access_copy(
+    req: &IngestRequest,
+    fields: &Fields,
+    take: &Take,
+    parts: usize,
+    carried: &Carried,
+    levels: &LevelReport,
+    masters: &[MasterReport],
+    staging: &Staging,
+) -> Result<(AccessCopyReport, Vec<Repair>, PayloadFile), IngestError> {
+    let profile = &req.profile;
+    let ac = &profile.access_copy;
+    let info = &take.info;
+    let (channels, bits, rate) = (
+        usize::from(info.channels),
+        u32::from(info.valid_bits),
+        info.sample_rate,
+    );
+    let part_suffix = if parts > 1 {
+        format!("_p{:02}", take.part)
+    } else {
+        String::new()
+    };
+    let name = format!(
+        "{}{part_suffix}.flac",
+        profile.access_name.replace("{id}", &req.id)
+    );
+    let rel = format!("data/{name}");
+    let path = staging.data_dir().join(&name);
+
+    let declick = ac.declick.then(|| DeclickSettings {
+        sensitivity: ac.sensitivity.map_or(1.0, |s| s as f32),
+        ..DeclickSettings::default()
+    });
+    let (gain_db, limited) = ac
+        .target_loudness_lufs
+        .and_then(|t| {
+            loudness_gain(
+                t,
+                levels.overall.integrated_lufs,
+                // Without true peak (turned off in the profile) the sample peak bounds the gain.
+                levels
+                    .overall
+                    .true_peak_dbtp
+                    .or(levels.overall.sample_peak_dbfs),
+            )
+        })
+        .unwrap_or((0.0, false));
+    let gain_db = (gain_db * 100.0).round() / 100.0;
+    let mut steps = Vec::new();
+    if let Some(d) = &declick {
+        steps.push(format!(
+            "declicked (AR model; sensitivity {})",
+            d.sensitivity
+        ));
+    }
+    if let Some(t) = ac.target_loudness_lufs {
+        steps.push(format!(
+            "gain {gain_db:+.2} dB for {t} LUFS{}",
+            if limited {
+                " (held to a -1 dBTP true peak)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if steps.is_empty() {
+        steps.push("unprocessed".into());
+    }
+    let derived_from: Vec<String> = masters.iter().map(|m| m.file.clone()).collect();
+    let master_names: Vec<&str> = derived_from
+        .iter()
+        .map(|f| f.strip_prefix("data/").unwrap_or(f))
+        .collect();
+    let processing = format!(
+        "access copy of {}: {}",
+        master_names.join(" + "),
+        steps.join("; ")
+    );
+    let mut history = coding_history(
+        profile,
+        fields,
+        carried.bext.map(|b| b.coding_history.as_str()),
+        channels,
+    );
+    history.push_str(&format!(
+        "A=PCM,F={rate},W={bits},M={},T=Capstan {}; {processing}\r\n",
+        mode(channels),
+        env!("CARGO_PKG_VERSION"),
+    ));
+    history.push_str(&format!(
+        "A=FLAC,F={rate},W={bits},M={},T=Capstan {}; libFLAC {}\r\n",
+        mode(channels),
+        env!("CARGO_PKG_VERSION"),
+        libflac_version()
+    ));
+    let mut role = vec![
+        ("ROLE".to_string(), "access copy".to_string()),
+        ("SOURCE".to_string(), master_names.join(";")),
+    ];
+    if let [m] = masters {
+        role.push(("SOURCE_MD5".into(), m.audio_md5.clone()));
+    }
+    role.push(("PROCESSING".into(), processing.clone()));
+    let meta = file_metadata(
+        req, fields, take, parts, carried, None, channels, &history, role,
+    );
+    let spec = StreamSpec {
+        channels: channels as u32,
+        bits_per_sample: bits,
+        sample_rate: rate,
+        total_frames: info.frames.0,
+        compression_level: profile.compression_level,
+        threads: encoder_threads(),
+    };
+    let mut encoder = MasterEncoder::create(&path, spec, &meta)?;
+    let mut analyser =
+        LevelAnalyser::new(channels, rate, bits, &profile.analysis).map_err(|source| {
+            IngestError::Analysis {
+                path: take.path.clone(),
+                source,
+            }
+        })?;
+    let mut reader = WavReader::open(&take.path)?;
+    let repairs = derive(
+        channels,
+        rate,
+        bits,
+        &Processing {
+            declick: declick.clone(),
+            gain_db,
+        },
+        |buf| {
+            if interrupted(req) {
+                return Err(IngestError::Interrupted);
+            }
+            Ok(reader.read_frames(buf)? * channels)
+        },
+        |block| {
+            analyser.process(block);
+            encoder.write(block).map_err(IngestError::from)
+        },
+    )
+    .map_err(|e| match e {
+        DeriveError::Declick(source) => IngestError::Declick {
+            path: take.path.clone(),
+            source,
+        },
+        DeriveError::Io(e) => e,
+    })?;
+    reader.finish()?;
+    let encoded = encoder.finish()?;
+    let copy_levels = analyser.finish();
+    let loudness = BextLoudness {
+        integrated: BextLoudness::field(copy_levels.overall.integrated_lufs),
+        range: BextLoudness::field(copy_levels.overall.loudness_range_lu),
+        max_true_peak: BextLoudness::field(copy_levels.overall.true_peak_dbtp),
+        max_momentary: BextLoudness::field(copy_levels.overall.max_momentary_lufs),
+        max_short_term: BextLoudness::field(copy_levels.overall.max_short_term_lufs),
+    };
+    patch_riff_chunk(&path, b"bext", LOUDNESS_OFFSET, &loudness.to_bytes())?;
+    let check = check_file(&path)?;
+    prove_bit_exact(&check, encoded.frames)?;
+    let md5 = check.audio.streaminfo.map(|s| s.md5).unwrap_or_default();
+    let count = |kind: RepairKind| repairs.iter().filter(|r| r.kind == kind).count() as u64;
+    let report = AccessCopyReport {
+        file: rel.clone(),
+        sha256: hex(&check.sha256),
+        bytes: check.bytes,
+        audio_md5: hex(&md5),
+        frames: FrameCount(check.audio.decoded_frames),
+        derived_from,
+        processing,
+        declick: declick.map(|d| DeclickReport {
+            sensitivity: d.sensitivity,
+            clicks: count(RepairKind::Click),
+            crackle: count(RepairKind::Crackle),
+            samples_repaired: repairs.iter().map(|r| r.length.0).sum(),
+        }),
+        gain_db,
+        target_loudness_lufs: ac.target_loudness_lufs,
+        gain_limited_by_true_peak: limited,
+        integrated_lufs: copy_levels.overall.integrated_lufs,
+        true_peak_dbtp: copy_levels.overall.true_peak_dbtp,
+    };
+    let file = PayloadFile {
+        path: rel,
+        sha256: check.sha256,
+        bytes: check.bytes,
+    };
+    Ok((report, repairs, file))
 }
 
 /// libFLAC threads per master. One: the analysis thread and the reader already keep the

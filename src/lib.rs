@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod metadata;
 pub mod profile;
 pub mod report;
+pub mod restore;
 pub mod source;
 pub mod units;
 pub mod watch;

@@ -375,6 +375,23 @@ impl RawProfile {
             ));
         }
         let ac = self.access_copy;
+        if ac.enabled && s.channels.len() > 8 {
+            return Err(invalid(
+                "access_copy.enabled",
+                format!(
+                    "an access copy is one FLAC file, which holds at most 8 channels; this profile has {}",
+                    s.channels.len()
+                ),
+            ));
+        }
+        if let Some(v) = ac.sensitivity {
+            if !(v.is_finite() && v > 0.0 && v <= 100.0) {
+                return Err(invalid(
+                    "access_copy.sensitivity",
+                    format!("{v} is not a positive number up to 100"),
+                ));
+            }
+        }
         if let Some(t) = ac.target_loudness_lufs {
             if !(-70.0..=0.0).contains(&t) {
                 return Err(invalid(

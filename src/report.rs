@@ -3,6 +3,7 @@
 //! `hh:mm:ss.fff`. Levels that cannot be measured (silence: -inf) are `null`.
 //! `version` changes whenever a field changes meaning or is removed.
 
+use crate::dsp::declick::{Repair, RepairKind};
 use crate::dsp::levels::{ChannelLevels, LevelReport, ProgrammeLevels};
 use crate::units::{FrameCount, FrameIndex, Timecode};
 use serde::Serialize;
@@ -35,6 +36,9 @@ pub struct TakeReport {
     pub defects: Vec<Defect>,
     /// How many clip runs there were in all (the defect list keeps at most a bounded number).
     pub clip_runs_total: u64,
+    /// The access copy made from the take, when the profile asks for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_copy: Option<AccessCopyReport>,
     /// How the take was captured, when it came from an interface rather than a file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureReport>,
@@ -87,10 +91,48 @@ pub struct MasterReport {
     pub verification: String,
 }
 
+/// The access copy of a take: a derived file, never the preservation master.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessCopyReport {
+    /// Path inside the bag, `data/...`.
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub audio_md5: String,
+    pub frames: FrameCount,
+    /// The master(s) it was made from (the same samples: each master is proved bit-identical
+    /// to the source before the copy is made).
+    pub derived_from: Vec<String>,
+    /// The processing, in the words of its coding history line.
+    pub processing: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declick: Option<DeclickReport>,
+    /// dB applied after declicking (0 when no loudness target is set).
+    pub gain_db: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_loudness_lufs: Option<f64>,
+    /// The gain was held back so that the copy's true peak stays at or below −1 dBTP.
+    pub gain_limited_by_true_peak: bool,
+    /// The copy's own loudness and true peak, measured on what was written.
+    pub integrated_lufs: Option<f64>,
+    pub true_peak_dbtp: Option<f64>,
+}
+
+/// What the declicker did to an access copy (every repair is also a `click` or `crackle`
+/// defect of the take, up to the defect list's cap).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeclickReport {
+    pub sensitivity: f32,
+    pub clicks: u64,
+    pub crackle: u64,
+    /// Samples replaced, over all channels.
+    pub samples_repaired: u64,
+}
+
 /// A located defect.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Defect {
-    /// `clip`, `silence-head`, `silence-tail` (later: `click`, `dropout`, `overrun`).
+    /// `clip`, `silence-head`, `silence-tail`, `click`, `crackle`, `overrun`, `xrun`.
     pub kind: String,
     /// 1-based channel, or null when it concerns every channel.
     pub channel: Option<usize>,
@@ -98,6 +140,10 @@ pub struct Defect {
     pub start_time: Timecode,
     pub length: FrameCount,
     pub length_time: Timecode,
+    /// The defect's size where it has one, dBFS: for a click, the largest change its repair
+    /// made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_dbfs: Option<f64>,
 }
 
 impl Defect {
@@ -115,8 +161,35 @@ impl Defect {
             start_time: start.timecode(rate),
             length,
             length_time: length.timecode(rate),
+            size_dbfs: None,
         }
     }
+}
+
+/// Repairs listed in a take's defects, at most this many (the declick report counts them all).
+pub const MAX_REPAIR_DEFECTS: usize = 10_000;
+
+/// The defects the declicker repaired, at most `limit`: `click` or `crackle`, with their size.
+pub fn repair_defects(repairs: &[Repair], rate: u32, limit: usize) -> Vec<Defect> {
+    repairs
+        .iter()
+        .take(limit)
+        .map(|r| {
+            let mut d = Defect::new(
+                match r.kind {
+                    RepairKind::Click => "click",
+                    RepairKind::Crackle => "crackle",
+                },
+                Some(r.channel),
+                r.start,
+                r.length,
+                rate,
+            );
+            d.size_dbfs =
+                (r.peak > 0.0).then(|| (20.0 * f64::from(r.peak).log10() * 100.0).round() / 100.0);
+            d
+        })
+        .collect()
 }
 
 /// The defects a level analysis found: clips, and silence at the head and tail.

@@ -257,7 +257,7 @@ pub fn sync_tree(dir: &Path) -> Result<(), ArchiveError> {
 
 /// Renames `from` to `to`, failing with `AlreadyExists` if `to` exists (even as an empty folder,
 /// which a plain rename(2) would silently replace).
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let c = |p: &Path| {

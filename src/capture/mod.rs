@@ -5,13 +5,16 @@
 //! (`rtrb`) sized for several seconds; when the ring has no room for a whole callback the
 //! callback's frames are dropped and an overrun record (position, length) goes into a second
 //! ring — no locks, no allocation, no I/O, no logging there. Device xruns arrive through
-//! cpal's error callback and are recorded the same way. The capturing thread drains the rings:
+//! cpal's error callback; the next period measures their length from the capture timestamps
+//! and records them the same way. The capturing thread drains the rings:
 //! it routes interface inputs to the profile's channels, appends to the take's journal
 //! ([`journal`], durable at least twice a second), logs each gap durably, and publishes live
-//! meters. When the take ends (duration reached, a stop signal, a device error, a full disk),
-//! what was captured is finished into an item by the ingest path (analysis, verified master,
-//! bag, catalogue) with the take's story in its QC report ([`CaptureReport`]). A capture that
-//! dies leaves its journal, which [`recover`] turns into an item flagged "recovered".
+//! meters. When the take ends (duration reached, a stop signal, a device error, a disk that no
+//! longer has room for the master, a journal that cannot be written), what was captured is
+//! finished into an item by the ingest path (analysis, verified master, bag, catalogue) with
+//! the take's story in its QC report ([`CaptureReport`]); a take that cannot be finished then
+//! stays in its journal with the reason it ended. A capture that dies leaves its journal,
+//! which [`recover`] turns into an item flagged "recovered".
 
 pub mod device;
 pub mod journal;

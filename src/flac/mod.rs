@@ -5,9 +5,11 @@
 //! block order (STREAMINFO, SEEKTABLE, VORBIS_COMMENT, the `riff` APPLICATION blocks, PADDING)
 //! so the same input gives the same bytes. [`verify::check_file`] reads a FLAC file once, hashing every byte with SHA-256 while
 //! libFLAC decodes it, checks frame CRCs and the STREAMINFO MD5, and locates every damaged frame.
+//! [`decode::FlacReader`] reads a file's samples back for derived copies (refusing damage).
 //! [`riff`] lays out the BWF chunks that `flac -d --keep-foreign-metadata` turns back into a WAV.
 
 pub mod bext;
+pub mod decode;
 pub mod encode;
 pub mod riff;
 pub mod verify;
@@ -41,6 +43,13 @@ pub enum FlacError {
     },
     #[error("{path}: not a FLAC file ({detail})")]
     NotFlac { path: PathBuf, detail: String },
+    #[error("{path}: damaged at {at} ({time}): {kind}")]
+    Damaged {
+        path: PathBuf,
+        at: crate::units::FrameIndex,
+        time: crate::units::Timecode,
+        kind: String,
+    },
 }
 
 /// The libFLAC version Capstan is built with, e.g. "1.5.0".

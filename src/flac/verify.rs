@@ -259,7 +259,7 @@ unsafe extern "C" fn metadata_cb(
 }
 
 /// libFLAC's error statuses in words.
-fn error_kind(status: sys::FLAC__StreamDecoderErrorStatus) -> String {
+pub(crate) fn error_kind(status: sys::FLAC__StreamDecoderErrorStatus) -> String {
     match status {
         sys::FLAC__STREAM_DECODER_ERROR_STATUS_LOST_SYNC => "lost sync".into(),
         sys::FLAC__STREAM_DECODER_ERROR_STATUS_BAD_HEADER => "bad frame header".into(),
