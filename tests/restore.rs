@@ -95,8 +95,7 @@ fn comments(flac: &Path) -> String {
 }
 
 fn qc(bag: &Path, id: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(bag.join(format!("data/{id}.qc.json"))).unwrap())
-        .unwrap()
+    serde_json::from_slice(&std::fs::read(bag.join(format!("data/{id}.qc.json"))).unwrap()).unwrap()
 }
 
 /// Frames (of `channel`) where `a` and `b` differ.
@@ -133,7 +132,10 @@ fn an_access_copy_is_declicked_and_names_the_master_it_came_from() {
     assert_flac_t(&access);
 
     // The master is the flat transfer: the clicks are still in it.
-    assert!(decode(&master, tmp.path()) == degraded, "the master was processed");
+    assert!(
+        decode(&master, tmp.path()) == degraded,
+        "the master was processed"
+    );
     // The access copy differs only at the clicks, and is closer to the clean signal there.
     let repaired = decode(&access, tmp.path());
     assert_eq!(repaired.len(), degraded.len());
@@ -201,9 +203,10 @@ fn an_access_copy_is_declicked_and_names_the_master_it_came_from() {
     // Its BWF coding history, as `flac -d --keep-foreign-metadata` restores it, is the master's
     // with the processing and the FLAC step added.
     let history = |flac: &Path| -> String {
-        let wav = tmp
-            .path()
-            .join(format!("{}.bwf.wav", flac.file_stem().unwrap().to_string_lossy()));
+        let wav = tmp.path().join(format!(
+            "{}.bwf.wav",
+            flac.file_stem().unwrap().to_string_lossy()
+        ));
         let o = run(Command::new(tool("flac"))
             .args(["-d", "-s", "-f", "--keep-foreign-metadata", "-o"])
             .arg(&wav)
@@ -260,10 +263,18 @@ fn a_loudness_target_is_met_without_passing_the_true_peak_ceiling() {
     let summary = &log[log.rfind("Summary:").expect("an ebur128 summary")..];
     let value = |label: &str| -> f64 {
         let at = summary.find(label).unwrap() + label.len();
-        summary[at..].split_whitespace().next().unwrap().parse().unwrap()
+        summary[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     let integrated = value("I:");
-    assert!((integrated + 23.0).abs() < 0.2, "ffmpeg reads {integrated} LUFS");
+    assert!(
+        (integrated + 23.0).abs() < 0.2,
+        "ffmpeg reads {integrated} LUFS"
+    );
     assert!(value("Peak:") <= -1.0, "{summary}");
     assert!((ac["integrated_lufs"].as_f64().unwrap() - integrated).abs() < 0.2);
 }
@@ -291,8 +302,12 @@ fn declick_repairs_wav_and_flac_files_and_leaves_clean_ones_untouched() {
     assert_eq!(r["clicks"], planted.len(), "{r}");
     for &(c, at) in &planted {
         assert!(
-            r["repairs"].as_array().unwrap().iter().any(|d| d["channel"] == c + 1
-                && (d["start"].as_u64().unwrap() as i64 - at as i64).abs() <= 3),
+            r["repairs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["channel"] == c + 1
+                    && (d["start"].as_u64().unwrap() as i64 - at as i64).abs() <= 3),
             "channel {} frame {at} not in the report",
             c + 1
         );
@@ -312,7 +327,10 @@ fn declick_repairs_wav_and_flac_files_and_leaves_clean_ones_untouched() {
     let o = run(capstan().arg("declick").arg(&flac_in).arg(&flac_out));
     assert!(o.status.success(), "{}", text(&o));
     assert_flac_t(&flac_out);
-    assert!(decode(&flac_out, tmp.path()) == repaired, "FLAC and WAV paths differ");
+    assert!(
+        decode(&flac_out, tmp.path()) == repaired,
+        "FLAC and WAV paths differ"
+    );
 
     // A clean file comes out bit-identical, nothing reported.
     let clean_wav = tmp.path().join("clean.wav");

@@ -3,9 +3,10 @@
 //!
 //! The journal is an RF64 WAV (so any length fits) whose sizes are written as zero at the start
 //! and filled in when the take ends; the samples in between are appended as they arrive and
-//! `fdatasync`ed at least once a second. Beside it, `<name>.json` says what the take is (profile,
-//! id, metadata, device, start) and `<name>.gaps.jsonl` lists every overrun and xrun as it
-//! happens, synced with the samples. A journal is owned by the process holding an OS lock on
+//! `fdatasync`ed every [`SYNC_EVERY`] on a thread of its own (so a slow flush never holds up
+//! the capture). Beside it, `<name>.json` says what the take is (profile, id, metadata, device,
+//! start) and `<name>.gaps.jsonl` lists every overrun and xrun as it happens, synced with the
+//! samples. A journal is owned by the process holding an OS lock on
 //! its WAV; one whose owner is gone (crash, kill -9, power cut) is [`recover`]ed: cut to its
 //! last whole frame, its sizes filled in, and it is an ordinary WAV the ingest path reads. So a
 //! crash loses at most the last second.
@@ -14,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// How often the journal is made durable, at least.
 pub const SYNC_EVERY: Duration = Duration::from_millis(500);
@@ -117,7 +120,57 @@ pub struct Journal {
     bits: u16,
     frames: u64,
     packed: Vec<u8>,
-    last_sync: Instant,
+    syncer: Option<Syncer>,
+}
+
+/// Makes the journal durable every [`SYNC_EVERY`] on a thread of its own: a disk slow to flush
+/// (a USB drive, a busy array) then holds up only the flush, never the draining of the capture
+/// ring, whose 4 s would otherwise be all the slack the disk had.
+struct Syncer {
+    stop: Arc<AtomicBool>,
+    failed: Arc<Mutex<Option<io::Error>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(wav: &File, gaps: &File) -> io::Result<Syncer> {
+        let (wav, gaps) = (wav.try_clone()?, gaps.try_clone()?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(Mutex::new(None));
+        let (stop_t, failed_t) = (Arc::clone(&stop), Arc::clone(&failed));
+        let thread = std::thread::Builder::new()
+            .name("journal sync".into())
+            .spawn(move || loop {
+                std::thread::park_timeout(SYNC_EVERY);
+                if stop_t.load(Ordering::Acquire) {
+                    return;
+                }
+                if let Err(e) = wav.sync_data().and_then(|_| gaps.sync_data()) {
+                    *failed_t.lock().expect("sync failure lock") = Some(e);
+                    return;
+                }
+            })?;
+        Ok(Syncer {
+            stop,
+            failed,
+            thread: Some(thread),
+        })
+    }
+
+    /// The flush that failed, if one did.
+    fn failure(&self) -> Option<io::Error> {
+        self.failed.lock().expect("sync failure lock").take()
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
 }
 
 impl Journal {
@@ -162,7 +215,7 @@ impl Journal {
             bits,
             frames: 0,
             packed: Vec::new(),
-            last_sync: Instant::now(),
+            syncer: None,
         };
         j.wav
             .write_all(&header(channels, rate, bits, 0))
@@ -172,6 +225,7 @@ impl Journal {
             path: dir.to_path_buf(),
             detail: e.to_string(),
         })?;
+        j.syncer = Some(Syncer::start(&j.wav, &j.gaps).map_err(io_at(&j.path))?);
         Ok(j)
     }
 
@@ -213,8 +267,8 @@ impl Journal {
             .write_all(&self.packed)
             .map_err(io_at(&self.path))?;
         self.frames += (samples.len() / usize::from(self.channels)) as u64;
-        if self.last_sync.elapsed() >= SYNC_EVERY {
-            self.sync()?;
+        if let Some(e) = self.syncer.as_ref().and_then(Syncer::failure) {
+            return Err(io_at(&self.path)(e));
         }
         Ok(())
     }
@@ -230,14 +284,13 @@ impl Journal {
 
     fn sync(&mut self) -> Result<(), JournalError> {
         self.wav.sync_data().map_err(io_at(&self.path))?;
-        self.gaps.sync_data().map_err(io_at(&self.path))?;
-        self.last_sync = Instant::now();
-        Ok(())
+        self.gaps.sync_data().map_err(io_at(&self.path))
     }
 
     /// Fills in the sizes and syncs: the journal is now a complete RF64 WAV. The lock is held
     /// until the returned file is dropped.
     pub fn finish(mut self) -> Result<(PathBuf, File), JournalError> {
+        drop(self.syncer.take());
         let bytes = self.bytes();
         // A write cut short (a full disk) may have left part of a frame past the last whole one.
         let header_len = header(self.channels, self.rate, self.bits, 0).len() as u64;
