@@ -146,8 +146,118 @@ struct Take {
     trailing: Vec<ForeignChunk>,
 }
 
-/// Ingests the request's takes as one item.
+/// Ingests the request's takes as one item: [`prepare`], then [`Prepared::commit`].
 pub fn ingest(req: &IngestRequest) -> Result<IngestOutcome, IngestError> {
+    prepare(req)?.commit()
+}
+
+/// An item made and proved in staging, not yet in the archive: for a person to review before
+/// it is committed (the station app's review step). Dropped without [`Prepared::commit`], the
+/// staging bag is removed and the archive is as it was.
+#[derive(Debug)]
+pub struct Prepared {
+    req: IngestRequest,
+    staging: Staging,
+    report: QcReport,
+    payload: Vec<PayloadFile>,
+    bagging_date: String,
+}
+
+impl Prepared {
+    /// The item's QC report (also in the staged bag as `data/<id>.qc.json`).
+    pub fn report(&self) -> &QcReport {
+        &self.report
+    }
+
+    /// The staged bag's folder: its masters can be read for review (e.g. with
+    /// [`crate::review::overview`]) until it is committed or dropped.
+    pub fn bag_dir(&self) -> &Path {
+        self.staging.bag_dir()
+    }
+
+    /// Discards the staged item (the same as dropping it, said out loud).
+    pub fn discard(self) {}
+
+    /// Moves the staged bag into the archive (one atomic rename that never replaces an item)
+    /// and records its events in the log and the catalogue.
+    pub fn commit(self) -> Result<IngestOutcome, IngestError> {
+        let Prepared {
+            req,
+            staging,
+            report,
+            payload,
+            bagging_date,
+        } = self;
+        let req = &req;
+        let profile = &req.profile;
+        let parts = req.sources.len();
+        let bag = staging.commit(&req.archive, &req.collection, &req.id)?;
+        let item = format!("{}/{}", req.collection, req.id);
+        let mut evs = vec![Event {
+            date_time: rfc3339(req.now),
+            event_type: "ingestion".into(),
+            item: item.clone(),
+            file: None,
+            outcome: "pass".into(),
+            detail: format!(
+                "{} take(s) from {} with profile {}",
+                parts,
+                req.sources
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                profile.name
+            ),
+            agent: agent(),
+        }];
+        for p in &payload {
+            evs.push(Event {
+                date_time: rfc3339(req.now),
+                event_type: "message digest calculation".into(),
+                item: item.clone(),
+                file: Some(p.path.clone()),
+                outcome: "pass".into(),
+                detail: format!("SHA-256 {}", hex(&p.sha256)),
+                agent: agent(),
+            });
+        }
+        // The item is committed; events that cannot be logged or catalogued are reported but undo
+        // nothing.
+        let record = catalogue::item_record(
+            &req.collection,
+            &req.id,
+            &profile.name,
+            &bagging_date,
+            &payload,
+            &report,
+        );
+        let mut warnings = Vec::new();
+        match catalogue::record(&req.archive, Some(&record), &evs) {
+            Ok(()) => {}
+            Err(e @ RecordError::Log(_)) => warnings.push(format!(
+                "{e}; the item is committed at {}, but its ingestion is not in the archive's event log",
+                bag.display()
+            )),
+            Err(RecordError::Catalogue(e)) => warnings.push(format!(
+                "the item is committed and its events are in events.jsonl, but not in the catalogue: {e}{}",
+                if e.advises_reindex() {
+                    ""
+                } else {
+                    "; `capstan reindex` brings the catalogue up to date"
+                }
+            )),
+        }
+        Ok(IngestOutcome {
+            bag,
+            report,
+            warnings,
+        })
+    }
+}
+
+/// Makes the item in staging and proves it (the first half of [`ingest`]).
+pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
     check_identifier("item id", &req.id)?;
     check_identifier("collection", &req.collection)?;
     if req.sources.is_empty() {
@@ -239,68 +349,12 @@ pub fn ingest(req: &IngestRequest) -> Result<IngestOutcome, IngestError> {
     if interrupted(req) {
         return Err(IngestError::Interrupted);
     }
-    let bag = staging.commit(&req.archive, &req.collection, &req.id)?;
-
-    let item = format!("{}/{}", req.collection, req.id);
-    let mut evs = vec![Event {
-        date_time: rfc3339(req.now),
-        event_type: "ingestion".into(),
-        item: item.clone(),
-        file: None,
-        outcome: "pass".into(),
-        detail: format!(
-            "{} take(s) from {} with profile {}",
-            parts,
-            req.sources
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            profile.name
-        ),
-        agent: agent(),
-    }];
-    for p in &payload {
-        evs.push(Event {
-            date_time: rfc3339(req.now),
-            event_type: "message digest calculation".into(),
-            item: item.clone(),
-            file: Some(p.path.clone()),
-            outcome: "pass".into(),
-            detail: format!("SHA-256 {}", hex(&p.sha256)),
-            agent: agent(),
-        });
-    }
-    // The item is committed; events that cannot be logged or catalogued are reported but undo
-    // nothing.
-    let record = catalogue::item_record(
-        &req.collection,
-        &req.id,
-        &profile.name,
-        &bagging_date,
-        &payload,
-        &report,
-    );
-    let mut warnings = Vec::new();
-    match catalogue::record(&req.archive, Some(&record), &evs) {
-        Ok(()) => {}
-        Err(e @ RecordError::Log(_)) => warnings.push(format!(
-            "{e}; the item is committed at {}, but its ingestion is not in the archive's event log",
-            bag.display()
-        )),
-        Err(RecordError::Catalogue(e)) => warnings.push(format!(
-            "the item is committed and its events are in events.jsonl, but not in the catalogue: {e}{}",
-            if e.advises_reindex() {
-                ""
-            } else {
-                "; `capstan reindex` brings the catalogue up to date"
-            }
-        )),
-    }
-    Ok(IngestOutcome {
-        bag,
+    Ok(Prepared {
+        req: req.clone(),
+        staging,
         report,
-        warnings,
+        payload,
+        bagging_date,
     })
 }
 

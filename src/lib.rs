@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod profile;
 pub mod report;
 pub mod restore;
+pub mod review;
 pub mod source;
 pub mod units;
 pub mod watch;

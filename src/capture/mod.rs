@@ -20,7 +20,7 @@ pub mod device;
 pub mod journal;
 
 use crate::archive::Archive;
-use crate::ingest::{ingest, IngestError, IngestOutcome, IngestRequest};
+use crate::ingest::{ingest, prepare, IngestError, IngestOutcome, IngestRequest, Prepared};
 use crate::metadata::Fields;
 use crate::profile::Profile;
 use crate::report::{CaptureReport, Defect};
@@ -469,11 +469,20 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
     (unsafe { libc::statvfs(c.as_ptr(), &mut s) } == 0).then(|| s.f_bavail * s.f_frsize)
 }
 
-/// Captures a take and finishes it into an item. `tell` hears the start and the live levels.
+/// Captures a take and finishes it into an item in the archive. `tell` hears the start and
+/// the live levels.
 pub fn capture(
     req: &CaptureRequest,
     tell: &mut dyn FnMut(CaptureEvent),
 ) -> Result<CaptureOutcome, CaptureError> {
+    capture_for_review(req, tell)?.commit()
+}
+
+/// Captures a take and makes it an item in staging, proved but not committed, for review.
+pub fn capture_for_review(
+    req: &CaptureRequest,
+    tell: &mut dyn FnMut(CaptureEvent),
+) -> Result<CapturedTake, CaptureError> {
     let p = &req.profile;
     crate::metadata::check_identifier("id", &req.id)?;
     crate::metadata::check_identifier("collection", &req.collection)?;
@@ -814,24 +823,82 @@ pub fn capture(
         source,
     })?;
     let report = capture_report(&req.device, &ended, false, &take_gaps, p.sample_rate);
-    let outcome = finish(req, &wav, report.clone());
-    drop(lock);
-    match outcome {
-        Ok(ingest) => {
-            journal::remove(&wav);
-            Ok(CaptureOutcome {
-                ingest,
-                frames,
-                capture: report,
-                capture_seconds,
-                capture_cpu_seconds,
-            })
-        }
+    match finish(req, &wav, report.clone()) {
+        Ok(prepared) => Ok(CapturedTake {
+            prepared,
+            journal: wav,
+            lock,
+            frames,
+            capture: report,
+            capture_seconds,
+            capture_cpu_seconds,
+        }),
         Err(e) => Err(CaptureError::Finish {
             ended: report.ended,
             journal: wav,
             source: Box::new(e),
         }),
+    }
+}
+
+/// A take captured and made into an item in staging, proved, for review: [`CapturedTake::commit`]
+/// puts it into the archive, [`CapturedTake::discard`] throws it away. Its journal is kept
+/// (and locked) until then, so a crash during review loses nothing: the next start's
+/// [`recover`] finishes the take from its journal.
+#[derive(Debug)]
+pub struct CapturedTake {
+    pub prepared: Prepared,
+    journal: PathBuf,
+    lock: std::fs::File,
+    pub frames: u64,
+    pub capture: CaptureReport,
+    pub capture_seconds: f64,
+    pub capture_cpu_seconds: f64,
+}
+
+impl CapturedTake {
+    /// Commits the item into the archive, then removes the take's journal.
+    pub fn commit(self) -> Result<CaptureOutcome, CaptureError> {
+        let CapturedTake {
+            prepared,
+            journal,
+            lock,
+            frames,
+            capture,
+            capture_seconds,
+            capture_cpu_seconds,
+        } = self;
+        match prepared.commit() {
+            Ok(ingest) => {
+                drop(lock);
+                journal::remove(&journal);
+                Ok(CaptureOutcome {
+                    ingest,
+                    frames,
+                    capture,
+                    capture_seconds,
+                    capture_cpu_seconds,
+                })
+            }
+            Err(e) => Err(CaptureError::Finish {
+                ended: capture.ended,
+                journal,
+                source: Box::new(e),
+            }),
+        }
+    }
+
+    /// Throws the take away, its journal included: the operator's decision, never automatic.
+    pub fn discard(self) {
+        let CapturedTake {
+            prepared,
+            journal,
+            lock,
+            ..
+        } = self;
+        prepared.discard();
+        drop(lock);
+        journal::remove(&journal);
     }
 }
 
@@ -868,13 +935,13 @@ fn capture_report(
     }
 }
 
-/// The finished journal into an item, through the ingest path.
+/// The finished journal into an item in staging, through the ingest path.
 fn finish(
     req: &CaptureRequest,
     wav: &std::path::Path,
     capture: CaptureReport,
-) -> Result<IngestOutcome, IngestError> {
-    ingest(&IngestRequest {
+) -> Result<Prepared, IngestError> {
+    prepare(&IngestRequest {
         profile: req.profile.clone(),
         id: req.id.clone(),
         collection: req.collection.clone(),
