@@ -420,3 +420,56 @@ fn the_demo_tape_plays_at_real_time_into_an_item() {
         "the master is not the demo tape"
     );
 }
+
+#[test]
+fn a_take_held_for_review_is_committed_or_discarded_only_when_asked() {
+    use capstan::capture::{capture_for_review, CaptureRequest};
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = capstan::archive::Archive::new(tmp.path().join("archive"));
+    let profile = capstan::profile::Profile::load("quarter-inch-half-track-stereo").unwrap();
+    let mut meta = capstan::metadata::Fields::default();
+    for (k, v) in [("TITLE", "review"), ("TAPE_SPEED", "7.5")] {
+        meta.0.insert(k.into(), v.into());
+    }
+    let request = |id: &str| CaptureRequest {
+        profile: profile.clone(),
+        profile_arg: "quarter-inch-half-track-stereo".into(),
+        id: id.into(),
+        collection: "default".into(),
+        meta: meta.clone(),
+        archive: archive.clone(),
+        device: "demo".into(),
+        duration: Some(48_000),
+        buffer: None,
+        stop: Default::default(),
+        now: time::OffsetDateTime::now_utc(),
+    };
+    let journal_files = || {
+        std::fs::read_dir(archive.meta_dir().join("journal"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let held = capture_for_review(&request("a"), &mut |_| {}).unwrap();
+    // Staged and proved, not in the archive; its journal still there.
+    assert!(held.prepared.bag_dir().join("data/a_pm.flac").is_file());
+    assert_eq!(held.prepared.report().takes[0].source.frames.0, 48_000);
+    assert!(!archive.item_dir("default", "a").exists());
+    assert!(journal_files() > 0);
+    let staged = held.prepared.bag_dir().to_path_buf();
+    held.discard();
+    assert!(!staged.exists() && !archive.item_dir("default", "a").exists());
+    assert_eq!(journal_files(), 0, "a discarded take keeps no journal");
+
+    let held = capture_for_review(&request("b"), &mut |_| {}).unwrap();
+    let wave =
+        capstan::review::overview(&held.prepared.bag_dir().join("data/b_pm.flac"), 100).unwrap();
+    assert_eq!((wave.channels.len(), wave.channels[0].len()), (2, 100));
+    assert!(
+        wave.channels[0].iter().any(|b| b[1] > 0.01),
+        "a silent overview"
+    );
+    let done = held.commit().unwrap();
+    assert_eq!(done.ingest.bag, archive.item_dir("default", "b"));
+    assert_valid_bag(&done.ingest.bag);
+    assert_eq!(journal_files(), 0);
+}
