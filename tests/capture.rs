@@ -439,7 +439,7 @@ fn a_take_held_for_review_is_committed_or_discarded_only_when_asked() {
         meta: meta.clone(),
         archive: archive.clone(),
         device: "demo".into(),
-        duration: Some(48_000),
+        duration: Some(72_000), // 0.75 s: past the head silence into the line-up tone
         buffer: None,
         stop: Default::default(),
         now: time::OffsetDateTime::now_utc(),
@@ -452,7 +452,7 @@ fn a_take_held_for_review_is_committed_or_discarded_only_when_asked() {
     let held = capture_for_review(&request("a"), &mut |_| {}).unwrap();
     // Staged and proved, not in the archive; its journal still there.
     assert!(held.prepared.bag_dir().join("data/a_pm.flac").is_file());
-    assert_eq!(held.prepared.report().takes[0].source.frames.0, 48_000);
+    assert_eq!(held.prepared.report().takes[0].source.frames.0, 72_000);
     assert!(!archive.item_dir("default", "a").exists());
     assert!(journal_files() > 0);
     let staged = held.prepared.bag_dir().to_path_buf();
