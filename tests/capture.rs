@@ -460,7 +460,22 @@ fn a_take_held_for_review_is_committed_or_discarded_only_when_asked() {
     assert!(!staged.exists() && !archive.item_dir("default", "a").exists());
     assert_eq!(journal_files(), 0, "a discarded take keeps no journal");
 
-    let held = capture_for_review(&request("b"), &mut |_| {}).unwrap();
+    // Live levels at 20 Hz or more, every channel, while the take runs.
+    let (mut levels, started) = (Vec::new(), std::time::Instant::now());
+    let held = capture_for_review(&request("b"), &mut |e| {
+        if let capstan::capture::CaptureEvent::Levels { channels, .. } = e {
+            assert_eq!(channels.len(), 2);
+            levels.push(started.elapsed());
+        }
+    })
+    .unwrap();
+    let span = (*levels.last().unwrap() - levels[0]).as_secs_f64();
+    let rate = (levels.len() - 1) as f64 / span;
+    assert!(
+        rate >= 19.5 && span > 0.6,
+        "{} meter events in {span:.2} s",
+        levels.len()
+    );
     let wave =
         capstan::review::overview(&held.prepared.bag_dir().join("data/b_pm.flac"), 100).unwrap();
     assert_eq!((wave.channels.len(), wave.channels[0].len()), (2, 100));

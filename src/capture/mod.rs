@@ -38,8 +38,9 @@ use time::OffsetDateTime;
 pub const RING_SECONDS: usize = 4;
 /// A device that delivers nothing this long has failed (unplugged, hung): the take ends.
 pub const SILENT_DEVICE: Duration = Duration::from_secs(5);
-/// How often live meters are published.
-pub const METER_EVERY: Duration = Duration::from_millis(50);
+/// How often live meters are published: 25 Hz, on a fixed schedule (so no drift takes it
+/// below the 20 Hz a meter needs to look live).
+pub const METER_EVERY: Duration = Duration::from_millis(40);
 
 /// Why a capture could not start or finish.
 #[derive(Debug, thiserror::Error)]
@@ -624,7 +625,7 @@ pub fn capture_for_review(
         .map(|_| crate::dsp::truepeak::TruePeak::new(p.sample_rate))
         .collect();
     let mut plane: Vec<f32> = Vec::new();
-    let mut last_meter = Instant::now();
+    let mut next_meter = Instant::now() + METER_EVERY;
     let mut last_data = Instant::now();
     let shift = 32 - p.bit_depth;
     // A test knob (`<frame>:<ms>`): the writer stalls once, on purpose, to prove overruns are
@@ -744,7 +745,7 @@ pub fn capture_for_review(
             }
             consumed += n as u64;
         }
-        if last_meter.elapsed() >= METER_EVERY {
+        if Instant::now() >= next_meter {
             for c in 0..channels {
                 let peak = interval_peak[c] as f64 / (full as f64 + 1.0);
                 let (hold, since, clip) = &mut holds[c];
@@ -771,7 +772,12 @@ pub fn capture_for_review(
                     .and_then(|l| l.loudness_momentary().ok())
                     .unwrap_or(f64::NEG_INFINITY),
             });
-            last_meter = Instant::now();
+            // The next slot on the grid; after a stall, the next one still ahead.
+            next_meter += METER_EVERY;
+            let now = Instant::now();
+            if next_meter < now {
+                next_meter = now + METER_EVERY;
+            }
         }
         if req.duration.is_some_and(|d| consumed >= d) {
             ended = ENDED_DURATION.into();
