@@ -1,9 +1,10 @@
 //! Capstan: an archival audio transfer station.
 //!
-//! The core library behind the `capstan` CLI (and, later, the desktop app): transfer profiles
-//! ([`profile`]), sources ([`source`]), pure DSP kernels ([`dsp`]), FLAC preservation masters
-//! ([`flac`]), the archive and its bags ([`archive`]), the catalogue that indexes it
-//! ([`catalogue`]), the QC report ([`report`]) and the one path into the archive ([`ingest`]). See `docs/design.md` for the data model.
+//! The core library behind the `capstan` CLI and the station app (`src-tauri/`): transfer
+//! profiles ([`profile`]), sources ([`source`]), pure DSP kernels ([`dsp`]), FLAC preservation
+//! masters ([`flac`]), the archive and its bags ([`archive`]), the catalogue that indexes it
+//! ([`catalogue`]), the QC report ([`report`]), the one path into the archive ([`ingest`]), and
+//! an archived item as people look at it ([`item`]). See `docs/design.md` for the data model.
 
 pub mod archive;
 pub mod capture;
@@ -13,6 +14,7 @@ pub mod dsp;
 pub mod fixity;
 pub mod flac;
 pub mod ingest;
+pub mod item;
 pub mod metadata;
 pub mod profile;
 pub mod report;

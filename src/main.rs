@@ -908,23 +908,22 @@ fn capture_command(req: &capstan::capture::CaptureRequest, json: bool) -> ExitCo
     let live = std::io::stderr().is_terminal();
     let rate = f64::from(req.profile.sample_rate);
     let mut tell = |e: CaptureEvent| match e {
-        CaptureEvent::Ready { allows_seconds } => {
-            if allows_seconds.is_finite() {
-                let allows = if allows_seconds >= 3600.0 {
-                    format!("{:.1} h", allows_seconds / 3600.0)
-                } else {
-                    format!("{:.0} min", allows_seconds / 60.0)
-                };
-                eprintln!(
-                    "capstan: capturing from {}; the free disk allows {allows} at this profile's data rate",
-                    req.device,
-                );
-            }
+        CaptureEvent::Ready { allows_seconds } if allows_seconds.is_finite() => {
+            let allows = if allows_seconds >= 3600.0 {
+                format!("{:.1} h", allows_seconds / 3600.0)
+            } else {
+                format!("{:.0} min", allows_seconds / 60.0)
+            };
+            eprintln!(
+                "capstan: capturing from {}; the free disk allows {allows} at this profile's data rate",
+                req.device,
+            );
         }
         CaptureEvent::Levels {
             frames,
             channels,
             momentary_lufs,
+            ..
         } if live => {
             let mut line = format!(
                 "\r{:>9.1} s  M {:>6.1} LUFS ",
@@ -945,7 +944,14 @@ fn capture_command(req: &capstan::capture::CaptureRequest, json: bool) -> ExitCo
             let _ = err.write_all(line.as_bytes());
             let _ = err.flush();
         }
-        CaptureEvent::Levels { .. } => {}
+        CaptureEvent::Gap { kind, at, frames } if live => eprintln!(
+            "\ncapstan: {kind}: {frames} frames lost at {}",
+            capstan::units::FrameIndex(at).timecode(req.profile.sample_rate)
+        ),
+        CaptureEvent::DeviceSilent { seconds } if live => {
+            eprintln!("\ncapstan: the device has delivered nothing for {seconds} s")
+        }
+        _ => {}
     };
     let outcome = capstan::capture::capture(req, &mut tell);
     if live {

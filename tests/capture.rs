@@ -488,3 +488,67 @@ fn a_take_held_for_review_is_committed_or_discarded_only_when_asked() {
     assert_valid_bag(&done.ingest.bag);
     assert_eq!(journal_files(), 0);
 }
+
+#[test]
+fn a_take_tells_its_phase_correlation_and_its_end() {
+    use capstan::capture::{capture_for_review, CaptureEvent, CaptureRequest};
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = capstan::archive::Archive::new(tmp.path().join("archive"));
+    let mut meta = capstan::metadata::Fields::default();
+    for (k, v) in [("TITLE", "events"), ("TAPE_SPEED", "7.5")] {
+        meta.0.insert(k.into(), v.into());
+    }
+    let req = CaptureRequest {
+        profile: capstan::profile::Profile::load("quarter-inch-half-track-stereo").unwrap(),
+        profile_arg: "quarter-inch-half-track-stereo".into(),
+        id: "events".into(),
+        collection: "default".into(),
+        meta,
+        archive,
+        device: "demo".into(),
+        // 1 s: the demo tape's 0.5 s of head silence, then its line-up tone (the same on both
+        // channels).
+        duration: Some(96_000),
+        buffer: None,
+        stop: Default::default(),
+        now: time::OffsetDateTime::now_utc(),
+    };
+    let mut told: Vec<String> = Vec::new();
+    let mut correlations: Vec<(u64, Option<f64>)> = Vec::new();
+    let take = capture_for_review(&req, &mut |e| match e {
+        CaptureEvent::Ready { .. } => told.push("ready".into()),
+        CaptureEvent::Levels {
+            frames,
+            correlation,
+            ..
+        } => {
+            told.push("levels".into());
+            correlations.push((frames, correlation));
+        }
+        CaptureEvent::Gap { kind, .. } => told.push(format!("gap {kind}")),
+        CaptureEvent::DeviceSilent { .. } => told.push("silent".into()),
+        CaptureEvent::Ended { reason } => told.push(format!("ended: {reason}")),
+    })
+    .unwrap();
+    assert_eq!(told.first().map(String::as_str), Some("ready"));
+    assert_eq!(
+        told.last().map(String::as_str),
+        Some("ended: duration reached")
+    );
+    assert_eq!(told.iter().filter(|t| t.starts_with("ended")).count(), 1);
+    assert!(
+        !told.iter().any(|t| t.starts_with("gap") || t == "silent"),
+        "{told:?}"
+    );
+    // Silence has no phase; the tone on both channels reads +1.
+    let head: Vec<_> = correlations.iter().filter(|(f, _)| *f < 40_000).collect();
+    assert!(head.iter().all(|(_, c)| c.is_none()), "{head:?}");
+    let tone: Vec<f64> = correlations
+        .iter()
+        .filter(|(f, _)| *f > 60_000)
+        .map(|(_, c)| c.expect("the tone has a phase"))
+        .collect();
+    assert!(!tone.is_empty());
+    assert!(tone.iter().all(|c| (c - 1.0).abs() < 1e-6), "{tone:?}");
+    take.discard();
+}

@@ -20,6 +20,7 @@ pub mod device;
 pub mod journal;
 
 use crate::archive::Archive;
+use crate::dsp::correlation::Correlation;
 use crate::ingest::{ingest, prepare, IngestError, IngestOutcome, IngestRequest, Prepared};
 use crate::metadata::Fields;
 use crate::profile::Profile;
@@ -38,6 +39,8 @@ use time::OffsetDateTime;
 pub const RING_SECONDS: usize = 4;
 /// A device that delivers nothing this long has failed (unplugged, hung): the take ends.
 pub const SILENT_DEVICE: Duration = Duration::from_secs(5);
+/// A device silent this long is worth a warning while the take goes on.
+pub const SILENCE_WARNING: Duration = Duration::from_secs(1);
 /// How often live meters are published: 25 Hz, on a fixed schedule (so no drift takes it
 /// below the 20 Hz a meter needs to look live).
 pub const METER_EVERY: Duration = Duration::from_millis(40);
@@ -136,12 +139,27 @@ pub struct ChannelMeter {
 pub enum CaptureEvent<'a> {
     /// About to start: how long the free disk allows at this data rate.
     Ready { allows_seconds: f64 },
-    /// Live levels (at least 20 a second), with the momentary loudness of the programme.
+    /// Live levels (every [`METER_EVERY`]), with the momentary loudness of the programme and,
+    /// for two channels or more, the phase correlation of channels 1 and 2 over the interval
+    /// (None when either is silent).
     Levels {
         frames: u64,
         channels: &'a [ChannelMeter],
         momentary_lufs: f64,
+        correlation: Option<f64>,
     },
+    /// Samples were lost, as soon as the capturing thread learns of it: `overrun` (the writer
+    /// fell behind) or `xrun` (the device dropped them), at `at` frames into the take.
+    Gap {
+        kind: &'static str,
+        at: u64,
+        frames: u64,
+    },
+    /// The device has delivered nothing for `seconds` (once per silence; at
+    /// [`SILENT_DEVICE`] the take ends).
+    DeviceSilent { seconds: u64 },
+    /// Recording is over (`reason` as the QC report will say it); the take is being finished.
+    Ended { reason: &'a str },
 }
 
 /// A finished take.
@@ -625,8 +643,10 @@ pub fn capture_for_review(
         .map(|_| crate::dsp::truepeak::TruePeak::new(p.sample_rate))
         .collect();
     let mut plane: Vec<f32> = Vec::new();
+    let mut correlation = (channels >= 2).then(|| Correlation::new(channels, (0, 1)));
     let mut next_meter = Instant::now() + METER_EVERY;
     let mut last_data = Instant::now();
+    let mut silence_told = false;
     let shift = 32 - p.bit_depth;
     // A test knob (`<frame>:<ms>`): the writer stalls once, on purpose, to prove overruns are
     // caught and placed. Read once here, never in the callback.
@@ -654,6 +674,11 @@ pub fn capture_for_review(
                 frames: x.frames,
             };
             journal::merge_gap(&mut take_gaps, g);
+            tell(CaptureEvent::Gap {
+                kind: "xrun",
+                at: g.at,
+                frames: g.frames,
+            });
             if let Err(e) = journal.gap(g) {
                 ended = write_failure(&e);
                 break 'take;
@@ -678,6 +703,11 @@ pub fn capture_for_review(
                 consumed += frames;
                 lost_before += frames;
                 journal::merge_gap(&mut take_gaps, gap);
+                tell(CaptureEvent::Gap {
+                    kind: "overrun",
+                    at: gap.at,
+                    frames: gap.frames,
+                });
                 if let Err(e) = journal.gap(gap) {
                     ended = write_failure(&e);
                     break 'take;
@@ -694,6 +724,7 @@ pub fn capture_for_review(
         }
         if n > 0 {
             last_data = Instant::now();
+            silence_told = false;
             let chunk = samples
                 .read_chunk(n * usize::from(inputs))
                 .expect("slots counted above");
@@ -719,6 +750,9 @@ pub fn capture_for_review(
                 for (c, &s) in frame.iter().enumerate() {
                     interval_peak[c] = interval_peak[c].max(i64::from(s).abs());
                 }
+            }
+            if let Some(c) = correlation.as_mut() {
+                c.process(&routed);
             }
             // The journal comes first: when the ring is filling (the writer behind the device)
             // the loudness meter skips this stretch; peaks, which cost little, never do.
@@ -771,6 +805,7 @@ pub fn capture_for_review(
                     .as_ref()
                     .and_then(|l| l.loudness_momentary().ok())
                     .unwrap_or(f64::NEG_INFINITY),
+                correlation: correlation.as_mut().and_then(Correlation::take_interval),
             });
             // The next slot on the grid; after a stall, the next one still ahead.
             next_meter += METER_EVERY;
@@ -808,9 +843,16 @@ pub fn capture_for_review(
                 ended = format!("device error: no samples for {} s", SILENT_DEVICE.as_secs());
                 break;
             }
+            if !silence_told && last_data.elapsed() > SILENCE_WARNING {
+                silence_told = true;
+                tell(CaptureEvent::DeviceSilent {
+                    seconds: SILENCE_WARNING.as_secs(),
+                });
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+    tell(CaptureEvent::Ended { reason: &ended });
     if ended.starts_with("device error") {
         // A hung device may never return from its read: dropping the stream would wait on it
         // forever. Let it go on a thread of its own; the take is finished regardless.

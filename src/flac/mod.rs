@@ -6,12 +6,14 @@
 //! so the same input gives the same bytes. [`verify::check_file`] reads a FLAC file once, hashing every byte with SHA-256 while
 //! libFLAC decodes it, checks frame CRCs and the STREAMINFO MD5, and locates every damaged frame.
 //! [`decode::FlacReader`] reads a file's samples back for derived copies (refusing damage).
+//! [`tags::vorbis_comments`] reads a file's archival metadata back without decoding it.
 //! [`riff`] lays out the BWF chunks that `flac -d --keep-foreign-metadata` turns back into a WAV.
 
 pub mod bext;
 pub mod decode;
 pub mod encode;
 pub mod riff;
+pub mod tags;
 pub mod verify;
 
 use std::ffi::CStr;
