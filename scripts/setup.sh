@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Capstan needs on Debian 12 (as root), if missing: the C toolchain and cmake that
 # build libFLAC from source, ALSA's headers for capture, and the independent tools the tests check against (flac, metaflac,
-# ffmpeg, bagit.py, numpy/soundfile for the corpus scripts). Idempotent and quiet when done.
+# ffmpeg, bagit.py, numpy/soundfile for the corpus scripts); for the station app, WebKitGTK's
+# headers, Node.js (the page is TypeScript compiled by tsc), and for its end-to-end test
+# WebKitWebDriver, Xvfb and ImageMagick. Idempotent and quiet when done.
 set -euo pipefail
 
 need_apt=()
@@ -18,6 +20,22 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq build-essential cmake pkg-config flac ffmpeg \
         python3 python3-venv python3-numpy python3-soundfile libasound2-dev alsa-utils >/dev/null
+fi
+
+# The station app (src-tauri, ui) and its end-to-end test. Recommends are left out: WebKitGTK's
+# pull in a desktop's worth of packages the build does not need.
+need_app=()
+pkg-config --exists webkit2gtk-4.1 2>/dev/null || need_app+=(libwebkit2gtk-4.1-dev)
+command -v WebKitWebDriver >/dev/null 2>&1 || need_app+=(webkit2gtk-driver)
+command -v xvfb-run >/dev/null 2>&1 || need_app+=(xvfb xauth)
+command -v convert >/dev/null 2>&1 || need_app+=(imagemagick)
+command -v node >/dev/null 2>&1 || need_app+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_app+=(npm)
+if [ ${#need_app[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages for the station app: ${need_app[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends pkg-config "${need_app[@]}" >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

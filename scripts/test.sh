@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, unit and integration tests (which run flac, metaflac, ffmpeg
-# and bagit.py against what Capstan writes). Installs what is missing first.
+# and bagit.py against what Capstan writes), the station app's page unit tests and its
+# end-to-end test (scripts/e2e.sh). Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools_bin=$(scripts/setup.sh)
 export PATH="$tools_bin:$HOME/.cargo/bin:$PATH"
 # A build cache outside the clone keeps warm runs fast; a cold run builds everything.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan-target}"
-cargo fmt --check
-cargo clippy --all-targets --quiet -- -D warnings
+scripts/ui.sh
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --release --all-targets 2>&1
+# The app's shell, in the profile its binary is built with (shared with scripts/e2e.sh).
+cargo test --quiet -p capstan-station --profile station 2>&1
+(cd ui && node_modules/.bin/tsc -p tsconfig.test.json && node --test build/test/)
+scripts/e2e.sh

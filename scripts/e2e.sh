@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The station app end to end (ui/e2e/station.e2e.ts): builds the page and the app, starts it
+# under Xvfb through WebKitWebDriver (TAURI_WEBVIEW_AUTOMATION=true lets the driver drive the
+# app's webview), on a fresh archive, and saves each view as docs/screenshots/<view>.png
+# (CAPSTAN_SCREENSHOTS to put them elsewhere). The driver runs inside xvfb-run, so nothing it
+# started outlives the display.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools_bin=$(scripts/setup.sh)
+export PATH="$tools_bin:$HOME/.cargo/bin:$PATH"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan-target}"
+scripts/ui.sh
+(cd ui && node_modules/.bin/tsc -p tsconfig.test.json)
+cargo build --quiet -p capstan-station --profile station
+# The CLI, to leave an interrupted take behind for the app to offer at start-up.
+cargo build --quiet -p capstan --bin capstan --profile station
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/archive"
+export CAPSTAN_STATION="$CARGO_TARGET_DIR/station/capstan-station"
+export CAPSTAN_CLI="$CARGO_TARGET_DIR/station/capstan"
+export CAPSTAN_ARCHIVE="$work/archive"
+export CAPSTAN_SCREENSHOTS="${CAPSTAN_SCREENSHOTS:-$PWD/docs/screenshots}"
+export BAGIT_PY="$tools_bin/bagit.py"
+export TAURI_WEBVIEW_AUTOMATION=true
+# Software rendering: without compositing, the animated meters cost a fraction of a core.
+export WEBKIT_DISABLE_COMPOSITING_MODE=1
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export WEBDRIVER_URL="http://127.0.0.1:$port"
+export E2E_WORK="$work" E2E_PORT="$port"
+status=0
+xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
+    WebKitWebDriver --port="$E2E_PORT" >"$E2E_WORK/driver.log" 2>&1 &
+    driver=$!
+    trap "kill $driver 2>/dev/null" EXIT
+    node --test ui/build/e2e/station.e2e.js
+' || status=$?
+if [ "$status" -ne 0 ]; then
+    echo "e2e: failed; the driver said:" >&2
+    tail -n 40 "$work/driver.log" >&2 || true
+fi
+exit "$status"

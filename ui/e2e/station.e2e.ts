@@ -1,0 +1,340 @@
+// The station end to end, as an operator uses it: the app under Xvfb, driven over WebDriver
+// (WebKitWebDriver, the app started with TAURI_WEBVIEW_AUTOMATION=true by scripts/e2e.sh).
+// Choose the demo tape and a profile, fill in the metadata, record 5 s, stop, review, approve;
+// the item is in the archive view and on disk a bag that bagit.py and flac accept; verify from
+// the app passes. Meter messages are measured at 20 a second or more while recording. Then a
+// second, longer take on a profile that makes a declicked access copy (the demo tape's clicks
+// and clipped passage on the defect map), discarded: nothing of it stays. Each view is saved
+// as a screenshot (docs/screenshots/, the capture and review views from the second take), and
+// a view that is blank or shows an error fails the test. Also: a take whose capture was
+// killed is offered for recovery at start-up and recovered from the app; the page cannot run
+// inline script, reach the network, call a command it was not granted, or make the app read
+// outside the archive.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { Session, sleep, waitForDriver } from "./webdriver.js";
+
+function env(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} must be set (scripts/e2e.sh sets it)`);
+  return v;
+}
+
+const DRIVER = process.env["WEBDRIVER_URL"] ?? "http://127.0.0.1:4444";
+const APP = env("CAPSTAN_STATION");
+const ARCHIVE = env("CAPSTAN_ARCHIVE");
+const SHOTS = env("CAPSTAN_SCREENSHOTS");
+const CLI = env("CAPSTAN_CLI");
+const BAGIT = process.env["BAGIT_PY"] ?? "bagit.py";
+const ITEM_ID = "e2e-reel-1";
+const ITEM = `default/${ITEM_ID}`;
+const CRASHED_ID = "e2e-cut-short";
+const F9 = "\uE039";
+const F10 = "\uE03A";
+
+let s: Session;
+
+/**
+ * A capture killed mid-take (as by a power cut): `capstan capture` from the demo tape, killed
+ * with SIGKILL once its journal holds a second and a half of audio.
+ */
+async function interruptedTake(id: string): Promise<void> {
+  const child = spawn(
+    CLI,
+    ["capture", "--profile", "quarter-inch-half-track-stereo", "--id", id, "--device", "demo", "--duration", "60s"]
+      .concat(["--meta", "TITLE=A take cut short", "--meta", "TAPE_SPEED=15", "--archive", ARCHIVE]),
+    { stdio: "ignore" },
+  );
+  const exited = new Promise((r) => child.once("exit", r));
+  const journal = path.join(ARCHIVE, ".capstan", "journal");
+  const bytes = () =>
+    fs.existsSync(journal)
+      ? fs.readdirSync(journal).filter((f) => f.endsWith(".wav")).reduce((n, f) => n + fs.statSync(path.join(journal, f)).size, 0)
+      : 0;
+  const until = Date.now() + 30_000;
+  while (bytes() < 1.5 * 96_000 * 2 * 3) {
+    if (Date.now() > until) throw new Error("the capture to interrupt never wrote its journal");
+    await sleep(100);
+  }
+  child.kill("SIGKILL");
+  await exited;
+}
+
+before(async () => {
+  await interruptedTake(CRASHED_ID);
+  await waitForDriver(DRIVER);
+  s = await Session.create(DRIVER, { "webkitgtk:browserOptions": { binary: APP, args: [] } });
+  await s.until("the station to start", () => s.execute<string | undefined>("return document.body.dataset.ready"), 60_000);
+});
+
+after(async () => {
+  await s?.delete();
+});
+
+/** Fails if the page shows an error anywhere (footer, body flag, any visible .error). */
+async function assertNoError(where: string): Promise<void> {
+  const e = await s.execute<{ flag: string | null; footer: string; shown: string[] }>(`
+    return {
+      flag: document.body.dataset.error || null,
+      footer: document.getElementById("errors").textContent,
+      shown: [...document.querySelectorAll(".error, .banner.bad")].filter(e => e.offsetParent !== null).map(e => e.textContent),
+    };`);
+  assert.equal(e.flag, null, `${where}: the page reports an error: ${e.footer}`);
+  assert.equal(e.footer, "", `${where}: ${e.footer}`);
+  assert.deepEqual(e.shown, [], `${where}: an error is shown`);
+}
+
+/**
+ * Saves the screen (Xvfb's, the app's window filling it) as docs/screenshots/<name>.png, and
+ * fails if the view is blank: a page showing something has hundreds of colours (text,
+ * meters, badges), a blank one a handful. (The X server's picture, not WebDriver's: WebKit's
+ * automation snapshot never returned for some views under Xvfb.)
+ */
+async function screenshot(name: string, minColours = 200): Promise<void> {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const file = path.join(SHOTS, `${name}.png`);
+  // Two animation frames, so that what the page last drew is on the screen.
+  await s.executeAsync(`const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done()));`);
+  execFileSync("import", ["-window", "root", file]);
+  const colours = Number(execFileSync("convert", [file, "-format", "%k", "info:"]).toString().trim());
+  assert.ok(colours >= minColours, `${name}.png looks blank: ${colours} colours`);
+  const text = await s.execute<string>(`return document.querySelector("section.view:not([hidden])").innerText`);
+  assert.ok(text.trim().length > 100, `${name}: the view holds no text`);
+}
+
+async function bodyData(key: string): Promise<string | undefined> {
+  return s.execute<string | undefined>(`return document.body.dataset[arguments[0]]`, key);
+}
+
+async function typeInto(css: string, text: string): Promise<void> {
+  const e = await s.find(css);
+  await e.clear();
+  await e.type(text);
+}
+
+/** Seconds on the recording clock. */
+async function elapsed(): Promise<number> {
+  const t = await (await s.find("#elapsed")).text();
+  const [h, m, sec] = t.split(":").map(Number);
+  return h! * 3600 + m! * 60 + sec!;
+}
+
+async function waitForTake(state: string, timeoutMs: number): Promise<void> {
+  await s.until(`the take to be ${state}`, async () => (await bodyData("take")) === state, timeoutMs);
+}
+
+test("the station starts on the capture view, without errors", async () => {
+  assert.equal(await bodyData("view"), "capture");
+  await assertNoError("start");
+  const profiles = await s.execute<string[]>(`return [...document.querySelectorAll("#profile option")].map(o => o.value)`);
+  assert.ok(profiles.includes("quarter-inch-half-track-stereo"), profiles.join(", "));
+  assert.equal(await bodyData("take"), "setup", "nothing may be recorded before the form is complete");
+  assert.equal(await (await s.find("#record")).enabled(), false);
+});
+
+test("the interrupted take is offered for recovery at start-up, and recovered", async () => {
+  const banner = await s.until("the recovery offer", async () => {
+    const b = await s.findAll("#banners .banner");
+    return b.length ? b[0] : null;
+  });
+  assert.match(await banner.text(), new RegExp(`default/${CRASHED_ID}`));
+  const recover = await s.until("its button", async () => {
+    for (const b of await s.findAll("#banners .banner button")) if ((await b.text()) === "Recover now") return b;
+    return null;
+  });
+  await recover.click();
+  await s.until("the take recovered", async () => /Recovered: default\/e2e-cut-short/.test(await (await s.find("#banners .banner")).text()), 60_000);
+  await (await s.find("#banners .banner button")).click(); // OK
+  await assertNoError("recovery");
+  const bag = path.join(ARCHIVE, "default", CRASHED_ID);
+  execFileSync(BAGIT, ["--validate", bag], { stdio: "pipe" });
+  const qc = JSON.parse(fs.readFileSync(path.join(bag, "data", `${CRASHED_ID}.qc.json`), "utf8"));
+  assert.equal(qc.takes[0].capture.recovered, true);
+  assert.ok(qc.takes[0].source.frames >= 96_000, "at least a second recovered");
+});
+
+test("the page is locked down", async () => {
+  // No inline script (CSP script-src 'self').
+  const inline = await s.execute<unknown>(`
+    const el = document.createElement("script");
+    el.textContent = "window.__inlineRan = true";
+    document.head.append(el);
+    return window.__inlineRan === true;`);
+  assert.equal(inline, false, "an inline script ran");
+  // No network: the content security policy refuses it (connect-src), whatever the network.
+  const fetched = await s.executeAsync<string>(`
+    const done = arguments[arguments.length - 1];
+    let violated = null;
+    document.addEventListener("securitypolicyviolation", (e) => { violated = e.effectiveDirective || e.violatedDirective; });
+    fetch("https://example.com/").then(
+      () => done("fetched"),
+      () => setTimeout(() => done("refused by " + violated), 100));`);
+  assert.equal(fetched, "refused by connect-src");
+  // Only the app's own commands: a core plugin command the capability does not grant is refused.
+  const denied = await s.executeAsync<string>(`
+    const done = arguments[arguments.length - 1];
+    window.__TAURI__.core.invoke("plugin:window|close", { label: "main" })
+      .then(() => done("allowed"), (e) => done("denied: " + String(e)));`);
+  assert.match(denied, /^denied/);
+  // Names from the page are checked by the core: none reaches outside the archive.
+  for (const name of ["../../etc", "/etc/passwd", "default/../../x"]) {
+    const answer = await s.executeAsync<{ code?: string } | string>(
+      `const done = arguments[arguments.length - 1];
+       window.__TAURI__.core.invoke("item_detail", { item: arguments[0] }).then(() => done("answered"), (e) => done(e));`,
+      name,
+    );
+    assert.equal(typeof answer, "object", `${name}: ${JSON.stringify(answer)}`);
+    assert.match((answer as { code: string }).code, /^(unknown_item|bad_name)$/, JSON.stringify(answer));
+  }
+  await assertNoError("lock-down checks");
+});
+
+let levelsAtStop = 0;
+
+test("choose the demo tape and a profile, fill the metadata, record 5 s with live meters", async () => {
+  await (await s.find(`#device option[value="demo"]`)).click();
+  await (await s.find(`#profile option[value="quarter-inch-half-track-stereo"]`)).click();
+  await typeInto("#item-id", ITEM_ID);
+  await typeInto("#meta-TITLE", "Interview with the founder, reel 1");
+  await typeInto("#meta-TAPE_SPEED", "7.5");
+  await typeInto("#meta-OPERATOR", "e2e");
+  await s.until("the take to be armed", async () => (await bodyData("take")) === "armed", 5000);
+  assert.equal(await (await s.find("#state-badge")).text(), "ARMED");
+
+  // Record from the keyboard (F9 works with the focus in a field).
+  await s.press(F9);
+  await s.until("recording", async () => (await bodyData("take")) === "recording", 10_000);
+  assert.equal(await (await s.find("#state-badge")).text(), "RECORDING");
+  await s.until("the first meters", async () => Number(await (await s.find("#meters")).attribute("data-levels")) > 0, 10_000);
+
+  // Meter messages: counted by the page as they arrive, over 3 s of recording.
+  const count = async () => Number(await (await s.find("#meters")).attribute("data-levels"));
+  const n0 = await count();
+  const t0 = Date.now();
+  await sleep(3000);
+  const n1 = await count();
+  const t1 = Date.now();
+  const rate = ((n1 - n0) * 1000) / (t1 - t0);
+  console.log(`meter messages: ${rate.toFixed(1)} a second (${n1 - n0} in ${t1 - t0} ms)`);
+  assert.ok(rate >= 20, `meters arrive ${rate.toFixed(1)} times a second; at least 20 wanted`);
+
+  // The meters show the demo tape's signal.
+  const readouts = await s.execute<string[]>(`return [...document.querySelectorAll("#meters .readout span")].map(e => e.textContent)`);
+  assert.ok(readouts.some((r) => r !== "−∞"), `meters show no level: ${readouts.join(" ")}`);
+  const left = await (await s.find("#time-left")).text();
+  assert.ok(left && left !== "–" && left !== "unknown", `time left on disk: ${left}`);
+  await assertNoError("recording");
+
+  // 5 s of tape, then stop from the keyboard.
+  await s.until("5 s recorded", async () => (await elapsed()) >= 5.0, 20_000);
+  levelsAtStop = await count();
+  await s.press(F10);
+  await s.until("finishing or done", async () => ["finishing", "done"].includes((await bodyData("take")) ?? ""), 5000);
+});
+
+test("the finished take is reviewed: overview, defect map, figures", async () => {
+  await waitForTake("done", 60_000);
+  assert.equal(await bodyData("view"), "review");
+  await assertNoError("review");
+  const title = await (await s.find("#review-title")).text();
+  assert.ok(title.startsWith(ITEM), title);
+  const lanes = await s.findAll("#overview canvas");
+  assert.equal(lanes.length, 2, "one overview lane per channel");
+  const figures = await (await s.find("#review-levels")).text();
+  assert.match(figures, /integrated/i);
+  assert.match(figures, /\d+\.\d/, "level figures");
+  const capture = await (await s.find("#review-capture")).text();
+  assert.match(capture, /demo/);
+  assert.match(capture, /stopped/);
+  assert.ok(levelsAtStop > 100, `${levelsAtStop} meter messages in 5 s`);
+  await s.until("the master's overview", async () => (await (await s.find("#overview")).attribute("data-source")) === "master", 20_000);
+  assert.equal(await (await s.find("#access-panel")).displayed(), false, "this profile makes no access copy");
+});
+
+test("approving puts the item in the archive view; on disk it is a valid bag", async () => {
+  await (await s.find("#approve")).click();
+  await s.until("the archive view", async () => (await bodyData("view")) === "archive", 10_000);
+  await s.until("the item in the list", async () => (await s.findAll(`button[data-open="${ITEM}"]`)).length === 1, 15_000);
+  await s.until("the item's detail", async () => (await (await s.find("#item-detail h3")).text()) === ITEM, 15_000);
+  await assertNoError("archive");
+
+  const bag = path.join(ARCHIVE, "default", ITEM_ID);
+  const validate = execFileSync(BAGIT, ["--validate", bag], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  void validate;
+  const flacs = fs.readdirSync(path.join(bag, "data")).filter((f) => f.endsWith(".flac"));
+  assert.deepEqual(flacs, [`${ITEM_ID}_pm.flac`]);
+  execFileSync("flac", ["-t", "-s", path.join(bag, "data", flacs[0]!)], { stdio: "pipe" });
+  const tags = execFileSync("metaflac", ["--export-tags-to=-", path.join(bag, "data", flacs[0]!)], { encoding: "utf8" });
+  assert.match(tags, /^TITLE=Interview with the founder, reel 1$/m);
+  assert.match(tags, /^TAPE_SPEED=7\.5$/m);
+  const frames = Number(execFileSync("metaflac", ["--show-total-samples", path.join(bag, "data", flacs[0]!)], { encoding: "utf8" }));
+  assert.ok(frames >= 5 * 96000 && frames < 8 * 96000, `${frames} frames: about 5 s at 96 kHz`);
+});
+
+test("verify from the app passes and is recorded", async () => {
+  await (await s.find("#verify-all")).click();
+  const verdict = await s.until(
+    "the verification's verdict",
+    async () => {
+      const v = await s.findAll("#verify-verdict");
+      return v.length ? await v[0]!.text() : null;
+    },
+    60_000,
+  );
+  assert.equal(verdict, "PASS");
+  const status = await (await s.find("#verify-status")).text();
+  assert.match(status, /2 bag/);
+  await s.until(
+    "the item's fixity status",
+    async () => (await s.execute<string>(`return document.querySelector('tr[data-item="${ITEM}"] .badge')?.textContent ?? ""`)) === "intact",
+    15_000,
+  );
+  await assertNoError("after verification");
+  await screenshot("archive");
+});
+
+test("a second take, with an access copy, is reviewed and discarded: nothing of it stays", async () => {
+  await (await s.find("#tab-capture")).click();
+  await (await s.find(`#profile option[value="lacquer-disc"]`)).click();
+  await typeInto("#item-id", "e2e-disc-2");
+  await typeInto("#meta-TITLE", "Acetate, side A");
+  await waitForTake("armed", 5000);
+  await (await s.find("#record")).click();
+  await waitForTake("recording", 10_000);
+  // Into the programme, past the clipped passage at 12 s: the clip lights are on.
+  await s.until("12.3 s recorded", async () => (await elapsed()) >= 12.3, 30_000);
+  const clips = await s.execute<number>(`return document.querySelectorAll("#meters .clip.on").length`);
+  assert.equal(clips, 2, "both clip lights on after the clipped passage");
+  await screenshot("capture");
+  await s.until("17 s recorded", async () => (await elapsed()) >= 17.0, 20_000);
+  await (await s.find("#stop")).click();
+  await waitForTake("done", 120_000);
+  assert.equal(await bodyData("view"), "review");
+  await s.until("the master's overview", async () => (await (await s.find("#overview")).attribute("data-source")) === "master", 30_000);
+  assert.equal(await (await s.find("#access-panel")).displayed(), true, "the access copy is shown");
+  const access = await (await s.find("#review-access")).text();
+  // What the declicker changed (how many clicks it finds is the declicker's business).
+  assert.match(access, /declicked/i, access);
+  assert.match(access, /clicks repaired\s*\d+/i, access);
+  const defects = await (await s.find("#review-defects")).text();
+  assert.match(defects, /clip/);
+  await assertNoError("second review");
+  await screenshot("review");
+
+  // Discard: asks once more, then nothing of the take is left anywhere.
+  await (await s.find("#discard")).click();
+  assert.match(await (await s.find("#discard")).text(), /really/i);
+  await (await s.find("#discard")).click();
+  await s.until("back to capture", async () => (await bodyData("view")) === "capture", 10_000);
+  await assertNoError("after discard");
+  assert.equal(fs.existsSync(path.join(ARCHIVE, "default", "e2e-disc-2")), false, "the discarded item is not in the archive");
+  const left = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
+  assert.deepEqual(left(path.join(ARCHIVE, ".capstan", "staging")), [], "staging is empty");
+  assert.deepEqual(left(path.join(ARCHIVE, ".capstan", "journal")), [], "no journal is left");
+  const items = await s.execute<string[]>(`return [...document.querySelectorAll("button[data-open]")].map(b => b.dataset.open)`);
+  assert.deepEqual(items, [`default/${CRASHED_ID}`, ITEM]);
+});

@@ -1,0 +1,344 @@
+// The archive view: its health at a glance, verify now (with progress), the watcher's state,
+// the items with their fixity status and last verification, an item's detail, the event log.
+
+import { api, type ArchiveEvent, type ArchiveReport, type Failure, type ItemSummary, type ItemView, type VerifyReport, type WatchMsg } from "./api.js";
+import { byId, el, facts, fill, setText } from "./dom.js";
+import { bytes, dateTime, db, duration } from "./format.js";
+
+const LOG_LIMIT = 300;
+
+export class ArchiveView {
+  private report: ArchiveReport | null = null;
+  private selected: string | null = null;
+  private verifying = false;
+  private watcher: "starting" | "running" | "stopping" | "stopped" | "failed" = "stopped";
+  private refreshTimer = 0;
+
+  constructor(
+    private readonly onItems: (items: string[]) => void,
+    private readonly onError: (where: string, f: Failure) => void,
+  ) {}
+
+  init(): void {
+    byId("verify-all").addEventListener("click", () => void this.verify(null));
+    byId("watcher-toggle").addEventListener("click", () => void this.toggleWatcher());
+    byId("items").addEventListener("click", (e) => {
+      const row = (e.target as HTMLElement).closest<HTMLElement>("tr[data-item]");
+      if (row) void this.select(row.dataset["item"]!);
+    });
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const [report, log] = await Promise.all([api.archiveReport(), api.eventLog(LOG_LIMIT)]);
+      this.report = report;
+      this.tiles(report);
+      this.items(report);
+      this.log(log);
+      this.onItems(report.items.map((i) => i.item));
+      if (this.selected) await this.select(this.selected);
+    } catch (e) {
+      this.onError("archive", e as Failure);
+    }
+  }
+
+  /** Refreshes soon, once, however many events arrive meanwhile. */
+  private refreshSoon(): void {
+    window.clearTimeout(this.refreshTimer);
+    this.refreshTimer = window.setTimeout(() => void this.refresh(), 400);
+  }
+
+  private tiles(r: ArchiveReport): void {
+    const s = r.summary;
+    const tile = (label: string, value: string, cls = "") =>
+      el("div", { class: `tile ${cls}` }, el("strong", {}, value), el("span", { class: "caption" }, label));
+    fill(
+      byId("archive-tiles"),
+      tile("Items", String(s.items)),
+      tile("Audio (h:mm:ss)", duration(s.audio_seconds)),
+      tile("Payload", bytes(s.bytes)),
+      tile("Never verified", String(s.never_verified), s.never_verified ? "warn" : ""),
+      tile("Open problems", String(s.open_problems), s.open_problems ? "bad" : ""),
+    );
+  }
+
+  private items(r: ArchiveReport): void {
+    setText("items-count", `${r.items.length} item(s), ${r.summary.files} file(s)`);
+    fill(
+      byId("items"),
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          el("th", {}, "Item"),
+          el("th", { class: "num" }, "Duration"),
+          el("th", { class: "num" }, "Size"),
+          el("th", {}, "Fixity"),
+          el("th", {}, "Last verification"),
+        ),
+      ),
+      el("tbody", {}, ...r.items.map((i) => this.itemRow(i))),
+    );
+    if (r.items.length === 0) {
+      byId("items").append(el("tbody", {}, el("tr", {}, el("td", { colspan: "5", class: "quiet" }, "The archive is empty: record a take, or `capstan demo`."))));
+    }
+  }
+
+  private itemRow(i: ItemSummary): HTMLElement {
+    const problems = Math.max(i.problems.length, i.last_verification?.outcome === "fail" ? 1 : 0);
+    const status = problems > 0 ? "fail" : i.last_verification ? i.last_verification.outcome : "never";
+    const words = problems > 0 ? `${problems} problem(s)` : i.last_verification ? "intact" : "not yet verified";
+    return el(
+      "tr",
+      { "data-item": i.item, class: i.item === this.selected ? "selected" : undefined },
+      el("td", {}, el("button", { type: "button", class: "link", "data-open": i.item }, i.item)),
+      el("td", { class: "num" }, duration(i.audio_seconds)),
+      el("td", { class: "num" }, bytes(i.bytes)),
+      el("td", {}, el("span", { class: `badge ${status}` }, words)),
+      el("td", {}, i.last_verification ? dateTime(i.last_verification.date_time) : "never"),
+    );
+  }
+
+  private log(events: ArchiveEvent[]): void {
+    fill(
+      byId("event-log"),
+      el(
+        "thead",
+        {},
+        el("tr", {}, el("th", {}, "Date-time"), el("th", {}, "Item"), el("th", {}, "Event"), el("th", {}, "Outcome"), el("th", {}, "File"), el("th", {}, "Detail")),
+      ),
+      el(
+        "tbody",
+        {},
+        ...events.map((e) =>
+          el(
+            "tr",
+            {},
+            el("td", { class: "mono" }, dateTime(e.date_time)),
+            el("td", {}, e.item),
+            el("td", {}, e.event_type),
+            el("td", {}, el("span", { class: `badge ${e.outcome}` }, e.outcome)),
+            el("td", { class: "mono" }, e.file ?? ""),
+            el("td", {}, e.detail),
+          ),
+        ),
+      ),
+    );
+  }
+
+  async select(item: string): Promise<void> {
+    this.selected = item;
+    for (const tr of byId("items").querySelectorAll<HTMLElement>("tr[data-item]")) {
+      tr.classList.toggle("selected", tr.dataset["item"] === item);
+    }
+    try {
+      this.detail(await api.itemDetail(item));
+    } catch (e) {
+      this.onError("archive", e as Failure);
+    }
+  }
+
+  private detail(v: ItemView): void {
+    const box = byId("item-detail");
+    const summary = this.report?.items.find((i) => i.item === v.item);
+    const take = v.qc?.takes[0];
+    const verifyItem = el("button", { type: "button", id: "verify-item" }, "Verify this item");
+    verifyItem.addEventListener("click", () => void this.verify(v.item));
+    const info = el("dl", { class: "facts" });
+    facts(info, [
+      ["Bag", el("span", { class: "mono" }, v.bag)],
+      ...v.bag_info.map(([k, val]): [string, string] => [k, val]),
+    ]);
+    const tags = el("dl", { class: "facts" });
+    const first = v.tags[0];
+    if (first) facts(tags, first[1].filter(([k]) => k !== "CODING_HISTORY").map(([k, val]): [string, string] => [k, val]));
+    const history = v.tags[0]?.[1].find(([k]) => k === "CODING_HISTORY")?.[1];
+    const qc = el("dl", { class: "facts" });
+    if (take) {
+      facts(qc, [
+        ["Duration", take.source.duration],
+        ["Format", `${take.source.sample_rate} Hz, ${take.source.bits_per_sample}-bit, ${take.source.channels} ch`],
+        ["Integrated", db(take.overall.integrated_lufs, "LUFS")],
+        ["Loudness range", db(take.overall.loudness_range_lu, "LU")],
+        ["True peak", db(take.overall.true_peak_dbtp, "dBTP")],
+        ["Sample peak", db(take.overall.sample_peak_dbfs, "dBFS")],
+        ["Defects", take.defects.length ? take.defects.map((d) => d.kind).filter((k, i, a) => a.indexOf(k) === i).map((k) => `${k} × ${take.defects.filter((d) => d.kind === k).length}`).join(", ") : "none"],
+        ["Captured", take.capture ? `${take.capture.device}; ${take.capture.ended}${take.capture.flagged ? "; flagged" : ""}` : "ingested from a file"],
+      ]);
+    }
+    fill(
+      box,
+      el("div", { class: "panel-head" }, el("h3", {}, v.item), verifyItem),
+      el(
+        "p",
+        { class: "note" },
+        summary?.last_verification
+          ? `Last verification ${dateTime(summary.last_verification.date_time)}: ${summary.last_verification.outcome} — ${summary.last_verification.detail}`
+          : "Not verified since it was ingested.",
+      ),
+      ...v.unreadable.map((u) => el("p", { class: "error" }, `Could not read: ${u}`)),
+      el("h4", {}, "Files"),
+      el(
+        "table",
+        { class: "list" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Path"), el("th", { class: "num" }, "Size"), el("th", {}, "SHA-256"), el("th", {}, "Status"), el("th", {}, "Last check"))),
+        el(
+          "tbody",
+          {},
+          ...v.files.map((f) =>
+            el(
+              "tr",
+              {},
+              el("td", { class: "mono" }, f.path),
+              el("td", { class: "num" }, bytes(f.bytes)),
+              el("td", { class: "mono", title: f.sha256 }, `${f.sha256.slice(0, 16)}…`),
+              el("td", {}, el("span", { class: `badge ${f.status === "present" ? (f.last_outcome ?? "never") : "fail"}` }, f.status === "present" ? (f.last_outcome ?? "unchecked") : f.status)),
+              el("td", {}, f.last_checked ? dateTime(f.last_checked) : "never"),
+            ),
+          ),
+        ),
+      ),
+      el("h4", {}, "QC figures"),
+      take ? qc : el("p", { class: "quiet" }, "No QC report."),
+      el("h4", {}, "Metadata (master's tags)"),
+      first ? tags : el("p", { class: "quiet" }, "No FLAC master."),
+      history ? el("h4", {}, "Coding history") : null,
+      history ? el("pre", { class: "mono" }, history) : null,
+      el("h4", {}, "Bag"),
+      info,
+      el("h4", {}, "History"),
+      el(
+        "table",
+        { class: "list" },
+        el(
+          "tbody",
+          {},
+          ...v.history
+            .slice()
+            .reverse()
+            .slice(0, 50)
+            .map((e) =>
+              el(
+                "tr",
+                {},
+                el("td", { class: "mono" }, dateTime(e.date_time)),
+                el("td", {}, e.event_type),
+                el("td", {}, el("span", { class: `badge ${e.outcome}` }, e.outcome)),
+                el("td", { class: "mono" }, e.file ?? ""),
+              ),
+            ),
+        ),
+      ),
+    );
+  }
+
+  /** Verifies the archive (item null) or one item, with progress; shows the verdict. */
+  async verify(item: string | null): Promise<void> {
+    if (this.verifying) return;
+    this.verifying = true;
+    const bar = byId<HTMLProgressElement>("verify-progress");
+    const status = byId("verify-status");
+    const button = byId<HTMLButtonElement>("verify-all");
+    button.disabled = true;
+    bar.hidden = false;
+    bar.value = 0;
+    status.className = "note";
+    status.textContent = `Verifying ${item ?? "the whole archive"}…`;
+    const warnings: string[] = [];
+    try {
+      const deep = byId<HTMLInputElement>("deep").checked;
+      const r = await api.verify(item, deep, (m) => {
+        if (m.kind === "progress") {
+          bar.value = m.bytes > 0 ? m.bytes_done / m.bytes : m.files > 0 ? m.files_done / m.files : 0;
+          status.textContent = `Verifying ${item ?? "the whole archive"}: ${m.files_done} of ${m.files} files, ${bytes(m.bytes_done)} of ${bytes(m.bytes)}`;
+        } else {
+          warnings.push(m.message);
+        }
+      });
+      bar.value = 1;
+      this.verdict(r, item, warnings);
+      await this.refresh();
+    } catch (e) {
+      status.textContent = "";
+      this.onError("archive", e as Failure);
+    } finally {
+      this.verifying = false;
+      button.disabled = false;
+      bar.hidden = true;
+    }
+  }
+
+  private verdict(r: VerifyReport, item: string | null, warnings: string[]): void {
+    const s = r.summary;
+    const status = byId("verify-status");
+    const what = `${item ?? "archive"}: ${s.bags} bag(s), ${s.files} file(s), ${bytes(s.bytes)} in ${s.seconds.toFixed(1)} s${r.deep ? ", every FLAC decoded" : ""}`;
+    fill(
+      status,
+      el("span", { id: "verify-verdict", class: `verdict ${r.outcome}` }, r.outcome === "pass" ? "PASS" : `FAIL — ${s.problems} problem(s)`),
+      ` ${what}`,
+      ...r.problems.slice(0, 20).map((p) => el("span", { class: "error" }, ` · ${p.kind}: ${p.path}: ${p.detail}`)),
+      ...warnings.map((w) => el("span", { class: "note" }, ` · ${w}`)),
+    );
+    status.className = "note";
+  }
+
+  // The watcher.
+
+  async startWatcher(): Promise<void> {
+    if (this.watcher === "running" || this.watcher === "starting") return;
+    this.setWatcher("starting", "Starting…");
+    try {
+      await api.startWatcher((m) => this.watchMessage(m));
+    } catch (e) {
+      this.setWatcher("failed", (e as Failure).message);
+    }
+  }
+
+  private async toggleWatcher(): Promise<void> {
+    if (this.watcher === "running") {
+      this.setWatcher("stopping", "Stopping…");
+      try {
+        await api.stopWatcher();
+      } catch (e) {
+        this.onError("archive", e as Failure);
+      }
+    } else {
+      await this.startWatcher();
+    }
+  }
+
+  private watchMessage(m: WatchMsg): void {
+    switch (m.kind) {
+      case "running":
+        this.setWatcher("running", "Registering new bags, re-checking changed files, reporting moved and missing ones; every file re-read once every 30 days.");
+        break;
+      case "event":
+        setText("watcher-detail", `${dateTime(m.event.date_time)}: ${m.event.event_type} ${m.event.outcome} — ${m.event.item}${m.event.file ? `/${m.event.file}` : ""}`);
+        this.refreshSoon();
+        break;
+      case "notice":
+        setText("watcher-detail", m.text);
+        break;
+      case "stopped":
+        this.setWatcher("stopped", "Not watching: changes to the archive are found at the next start or verification.");
+        break;
+      case "failed":
+        this.setWatcher("failed", m.failure.message);
+        break;
+    }
+  }
+
+  private setWatcher(state: ArchiveView["watcher"], detail: string): void {
+    this.watcher = state;
+    const chip = byId("watcher-state");
+    chip.className = `chip ${state === "starting" ? "" : state === "stopping" ? "running" : state}`;
+    chip.textContent = { starting: "starting", running: "watching", stopping: "stopping", stopped: "stopped", failed: "failed" }[state];
+    setText("watcher-detail", detail);
+    setText("footer-watcher", `watcher: ${chip.textContent}`);
+    const toggle = byId<HTMLButtonElement>("watcher-toggle");
+    toggle.textContent = state === "running" ? "Stop watching" : "Start watching";
+    toggle.disabled = state === "starting" || state === "stopping";
+  }
+}

@@ -1,0 +1,318 @@
+// The review view: the finished take's overview per channel with the defect map drawn on it,
+// its level and loudness figures, how it was captured, its master, the access copy when the
+// profile made one; approve (commit) or discard.
+
+import { api, type Defect, type Failure, type TakeReport } from "./api.js";
+import type { Done } from "./capture.js";
+import { byId, context, el, facts, fill, setText } from "./dom.js";
+import { bytes, db, duration, position } from "./format.js";
+import { defectColour, defectCounts, DEFECT_COLOURS, fit, fromWaveforms, spans, type LiveHistory, type Overview } from "./overview.js";
+
+/** Buckets asked of the library for the overview: a few per pixel of a wide screen. */
+const BUCKETS = 4096;
+
+export class ReviewView {
+  private take: Done | null = null;
+  private overview: Overview | null = null;
+  private confirming = false;
+
+  constructor(
+    private readonly onApproved: (item: string, warnings: string[]) => void,
+    private readonly onDiscarded: () => void,
+    private readonly onError: (where: string, f: Failure) => void,
+  ) {}
+
+  init(): void {
+    byId("approve").addEventListener("click", () => void this.approve());
+    byId("discard").addEventListener("click", () => void this.discard());
+    new ResizeObserver(() => this.drawLanes()).observe(byId("overview"));
+  }
+
+  get pending(): boolean {
+    return this.take !== null;
+  }
+
+  show(done: Done, history: LiveHistory): void {
+    this.take = done;
+    this.confirming = false;
+    // The live meters' peaks stand in until the master's own overview arrives.
+    this.overview = history.overview();
+    byId("overview").dataset["source"] = "live";
+    void this.masterOverview(done.item);
+    const report = done.report;
+    const take = report.takes[0]!;
+    const rate = take.source.sample_rate;
+    setText("review-title", `${done.item} — ${duration(done.frames / rate)}`);
+    const flagged = done.capture.flagged ? " · FLAGGED: needs a listen" : "";
+    setText(
+      "review-summary",
+      `Ended: ${done.capture.ended} · ${take.source.duration} · ${rate / 1000} kHz, ${take.source.bits_per_sample}-bit, ${take.channel_names.join(" / ")} · profile ${report.profile}${flagged}`,
+    );
+    byId("review-actions").hidden = false;
+    byId("review-body").hidden = false;
+    byId<HTMLButtonElement>("approve").disabled = false;
+    byId<HTMLButtonElement>("discard").disabled = false;
+    setText("discard", "Discard");
+    setText("overview-source", "from the live meters (reading the master…)");
+    this.buildLanes(take);
+    this.levels(take);
+    this.defects(take);
+    this.captureFacts(done, take);
+    this.access(take);
+  }
+
+  /** Replaces the live overview with the master's, read by the library from the staged bag. */
+  private async masterOverview(item: string): Promise<void> {
+    try {
+      const waves = await api.takeOverview(item, BUCKETS);
+      if (this.take?.item !== item) return;
+      this.overview = fromWaveforms(waves);
+      const per = waves[0]?.frames_per_bucket ?? 0;
+      setText("overview-source", `the master, read back: ${waves[0]?.channels[0]?.length ?? 0} columns of ${per} frames`);
+      byId("overview").dataset["source"] = "master";
+      this.drawLanes();
+    } catch (e) {
+      setText("overview-source", `from the live meters (the master could not be read: ${(e as Failure).message})`);
+    }
+  }
+
+  private buildLanes(take: TakeReport): void {
+    fill(
+      byId("overview"),
+      ...take.channel_names.map((n, i) =>
+        el("div", { class: "lane" }, el("span", { class: "lane-name" }, `${i + 1} ${n}`), el("canvas", { "data-channel": String(i) })),
+      ),
+    );
+    const legend = defectCounts(take.defects);
+    fill(
+      byId("defect-legend"),
+      ...(legend.length
+        ? legend.map(([kind, n]) =>
+            el("span", {}, swatch(kind), `${kind} × ${n}`),
+          )
+        : [el("span", { class: "quiet" }, "No defects found.")]),
+      el("span", { class: "quiet" }, take.clip_runs_total > 0 ? `clip runs in all: ${take.clip_runs_total}` : ""),
+    );
+    this.drawLanes();
+  }
+
+  private drawLanes(): void {
+    const take = this.take?.report.takes[0];
+    const o = this.overview;
+    if (!take || !o) return;
+    const frames = Math.max(o.frames, take.source.frames);
+    for (const canvas of byId("overview").querySelectorAll<HTMLCanvasElement>("canvas")) {
+      const c = Number(canvas.dataset["channel"]);
+      const { g, w, h } = context(canvas);
+      if (w === 0) continue;
+      const mid = h / 2;
+      g.fillStyle = "rgba(255,255,255,0.12)";
+      g.fillRect(0, Math.round(mid), w, 1);
+      const lane = o.channels[c];
+      if (lane) {
+        // The overview covers o.frames; the report may know a few more (the last interval).
+        const cols = fit(lane, Math.max(1, Math.round((w * o.frames) / frames)));
+        g.fillStyle = "#3ec6a8";
+        for (let x = 0; x < cols.max.length; x++) {
+          const top = mid - cols.max[x]! * (mid - 2);
+          const bottom = mid - cols.min[x]! * (mid - 2);
+          g.fillRect(x, top, 1, Math.max(1, bottom - top));
+        }
+      }
+      // The defect map over the waveform: a translucent band over each defect's extent and a
+      // solid mark above where it starts, so a one-sample click is as visible as a dropout.
+      for (const s of spans(take.defects, frames, w)) {
+        if (s.channel !== null && s.channel !== c) continue;
+        g.fillStyle = defectColour(s.kind) + "66";
+        g.fillRect(s.x, 0, s.width, h);
+        g.fillStyle = defectColour(s.kind);
+        g.fillRect(s.x, 0, Math.max(2, Math.min(s.width, 3)), 10);
+      }
+      g.fillStyle = "rgba(233,237,241,0.6)";
+      g.font = "10px DejaVu Sans Mono, monospace";
+      const rate = take.source.sample_rate;
+      for (let i = 1; i < 5; i++) {
+        const x = (w * i) / 5;
+        g.fillRect(Math.round(x), h - 4, 1, 4);
+        g.fillText(position((frames * i) / 5, rate).slice(3, 8), x + 2, h - 2);
+      }
+    }
+  }
+
+  private levels(take: TakeReport): void {
+    const chans = take.channels;
+    type Row = [string, (l: TakeReport["overall"]) => number | null | undefined, string];
+    const rows: Row[] = [
+      ["Sample peak", (l) => l.sample_peak_dbfs, "dBFS"],
+      ["True peak", (l) => l.true_peak_dbtp, "dBTP"],
+      ["Integrated", (l) => l.integrated_lufs, "LUFS"],
+      ["Loudness range", (l) => l.loudness_range_lu, "LU"],
+      ["Max momentary", (l) => l.max_momentary_lufs, "LUFS"],
+      ["Max short-term", (l) => l.max_short_term_lufs, "LUFS"],
+    ];
+    const head = el(
+      "tr",
+      {},
+      el("th", {}, ""),
+      el("th", { class: "num" }, "Programme"),
+      ...chans.map((c) => el("th", { class: "num" }, take.channel_names[c.channel - 1] ?? `ch ${c.channel}`)),
+    );
+    const body = rows.map(([name, get, unit]) =>
+      el(
+        "tr",
+        {},
+        el("th", {}, `${name} `, el("small", { class: "quiet" }, unit)),
+        el("td", { class: "num" }, db(get(take.overall) ?? null, "").trim()),
+        ...chans.map((c) => el("td", { class: "num" }, db(get(c) ?? null, "").trim())),
+      ),
+    );
+    body.push(
+      el("tr", {}, el("th", {}, "RMS ", el("small", { class: "quiet" }, "dBFS")), el("td", {}), ...chans.map((c) => el("td", { class: "num" }, db(c.rms_dbfs, "").trim()))),
+      el(
+        "tr",
+        {},
+        el("th", {}, "DC offset"),
+        el("td", {}),
+        ...chans.map((c) => el("td", { class: "num" }, `${(c.dc_offset * 100).toFixed(3)} %`)),
+      ),
+    );
+    fill(byId("review-levels"), el("thead", {}, head), el("tbody", {}, ...body));
+  }
+
+  private defects(take: TakeReport): void {
+    const rate = take.source.sample_rate;
+    const list = take.defects;
+    if (list.length === 0) {
+      fill(byId("review-defects"), el("p", { class: "quiet" }, "None found: no clips, clicks, gaps or silence at head or tail."));
+      return;
+    }
+    // Sizes only where the library measured them (repairs by the declicker).
+    const sized = list.some((d) => d.size_dbfs !== undefined && d.size_dbfs !== null);
+    fill(
+      byId("review-defects"),
+      el(
+        "table",
+        { class: "list" },
+        el(
+          "thead",
+          {},
+          el("tr", {}, el("th", {}, "Kind"), el("th", {}, "Ch"), el("th", {}, "At"), el("th", {}, "Length"), sized ? el("th", { class: "num" }, "Size dBFS") : null),
+        ),
+        el(
+          "tbody",
+          {},
+          ...list.slice(0, 500).map((d: Defect) =>
+            el(
+              "tr",
+              {},
+              el("td", {}, swatch(d.kind), d.kind),
+              el("td", {}, d.channel === null ? "all" : String(d.channel)),
+              el("td", { class: "mono" }, d.start_time || position(d.start, rate)),
+              el("td", { class: "mono" }, d.length_time),
+              sized ? el("td", { class: "num" }, d.size_dbfs === undefined || d.size_dbfs === null ? "" : db(d.size_dbfs, "").trim()) : null,
+            ),
+          ),
+        ),
+      ),
+      list.length > 500 ? el("p", { class: "note" }, `… and ${list.length - 500} more (in the QC report).`) : null,
+    );
+  }
+
+  private captureFacts(done: Done, take: TakeReport): void {
+    const c = done.capture;
+    facts(byId("review-capture"), [
+      ["Device", c.device],
+      ["Ended", c.ended],
+      ["Samples lost", c.gaps.length ? `${c.gaps.length} gap(s)` : "none"],
+      ["Verdict", c.flagged ? "flagged: needs a listen" : "clean"],
+      ["Capture", `${done.capture_seconds.toFixed(1)} s, ${((100 * done.capture_cpu_seconds) / Math.max(1e-9, done.capture_seconds)).toFixed(1)} % of a core`],
+    ]);
+    const m = take.masters[0];
+    facts(
+      byId("review-master"),
+      m
+        ? [
+            ["File", el("span", { class: "mono" }, m.file)],
+            ["Size", bytes(m.bytes)],
+            ["SHA-256", el("span", { class: "mono" }, m.sha256)],
+            ["Audio MD5", el("span", { class: "mono" }, m.audio_md5)],
+            ["Proved", "bit-exact: read back, every frame CRC and the audio MD5 checked"],
+          ]
+        : [["Master", "none"]],
+    );
+  }
+
+  private access(take: TakeReport): void {
+    const a = take.access_copy;
+    byId("access-panel").hidden = !a;
+    if (!a) return;
+    const rows: [string, string | HTMLElement][] = [
+      ["File", el("span", { class: "mono" }, a.file)],
+      ["Processing", a.processing],
+    ];
+    if (a.declick) {
+      rows.push(
+        ["Clicks repaired", String(a.declick.clicks)],
+        ["Crackle repairs", String(a.declick.crackle)],
+        ["Samples changed", String(a.declick.samples_repaired)],
+      );
+    }
+    rows.push(
+      ["Gain", `${a.gain_db >= 0 ? "+" : "−"}${Math.abs(a.gain_db).toFixed(1)} dB${a.gain_limited_by_true_peak ? " (held to −1 dBTP)" : ""}`],
+      ["Loudness", db(a.integrated_lufs, "LUFS")],
+      ["True peak", db(a.true_peak_dbtp, "dBTP")],
+    );
+    facts(byId("review-access"), rows);
+  }
+
+  private async approve(): Promise<void> {
+    if (!this.take) return;
+    byId<HTMLButtonElement>("approve").disabled = true;
+    try {
+      const approved = await api.approveTake(this.take.item);
+      this.clear();
+      this.onApproved(approved.item, approved.warnings);
+    } catch (e) {
+      byId<HTMLButtonElement>("approve").disabled = false;
+      this.onError("review", e as Failure);
+    }
+  }
+
+  private async discard(): Promise<void> {
+    if (!this.take) return;
+    if (!this.confirming) {
+      this.confirming = true;
+      setText("discard", "Really discard? Click again");
+      return;
+    }
+    try {
+      await api.discardTake(this.take.item);
+      this.clear();
+      this.onDiscarded();
+    } catch (e) {
+      this.confirming = false;
+      setText("discard", "Discard");
+      this.onError("review", e as Failure);
+    }
+  }
+
+  /** Approve with the keyboard (A). */
+  approveKey(): void {
+    void this.approve();
+  }
+
+  private clear(): void {
+    this.take = null;
+    this.overview = null;
+    setText("review-title", "No take to review");
+    setText("review-summary", "Record a take in Capture; it comes here when it is finished.");
+    byId("review-actions").hidden = true;
+    byId("review-body").hidden = true;
+  }
+}
+
+function swatch(kind: string): HTMLElement {
+  const s = el("span", { class: "swatch" });
+  s.style.background = DEFECT_COLOURS[kind] ?? "#fff";
+  return s;
+}
