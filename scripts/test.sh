@@ -10,7 +10,9 @@ export PATH="$tools_bin:$HOME/.cargo/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan-target}"
 scripts/ui.sh
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+# In the app's profile: the proc macros and build scripts (libFLAC, SQLite, tauri's code
+# generation) it compiles are the ones the app's build below reuses.
+cargo clippy --workspace --all-targets --profile station --quiet -- -D warnings
 cargo test --release --all-targets 2>&1
 # The app's shell, in the profile its binary is built with (shared with scripts/e2e.sh).
 cargo test --quiet -p capstan-station --profile station 2>&1
