@@ -3,6 +3,7 @@
 //! Each kernel allocates its buffers up front and gives the same result whatever block sizes
 //! its input arrives in (tested).
 
+pub mod ar;
 pub mod declick;
 pub mod levels;
 pub mod truepeak;

@@ -1,0 +1,484 @@
+//! Autoregressive (AR) modelling for the declicker: least-squares fitting, prediction residuals
+//! and least-squares AR interpolation of missing samples.
+//!
+//! A pure numeric kernel over `f64` slices; the declicker owns all buffers and passes them in,
+//! so nothing here allocates except [`Lsar`]'s reusable work space (which grows to the largest
+//! problem seen and is then reused).
+//!
+//! # Why the covariance method
+//!
+//! The AR coefficients are the least-squares predictor over exactly the rows (prediction
+//! instants) whose samples are all usable: the *covariance* method, not the autocorrelation
+//! (Yule-Walker / Levinson-Durbin) method. Audio sampled well above its bandwidth, such as a
+//! 44.1 kHz source transferred at 96 kHz, has an almost empty top octave, and the covariance
+//! fit captures that deep spectral null where the windowed autocorrelation fit cannot (its
+//! window leaks): on the click corpus, interpolating the true click regions with order 32 and
+//! 512 samples of context gained 28 dB on guitar with the covariance fit against 17 dB with
+//! Yule-Walker. It also lets rows touching damaged samples be left out of the fit exactly,
+//! which matters: one undetected click in the fitting window can raise the residual of that
+//! very predictable signal by 60 dB.
+//!
+//! All arithmetic is `f64`: the residual of such a signal lies 100 dB or more below the signal,
+//! beyond what `f32`'s 24-bit mantissa resolves after the cancellation in the predictor.
+
+/// Relative ridge added to the diagonal of the normal equations (× their mean diagonal): it
+/// bounds the condition number at about 1e9, so that a fit on a nearly deterministic window
+/// (a pure tone, digital silence) stays finite, while changing a well-posed fit by far less
+/// than the 24-bit quantisation of the samples.
+const FIT_RIDGE: f64 = 1e-9;
+
+/// Relative ridge of the interpolation's normal equations (see [`Lsar::solve`]).
+const LSAR_RIDGE: f64 = 1e-12;
+
+/// Sum of `a[i] * b[i]` with eight independent partial sums, so that the compiler can keep them
+/// in SIMD lanes; the order of summation is fixed, so the result is too.
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f64; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// In-place Cholesky factorisation and solution of `m x = b` for a symmetric positive definite
+/// `m` (row-major, `n × n`, only the lower triangle read). `b` is replaced by `x`. Returns
+/// `false` if `m` is not numerically positive definite (then `b` is unspecified).
+pub fn cholesky_solve(m: &mut [f64], b: &mut [f64], n: usize) -> bool {
+    debug_assert!(m.len() >= n * n && b.len() >= n);
+    for j in 0..n {
+        let row_j = j * n;
+        let mut d = m[row_j + j] - dot(&m[row_j..row_j + j], &m[row_j..row_j + j]);
+        if d <= 0.0 || !d.is_finite() {
+            return false;
+        }
+        d = d.sqrt();
+        m[row_j + j] = d;
+        for i in j + 1..n {
+            let row_i = i * n;
+            let s = m[row_i + j] - dot(&m[row_i..row_i + j], &m[row_j..row_j + j]);
+            m[row_i + j] = s / d;
+        }
+    }
+    // Forward substitution L y = b, then back substitution Lᵀ x = y.
+    for i in 0..n {
+        let row_i = i * n;
+        let s = b[i] - dot(&m[row_i..row_i + i], &b[..i]);
+        b[i] = s / m[row_i + i];
+    }
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for k in i + 1..n {
+            s -= m[k * n + i] * b[k];
+        }
+        b[i] = s / m[i * n + i];
+    }
+    true
+}
+
+/// Least-squares AR fitting with reusable work space.
+pub struct ArFitter {
+    order: usize,
+    /// (order+1)² covariance matrix Φ[i][j] = Σ x[n-i]·x[n-j] over the usable rows.
+    phi: Vec<f64>,
+    /// order² normal equations, factorised in place.
+    normal: Vec<f64>,
+    rhs: Vec<f64>,
+}
+
+impl ArFitter {
+    pub fn new(order: usize) -> Self {
+        assert!(order >= 1);
+        let q = order + 1;
+        ArFitter {
+            order,
+            phi: vec![0.0; q * q],
+            normal: vec![0.0; order * order],
+            rhs: vec![0.0; order],
+        }
+    }
+
+    pub fn order(&self) -> usize {
+        self.order
+    }
+
+    /// Fits `a` (length order+1, `a[0] = 1`) so that the prediction error
+    /// `e[n] = Σ_k a[k]·x[n-k]` has the least energy over every row `n` in `order..x.len()`
+    /// for which `usable(n)` is true for the whole span `n-order..=n`; `blocked` is a prefix
+    /// count of unusable samples (`blocked[i]` = unusable samples in `x[..i]`, length
+    /// `x.len() + 1`), or `None` if all are usable. Returns `false`, leaving `a` as it was,
+    /// when there are too few usable rows to fit or the fit is singular.
+    pub fn fit(&mut self, x: &[f64], blocked: Option<&[u32]>, a: &mut [f64]) -> bool {
+        let p = self.order;
+        let q = p + 1;
+        assert_eq!(a.len(), q);
+        self.phi.fill(0.0);
+        let mut rows = 0usize;
+        // Walk the maximal ranges of usable rows; each adds its lagged products.
+        let mut n = p;
+        while n < x.len() {
+            let ok = |n: usize| blocked.is_none_or(|b| b[n + 1] == b[n - p]);
+            if !ok(n) {
+                n += 1;
+                continue;
+            }
+            let start = n;
+            while n < x.len() && ok(n) {
+                n += 1;
+            }
+            self.add_rows(x, start, n);
+            rows += n - start;
+        }
+        if rows < 2 * p {
+            return false;
+        }
+        // Normal equations: Φ[1..,1..] c = -Φ[1..][0], with a ridge.
+        let mut mean_diag = 0.0;
+        for i in 1..q {
+            mean_diag += self.phi[i * q + i];
+        }
+        mean_diag /= p as f64;
+        if !(mean_diag > 0.0 && mean_diag.is_finite()) {
+            return false;
+        }
+        for i in 0..p {
+            for j in 0..p {
+                self.normal[i * p + j] = self.phi[(i + 1) * q + (j + 1)];
+            }
+            self.normal[i * p + i] += FIT_RIDGE * mean_diag + f64::MIN_POSITIVE;
+            self.rhs[i] = -self.phi[(i + 1) * q];
+        }
+        if !cholesky_solve(&mut self.normal, &mut self.rhs, p) {
+            return false;
+        }
+        a[0] = 1.0;
+        a[1..].copy_from_slice(&self.rhs);
+        true
+    }
+
+    /// Adds rows `start..end` (each spanning `x[n-p..=n]`) to Φ. For each lag δ, Φ[0][δ] is a
+    /// dot product over the range, and Φ[i][i+δ] follows from Φ[i-1][i-1+δ] by moving the
+    /// range one sample back: add the product entering at the front, drop the one leaving at
+    /// the back. That is p+1 multiply-adds per row instead of (p+1)²/2.
+    fn add_rows(&mut self, x: &[f64], start: usize, end: usize) {
+        let p = self.order;
+        let q = p + 1;
+        for delta in 0..q {
+            // Rows n in start..end: Σ x[n]·x[n-δ].
+            let mut s = dot(&x[start..end], &x[start - delta..end - delta]);
+            self.phi[delta] += s;
+            if delta > 0 {
+                self.phi[delta * q] += s;
+            }
+            for i in 1..q - delta {
+                let j = i + delta;
+                // Σ over n of x[n-i]·x[n-j] = previous sum shifted back one sample.
+                s += x[start - i] * x[start - j] - x[end - i] * x[end - j];
+                self.phi[i * q + j] += s;
+                if delta > 0 {
+                    self.phi[j * q + i] += s;
+                }
+            }
+        }
+    }
+}
+
+/// Forward prediction error `e[n] = Σ_k a[k]·x[n-k]` for `n` in `p..x.len()` into `e[n]`
+/// (`e[..p]` set to 0).
+pub fn forward_residual(x: &[f64], a: &[f64], e: &mut [f64]) {
+    let p = a.len() - 1;
+    let n = x.len();
+    assert!(e.len() >= n);
+    e[..p.min(n)].fill(0.0);
+    if n <= p {
+        return;
+    }
+    let out = &mut e[p..n];
+    out.copy_from_slice(&x[p..n]);
+    for (k, &ak) in a.iter().enumerate().skip(1) {
+        let src = &x[p - k..n - k];
+        for (o, &s) in out.iter_mut().zip(src) {
+            *o += ak * s;
+        }
+    }
+}
+
+/// Backward prediction error `b[n] = Σ_k a[k]·x[n+k]` for `n` in `0..x.len()-p` (the rest set
+/// to 0): the same predictor run back in time from the samples after `n`.
+pub fn backward_residual(x: &[f64], a: &[f64], b: &mut [f64]) {
+    let p = a.len() - 1;
+    let n = x.len();
+    assert!(b.len() >= n);
+    if n <= p {
+        b[..n].fill(0.0);
+        return;
+    }
+    let m = n - p;
+    b[m..n].fill(0.0);
+    let out = &mut b[..m];
+    out.copy_from_slice(&x[..m]);
+    for (k, &ak) in a.iter().enumerate().skip(1) {
+        let src = &x[k..k + m];
+        for (o, &s) in out.iter_mut().zip(src) {
+            *o += ak * s;
+        }
+    }
+}
+
+/// The two-sided ("interpolation") residual `d[n] = Σ_k a[k]·e[n+k] / ‖a‖` from a forward
+/// residual `e` (valid from index p), for `n` in `p..len-p` (the rest set to 0). For an AR
+/// process it is the matched filter for a single-sample impulse at `n`: what the samples on
+/// both sides fail to explain about `x[n]`, with the same variance as `e`.
+pub fn two_sided(e: &[f64], a: &[f64], d: &mut [f64]) {
+    let p = a.len() - 1;
+    let n = e.len();
+    assert!(d.len() >= n);
+    d[..n].fill(0.0);
+    if n <= 2 * p {
+        return;
+    }
+    let norm = 1.0 / dot(a, a).sqrt();
+    let out = &mut d[p..n - p];
+    for (k, &ak) in a.iter().enumerate() {
+        let src = &e[p + k..n - p + k];
+        for (o, &s) in out.iter_mut().zip(src) {
+            *o += ak * s;
+        }
+    }
+    for o in out {
+        *o *= norm;
+    }
+}
+
+/// Least-squares AR interpolation (Janssen, Veldhuis & Vries 1986; Godsill & Rayner 1998,
+/// ch. 5): the unknown samples of a segment are chosen to minimise the energy of the
+/// prediction error over every row of the segment, given the AR model. Work space is kept
+/// between calls.
+#[derive(Default)]
+pub struct Lsar {
+    unknown: Vec<usize>,
+    gram: Vec<f64>,
+    rhs: Vec<f64>,
+    e0: Vec<f64>,
+    filled: Vec<f64>,
+}
+
+impl Lsar {
+    /// Fills the samples of `x` at the (sorted, distinct) indices `unknown` in place and
+    /// returns the prediction-error energy of the result over rows `p..x.len()`. With no
+    /// unknowns it returns that energy for `x` as is. Returns `None` if the system is
+    /// singular (then `x` is unchanged).
+    pub fn solve(&mut self, x: &mut [f64], unknown: &[usize], a: &[f64]) -> Option<f64> {
+        let p = a.len() - 1;
+        let n = x.len();
+        let nu = unknown.len();
+        self.e0.resize(n, 0.0);
+        self.filled.clear();
+        self.filled.extend_from_slice(x);
+        for &u in unknown {
+            self.filled[u] = 0.0;
+        }
+        forward_residual(&self.filled, a, &mut self.e0);
+        if nu == 0 {
+            return Some(dot(&self.e0[p.min(n)..n], &self.e0[p.min(n)..n]));
+        }
+        self.unknown.clear();
+        self.unknown.extend_from_slice(unknown);
+        self.gram.clear();
+        self.gram.resize(nu * nu, 0.0);
+        self.rhs.clear();
+        self.rhs.resize(nu, 0.0);
+        // Rows that involve unknown u are n in max(u, p)..=min(u+p, n-1), with weight a[n-u].
+        let rows = |u: usize| (u.max(p), (u + p).min(n - 1));
+        let mut trace = 0.0;
+        for i in 0..nu {
+            let ui = self.unknown[i];
+            let (r0, r1) = rows(ui);
+            let mut b = 0.0;
+            for r in r0..=r1 {
+                b -= a[r - ui] * self.e0[r];
+            }
+            self.rhs[i] = b;
+            for j in 0..=i {
+                let uj = self.unknown[j];
+                if ui - uj > p {
+                    continue;
+                }
+                // Shared rows: max(ui, p)..=min(uj+p, n-1).
+                let (s0, s1) = (ui.max(p), (uj + p).min(n - 1));
+                let mut g = 0.0;
+                for r in s0..=s1 {
+                    g += a[r - ui] * a[r - uj];
+                }
+                self.gram[i * nu + j] = g;
+                self.gram[j * nu + i] = g;
+            }
+            trace += self.gram[i * nu + i];
+        }
+        let ridge = LSAR_RIDGE * trace / nu as f64 + f64::MIN_POSITIVE;
+        for i in 0..nu {
+            self.gram[i * nu + i] += ridge;
+        }
+        if !cholesky_solve(&mut self.gram, &mut self.rhs, nu) {
+            return None;
+        }
+        for (i, &u) in self.unknown.iter().enumerate() {
+            self.filled[u] = self.rhs[i];
+        }
+        if self.filled.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        x.copy_from_slice(&self.filled);
+        forward_residual(x, a, &mut self.e0);
+        Some(dot(&self.e0[p..n], &self.e0[p..n]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic pseudo-random generator (xorshift64*) so tests need no crate.
+    pub struct Rng(pub u64);
+    impl Rng {
+        pub fn uniform(&mut self) -> f64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            (v >> 11) as f64 / (1u64 << 53) as f64
+        }
+        /// Standard normal (Box-Muller).
+        pub fn gauss(&mut self) -> f64 {
+            let u1 = self.uniform().max(1e-300);
+            let u2 = self.uniform();
+            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        }
+    }
+
+    #[test]
+    fn cholesky_solves_a_known_system() {
+        let mut m = vec![4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
+        let x = [1.0, -2.0, 0.5];
+        let mut b: Vec<f64> = (0..3)
+            .map(|i| (0..3).map(|j| m[i * 3 + j] * x[j]).sum())
+            .collect();
+        assert!(cholesky_solve(&mut m, &mut b, 3));
+        for (got, want) in b.iter().zip(x) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+        let mut not_pd = vec![1.0, 2.0, 2.0, 1.0];
+        assert!(!cholesky_solve(&mut not_pd, &mut [1.0, 1.0], 2));
+    }
+
+    #[test]
+    fn fit_recovers_the_coefficients_of_a_known_ar_process() {
+        // x[n] = 1.6 x[n-1] - 0.95 x[n-2] + 0.2 x[n-3] - 0.1 x[n-4] + w[n]  (stable)
+        let truth = [1.0, -1.6, 0.95, -0.2, 0.1];
+        let mut rng = Rng(0x1234_5678);
+        let n = 40_000;
+        let mut x = vec![0.0; n];
+        for i in 4..n {
+            x[i] = rng.gauss() - (1..5).map(|k| truth[k] * x[i - k]).sum::<f64>();
+        }
+        let mut fitter = ArFitter::new(4);
+        let mut a = [0.0; 5];
+        assert!(fitter.fit(&x, None, &mut a));
+        for (got, want) in a.iter().zip(truth) {
+            assert!((got - want).abs() < 0.02, "{a:?} vs {truth:?}");
+        }
+        // Leaving out a stretch (marked unusable) and corrupting it changes little.
+        let mut y = x.clone();
+        let mut blocked = vec![0u32; n + 1];
+        for i in 0..n {
+            let bad = (10_000..10_100).contains(&i);
+            if bad {
+                y[i] = 1e6;
+            }
+            blocked[i + 1] = blocked[i] + u32::from(bad);
+        }
+        let mut b = [0.0; 5];
+        assert!(fitter.fit(&y, Some(&blocked), &mut b));
+        for (got, want) in b.iter().zip(truth) {
+            assert!((got - want).abs() < 0.02, "{b:?} vs {truth:?}");
+        }
+        // A higher order finds the same process (the extra coefficients near zero).
+        let mut fitter = ArFitter::new(8);
+        let mut c = [0.0; 9];
+        assert!(fitter.fit(&x, None, &mut c));
+        for k in 0..9 {
+            let want = truth.get(k).copied().unwrap_or(0.0);
+            assert!((c[k] - want).abs() < 0.03, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn residuals_agree_with_their_definitions() {
+        let mut rng = Rng(99);
+        let x: Vec<f64> = (0..200).map(|_| rng.gauss()).collect();
+        let a = [1.0, -0.5, 0.25, 0.1];
+        let (mut e, mut b, mut d) = (vec![0.0; 200], vec![0.0; 200], vec![0.0; 200]);
+        forward_residual(&x, &a, &mut e);
+        backward_residual(&x, &a, &mut b);
+        two_sided(&e, &a, &mut d);
+        let norm = dot(&a, &a).sqrt();
+        for n in 3..197 {
+            let ef: f64 = (0..4).map(|k| a[k] * x[n - k]).sum();
+            let eb: f64 = (0..4).map(|k| a[k] * x[n + k]).sum();
+            assert!((e[n] - ef).abs() < 1e-12 && (b[n] - eb).abs() < 1e-12);
+            if n < 197 {
+                let dd: f64 = (0..4).map(|k| a[k] * e[n + k]).sum::<f64>() / norm;
+                assert!((d[n] - dd).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn lsar_interpolates_a_gap_in_a_sum_of_sines() {
+        let rate = 48_000.0;
+        let sig = |i: usize| {
+            let t = i as f64 / rate;
+            0.4 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()
+                + 0.2 * (2.0 * std::f64::consts::PI * 1_234.5 * t + 1.0).sin()
+                + 0.1 * (2.0 * std::f64::consts::PI * 5_555.0 * t + 2.0).sin()
+        };
+        let n = 1_200;
+        let clean: Vec<f64> = (0..n).map(sig).collect();
+        for gap in [1usize, 5, 20, 60] {
+            let start = 600 - gap / 2;
+            let mut x = clean.clone();
+            let unknown: Vec<usize> = (start..start + gap).collect();
+            for &u in &unknown {
+                x[u] = 0.9; // a click
+            }
+            // Fit on the rows that do not touch the gap.
+            let mut blocked = vec![0u32; n + 1];
+            for i in 0..n {
+                blocked[i + 1] = blocked[i] + u32::from(unknown.contains(&i));
+            }
+            let mut fitter = ArFitter::new(16);
+            let mut a = vec![0.0; 17];
+            assert!(fitter.fit(&x, Some(&blocked), &mut a));
+            let mut lsar = Lsar::default();
+            lsar.solve(&mut x, &unknown, &a).unwrap();
+            let err = unknown
+                .iter()
+                .map(|&u| (x[u] - clean[u]).abs())
+                .fold(0.0, f64::max);
+            assert!(err < 1e-4, "gap {gap}: max error {err}");
+            for i in (0..n).filter(|i| !unknown.contains(i)) {
+                assert_eq!(x[i], clean[i], "a known sample moved");
+            }
+        }
+    }
+}
