@@ -75,7 +75,10 @@ fn main() -> Result<()> {
     let info = reader.info().clone();
     let channels = usize::from(info.channels);
     if info.valid_bits % 8 != 0 {
-        bail!("{} valid bits: only whole bytes are written", info.valid_bits);
+        bail!(
+            "{} valid bits: only whole bytes are written",
+            info.valid_bits
+        );
     }
     // Read everything first, so the kernel's timing excludes I/O.
     let mut input = vec![0i32; info.frames.0 as usize * channels];

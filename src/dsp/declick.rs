@@ -411,9 +411,7 @@ impl Declicker {
             buf.mask.resize(buf.mask.len() + frames, 0);
         }
         self.frames_in += frames as u64;
-        let target = self
-            .frames_in
-            .saturating_sub(self.params.latency() as u64);
+        let target = self.frames_in.saturating_sub(self.params.latency() as u64);
         self.advance(target, None, out);
     }
 
@@ -685,7 +683,10 @@ fn detect_block(
         return found;
     }
     let x = &mut s.x[..m];
-    for (xi, &v) in x.iter_mut().zip(&input[(lo - base) as usize..(hi - base) as usize]) {
+    for (xi, &v) in x
+        .iter_mut()
+        .zip(&input[(lo - base) as usize..(hi - base) as usize])
+    {
         *xi = f64::from(v) * scale;
     }
     let sub = params.sub;
@@ -816,11 +817,9 @@ fn locate_runs(
     let ke = params.edge_threshold;
     // Window-relative: is the forward / backward prediction error large here?
     s.zf.clear();
-    s.zf
-        .extend((w0..w1).map(|i| s.e[i].abs() > ke * s.se[i / sub]));
+    s.zf.extend((w0..w1).map(|i| s.e[i].abs() > ke * s.se[i / sub]));
     s.zb.clear();
-    s.zb
-        .extend((w0..w1).map(|i| s.eb[i].abs() > ke * s.sb[i / sub]));
+    s.zb.extend((w0..w1).map(|i| s.eb[i].abs() > ke * s.sb[i / sub]));
     let (zf, zb) = (&s.zf, &s.zb);
     let mk = &mut s.mk;
     mk.clear();
