@@ -3,5 +3,6 @@
 //! Each kernel allocates its buffers up front and gives the same result whatever block sizes
 //! its input arrives in (tested).
 
+pub mod defects;
 pub mod levels;
 pub mod truepeak;
