@@ -516,6 +516,18 @@ mod tests {
         assert_eq!(p.routing, vec![1, 2]);
         assert_eq!(p.compression_level, 5);
         assert_eq!(p.master_name, "{id}_pm");
+        assert_eq!(p.analysis, AnalysisSettings::default());
+        let set = parse(&format!(
+            "{MINIMAL}[analysis]\ndropout_fall_db = 30.0\nphase_alarm_correlation = -1.0\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                set.analysis.dropout_fall_db,
+                set.analysis.phase_alarm_correlation
+            ),
+            (30.0, -1.0)
+        );
     }
 
     fn invalid_key(text: &str) -> String {
@@ -563,6 +575,16 @@ mod tests {
                 "{MINIMAL}[metadata.defaults]\nTITLE = \"two\\nlines\"\n"
             )),
             "metadata.defaults.TITLE"
+        );
+        assert_eq!(
+            invalid_key(&format!("{MINIMAL}[analysis]\ndropout_fall_db = 3.0\n")),
+            "analysis.dropout_fall_db"
+        );
+        assert_eq!(
+            invalid_key(&format!(
+                "{MINIMAL}[analysis]\nphase_alarm_correlation = -1.5\n"
+            )),
+            "analysis.phase_alarm_correlation"
         );
         let nine = (1..=9)
             .map(|i| format!("\"T{i}\""))

@@ -1104,6 +1104,40 @@ mod tests {
     }
 
     #[test]
+    fn effective_bits_show_content_narrower_than_its_word() {
+        // 16-bit content in 24-bit words: the low 8 bits are zero in every sample.
+        let s16 = busy_take(48_000, 16, 1.0);
+        let padded: Vec<i32> = s16.iter().map(|v| v << 8).collect();
+        for block in [1, 4096] {
+            let r = analyse_in_blocks(2, 48_000, 24, &AnalysisSettings::default(), &padded, block);
+            let bits: Vec<u32> = r.channels.iter().map(|c| c.effective_bits).collect();
+            assert_eq!(bits, [16, 16], "blocks of {block}");
+            assert_eq!(r.bits_per_sample, 24);
+        }
+        // Native 24-bit content uses all 24; one sample with bit 4 set makes 20 of 20-bit
+        // content padded to 24; a silent channel uses none.
+        let r = analyse(2, 24, &busy_take(48_000, 24, 1.0));
+        assert!(r.channels.iter().all(|c| c.effective_bits == 24), "{r:?}");
+        let mut s: Vec<i32> = busy_take(48_000, 24, 0.5)
+            .chunks_exact(2)
+            .flat_map(|f| [f[0] & !0xff, 0])
+            .collect();
+        let r = analyse(2, 24, &s);
+        assert_eq!(
+            r.channels
+                .iter()
+                .map(|c| c.effective_bits)
+                .collect::<Vec<_>>(),
+            [16, 0]
+        );
+        s[1000] |= 1 << 4;
+        assert_eq!(analyse(2, 24, &s).channels[0].effective_bits, 20);
+        // Negative samples count by their two's complement bits, as the converter wrote them.
+        let r = analyse(1, 16, &[-256, 512, -1024]);
+        assert_eq!(r.channels[0].effective_bits, 8);
+    }
+
+    #[test]
     fn full_scale_sine_rms_is_minus_3_01_dbfs() {
         let full = f64::from(1u32 << 23) - 1.0;
         // 1 kHz at 48 kHz: a whole number of cycles in 48 000 samples.
