@@ -78,7 +78,7 @@
 //!
 //! - **Correlation**: Pearson's coefficient of the two channels' samples (each window's mean
 //!   removed, so DC offset does not count), over the whole take (`correlation`) and over
-//!   consecutive 400 ms windows (40 steps; the momentary time scale of EBU Tech 3341), of
+//!   consecutive 400 ms windows (the momentary time scale of EBU Tech 3341, aligned to the start of the take), of
 //!   which the lowest is `min_correlation` at `min_at`. Windows where either channel's RMS is
 //!   below the silence threshold are not counted: uncorrelated hiss in a pause says nothing.
 //!   +1: identical, 0: unrelated, −1: one channel inverted.
