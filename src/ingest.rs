@@ -2,11 +2,11 @@
 //!
 //! Each source file (a take: a side, a reel of a set) is read once. The bytes pass through
 //! SHA-256 as they are read; the samples go, block by block, to the analysers (levels and the
-//! defect map, on one thread) and to the FLAC encoder(s), on another. Each master is then read back once, hashing it
-//! while libFLAC decodes it: its frame CRCs must hold and its STREAMINFO MD5 must equal the MD5
-//! of the source samples computed on the way in, so the master is proved bit-identical to the
-//! source before the bag is committed. Takes run in parallel. Any failure, or an interrupt,
-//! drops the staging bag: nothing reaches the archive.
+//! defect map, on one thread) and to the FLAC encoder(s), on another. Each master is then read
+//! back once, hashing it while libFLAC decodes it: its frame CRCs must hold and its STREAMINFO
+//! MD5 must equal the MD5 of the source samples computed on the way in, so the master is proved
+//! bit-identical to the source before the bag is committed. Takes run in parallel. Any failure,
+//! or an interrupt, drops the staging bag: nothing reaches the archive.
 
 use crate::archive::bag::{write_tag_files, PayloadFile};
 use crate::archive::events::Event;

@@ -78,10 +78,10 @@
 //!
 //! - **Correlation**: Pearson's coefficient of the two channels' samples (each window's mean
 //!   removed, so DC offset does not count), over the whole take (`correlation`) and over
-//!   consecutive 400 ms windows (the momentary time scale of EBU Tech 3341, aligned to the start of the take), of
-//!   which the lowest is `min_correlation` at `min_at`. Windows where either channel's RMS is
-//!   below the silence threshold are not counted: uncorrelated hiss in a pause says nothing.
-//!   +1: identical, 0: unrelated, −1: one channel inverted.
+//!   consecutive 400 ms windows from the start of the take (the momentary time scale of EBU
+//!   Tech 3341), of which the lowest is `min_correlation` at `min_at`. Windows where either
+//!   channel's RMS is below the silence threshold are not counted: uncorrelated hiss in a
+//!   pause says nothing. +1: identical, 0: unrelated, −1: one channel inverted.
 //! - **Phase alarms**, for two-channel takes only (multitrack tracks are independent and are
 //!   reported, never flagged): runs of consecutive 400 ms windows whose correlation is below
 //!   `phase_alarm_correlation` (default −0.5; −1 turns them off). A channel wired or recorded
@@ -407,7 +407,8 @@ impl Sums {
     }
 
     /// Pearson's correlation with the means removed, and the two variances (in squared
-    /// sample units, as [`Cell::power`]). `None` if either variance is nil: a constant channel has no phase.
+    /// sample units, as [`Cell::power`]). `None` if either variance is nil: a constant channel
+    /// has no phase.
     fn correlation(&self) -> Option<(f64, f64, f64)> {
         if self.n == 0 {
             return None;
