@@ -5,5 +5,6 @@
 
 pub mod ar;
 pub mod declick;
+pub mod defects;
 pub mod levels;
 pub mod truepeak;
