@@ -827,6 +827,8 @@ fn transfer_take(
         )?;
         payload.push(file);
         (Some(report), repairs)
+    } else if profile.analysis.clicks {
+        (None, map_clicks(req, take)?)
     } else {
         (None, Vec::new())
     };
@@ -1022,13 +1024,7 @@ fn make_access_copy(
             encoder.write(block).map_err(IngestError::from)
         },
     )
-    .map_err(|e| match e {
-        DeriveError::Declick(source) => IngestError::Declick {
-            path: take.path.clone(),
-            source,
-        },
-        DeriveError::Io(e) => e,
-    })?;
+    .map_err(|e| declick_failed(&take.path, e))?;
     reader.finish()?;
     let encoded = encoder.finish()?;
     let copy_levels = analyser.finish();
@@ -1070,6 +1066,52 @@ fn make_access_copy(
         bytes: check.bytes,
     };
     Ok((report, repairs, file))
+}
+
+/// A derived copy's failure as an ingest error, naming the take.
+fn declick_failed(path: &Path, e: DeriveError<IngestError>) -> IngestError {
+    match e {
+        DeriveError::Declick(source) => IngestError::Declick {
+            path: path.to_path_buf(),
+            source,
+        },
+        DeriveError::Io(e) => e,
+    }
+}
+
+/// The clicks in a take, for the defect map of a profile that asks for them without a
+/// declicked access copy: the declicker run over the source, its output discarded.
+fn map_clicks(req: &IngestRequest, take: &Take) -> Result<Vec<Repair>, IngestError> {
+    let info = &take.info;
+    let channels = usize::from(info.channels);
+    let settings = DeclickSettings {
+        sensitivity: req
+            .profile
+            .access_copy
+            .sensitivity
+            .map_or(1.0, |s| s as f32),
+        ..DeclickSettings::default()
+    };
+    let mut reader = WavReader::open(&take.path)?;
+    let repairs = derive(
+        channels,
+        info.sample_rate,
+        u32::from(info.valid_bits),
+        &Processing {
+            declick: Some(settings),
+            gain_db: 0.0,
+        },
+        |buf| {
+            if interrupted(req) {
+                return Err(IngestError::Interrupted);
+            }
+            Ok(reader.read_frames(buf)? * channels)
+        },
+        |_| Ok(()),
+    )
+    .map_err(|e| declick_failed(&take.path, e))?;
+    reader.finish()?;
+    Ok(repairs)
 }
 
 /// libFLAC threads per master. One: the analysis thread and the reader already keep the

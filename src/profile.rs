@@ -130,6 +130,7 @@ pub struct RawAnalysis {
     pub true_peak: Option<bool>,
     pub dropout_fall_db: Option<f64>,
     pub phase_alarm_correlation: Option<f64>,
+    pub clicks: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -371,6 +372,7 @@ impl RawProfile {
                 .analysis
                 .phase_alarm_correlation
                 .unwrap_or(defaults.phase_alarm_correlation),
+            clicks: self.analysis.clicks.unwrap_or(defaults.clicks),
         };
         if !(-200.0..=0.0).contains(&analysis.silence_threshold_dbfs) {
             return Err(invalid(
