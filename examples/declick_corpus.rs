@@ -128,6 +128,7 @@ fn main() -> Result<()> {
     }
     let det = serde_json::json!({ "channels": per_channel, "kinds": kinds, "peaks": peaks });
     std::fs::write(&args[2], serde_json::to_vec(&det)?)?;
+    eprintln!("blocks {} passes {}", capstan::dsp::declick::STAT_BLOCKS.load(std::sync::atomic::Ordering::Relaxed), capstan::dsp::declick::STAT_PASSES.load(std::sync::atomic::Ordering::Relaxed));
     let seconds = info.frames.0 as f64 / f64::from(info.sample_rate);
     let changed = input.iter().zip(&out).filter(|(a, b)| a != b).count();
     println!(

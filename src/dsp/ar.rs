@@ -51,6 +51,140 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+/// `out[i] = Σ_k h[k]·x[i+k]` for every `i` in `0..out.len()` (`x` at least
+/// `out.len() + h.len() - 1` long): the FIR filtering behind every residual here. Dispatched at
+/// run time to AVX-512 or AVX2+FMA where the CPU has them.
+pub fn correlate(x: &[f64], h: &[f64], out: &mut [f64]) {
+    assert!(x.len() + 1 >= out.len() + h.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { correlate_avx512(x, h, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { correlate_avx2(x, h, out) };
+        }
+    }
+    correlate_portable::<8, false>(x, h, out)
+}
+
+/// `W` neighbouring outputs at a time, one lane each, kept in registers across all taps (a
+/// broadcast tap times `W` consecutive inputs per step); the tail is summed in the same order,
+/// so an output's value does not depend on where a tile boundary falls.
+#[inline(always)]
+fn correlate_portable<const W: usize, const FUSED: bool>(x: &[f64], h: &[f64], out: &mut [f64]) {
+    let n = out.len();
+    let mut i = 0;
+    while i + W <= n {
+        let mut acc = [0f64; W];
+        for (k, &hk) in h.iter().enumerate() {
+            let xs = &x[i + k..i + k + W];
+            for l in 0..W {
+                // mul_add only where the CPU fuses it; elsewhere it is a slow library call.
+                acc[l] = if FUSED {
+                    hk.mul_add(xs[l], acc[l])
+                } else {
+                    acc[l] + hk * xs[l]
+                };
+            }
+        }
+        out[i..i + W].copy_from_slice(&acc);
+        i += W;
+    }
+    for (j, o) in out.iter_mut().enumerate().skip(i) {
+        let mut acc = 0f64;
+        for (k, &hk) in h.iter().enumerate() {
+            acc = if FUSED {
+                hk.mul_add(x[j + k], acc)
+            } else {
+                acc + hk * x[j + k]
+            };
+        }
+        *o = acc;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn correlate_avx2(x: &[f64], h: &[f64], out: &mut [f64]) {
+    correlate_portable::<16, true>(x, h, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn correlate_avx512(x: &[f64], h: &[f64], out: &mut [f64]) {
+    correlate_portable::<32, true>(x, h, out)
+}
+
+/// Lags computed together by [`lag_products`]: one tile of registers (5 AVX-512 or 10 AVX2
+/// registers), enough for order 32 in one pass over the rows.
+const LAG_TILE: usize = 40;
+
+/// `out[δ] = Σ_{n in start..end} x[n]·x[n-δ]` for δ in `0..out.len()`, from `xr`, the window
+/// reversed (`xr[j] = x[len-1-j]`, `len` = the window's length) and padded with at least
+/// [`LAG_TILE`] zeros: for consecutive δ the samples `x[n-δ]` are then consecutive in `xr`, so
+/// a tile of lags is one broadcast multiply-add per row.
+pub fn lag_products(xr: &[f64], len: usize, start: usize, end: usize, out: &mut [f64]) {
+    assert!(xr.len() >= len + LAG_TILE && end <= len && start + 1 >= out.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { lag_products_avx512(xr, len, start, end, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { lag_products_avx2(xr, len, start, end, out) };
+        }
+    }
+    lag_products_portable::<false>(xr, len, start, end, out)
+}
+
+#[inline(always)]
+fn lag_products_portable<const FUSED: bool>(
+    xr: &[f64],
+    len: usize,
+    start: usize,
+    end: usize,
+    out: &mut [f64],
+) {
+    for (t, chunk) in out.chunks_mut(LAG_TILE).enumerate() {
+        let d0 = t * LAG_TILE;
+        let mut acc = [0f64; LAG_TILE];
+        for n in start..end {
+            let xn = xr[len - 1 - n];
+            // x[n-δ] for δ = d0.. is xr[len-1-n+δ].
+            let base = len - 1 - n + d0;
+            let xs = &xr[base..base + LAG_TILE];
+            for l in 0..LAG_TILE {
+                acc[l] = if FUSED {
+                    xn.mul_add(xs[l], acc[l])
+                } else {
+                    acc[l] + xn * xs[l]
+                };
+            }
+        }
+        let k = chunk.len();
+        chunk.copy_from_slice(&acc[..k]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn lag_products_avx2(xr: &[f64], len: usize, start: usize, end: usize, out: &mut [f64]) {
+    lag_products_portable::<true>(xr, len, start, end, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn lag_products_avx512(xr: &[f64], len: usize, start: usize, end: usize, out: &mut [f64]) {
+    lag_products_portable::<true>(xr, len, start, end, out)
+}
+
 /// In-place Cholesky factorisation and solution of `m x = b` for a symmetric positive definite
 /// `m` (row-major, `n × n`, only the lower triangle read). `b` is replaced by `x`. Returns
 /// `false` if `m` is not numerically positive definite (then `b` is unspecified).
@@ -94,6 +228,9 @@ pub struct ArFitter {
     /// order² normal equations, factorised in place.
     normal: Vec<f64>,
     rhs: Vec<f64>,
+    /// The window reversed and zero-padded, for [`lag_products`].
+    reversed: Vec<f64>,
+    lags: Vec<f64>,
 }
 
 impl ArFitter {
@@ -105,6 +242,8 @@ impl ArFitter {
             phi: vec![0.0; q * q],
             normal: vec![0.0; order * order],
             rhs: vec![0.0; order],
+            reversed: Vec::new(),
+            lags: vec![0.0; q],
         }
     }
 
@@ -123,8 +262,12 @@ impl ArFitter {
         let q = p + 1;
         assert_eq!(a.len(), q);
         self.phi.fill(0.0);
+        self.reversed.clear();
+        self.reversed.extend(x.iter().rev());
+        self.reversed.extend([0.0; LAG_TILE]);
         let mut rows = 0usize;
         // Walk the maximal ranges of usable rows; each adds its lagged products.
+        let blocked = blocked.filter(|b| b[x.len()] > 0);
         let mut n = p;
         while n < x.len() {
             let ok = |n: usize| blocked.is_none_or(|b| b[n + 1] == b[n - p]);
@@ -173,9 +316,10 @@ impl ArFitter {
     fn add_rows(&mut self, x: &[f64], start: usize, end: usize) {
         let p = self.order;
         let q = p + 1;
+        lag_products(&self.reversed, x.len(), start, end, &mut self.lags);
         for delta in 0..q {
             // Rows n in start..end: Σ x[n]·x[n-δ].
-            let mut s = dot(&x[start..end], &x[start - delta..end - delta]);
+            let mut s = self.lags[delta];
             self.phi[delta] += s;
             if delta > 0 {
                 self.phi[delta * q] += s;
@@ -203,14 +347,12 @@ pub fn forward_residual(x: &[f64], a: &[f64], e: &mut [f64]) {
     if n <= p {
         return;
     }
-    let out = &mut e[p..n];
-    out.copy_from_slice(&x[p..n]);
-    for (k, &ak) in a.iter().enumerate().skip(1) {
-        let src = &x[p - k..n - k];
-        for (o, &s) in out.iter_mut().zip(src) {
-            *o += ak * s;
-        }
+    let mut rev = [0f64; 128];
+    assert!(a.len() <= rev.len(), "AR order above 127");
+    for (r, &v) in rev.iter_mut().zip(a.iter().rev()) {
+        *r = v;
     }
+    correlate(x, &rev[..p + 1], &mut e[p..n]);
 }
 
 /// Backward prediction error `b[n] = Σ_k a[k]·x[n+k]` for `n` in `0..x.len()-p` (the rest set
@@ -223,16 +365,8 @@ pub fn backward_residual(x: &[f64], a: &[f64], b: &mut [f64]) {
         b[..n].fill(0.0);
         return;
     }
-    let m = n - p;
-    b[m..n].fill(0.0);
-    let out = &mut b[..m];
-    out.copy_from_slice(&x[..m]);
-    for (k, &ak) in a.iter().enumerate().skip(1) {
-        let src = &x[k..k + m];
-        for (o, &s) in out.iter_mut().zip(src) {
-            *o += ak * s;
-        }
-    }
+    b[n - p..n].fill(0.0);
+    correlate(x, a, &mut b[..n - p]);
 }
 
 /// The two-sided ("interpolation") residual `d[n] = Σ_k a[k]·e[n+k] / ‖a‖` from a forward
@@ -243,19 +377,15 @@ pub fn two_sided(e: &[f64], a: &[f64], d: &mut [f64]) {
     let p = a.len() - 1;
     let n = e.len();
     assert!(d.len() >= n);
-    d[..n].fill(0.0);
     if n <= 2 * p {
+        d[..n].fill(0.0);
         return;
     }
+    d[..p].fill(0.0);
+    d[n - p..n].fill(0.0);
+    correlate(&e[p..], a, &mut d[p..n - p]);
     let norm = 1.0 / dot(a, a).sqrt();
-    let out = &mut d[p..n - p];
-    for (k, &ak) in a.iter().enumerate() {
-        let src = &e[p + k..n - p + k];
-        for (o, &s) in out.iter_mut().zip(src) {
-            *o += ak * s;
-        }
-    }
-    for o in out {
+    for o in &mut d[p..n - p] {
         *o *= norm;
     }
 }
