@@ -237,7 +237,7 @@ impl Params {
 pub static STAT_BLOCKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 pub static STAT_PASSES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 /// Samples of a sub-block used for its robust scale: every second.
-const SCALE_STRIDE: usize = 2;
+const SCALE_STRIDE: usize = 4;
 
 /// Mask bits per buffered sample.
 const SUSPECT: u8 = 1; // replaced (part of a run)
@@ -346,8 +346,6 @@ pub struct Declicker {
     emitted: u64,
     repairs: Vec<Repair>,
     scratch: Vec<Mutex<Scratch>>,
-    /// Interleaving buffer reused by `process`.
-    staging: Vec<i32>,
 }
 
 impl Declicker {
@@ -393,7 +391,6 @@ impl Declicker {
             scratch: (0..workers)
                 .map(|_| Mutex::new(Scratch::new(&params)))
                 .collect(),
-            staging: Vec::new(),
             params,
         })
     }
@@ -480,14 +477,16 @@ impl Declicker {
             let upto = target.min(self.frames_in);
             let from = (self.emitted - self.base) as usize;
             let to = (upto - self.base) as usize;
-            out.reserve((to - from) * self.channels);
-            self.staging.clear();
-            for i in from..to {
-                for buf in &self.bufs {
-                    self.staging.push(buf.output[i]);
+            let at = out.len();
+            out.resize(at + (to - from) * self.channels, 0);
+            for (c, buf) in self.bufs.iter().enumerate() {
+                for (frame, &v) in out[at..]
+                    .chunks_exact_mut(self.channels)
+                    .zip(&buf.output[from..to])
+                {
+                    frame[c] = v;
                 }
             }
-            out.extend_from_slice(&self.staging);
             self.emitted = upto;
         }
         // Forget what no later block needs: repairs of block `repaired` look back at most
@@ -783,14 +782,7 @@ fn detect_block(
             }
             let limit = params.threshold * s.sd[j];
             // Most sub-blocks hold no suspect: one vectorised maximum says so.
-            let peak = s.d[a..b].iter().fold(0f64, |acc, v| {
-                let v = v.abs();
-                if v > acc {
-                    v
-                } else {
-                    acc
-                }
-            });
+            let peak = max_abs(&s.d[a..b]);
             if peak > limit {
                 s.flags
                     .extend((a..b).filter(|&i| s.d[i].abs() > limit));
@@ -977,12 +969,13 @@ fn locate_runs(
     loop {
         let runs = runs_of(&s.mk);
         let mut joined = false;
+        let mut apart = None;
         for pair in runs.windows(2) {
             let gap = pair[1].0 - pair[0].1;
             if gap > 2 * p {
                 continue;
             }
-            let apart = run_cost(s, w0, w1, false, sig2);
+            let apart = *apart.get_or_insert_with(|| run_cost(s, w0, w1, false, sig2));
             s.trial.clear();
             s.trial.extend_from_slice(&s.mk);
             for f in &mut s.trial[pair[0].1..pair[1].0] {
@@ -1013,10 +1006,27 @@ fn run_cost(s: &mut Scratch, w0: usize, w1: usize, trial: bool, sig2: f64) -> f6
         .extend(mask.iter().enumerate().filter(|(_, &v)| v).map(|(i, _)| i));
     s.seg.clear();
     s.seg.extend_from_slice(&s.x[w0..w1]);
-    match s.lsar.solve(&mut s.seg, &s.unknown, &s.a) {
+    match s.lsar.solve(&mut s.seg, &s.unknown, &s.a, None, true) {
         Some(energy) => energy / sig2 + JOIN_COST * s.unknown.len() as f64,
         None => f64::INFINITY,
     }
+}
+
+/// The largest |v|, in eight lanes so that it vectorises.
+fn max_abs(v: &[f64]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            let a = c[l].abs();
+            lanes[l] = if a > lanes[l] { a } else { lanes[l] };
+        }
+    }
+    let mut m = lanes.iter().fold(0f64, |m, &v| m.max(v));
+    for &x in chunks.remainder() {
+        m = m.max(x.abs());
+    }
+    m
 }
 
 /// `count[i]` = how many of `flags[..i]` are set (`count` one longer than `flags`).
@@ -1180,14 +1190,10 @@ fn interpolate(
     s.seg.clear();
     s.seg
         .extend(buf.input[c0..c1].iter().map(|&v| f64::from(v) / full));
-    s.unknown.clear();
     s.blocked.clear();
     s.blocked.push(0);
     for i in 0..m {
         let bits = buf.mask[c0 + i];
-        if bits & SUSPECT != 0 {
-            s.unknown.push(i);
-        }
         let last = *s.blocked.last().unwrap();
         s.blocked.push(last + u32::from(bits != 0));
     }
@@ -1212,8 +1218,35 @@ fn interpolate(
         * (0..m)
             .filter(|&i| buf.mask[c0 + i] & SUSPECT == 0)
             .fold(0f64, |acc, i| acc.max(s.seg[i].abs()));
-    s.lsar.solve(&mut s.seg, &s.unknown, &s.a)?;
-    let run = &s.seg[rs - c0..re - c0];
+    // Solve for the run and any damage within p of it (which shares prediction rows with
+    // it), over the rows around them; rows touching other damage are left out. Rows further
+    // away do not involve the run, so solving for everything in the context changes nothing
+    // here but the cost.
+    let p = ORDER;
+    let (r0, r1) = (rs - c0, re - c0);
+    let (u0, u1) = (r0.saturating_sub(p), (r1 + p).min(m));
+    s.unknown.clear();
+    s.unknown
+        .extend((u0..u1).filter(|&i| buf.mask[c0 + i] & SUSPECT != 0));
+    let first = *s.unknown.first()?;
+    let last = *s.unknown.last()?;
+    let (l0, l1) = (first.saturating_sub(p), (last + p + 1).min(m));
+    s.trial.clear();
+    s.trial.extend((l0..l1).map(|i| {
+        // Row i (local i - l0) reads samples i-p..=i; usable unless they hold damage that is
+        // not among the unknowns.
+        i >= l0 + p
+            && (i.saturating_sub(p)..=i)
+                .all(|j| buf.mask[c0 + j] & SUSPECT == 0 || (u0..u1).contains(&j))
+    }));
+    for u in &mut s.unknown {
+        *u -= l0;
+    }
+    s.tmp.clear();
+    s.tmp.extend_from_slice(&s.seg[l0..l1]);
+    s.lsar
+        .solve(&mut s.tmp, &s.unknown, &s.a, Some(&s.trial), false)?;
+    let run = &s.tmp[r0 - l0..r1 - l0];
     if run.iter().any(|v| v.abs() > bound) {
         return None;
     }
