@@ -77,7 +77,10 @@ fn main() -> Result<()> {
     let info = reader.info().clone();
     let channels = usize::from(info.channels);
     if info.valid_bits % 8 != 0 {
-        bail!("{} valid bits: only whole bytes are written", info.valid_bits);
+        bail!(
+            "{} valid bits: only whole bytes are written",
+            info.valid_bits
+        );
     }
     // Read everything first, so the kernel's timing excludes I/O.
     let mut input = vec![0i32; info.frames.0 as usize * channels];
@@ -141,7 +144,6 @@ fn main() -> Result<()> {
     }
     let det = serde_json::json!({ "channels": per_channel, "kinds": kinds, "peaks": peaks });
     std::fs::write(&args[2], serde_json::to_vec(&det)?)?;
-    eprintln!("blocks {} passes {}", capstan::dsp::declick::STAT_BLOCKS.load(std::sync::atomic::Ordering::Relaxed), capstan::dsp::declick::STAT_PASSES.load(std::sync::atomic::Ordering::Relaxed));
     let seconds = info.frames.0 as f64 / f64::from(info.sample_rate);
     let changed = input.iter().zip(&out).filter(|(a, b)| a != b).count();
     println!(

@@ -243,7 +243,11 @@ fn cholesky_portable<const FUSED: bool>(m: &mut [f64], b: &mut [f64], n: usize) 
             }
             let row_i = &mut tail[(i - j - 1) * n + i..(i - j) * n];
             for (u, &r) in row_i.iter_mut().zip(&row_j[i..]) {
-                *u = if FUSED { (-f).mul_add(r, *u) } else { *u - f * r };
+                *u = if FUSED {
+                    (-f).mul_add(r, *u)
+                } else {
+                    *u - f * r
+                };
             }
         }
     }
@@ -273,6 +277,7 @@ pub struct ArFitter {
     /// The window reversed and zero-padded, for [`lag_products`].
     reversed: Vec<f64>,
     lags: Vec<f64>,
+    corr: Vec<f64>,
 }
 
 impl ArFitter {
@@ -286,6 +291,7 @@ impl ArFitter {
             rhs: vec![0.0; order],
             reversed: Vec::new(),
             lags: vec![0.0; q],
+            corr: vec![0.0; q],
         }
     }
 
@@ -299,6 +305,7 @@ impl ArFitter {
     /// count of unusable samples (`blocked[i]` = unusable samples in `x[..i]`, length
     /// `x.len() + 1`), or `None` if all are usable. Returns `false`, leaving `a` as it was,
     /// when there are too few usable rows to fit or the fit is singular.
+    #[inline]
     pub fn fit(&mut self, x: &[f64], blocked: Option<&[u32]>, a: &mut [f64]) -> bool {
         let p = self.order;
         let q = p + 1;
@@ -321,11 +328,16 @@ impl ArFitter {
             while n < x.len() && ok(n) {
                 n += 1;
             }
-            self.add_rows(x, start, n);
+            self.add_rows(x.len(), start, n);
             rows += n - start;
         }
         if rows < 2 * p {
             return false;
+        }
+        for i in 0..q {
+            for j in i + 1..q {
+                self.phi[j * q + i] = self.phi[i * q + j];
+            }
         }
         // Normal equations: Φ[1..,1..] c = -Φ[1..][0], with a ridge.
         let mut mean_diag = 0.0;
@@ -351,29 +363,30 @@ impl ArFitter {
         true
     }
 
-    /// Adds rows `start..end` (each spanning `x[n-p..=n]`) to Φ. For each lag δ, Φ[0][δ] is a
-    /// dot product over the range, and Φ[i][i+δ] follows from Φ[i-1][i-1+δ] by moving the
-    /// range one sample back: add the product entering at the front, drop the one leaving at
-    /// the back. That is p+1 multiply-adds per row instead of (p+1)²/2.
-    fn add_rows(&mut self, x: &[f64], start: usize, end: usize) {
-        let p = self.order;
-        let q = p + 1;
-        lag_products(&self.reversed, x.len(), start, end, &mut self.lags);
-        for delta in 0..q {
-            // Rows n in start..end: Σ x[n]·x[n-δ].
-            let mut s = self.lags[delta];
-            self.phi[delta] += s;
-            if delta > 0 {
-                self.phi[delta * q] += s;
-            }
-            for i in 1..q - delta {
-                let j = i + delta;
-                // Σ over n of x[n-i]·x[n-j] = previous sum shifted back one sample.
-                s += x[start - i] * x[start - j] - x[end - i] * x[end - j];
-                self.phi[i * q + j] += s;
-                if delta > 0 {
-                    self.phi[j * q + i] += s;
-                }
+    /// Adds rows `start..end` (each spanning `x[n-p..=n]`) to the upper triangle of Φ. For
+    /// each lag δ, Φ[0][δ] is a lagged product over the range, and Φ[i][i+δ] follows from
+    /// Φ[i-1][i-1+δ] by moving the range one sample back: add the product entering at the
+    /// front, drop the one leaving at the back. That is p+1 multiply-adds per row instead of
+    /// (p+1)²/2, and the moves for all lags at once are contiguous in the reversed window, so
+    /// they vectorise.
+    #[inline]
+    fn add_rows(&mut self, len: usize, start: usize, end: usize) {
+        let q = self.order + 1;
+        lag_products(&self.reversed, len, start, end, &mut self.lags);
+        for (f, &r) in self.phi[..q].iter_mut().zip(&self.lags) {
+            *f += r;
+        }
+        let corr = &mut self.corr[..q];
+        corr.fill(0.0);
+        for i in 1..q {
+            // x[start-i-δ] and x[end-i-δ] for δ = 0.. are consecutive in the reversed window.
+            let front = &self.reversed[len - 1 - start + i..][..q - i];
+            let back = &self.reversed[len - 1 - end + i..][..q - i];
+            let (xf, xb) = (front[0], back[0]);
+            let row = &mut self.phi[i * q + i..(i + 1) * q];
+            for d in 0..q - i {
+                corr[d] += xf * front[d] - xb * back[d];
+                row[d] += self.lags[d] + corr[d];
             }
         }
     }
@@ -381,6 +394,7 @@ impl ArFitter {
 
 /// Forward prediction error `e[n] = Σ_k a[k]·x[n-k]` for `n` in `p..x.len()` into `e[n]`
 /// (`e[..p]` set to 0).
+#[inline]
 pub fn forward_residual(x: &[f64], a: &[f64], e: &mut [f64]) {
     let p = a.len() - 1;
     let n = x.len();
@@ -399,6 +413,7 @@ pub fn forward_residual(x: &[f64], a: &[f64], e: &mut [f64]) {
 
 /// Backward prediction error `b[n] = Σ_k a[k]·x[n+k]` for `n` in `0..x.len()-p` (the rest set
 /// to 0): the same predictor run back in time from the samples after `n`.
+#[inline]
 pub fn backward_residual(x: &[f64], a: &[f64], b: &mut [f64]) {
     let p = a.len() - 1;
     let n = x.len();
@@ -415,6 +430,7 @@ pub fn backward_residual(x: &[f64], a: &[f64], b: &mut [f64]) {
 /// residual `e` (valid from index p), for `n` in `p..len-p` (the rest set to 0). For an AR
 /// process it is the matched filter for a single-sample impulse at `n`: what the samples on
 /// both sides fail to explain about `x[n]`, with the same variance as `e`.
+#[inline]
 pub fn two_sided(e: &[f64], a: &[f64], d: &mut [f64]) {
     let p = a.len() - 1;
     let n = e.len();
@@ -451,6 +467,7 @@ impl Lsar {
     /// given (rows touching damage that is not being solved for are left out) — and returns
     /// that energy if `energy` (else 0). With no unknowns it returns the energy for `x` as is.
     /// Returns `None` if the system is singular (then `x` is unchanged).
+    #[inline]
     pub fn solve(
         &mut self,
         x: &mut [f64],
@@ -477,7 +494,11 @@ impl Lsar {
                 .sum()
         };
         if nu == 0 {
-            return Some(if energy { residual_energy(&self.e0) } else { 0.0 });
+            return Some(if energy {
+                residual_energy(&self.e0)
+            } else {
+                0.0
+            });
         }
         self.unknown.clear();
         self.unknown.extend_from_slice(unknown);
