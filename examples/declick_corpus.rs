@@ -61,11 +61,13 @@ fn main() -> Result<()> {
     }
     let mut settings = DeclickSettings::default();
     let mut chunk = 65_536usize;
+    let mut repeat = 1usize;
     let mut i = 3;
     while i < args.len() {
         match args[i].as_str() {
             "--sensitivity" => settings.sensitivity = args[i + 1].parse()?,
             "--chunk" => chunk = args[i + 1].parse()?,
+            "--repeat" => repeat = args[i + 1].parse()?,
             other => bail!("unknown option {other}"),
         }
         i += 2;
@@ -93,22 +95,33 @@ fn main() -> Result<()> {
     }
     reader.finish()?;
 
-    let (cpu0, t0) = (cpu_time(), Instant::now());
-    let mut dk = Declicker::new(
-        channels,
-        info.sample_rate,
-        u32::from(info.valid_bits),
-        &settings,
-    )
-    .context("declicker")?;
+    // With --repeat, the kernel runs that many times and the fastest run counts (the machine
+    // is shared; the least disturbed run is the best estimate of the kernel's own cost).
+    let mut best: Option<(Duration, Duration)> = None;
     let mut out = Vec::with_capacity(input.len());
     let mut repairs = Vec::new();
-    for piece in input.chunks(chunk * channels) {
-        dk.process(piece, &mut out);
-        repairs.extend(dk.take_repairs());
+    for _ in 0..repeat.max(1) {
+        let (cpu0, t0) = (cpu_time(), Instant::now());
+        let mut dk = Declicker::new(
+            channels,
+            info.sample_rate,
+            u32::from(info.valid_bits),
+            &settings,
+        )
+        .context("declicker")?;
+        out.clear();
+        repairs.clear();
+        for piece in input.chunks(chunk * channels) {
+            dk.process(piece, &mut out);
+            repairs.extend(dk.take_repairs());
+        }
+        repairs.extend(dk.finish(&mut out));
+        let (wall, cpu) = (t0.elapsed(), cpu_time() - cpu0);
+        if best.is_none_or(|(_, c)| cpu < c) {
+            best = Some((wall, cpu));
+        }
     }
-    repairs.extend(dk.finish(&mut out));
-    let (kernel_wall, kernel_cpu) = (t0.elapsed(), cpu_time() - cpu0);
+    let (kernel_wall, kernel_cpu) = best.unwrap();
     assert_eq!(out.len(), input.len());
 
     write_wav(

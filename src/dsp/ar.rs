@@ -51,36 +51,216 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+/// `out[i] = Σ_k h[k]·x[i+k]` for every `i` in `0..out.len()` (`x` at least
+/// `out.len() + h.len() - 1` long): the FIR filtering behind every residual here. Dispatched at
+/// run time to AVX-512 or AVX2+FMA where the CPU has them.
+pub fn correlate(x: &[f64], h: &[f64], out: &mut [f64]) {
+    assert!(x.len() + 1 >= out.len() + h.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { correlate_avx512(x, h, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { correlate_avx2(x, h, out) };
+        }
+    }
+    correlate_portable::<8, false>(x, h, out)
+}
+
+/// `W` neighbouring outputs at a time, one lane each, kept in registers across all taps (a
+/// broadcast tap times `W` consecutive inputs per step); the tail is summed in the same order,
+/// so an output's value does not depend on where a tile boundary falls.
+#[inline(always)]
+fn correlate_portable<const W: usize, const FUSED: bool>(x: &[f64], h: &[f64], out: &mut [f64]) {
+    let n = out.len();
+    let mut i = 0;
+    while i + W <= n {
+        let mut acc = [0f64; W];
+        for (k, &hk) in h.iter().enumerate() {
+            let xs = &x[i + k..i + k + W];
+            for l in 0..W {
+                // mul_add only where the CPU fuses it; elsewhere it is a slow library call.
+                acc[l] = if FUSED {
+                    hk.mul_add(xs[l], acc[l])
+                } else {
+                    acc[l] + hk * xs[l]
+                };
+            }
+        }
+        out[i..i + W].copy_from_slice(&acc);
+        i += W;
+    }
+    for (j, o) in out.iter_mut().enumerate().skip(i) {
+        let mut acc = 0f64;
+        for (k, &hk) in h.iter().enumerate() {
+            acc = if FUSED {
+                hk.mul_add(x[j + k], acc)
+            } else {
+                acc + hk * x[j + k]
+            };
+        }
+        *o = acc;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn correlate_avx2(x: &[f64], h: &[f64], out: &mut [f64]) {
+    correlate_portable::<16, true>(x, h, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn correlate_avx512(x: &[f64], h: &[f64], out: &mut [f64]) {
+    correlate_portable::<32, true>(x, h, out)
+}
+
+/// Lags computed together by [`lag_products`]: one tile of registers (5 AVX-512 or 10 AVX2
+/// registers), enough for order 32 in one pass over the rows.
+const LAG_TILE: usize = 40;
+
+/// `out[δ] = Σ_{n in start..end} x[n]·x[n-δ]` for δ in `0..out.len()`, from `xr`, the window
+/// reversed (`xr[j] = x[len-1-j]`, `len` = the window's length) and padded with at least
+/// [`LAG_TILE`] zeros: for consecutive δ the samples `x[n-δ]` are then consecutive in `xr`, so
+/// a tile of lags is one broadcast multiply-add per row.
+pub fn lag_products(xr: &[f64], len: usize, start: usize, end: usize, out: &mut [f64]) {
+    assert!(xr.len() >= len + LAG_TILE && end <= len && start + 1 >= out.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { lag_products_avx512(xr, len, start, end, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { lag_products_avx2(xr, len, start, end, out) };
+        }
+    }
+    lag_products_portable::<false>(xr, len, start, end, out)
+}
+
+#[inline(always)]
+fn lag_products_portable<const FUSED: bool>(
+    xr: &[f64],
+    len: usize,
+    start: usize,
+    end: usize,
+    out: &mut [f64],
+) {
+    for (t, chunk) in out.chunks_mut(LAG_TILE).enumerate() {
+        let d0 = t * LAG_TILE;
+        let mut acc = [0f64; LAG_TILE];
+        for n in start..end {
+            let xn = xr[len - 1 - n];
+            // x[n-δ] for δ = d0.. is xr[len-1-n+δ].
+            let base = len - 1 - n + d0;
+            let xs = &xr[base..base + LAG_TILE];
+            for l in 0..LAG_TILE {
+                acc[l] = if FUSED {
+                    xn.mul_add(xs[l], acc[l])
+                } else {
+                    acc[l] + xn * xs[l]
+                };
+            }
+        }
+        let k = chunk.len();
+        chunk.copy_from_slice(&acc[..k]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn lag_products_avx2(xr: &[f64], len: usize, start: usize, end: usize, out: &mut [f64]) {
+    lag_products_portable::<true>(xr, len, start, end, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn lag_products_avx512(xr: &[f64], len: usize, start: usize, end: usize, out: &mut [f64]) {
+    lag_products_portable::<true>(xr, len, start, end, out)
+}
+
 /// In-place Cholesky factorisation and solution of `m x = b` for a symmetric positive definite
-/// `m` (row-major, `n × n`, only the lower triangle read). `b` is replaced by `x`. Returns
+/// `m` (row-major, `n × n`, only the upper triangle read). `b` is replaced by `x`. Returns
 /// `false` if `m` is not numerically positive definite (then `b` is unspecified).
+///
+/// Right-looking, on the upper factor `U` (`m = UᵀU`): each step updates the trailing rows
+/// with contiguous multiply-subtracts that vectorise, where the textbook inner-product form
+/// spends its time in short dot products.
 pub fn cholesky_solve(m: &mut [f64], b: &mut [f64], n: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { cholesky_avx512(m, b, n) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { cholesky_avx2(m, b, n) };
+        }
+    }
+    cholesky_portable::<false>(m, b, n)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn cholesky_avx2(m: &mut [f64], b: &mut [f64], n: usize) -> bool {
+    cholesky_portable::<true>(m, b, n)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn cholesky_avx512(m: &mut [f64], b: &mut [f64], n: usize) -> bool {
+    cholesky_portable::<true>(m, b, n)
+}
+
+#[inline(always)]
+fn cholesky_portable<const FUSED: bool>(m: &mut [f64], b: &mut [f64], n: usize) -> bool {
     debug_assert!(m.len() >= n * n && b.len() >= n);
     for j in 0..n {
-        let row_j = j * n;
-        let mut d = m[row_j + j] - dot(&m[row_j..row_j + j], &m[row_j..row_j + j]);
-        if d <= 0.0 || !d.is_finite() {
+        let d = m[j * n + j];
+        if !(d > 0.0 && d.is_finite()) {
             return false;
         }
-        d = d.sqrt();
-        m[row_j + j] = d;
+        let d = d.sqrt();
+        let inv = 1.0 / d;
+        m[j * n + j] = d;
+        for v in &mut m[j * n + j + 1..(j + 1) * n] {
+            *v *= inv;
+        }
+        let (head, tail) = m.split_at_mut((j + 1) * n);
+        let row_j = &head[j * n..];
         for i in j + 1..n {
-            let row_i = i * n;
-            let s = m[row_i + j] - dot(&m[row_i..row_i + j], &m[row_j..row_j + j]);
-            m[row_i + j] = s / d;
+            let f = row_j[i];
+            if f == 0.0 {
+                continue;
+            }
+            let row_i = &mut tail[(i - j - 1) * n + i..(i - j) * n];
+            for (u, &r) in row_i.iter_mut().zip(&row_j[i..]) {
+                *u = if FUSED {
+                    (-f).mul_add(r, *u)
+                } else {
+                    *u - f * r
+                };
+            }
         }
     }
-    // Forward substitution L y = b, then back substitution Lᵀ x = y.
+    // Uᵀ y = b, then U x = y.
     for i in 0..n {
-        let row_i = i * n;
-        let s = b[i] - dot(&m[row_i..row_i + i], &b[..i]);
-        b[i] = s / m[row_i + i];
+        let y = b[i] / m[i * n + i];
+        b[i] = y;
+        for (bk, &u) in b[i + 1..n].iter_mut().zip(&m[i * n + i + 1..(i + 1) * n]) {
+            *bk -= u * y;
+        }
     }
     for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= m[k * n + i] * b[k];
-        }
+        let s = b[i] - dot(&m[i * n + i + 1..(i + 1) * n], &b[i + 1..n]);
         b[i] = s / m[i * n + i];
     }
     true
@@ -94,6 +274,10 @@ pub struct ArFitter {
     /// order² normal equations, factorised in place.
     normal: Vec<f64>,
     rhs: Vec<f64>,
+    /// The window reversed and zero-padded, for [`lag_products`].
+    reversed: Vec<f64>,
+    lags: Vec<f64>,
+    corr: Vec<f64>,
 }
 
 impl ArFitter {
@@ -105,6 +289,9 @@ impl ArFitter {
             phi: vec![0.0; q * q],
             normal: vec![0.0; order * order],
             rhs: vec![0.0; order],
+            reversed: Vec::new(),
+            lags: vec![0.0; q],
+            corr: vec![0.0; q],
         }
     }
 
@@ -118,13 +305,18 @@ impl ArFitter {
     /// count of unusable samples (`blocked[i]` = unusable samples in `x[..i]`, length
     /// `x.len() + 1`), or `None` if all are usable. Returns `false`, leaving `a` as it was,
     /// when there are too few usable rows to fit or the fit is singular.
+    #[inline]
     pub fn fit(&mut self, x: &[f64], blocked: Option<&[u32]>, a: &mut [f64]) -> bool {
         let p = self.order;
         let q = p + 1;
         assert_eq!(a.len(), q);
         self.phi.fill(0.0);
+        self.reversed.clear();
+        self.reversed.extend(x.iter().rev());
+        self.reversed.extend([0.0; LAG_TILE]);
         let mut rows = 0usize;
         // Walk the maximal ranges of usable rows; each adds its lagged products.
+        let blocked = blocked.filter(|b| b[x.len()] > 0);
         let mut n = p;
         while n < x.len() {
             let ok = |n: usize| blocked.is_none_or(|b| b[n + 1] == b[n - p]);
@@ -136,11 +328,16 @@ impl ArFitter {
             while n < x.len() && ok(n) {
                 n += 1;
             }
-            self.add_rows(x, start, n);
+            self.add_rows(x.len(), start, n);
             rows += n - start;
         }
         if rows < 2 * p {
             return false;
+        }
+        for i in 0..q {
+            for j in i + 1..q {
+                self.phi[j * q + i] = self.phi[i * q + j];
+            }
         }
         // Normal equations: Φ[1..,1..] c = -Φ[1..][0], with a ridge.
         let mut mean_diag = 0.0;
@@ -166,28 +363,30 @@ impl ArFitter {
         true
     }
 
-    /// Adds rows `start..end` (each spanning `x[n-p..=n]`) to Φ. For each lag δ, Φ[0][δ] is a
-    /// dot product over the range, and Φ[i][i+δ] follows from Φ[i-1][i-1+δ] by moving the
-    /// range one sample back: add the product entering at the front, drop the one leaving at
-    /// the back. That is p+1 multiply-adds per row instead of (p+1)²/2.
-    fn add_rows(&mut self, x: &[f64], start: usize, end: usize) {
-        let p = self.order;
-        let q = p + 1;
-        for delta in 0..q {
-            // Rows n in start..end: Σ x[n]·x[n-δ].
-            let mut s = dot(&x[start..end], &x[start - delta..end - delta]);
-            self.phi[delta] += s;
-            if delta > 0 {
-                self.phi[delta * q] += s;
-            }
-            for i in 1..q - delta {
-                let j = i + delta;
-                // Σ over n of x[n-i]·x[n-j] = previous sum shifted back one sample.
-                s += x[start - i] * x[start - j] - x[end - i] * x[end - j];
-                self.phi[i * q + j] += s;
-                if delta > 0 {
-                    self.phi[j * q + i] += s;
-                }
+    /// Adds rows `start..end` (each spanning `x[n-p..=n]`) to the upper triangle of Φ. For
+    /// each lag δ, Φ[0][δ] is a lagged product over the range, and Φ[i][i+δ] follows from
+    /// Φ[i-1][i-1+δ] by moving the range one sample back: add the product entering at the
+    /// front, drop the one leaving at the back. That is p+1 multiply-adds per row instead of
+    /// (p+1)²/2, and the moves for all lags at once are contiguous in the reversed window, so
+    /// they vectorise.
+    #[inline]
+    fn add_rows(&mut self, len: usize, start: usize, end: usize) {
+        let q = self.order + 1;
+        lag_products(&self.reversed, len, start, end, &mut self.lags);
+        for (f, &r) in self.phi[..q].iter_mut().zip(&self.lags) {
+            *f += r;
+        }
+        let corr = &mut self.corr[..q];
+        corr.fill(0.0);
+        for i in 1..q {
+            // x[start-i-δ] and x[end-i-δ] for δ = 0.. are consecutive in the reversed window.
+            let front = &self.reversed[len - 1 - start + i..][..q - i];
+            let back = &self.reversed[len - 1 - end + i..][..q - i];
+            let (xf, xb) = (front[0], back[0]);
+            let row = &mut self.phi[i * q + i..(i + 1) * q];
+            for d in 0..q - i {
+                corr[d] += xf * front[d] - xb * back[d];
+                row[d] += self.lags[d] + corr[d];
             }
         }
     }
@@ -195,6 +394,7 @@ impl ArFitter {
 
 /// Forward prediction error `e[n] = Σ_k a[k]·x[n-k]` for `n` in `p..x.len()` into `e[n]`
 /// (`e[..p]` set to 0).
+#[inline]
 pub fn forward_residual(x: &[f64], a: &[f64], e: &mut [f64]) {
     let p = a.len() - 1;
     let n = x.len();
@@ -203,18 +403,17 @@ pub fn forward_residual(x: &[f64], a: &[f64], e: &mut [f64]) {
     if n <= p {
         return;
     }
-    let out = &mut e[p..n];
-    out.copy_from_slice(&x[p..n]);
-    for (k, &ak) in a.iter().enumerate().skip(1) {
-        let src = &x[p - k..n - k];
-        for (o, &s) in out.iter_mut().zip(src) {
-            *o += ak * s;
-        }
+    let mut rev = [0f64; 128];
+    assert!(a.len() <= rev.len(), "AR order above 127");
+    for (r, &v) in rev.iter_mut().zip(a.iter().rev()) {
+        *r = v;
     }
+    correlate(x, &rev[..p + 1], &mut e[p..n]);
 }
 
 /// Backward prediction error `b[n] = Σ_k a[k]·x[n+k]` for `n` in `0..x.len()-p` (the rest set
 /// to 0): the same predictor run back in time from the samples after `n`.
+#[inline]
 pub fn backward_residual(x: &[f64], a: &[f64], b: &mut [f64]) {
     let p = a.len() - 1;
     let n = x.len();
@@ -223,39 +422,28 @@ pub fn backward_residual(x: &[f64], a: &[f64], b: &mut [f64]) {
         b[..n].fill(0.0);
         return;
     }
-    let m = n - p;
-    b[m..n].fill(0.0);
-    let out = &mut b[..m];
-    out.copy_from_slice(&x[..m]);
-    for (k, &ak) in a.iter().enumerate().skip(1) {
-        let src = &x[k..k + m];
-        for (o, &s) in out.iter_mut().zip(src) {
-            *o += ak * s;
-        }
-    }
+    b[n - p..n].fill(0.0);
+    correlate(x, a, &mut b[..n - p]);
 }
 
 /// The two-sided ("interpolation") residual `d[n] = Σ_k a[k]·e[n+k] / ‖a‖` from a forward
 /// residual `e` (valid from index p), for `n` in `p..len-p` (the rest set to 0). For an AR
 /// process it is the matched filter for a single-sample impulse at `n`: what the samples on
 /// both sides fail to explain about `x[n]`, with the same variance as `e`.
+#[inline]
 pub fn two_sided(e: &[f64], a: &[f64], d: &mut [f64]) {
     let p = a.len() - 1;
     let n = e.len();
     assert!(d.len() >= n);
-    d[..n].fill(0.0);
     if n <= 2 * p {
+        d[..n].fill(0.0);
         return;
     }
+    d[..p].fill(0.0);
+    d[n - p..n].fill(0.0);
+    correlate(&e[p..], a, &mut d[p..n - p]);
     let norm = 1.0 / dot(a, a).sqrt();
-    let out = &mut d[p..n - p];
-    for (k, &ak) in a.iter().enumerate() {
-        let src = &e[p + k..n - p + k];
-        for (o, &s) in out.iter_mut().zip(src) {
-            *o += ak * s;
-        }
-    }
-    for o in out {
+    for o in &mut d[p..n - p] {
         *o *= norm;
     }
 }
@@ -274,11 +462,20 @@ pub struct Lsar {
 }
 
 impl Lsar {
-    /// Fills the samples of `x` at the (sorted, distinct) indices `unknown` in place and
-    /// returns the prediction-error energy of the result over rows `p..x.len()`. With no
-    /// unknowns it returns that energy for `x` as is. Returns `None` if the system is
-    /// singular (then `x` is unchanged).
-    pub fn solve(&mut self, x: &mut [f64], unknown: &[usize], a: &[f64]) -> Option<f64> {
+    /// Fills the samples of `x` at the (sorted, distinct) indices `unknown` in place, minimising
+    /// the prediction-error energy over rows `p..x.len()` — only those marked in `rows`, if
+    /// given (rows touching damage that is not being solved for are left out) — and returns
+    /// that energy if `energy` (else 0). With no unknowns it returns the energy for `x` as is.
+    /// Returns `None` if the system is singular (then `x` is unchanged).
+    #[inline]
+    pub fn solve(
+        &mut self,
+        x: &mut [f64],
+        unknown: &[usize],
+        a: &[f64],
+        rows: Option<&[bool]>,
+        energy: bool,
+    ) -> Option<f64> {
         let p = a.len() - 1;
         let n = x.len();
         let nu = unknown.len();
@@ -289,8 +486,19 @@ impl Lsar {
             self.filled[u] = 0.0;
         }
         forward_residual(&self.filled, a, &mut self.e0);
+        let usable = |r: usize| rows.is_none_or(|m| m[r]);
+        let residual_energy = |e: &[f64]| -> f64 {
+            (p.min(n)..n)
+                .filter(|&r| usable(r))
+                .map(|r| e[r] * e[r])
+                .sum()
+        };
         if nu == 0 {
-            return Some(dot(&self.e0[p.min(n)..n], &self.e0[p.min(n)..n]));
+            return Some(if energy {
+                residual_energy(&self.e0)
+            } else {
+                0.0
+            });
         }
         self.unknown.clear();
         self.unknown.extend_from_slice(unknown);
@@ -305,7 +513,7 @@ impl Lsar {
             let ui = self.unknown[i];
             let (r0, r1) = rows(ui);
             let mut b = 0.0;
-            for r in r0..=r1 {
+            for r in (r0..=r1).filter(|&r| usable(r)) {
                 b -= a[r - ui] * self.e0[r];
             }
             self.rhs[i] = b;
@@ -317,7 +525,7 @@ impl Lsar {
                 // Shared rows: max(ui, p)..=min(uj+p, n-1).
                 let (s0, s1) = (ui.max(p), (uj + p).min(n - 1));
                 let mut g = 0.0;
-                for r in s0..=s1 {
+                for r in (s0..=s1).filter(|&r| usable(r)) {
                     g += a[r - ui] * a[r - uj];
                 }
                 self.gram[i * nu + j] = g;
@@ -339,8 +547,11 @@ impl Lsar {
             return None;
         }
         x.copy_from_slice(&self.filled);
+        if !energy {
+            return Some(0.0);
+        }
         forward_residual(x, a, &mut self.e0);
-        Some(dot(&self.e0[p..n], &self.e0[p..n]))
+        Some(residual_energy(&self.e0))
     }
 }
 
@@ -470,7 +681,7 @@ mod tests {
             let mut a = vec![0.0; 17];
             assert!(fitter.fit(&x, Some(&blocked), &mut a));
             let mut lsar = Lsar::default();
-            lsar.solve(&mut x, &unknown, &a).unwrap();
+            lsar.solve(&mut x, &unknown, &a, None, false).unwrap();
             let err = unknown
                 .iter()
                 .map(|&u| (x[u] - clean[u]).abs())
