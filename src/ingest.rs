@@ -1,18 +1,19 @@
 //! Ingest: source files in, one verified bag out. The one path into the archive.
 //!
 //! Each source file (a take: a side, a reel of a set) is read once. The bytes pass through
-//! SHA-256 as they are read; the samples go, block by block, to the level analyser and to the
-//! FLAC encoder(s), each on its own thread. Each master is then read back once, hashing it
-//! while libFLAC decodes it: its frame CRCs must hold and its STREAMINFO MD5 must equal the MD5
-//! of the source samples computed on the way in, so the master is proved bit-identical to the
-//! source before the bag is committed. Takes run in parallel. Any failure, or an interrupt,
-//! drops the staging bag: nothing reaches the archive.
+//! SHA-256 as they are read; the samples go, block by block, to the analysers (levels and the
+//! defect map, on one thread) and to the FLAC encoder(s), on another. Each master is then read
+//! back once, hashing it while libFLAC decodes it: its frame CRCs must hold and its STREAMINFO
+//! MD5 must equal the MD5 of the source samples computed on the way in, so the master is proved
+//! bit-identical to the source before the bag is committed. Takes run in parallel. Any failure,
+//! or an interrupt, drops the staging bag: nothing reaches the archive.
 
 use crate::archive::bag::{write_tag_files, PayloadFile};
 use crate::archive::events::Event;
 use crate::archive::{out_of_space, Archive, ArchiveError, Staging};
 use crate::catalogue::{self, Catalogue, RecordError};
 use crate::dsp::declick::{DeclickSettings, Repair, RepairKind};
+use crate::dsp::defects::{DefectAnalyser, DefectReport};
 use crate::dsp::levels::{LevelAnalyser, LevelError, LevelReport};
 use crate::flac::bext::{Bext, BextLoudness, LOUDNESS_OFFSET};
 use crate::flac::encode::{patch_riff_chunk, MasterEncoder, MasterMetadata, StreamSpec};
@@ -21,8 +22,8 @@ use crate::flac::{hex, libflac_version, riff, FlacError};
 use crate::metadata::{check_identifier, Fields, MetadataError};
 use crate::profile::{CarrierCoding, Layout, Profile};
 use crate::report::{
-    level_defects, repair_defects, AccessCopyReport, DeclickReport, MasterReport, QcReport,
-    SourceReport, TakeReport,
+    defect_map, repair_defects, sort_defects, AccessCopyReport, DeclickReport, MasterReport,
+    QcReport, SourceReport, TakeReport,
 };
 use crate::restore::{derive, loudness_gain, DeriveError, Processing};
 use crate::source::wav::{ForeignChunk, WavError, WavInfo, WavReader};
@@ -774,7 +775,7 @@ fn transfer_take(
         encoders.push(MasterEncoder::create(&plan.path, spec, &meta)?);
     }
 
-    let (levels, source_sha, source_bytes, encoded) =
+    let (levels, found, source_sha, source_bytes, encoded) =
         stream_take(req, take, encoders, channels, bits, profile)?;
 
     let loudness = BextLoudness {
@@ -826,6 +827,8 @@ fn transfer_take(
         )?;
         payload.push(file);
         (Some(report), repairs)
+    } else if profile.analysis.clicks {
+        (None, map_clicks(req, take)?)
     } else {
         (None, Vec::new())
     };
@@ -849,7 +852,7 @@ fn transfer_take(
         masters,
         channel_names: profile.channel_names.clone(),
         defects: {
-            let mut d = level_defects(&levels, info.sample_rate);
+            let mut d = defect_map(&levels, &found, info.sample_rate);
             if let Some(c) = req.capture.as_ref().filter(|_| take.part == 1) {
                 d.extend(c.gaps.iter().cloned());
             }
@@ -858,12 +861,14 @@ fn transfer_take(
                 info.sample_rate,
                 crate::report::MAX_REPAIR_DEFECTS,
             ));
-            d.sort_by_key(|d| (d.start, d.channel));
+            sort_defects(&mut d);
             d
         },
         access_copy,
         capture: req.capture.clone().filter(|_| take.part == 1),
         clip_runs_total: levels.clip_runs_total,
+        dropouts_total: found.dropouts_total,
+        phase: found.phase,
         overall: levels.overall,
         channels: levels.channels,
     };
@@ -1019,13 +1024,7 @@ fn make_access_copy(
             encoder.write(block).map_err(IngestError::from)
         },
     )
-    .map_err(|e| match e {
-        DeriveError::Declick(source) => IngestError::Declick {
-            path: take.path.clone(),
-            source,
-        },
-        DeriveError::Io(e) => e,
-    })?;
+    .map_err(|e| declick_failed(&take.path, e))?;
     reader.finish()?;
     let encoded = encoder.finish()?;
     let copy_levels = analyser.finish();
@@ -1069,6 +1068,52 @@ fn make_access_copy(
     Ok((report, repairs, file))
 }
 
+/// A derived copy's failure as an ingest error, naming the take.
+fn declick_failed(path: &Path, e: DeriveError<IngestError>) -> IngestError {
+    match e {
+        DeriveError::Declick(source) => IngestError::Declick {
+            path: path.to_path_buf(),
+            source,
+        },
+        DeriveError::Io(e) => e,
+    }
+}
+
+/// The clicks in a take, for the defect map of a profile that asks for them without a
+/// declicked access copy: the declicker run over the source, its output discarded.
+fn map_clicks(req: &IngestRequest, take: &Take) -> Result<Vec<Repair>, IngestError> {
+    let info = &take.info;
+    let channels = usize::from(info.channels);
+    let settings = DeclickSettings {
+        sensitivity: req
+            .profile
+            .access_copy
+            .sensitivity
+            .map_or(1.0, |s| s as f32),
+        ..DeclickSettings::default()
+    };
+    let mut reader = WavReader::open(&take.path)?;
+    let repairs = derive(
+        channels,
+        info.sample_rate,
+        u32::from(info.valid_bits),
+        &Processing {
+            declick: Some(settings),
+            gain_db: 0.0,
+        },
+        |buf| {
+            if interrupted(req) {
+                return Err(IngestError::Interrupted);
+            }
+            Ok(reader.read_frames(buf)? * channels)
+        },
+        |_| Ok(()),
+    )
+    .map_err(|e| declick_failed(&take.path, e))?;
+    reader.finish()?;
+    Ok(repairs)
+}
+
 /// libFLAC threads per master. One: the analysis thread and the reader already keep the
 /// second core busy (10-minute 96 kHz/24-bit stereo ingest on 2 cores, paired against the peer
 /// of benches/ingest.sh: 1 thread 0.642 of the peer's wall time, 2 threads 0.645;
@@ -1105,6 +1150,7 @@ fn prove_bit_exact(check: &FlacCheck, frames: u64) -> Result<(), IngestError> {
 
 type Streamed = (
     LevelReport,
+    DefectReport,
     [u8; 32],
     u64,
     Vec<crate::flac::encode::EncodedMaster>,
@@ -1119,11 +1165,15 @@ fn stream_take(
     bits: u32,
     profile: &Profile,
 ) -> Result<Streamed, IngestError> {
-    let analyser = LevelAnalyser::new(channels, take.info.sample_rate, bits, &profile.analysis)
-        .map_err(|source| IngestError::Analysis {
-            path: take.path.clone(),
-            source,
-        })?;
+    let analysis_error = |source| IngestError::Analysis {
+        path: take.path.clone(),
+        source,
+    };
+    let rate = take.info.sample_rate;
+    let analyser =
+        LevelAnalyser::new(channels, rate, bits, &profile.analysis).map_err(analysis_error)?;
+    let defects =
+        DefectAnalyser::new(channels, rate, bits, &profile.analysis).map_err(analysis_error)?;
     let sha = Arc::new(Mutex::new((Sha256::new(), 0u64)));
     let tap_sha = Arc::clone(&sha);
     let mut reader = WavReader::open_with_tap(
@@ -1138,11 +1188,12 @@ fn stream_take(
     let (to_encoder, from_reader_e) = sync_channel::<Arc<Vec<i32>>>(4);
     std::thread::scope(|scope| {
         let analysis = scope.spawn(move || {
-            let mut analyser = analyser;
+            let (mut analyser, mut defects) = (analyser, defects);
             for block in from_reader_a {
                 analyser.process(&block);
+                defects.process(&block);
             }
-            analyser.finish()
+            (analyser.finish(), defects.finish())
         });
         let encoding = scope.spawn(move || -> Result<Vec<_>, IngestError> {
             let mut encoders = encoders;
@@ -1196,13 +1247,13 @@ fn stream_take(
         })();
         drop(to_analysis);
         drop(to_encoder);
-        let levels = analysis.join().expect("analysis thread");
+        let (levels, found) = analysis.join().expect("analysis thread");
         let encoded = encoding.join().expect("encoder thread");
         read_result?;
         let encoded = encoded?;
         reader.finish()?;
         let (hasher, bytes) = std::mem::take(&mut *sha.lock().expect("hash lock"));
-        Ok((levels, hasher.finalize().into(), bytes, encoded))
+        Ok((levels, found, hasher.finalize().into(), bytes, encoded))
     })
 }
 

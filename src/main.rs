@@ -511,21 +511,43 @@ fn print_take(t: &TakeReport) {
     );
     for c in &t.channels {
         println!(
-            "  ch {} {:10} peak {}  rms {}  dc {:+.5}",
+            "  ch {} {:10} peak {}  rms {}  dc {:+.5}  {} bits",
             c.channel,
             t.channel_names
                 .get(c.channel - 1)
                 .map_or("", String::as_str),
             fmt_level(c.levels.sample_peak_dbfs, "dBFS"),
             fmt_level(c.rms_dbfs, "dBFS"),
-            c.dc_offset
+            c.dc_offset,
+            c.effective_bits
+        );
+    }
+    let signed = |v: Option<f64>, digits: usize, unit: &str| {
+        v.map_or_else(|| "-".to_string(), |v| format!("{v:+.digits$}{unit}"))
+    };
+    for p in &t.phase {
+        println!(
+            "  phase ch {}-{}  correlation {} (lowest {} at {})  offset {} ({})",
+            p.channels[0],
+            p.channels[1],
+            signed(p.correlation, 2, ""),
+            signed(p.min_correlation, 2, ""),
+            p.min_at_time.map_or("-".to_string(), |t| t.to_string()),
+            signed(p.offset_samples, 2, " samples"),
+            signed(p.offset_us, 1, " µs")
         );
     }
     for d in &t.defects {
         let ch = d.channel.map_or("all".to_string(), |c| c.to_string());
         println!(
-            "  defect {:13} ch {:3} at {} for {}",
-            d.kind, ch, d.start_time, d.length_time
+            "  defect {:13} ch {:3} at {} for {}{}",
+            d.kind,
+            ch,
+            d.start_time,
+            d.length_time,
+            d.detail
+                .as_ref()
+                .map_or(String::new(), |d| format!("  {d}"))
         );
     }
 }

@@ -128,6 +128,9 @@ pub struct RawAnalysis {
     pub silence_threshold_dbfs: Option<f64>,
     pub clip_min_run: Option<u32>,
     pub true_peak: Option<bool>,
+    pub dropout_fall_db: Option<f64>,
+    pub phase_alarm_correlation: Option<f64>,
+    pub clicks: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -361,6 +364,15 @@ impl RawProfile {
                 .unwrap_or(defaults.silence_threshold_dbfs),
             clip_min_run: self.analysis.clip_min_run.unwrap_or(defaults.clip_min_run),
             true_peak: self.analysis.true_peak.unwrap_or(defaults.true_peak),
+            dropout_fall_db: self
+                .analysis
+                .dropout_fall_db
+                .unwrap_or(defaults.dropout_fall_db),
+            phase_alarm_correlation: self
+                .analysis
+                .phase_alarm_correlation
+                .unwrap_or(defaults.phase_alarm_correlation),
+            clicks: self.analysis.clicks.unwrap_or(defaults.clicks),
         };
         if !(-200.0..=0.0).contains(&analysis.silence_threshold_dbfs) {
             return Err(invalid(
@@ -372,6 +384,18 @@ impl RawProfile {
             return Err(invalid(
                 "analysis.clip_min_run",
                 "must be at least 1".into(),
+            ));
+        }
+        if !(6.0..=120.0).contains(&analysis.dropout_fall_db) {
+            return Err(invalid(
+                "analysis.dropout_fall_db",
+                format!("{} is not in 6..=120", analysis.dropout_fall_db),
+            ));
+        }
+        if !(-1.0..=1.0).contains(&analysis.phase_alarm_correlation) {
+            return Err(invalid(
+                "analysis.phase_alarm_correlation",
+                format!("{} is not in -1..=1", analysis.phase_alarm_correlation),
             ));
         }
         let ac = self.access_copy;
@@ -511,6 +535,18 @@ mod tests {
         assert_eq!(p.routing, vec![1, 2]);
         assert_eq!(p.compression_level, 5);
         assert_eq!(p.master_name, "{id}_pm");
+        assert_eq!(p.analysis, AnalysisSettings::default());
+        let set = parse(&format!(
+            "{MINIMAL}[analysis]\ndropout_fall_db = 30.0\nphase_alarm_correlation = -1.0\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                set.analysis.dropout_fall_db,
+                set.analysis.phase_alarm_correlation
+            ),
+            (30.0, -1.0)
+        );
     }
 
     fn invalid_key(text: &str) -> String {
@@ -558,6 +594,16 @@ mod tests {
                 "{MINIMAL}[metadata.defaults]\nTITLE = \"two\\nlines\"\n"
             )),
             "metadata.defaults.TITLE"
+        );
+        assert_eq!(
+            invalid_key(&format!("{MINIMAL}[analysis]\ndropout_fall_db = 3.0\n")),
+            "analysis.dropout_fall_db"
+        );
+        assert_eq!(
+            invalid_key(&format!(
+                "{MINIMAL}[analysis]\nphase_alarm_correlation = -1.5\n"
+            )),
+            "analysis.phase_alarm_correlation"
         );
         let nine = (1..=9)
             .map(|i| format!("\"T{i}\""))

@@ -4,6 +4,7 @@
 //! `version` changes whenever a field changes meaning or is removed.
 
 use crate::dsp::declick::{Repair, RepairKind};
+use crate::dsp::defects::{DefectReport, Dropout, PairPhase};
 use crate::dsp::levels::{ChannelLevels, LevelReport, ProgrammeLevels};
 use crate::units::{FrameCount, FrameIndex, Timecode};
 use serde::Serialize;
@@ -33,12 +34,17 @@ pub struct TakeReport {
     pub channel_names: Vec<String>,
     pub overall: ProgrammeLevels,
     pub channels: Vec<ChannelLevels>,
+    /// In order of their start (see [`defect_map`]).
     pub defects: Vec<Defect>,
     /// How many clip runs there were in all (the defect list keeps at most a bounded number).
     pub clip_runs_total: u64,
     /// The access copy made from the take, when the profile asks for one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_copy: Option<AccessCopyReport>,
+    /// How many dropouts there were in all (likewise).
+    pub dropouts_total: u64,
+    /// Phase correlation and time offset of each pair of adjacent channels (none for mono).
+    pub phase: Vec<PairPhase>,
     /// How the take was captured, when it came from an interface rather than a file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureReport>,
@@ -132,7 +138,10 @@ pub struct DeclickReport {
 /// A located defect.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Defect {
-    /// `clip`, `silence-head`, `silence-tail`, `click`, `crackle`, `overrun`, `xrun`.
+    /// `silence-head`, `silence-tail`, `clip`, `dropout`, `phase` (a stereo pair out of
+    /// phase), `bit-depth` (a channel using fewer bits than its word; the whole take),
+    /// `overrun` and `xrun` (samples lost in capture), `click` and `crackle` (from the
+    /// declicker).
     pub kind: String,
     /// 1-based channel, or null when it concerns every channel.
     pub channel: Option<usize>,
@@ -140,6 +149,10 @@ pub struct Defect {
     pub start_time: Timecode,
     pub length: FrameCount,
     pub length_time: Timecode,
+    /// What was found, for people: `level fell 31.2 dB`, `digital: held at 0`,
+    /// `correlation -0.93 between channels 1 and 2`, `16 of 24 bits used`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// The defect's size where it has one, dBFS: for a click, the largest change its repair
     /// made.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,8 +174,15 @@ impl Defect {
             start_time: start.timecode(rate),
             length,
             length_time: length.timecode(rate),
+            detail: None,
             size_dbfs: None,
         }
+    }
+
+    /// The same with a `detail`.
+    pub fn with_detail(mut self, detail: String) -> Defect {
+        self.detail = Some(detail);
+        self
     }
 }
 
@@ -224,4 +244,58 @@ pub fn level_defects(levels: &LevelReport, rate: u32) -> Vec<Defect> {
         ));
     }
     out
+}
+
+/// The defect map of a take: the level analysis's (see [`level_defects`]), a `bit-depth`
+/// defect for each channel whose content uses fewer bits than its word, the dropouts, and the
+/// phase alarms; in order of their start (those starting together in that order).
+pub fn defect_map(levels: &LevelReport, found: &DefectReport, rate: u32) -> Vec<Defect> {
+    let mut out = level_defects(levels, rate);
+    for c in &levels.channels {
+        if c.effective_bits > 0 && c.effective_bits < levels.bits_per_sample {
+            out.push(
+                Defect::new(
+                    "bit-depth",
+                    Some(c.channel),
+                    FrameIndex(0),
+                    levels.frames,
+                    rate,
+                )
+                .with_detail(format!(
+                    "{} of {} bits used",
+                    c.effective_bits, levels.bits_per_sample
+                )),
+            );
+        }
+    }
+    for d in &found.dropouts {
+        out.push(
+            Defect::new("dropout", Some(d.channel), d.start, d.length, rate)
+                .with_detail(dropout_detail(d)),
+        );
+    }
+    for a in &found.phase_alarms {
+        out.push(
+            Defect::new("phase", None, a.start, a.length, rate).with_detail(format!(
+                "correlation {:.2} between channels {} and {}",
+                a.correlation, a.channels[0], a.channels[1]
+            )),
+        );
+    }
+    sort_defects(&mut out);
+    out
+}
+
+/// Orders a defect list by start frame, keeping the order of those that start together.
+pub fn sort_defects(defects: &mut [Defect]) {
+    defects.sort_by_key(|d| d.start);
+}
+
+fn dropout_detail(d: &Dropout) -> String {
+    match (d.fall_db, d.held_value) {
+        (Some(fall), None) => format!("level fell {fall:.1} dB"),
+        (Some(fall), Some(v)) => format!("level fell {fall:.1} dB, held at {v} in part"),
+        (None, Some(v)) => format!("digital: held at {v}"),
+        (None, None) => "level fell to one value".into(),
+    }
 }

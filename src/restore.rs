@@ -22,6 +22,7 @@ use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
 
 /// Highest true peak a gain may bring a copy to, dBTP (EBU R 128).
 pub const CEILING_DBTP: f64 = -1.0;
@@ -63,14 +64,15 @@ pub enum DeriveError<E> {
 
 /// Streams `read` (fills whole interleaved frames, returns samples written, 0 at the end)
 /// through the processing into `write`; returns the repairs made, ordered by start then
-/// channel.
-pub fn derive<E>(
+/// channel. Reading, processing and writing run on three threads (the declicker spreads its
+/// own work over the cores), with a few blocks in flight between them: memory stays bounded.
+pub fn derive<E: Send>(
     channels: usize,
     sample_rate: u32,
     bits: u32,
     processing: &Processing,
-    mut read: impl FnMut(&mut [i32]) -> Result<usize, E>,
-    mut write: impl FnMut(&[i32]) -> Result<(), E>,
+    mut read: impl FnMut(&mut [i32]) -> Result<usize, E> + Send,
+    mut write: impl FnMut(&[i32]) -> Result<(), E> + Send,
 ) -> Result<Vec<Repair>, DeriveError<E>> {
     let mut declicker = processing
         .declick
@@ -78,33 +80,53 @@ pub fn derive<E>(
         .map(|s| Declicker::new(channels, sample_rate, bits, s))
         .transpose()?;
     let gain = Gain::new(processing.gain_db, bits);
-    let mut input = vec![0i32; BLOCK_FRAMES * channels];
-    let mut output = Vec::with_capacity(input.len() * 2);
-    let mut repairs = Vec::new();
-    loop {
-        let n = read(&mut input).map_err(DeriveError::Io)?;
-        output.clear();
-        match declicker.as_mut() {
-            Some(d) if n > 0 => {
-                d.process(&input[..n], &mut output);
-                repairs.extend(d.take_repairs());
+    let (to_work, from_reader) = sync_channel::<Vec<i32>>(2);
+    let (to_writer, from_work) = sync_channel::<Vec<i32>>(2);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || -> Result<(), E> {
+            loop {
+                let mut block = vec![0i32; BLOCK_FRAMES * channels];
+                let n = read(&mut block)?;
+                block.truncate(n);
+                // A closed channel: the other side stopped, and says why.
+                if to_work.send(block).is_err() || n == 0 {
+                    return Ok(());
+                }
             }
-            Some(_) => {
-                let d = declicker.take().expect("a declicker");
-                repairs.extend(d.finish(&mut output));
+        });
+        let writer = scope.spawn(move || -> Result<(), E> {
+            for block in from_work {
+                write(&block)?;
             }
-            None => output.extend_from_slice(&input[..n]),
+            Ok(())
+        });
+        let mut repairs = Vec::new();
+        for input in from_reader {
+            let mut output = Vec::with_capacity(input.len() + BLOCK_FRAMES * channels);
+            match declicker.as_mut() {
+                Some(d) if !input.is_empty() => {
+                    d.process(&input, &mut output);
+                    repairs.extend(d.take_repairs());
+                }
+                Some(_) => {
+                    let d = declicker.take().expect("a declicker");
+                    repairs.extend(d.finish(&mut output));
+                }
+                None => output = input,
+            }
+            if let Some(g) = &gain {
+                g.apply(&mut output);
+            }
+            if !output.is_empty() && to_writer.send(output).is_err() {
+                break;
+            }
         }
-        if let Some(g) = &gain {
-            g.apply(&mut output);
-        }
-        if !output.is_empty() {
-            write(&output).map_err(DeriveError::Io)?;
-        }
-        if n == 0 {
-            return Ok(repairs);
-        }
-    }
+        drop(to_writer);
+        let read = reader.join().expect("reader thread");
+        let written = writer.join().expect("writer thread");
+        read.and(written).map_err(DeriveError::Io)?;
+        Ok(repairs)
+    })
 }
 
 /// A fixed gain on integer samples, rounded and held within the format's range.

@@ -396,4 +396,162 @@ fn demo_prints_the_bag_and_its_qc_summary() {
         (48_000..=48_002).contains(&head["length"].as_u64().unwrap()),
         "{head}"
     );
+    // And its 50 ms oxide dropout at 16.5 s, 30 dB down, on both channels, to the millisecond.
+    let dropouts: Vec<&serde_json::Value> =
+        defects.iter().filter(|d| d["kind"] == "dropout").collect();
+    assert_eq!(dropouts.len(), 2, "{dropouts:?}");
+    for (c, d) in dropouts.iter().enumerate() {
+        assert_eq!(d["channel"], c + 1);
+        assert!(
+            d["start"].as_u64().unwrap().abs_diff(1_584_000) <= 96,
+            "{d}"
+        );
+        assert!(d["length"].as_u64().unwrap().abs_diff(4_800) <= 96, "{d}");
+    }
+    assert!(out.contains("defect dropout"), "{out}");
+}
+
+#[test]
+fn qc_report_maps_dropouts_phase_offset_and_bit_depth() {
+    // 4 s at 48 kHz/24-bit: the left is 16-bit content (low 8 bits zero), the right the same
+    // programme 3 samples late at full 24-bit resolution. Planted: a level dropout on the
+    // left (40 ms at -60 dB from 1.5 s), 2 ms of digital zeros on the right at 2.5 s, and the
+    // right in reverse polarity from 2.8 s to 3.6 s (two 400 ms windows).
+    let rate = 48_000u32;
+    let frames = 4 * rate as usize;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut low = 0.0;
+    let programme: Vec<f64> = (0..frames + 3)
+        .map(|n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let noise = (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+            low = 0.95 * low + 0.05 * noise;
+            0.3 * (std::f64::consts::TAU * 440.0 * n as f64 / f64::from(rate)).sin() + 0.5 * low
+        })
+        .collect();
+    let full = f64::from(1u32 << 23);
+    let mut samples = Vec::with_capacity(frames * 2);
+    for n in 0..frames {
+        let mut left = programme[n + 3];
+        if (72_000..73_920).contains(&n) {
+            left *= 0.001;
+        }
+        let left = ((left * 32_768.0).round() as i32) << 8;
+        let mut right = (programme[n] * full).round() as i32;
+        if (120_000..120_096).contains(&n) {
+            right = 0;
+        }
+        if (134_400..172_800).contains(&n) {
+            right = -right;
+        }
+        samples.extend([left, right]);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let wav = tmp.path().join("defects.wav");
+    write_wav(&wav, &WavSpec::pcm(2, rate, 24), &samples);
+    let profile = profile_for(tmp.path(), 2, rate, 24, "interleaved");
+    let archive = tmp.path().join("a");
+    let out = run(ingest_command(
+        &archive,
+        &profile,
+        "defects",
+        "tests",
+        &[&wav],
+        &["TITLE=x"],
+    )
+    .arg("--json"));
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bag = PathBuf::from(v["bag"].as_str().unwrap());
+    assert_valid_bag(&bag);
+    // The report in the bag is the one printed.
+    let qc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bag.join("data/defects.qc.json")).unwrap())
+            .unwrap();
+    assert_eq!(qc, v["report"]);
+    assert_eq!(qc["version"], 1);
+    let take = &qc["takes"][0];
+
+    let bits: Vec<u64> = take["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["effective_bits"].as_u64().unwrap())
+        .collect();
+    assert_eq!(bits, [16, 24]);
+
+    let phase = take["phase"].as_array().unwrap();
+    assert_eq!(phase.len(), 1, "{take}");
+    let p = &phase[0];
+    assert_eq!(p["channels"], serde_json::json!([1, 2]));
+    let offset = p["offset_samples"].as_f64().unwrap();
+    assert!((offset - 3.0).abs() < 0.1, "{p}");
+    let us = p["offset_us"].as_f64().unwrap();
+    assert!((us - 62.5).abs() < 2.0, "{p}");
+    assert!(p["correlation"].as_f64().unwrap() > 0.0, "{p}");
+    assert!(p["min_correlation"].as_f64().unwrap() < -0.8, "{p}");
+    let min_at = p["min_at"].as_u64().unwrap();
+    assert!((134_400..172_800).contains(&min_at), "{p}");
+    assert!(
+        p["min_at_time"].as_str().unwrap().starts_with("00:00:0"),
+        "{p}"
+    );
+
+    let defects = take["defects"].as_array().unwrap();
+    let starts: Vec<u64> = defects
+        .iter()
+        .map(|d| d["start"].as_u64().unwrap())
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1]),
+        "in order: {starts:?}"
+    );
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        defects.iter().filter(|d| d["kind"] == kind).collect()
+    };
+    let bit_depth = of("bit-depth");
+    assert_eq!(bit_depth.len(), 1, "{defects:?}");
+    assert_eq!(bit_depth[0]["channel"], 1);
+    assert_eq!(bit_depth[0]["start"], 0);
+    assert_eq!(bit_depth[0]["length"], frames as u64);
+    assert_eq!(bit_depth[0]["detail"], "16 of 24 bits used");
+
+    let dropouts = of("dropout");
+    assert_eq!(dropouts.len(), 2, "{dropouts:?}");
+    assert_eq!(take["dropouts_total"], 2);
+    let (level, digital) = (dropouts[0], dropouts[1]);
+    assert_eq!(level["channel"], 1, "{level}");
+    let start = level["start"].as_u64().unwrap();
+    let length = level["length"].as_u64().unwrap();
+    assert!(start.abs_diff(72_000) <= 48, "{level}"); // within a millisecond
+    assert!(length.abs_diff(1_920) <= 48, "{level}");
+    assert_eq!(level["start_time"], "00:00:01.500");
+    assert!(
+        level["detail"].as_str().unwrap().starts_with("level fell "),
+        "{level}"
+    );
+    assert_eq!(digital["channel"], 2, "{digital}");
+    assert_eq!(
+        (digital["start"].as_u64(), digital["length"].as_u64()),
+        (Some(120_000), Some(96))
+    );
+    assert_eq!(digital["detail"], "digital: held at 0");
+
+    let alarms = of("phase");
+    assert_eq!(alarms.len(), 1, "{defects:?}");
+    assert!(alarms[0]["channel"].is_null());
+    assert_eq!(
+        (alarms[0]["start"].as_u64(), alarms[0]["length"].as_u64()),
+        (Some(134_400), Some(38_400))
+    );
+    assert!(
+        alarms[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("between channels 1 and 2"),
+        "{}",
+        alarms[0]
+    );
 }

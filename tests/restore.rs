@@ -234,6 +234,47 @@ fn an_access_copy_is_declicked_and_names_the_master_it_came_from() {
 }
 
 #[test]
+fn clicks_are_mapped_without_an_access_copy_when_the_profile_asks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut degraded = programme(3.0);
+    let planted = plant_clicks(&mut degraded, 6);
+    let wav = tmp.path().join("tape.wav");
+    write_wav(&wav, &WavSpec::pcm(2, RATE, BITS), &degraded);
+    let profile = stereo_profile(tmp.path(), "enabled = false\n[analysis]\nclicks = true");
+    let archive = tmp.path().join("archive");
+    let o = run(&mut ingest_command(
+        &archive,
+        &profile,
+        "t1",
+        "tests",
+        &[&wav],
+        &["TITLE=splices"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    let bag = archive.join("tests/t1");
+    assert!(!bag.join("data/t1_ac.flac").exists());
+    let take = &qc(&bag, "t1")["takes"][0];
+    assert!(take.get("access_copy").is_none());
+    let clicks: Vec<(u64, u64)> = take["defects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "click")
+        .map(|d| (d["channel"].as_u64().unwrap(), d["start"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(clicks.len(), planted.len(), "{clicks:?}");
+    for &(c, at) in &planted {
+        assert!(
+            clicks
+                .iter()
+                .any(|&(ch, s)| ch == c as u64 + 1 && (s as i64 - at as i64).abs() <= 3),
+            "channel {} frame {at}: {clicks:?}",
+            c + 1
+        );
+    }
+}
+
+#[test]
 fn a_loudness_target_is_met_without_passing_the_true_peak_ceiling() {
     let tmp = tempfile::tempdir().unwrap();
     let wav = tmp.path().join("quiet.wav");

@@ -120,8 +120,9 @@ const ABSOLUTE_GATE_LUFS: f64 = -70.0;
 /// absolute gate (EBU Tech 3342).
 const RELATIVE_GATE_LU: f64 = -20.0;
 
-/// Analysis settings (from the profile).
+/// Analysis settings (from the profile), for this module and [`super::defects`].
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct AnalysisSettings {
     /// Head/tail silence: leading/trailing frames where every channel is below this level.
     pub silence_threshold_dbfs: f64,
@@ -130,6 +131,15 @@ pub struct AnalysisSettings {
     pub clip_min_run: u32,
     /// Measure true peak (the costliest part of the analysis).
     pub true_peak: bool,
+    /// A dropout is a fall of a channel's level by at least this many dB within a few ms
+    /// (see [`super::defects`]).
+    pub dropout_fall_db: f64,
+    /// Stereo takes: 400 ms windows whose phase correlation is below this are flagged
+    /// (−1 flags none).
+    pub phase_alarm_correlation: f64,
+    /// Map clicks in every take (the declicker run for detection alone) even when no access
+    /// copy is declicked; it costs about as much CPU as declicking.
+    pub clicks: bool,
 }
 
 impl Default for AnalysisSettings {
@@ -138,6 +148,9 @@ impl Default for AnalysisSettings {
             silence_threshold_dbfs: -60.0,
             clip_min_run: 2,
             true_peak: true,
+            dropout_fall_db: 24.0,
+            phase_alarm_correlation: -0.5,
+            clicks: false,
         }
     }
 }
@@ -199,6 +212,10 @@ pub struct ChannelLevels {
     pub dc_offset: f64,
     /// RMS re full scale; a full-scale sine reads −3.01 dBFS (no +3 dB sine convention).
     pub rms_dbfs: Option<f64>,
+    /// Bits of the sample word the channel actually uses: the word's depth less the low bits
+    /// that are zero in every sample (16 for 16-bit content in a 24-bit container); 0 when
+    /// every sample is 0.
+    pub effective_bits: u32,
 }
 
 /// A run of clipped samples in one channel.
@@ -222,12 +239,16 @@ pub struct LevelReport {
     pub head_silence: FrameCount,
     pub tail_silence: FrameCount,
     pub frames: FrameCount,
+    /// The depth of the sample word (the container's valid bits).
+    pub bits_per_sample: u32,
 }
 
 /// Running integer statistics of one channel.
 #[derive(Clone, Copy, Default)]
 struct ChannelStats {
     peak: u32,
+    /// OR of every sample: its trailing zeros are low bits never used.
+    or: u32,
     sum: i128,
     sum_sq: u128,
     /// The run of rail samples in progress: its first frame, length and rail value.
@@ -377,6 +398,7 @@ pub struct LevelAnalyser {
     tp_scratch: Vec<f32>,
     /// 32 − bits: the left shift to full-scale 32-bit for `ebur128`.
     shift: u32,
+    bits: u32,
     full_scale: f64,
     max_value: i32,
     min_value: i32,
@@ -489,6 +511,7 @@ impl LevelAnalyser {
             true_peak,
             tp_scratch: Vec::new(),
             shift: 32 - bits_per_sample,
+            bits: bits_per_sample,
             full_scale,
             max_value: (half - 1) as i32,
             min_value: (-half) as i32,
@@ -558,6 +581,7 @@ impl LevelAnalyser {
             st.peak = st
                 .peak
                 .max(plane.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0));
+            st.or |= plane.iter().fold(0, |a, &x| a | x as u32);
             // A step holds at most 7 680 frames (768 kHz): the i64 sum cannot overflow, nor can
             // the u64 sum of squares at 24 bits or fewer (each square <= 2^46, the sum < 2^59).
             st.sum += i128::from(plane.iter().map(|&x| i64::from(x)).sum::<i64>());
@@ -713,6 +737,11 @@ impl LevelAnalyser {
                 } else {
                     Some(10.0 * (st.sum_sq as f64 / n as f64 / (fs * fs)).log10())
                 },
+                effective_bits: if st.or == 0 {
+                    0
+                } else {
+                    self.bits - st.or.trailing_zeros()
+                },
             });
         }
         let mut overall = match &self.programme {
@@ -734,6 +763,7 @@ impl LevelAnalyser {
             head_silence: FrameCount(head),
             tail_silence: FrameCount(tail),
             frames: FrameCount(n),
+            bits_per_sample: self.bits,
         }
     }
 }
@@ -1078,6 +1108,40 @@ mod tests {
     }
 
     #[test]
+    fn effective_bits_show_content_narrower_than_its_word() {
+        // 16-bit content in 24-bit words: the low 8 bits are zero in every sample.
+        let s16 = busy_take(48_000, 16, 1.0);
+        let padded: Vec<i32> = s16.iter().map(|v| v << 8).collect();
+        for block in [1, 4096] {
+            let r = analyse_in_blocks(2, 48_000, 24, &AnalysisSettings::default(), &padded, block);
+            let bits: Vec<u32> = r.channels.iter().map(|c| c.effective_bits).collect();
+            assert_eq!(bits, [16, 16], "blocks of {block}");
+            assert_eq!(r.bits_per_sample, 24);
+        }
+        // Native 24-bit content uses all 24; one sample with bit 4 set makes 20 of 20-bit
+        // content padded to 24; a silent channel uses none.
+        let r = analyse(2, 24, &busy_take(48_000, 24, 1.0));
+        assert!(r.channels.iter().all(|c| c.effective_bits == 24), "{r:?}");
+        let mut s: Vec<i32> = busy_take(48_000, 24, 0.5)
+            .chunks_exact(2)
+            .flat_map(|f| [f[0] & !0xff, 0])
+            .collect();
+        let r = analyse(2, 24, &s);
+        assert_eq!(
+            r.channels
+                .iter()
+                .map(|c| c.effective_bits)
+                .collect::<Vec<_>>(),
+            [16, 0]
+        );
+        s[1000] |= 1 << 4;
+        assert_eq!(analyse(2, 24, &s).channels[0].effective_bits, 20);
+        // Negative samples count by their two's complement bits, as the converter wrote them.
+        let r = analyse(1, 16, &[-256, 512, -1024]);
+        assert_eq!(r.channels[0].effective_bits, 8);
+    }
+
+    #[test]
     fn full_scale_sine_rms_is_minus_3_01_dbfs() {
         let full = f64::from(1u32 << 23) - 1.0;
         // 1 kHz at 48 kHz: a whole number of cycles in 48 000 samples.
@@ -1199,11 +1263,26 @@ mod tests {
         assert_eq!(back, d);
     }
 
-    /// Throughput at 96 kHz 24-bit, stereo and 8 tracks, true peak off and on. Run with
-    /// `cargo test --release --lib -- --ignored --nocapture throughput`.
+    /// CPU time of this thread, s: what a measurement costs, whatever else the machine runs.
+    fn thread_cpu_seconds() -> f64 {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec for the call to fill.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        assert_eq!(rc, 0);
+        t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+    }
+
+    /// Throughput at 96 kHz 24-bit, stereo and 8 tracks, true peak off and on, of the level
+    /// analysis alone and with the defect analysis ([`super::super::defects`]) beside it on the
+    /// same thread, as ingest runs them; thread CPU time, best of 5, the two interleaved. Run
+    /// with `cargo test --release --lib -- --ignored --nocapture throughput`.
     #[test]
     #[ignore]
     fn throughput_96k_stereo() {
+        use super::super::defects::DefectAnalyser;
         let rate = 96_000;
         let secs = 120.0;
         let stereo = busy_take(rate, 24, secs);
@@ -1218,21 +1297,62 @@ mod tests {
                     true_peak: tp,
                     ..Default::default()
                 };
-                let mut best = f64::MAX;
-                for _ in 0..3 {
-                    let t = std::time::Instant::now();
-                    let r = analyse_in_blocks(channels, rate, 24, &settings, samples, 4096);
-                    best = best.min(t.elapsed().as_secs_f64());
+                let (mut levels, mut both) = (f64::MAX, f64::MAX);
+                for _ in 0..5 {
+                    let t = thread_cpu_seconds();
+                    let r = analyse_in_blocks(channels, rate, 24, &settings, samples, 16_384);
+                    levels = levels.min(thread_cpu_seconds() - t);
                     assert!(r.overall.integrated_lufs.is_some());
+                    let t = thread_cpu_seconds();
+                    let mut a = LevelAnalyser::new(channels, rate, 24, &settings).unwrap();
+                    let mut d = DefectAnalyser::new(channels, rate, 24, &settings).unwrap();
+                    for block in samples.chunks(16_384 * channels) {
+                        a.process(block);
+                        d.process(block);
+                    }
+                    let (r, defects) = (a.finish(), d.finish());
+                    both = both.min(thread_cpu_seconds() - t);
+                    assert!(r.overall.integrated_lufs.is_some());
+                    assert!(defects.phase.len() == channels - 1);
                 }
                 println!(
-                    "96 kHz 24-bit, {channels} channels, true peak {}: {:.0}x real time \
-                     ({:.1} ms per second of audio)",
+                    "96 kHz 24-bit, {channels} channels, true peak {}: levels {:.0}x real time \
+                     ({:.2} ms per second of audio), levels + defects {:.0}x ({:.2} ms; +{:.0}%)",
                     if tp { "on" } else { "off" },
-                    secs / best,
-                    best / secs * 1000.0
+                    secs / levels,
+                    levels / secs * 1000.0,
+                    secs / both,
+                    both / secs * 1000.0,
+                    (both / levels - 1.0) * 100.0
                 );
             }
+        }
+    }
+
+    /// One analyser over 10 s of 96 kHz stereo, chosen by `CAPSTAN_PROBE` (`none`, `levels`,
+    /// `levels-tp`, `defects`): for counting instructions with `valgrind --tool=callgrind`,
+    /// which, unlike time on a shared machine, does not vary from run to run.
+    #[test]
+    #[ignore]
+    fn cost_probe() {
+        use super::super::defects::DefectAnalyser;
+        let samples = busy_take(96_000, 24, 10.0);
+        let which = std::env::var("CAPSTAN_PROBE").unwrap_or_default();
+        let settings = AnalysisSettings {
+            true_peak: which == "levels-tp",
+            ..Default::default()
+        };
+        if which == "none" {
+            assert!(!samples.is_empty()); // the signal alone, to subtract
+        } else if which == "defects" {
+            let mut d = DefectAnalyser::new(2, 96_000, 24, &settings).unwrap();
+            for block in samples.chunks(16_384 * 2) {
+                d.process(block);
+            }
+            assert_eq!(d.finish().phase.len(), 1);
+        } else {
+            let r = analyse_in_blocks(2, 96_000, 24, &settings, &samples, 16_384);
+            assert!(r.overall.integrated_lufs.is_some());
         }
     }
 

@@ -67,15 +67,8 @@ unsafe extern "C" fn metadata_cb(
 ) {
     // SAFETY: as in write_cb; only STREAMINFO is passed (the default filter).
     let st = &mut *(client as *mut State);
-    if (*meta).type_ == sys::FLAC__METADATA_TYPE_STREAMINFO {
-        let si = &(*meta).data.stream_info;
-        st.info = Some(StreamInfo {
-            sample_rate: si.sample_rate,
-            channels: si.channels,
-            bits_per_sample: si.bits_per_sample,
-            total_frames: si.total_samples,
-            md5: si.md5sum,
-        });
+    if let Some(info) = super::verify::stream_info(meta) {
+        st.info = Some(info);
     }
 }
 

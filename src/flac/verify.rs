@@ -246,16 +246,27 @@ unsafe extern "C" fn metadata_cb(
 ) {
     // SAFETY: as in read_cb; libFLAC only passes STREAMINFO (the default filter).
     let st = &mut *(client as *mut State);
-    if (*meta).type_ == sys::FLAC__METADATA_TYPE_STREAMINFO {
-        let si = &(*meta).data.stream_info;
-        st.streaminfo = Some(StreamInfo {
-            sample_rate: si.sample_rate,
-            channels: si.channels,
-            bits_per_sample: si.bits_per_sample,
-            total_frames: si.total_samples,
-            md5: si.md5sum,
-        });
+    if let Some(info) = stream_info(meta) {
+        st.streaminfo = Some(info);
     }
+}
+
+/// STREAMINFO from a metadata block libFLAC hands a callback, if that is what it is.
+///
+/// # Safety
+/// `meta` must be a valid block, as libFLAC passes to a metadata callback.
+pub(crate) unsafe fn stream_info(meta: *const sys::FLAC__StreamMetadata) -> Option<StreamInfo> {
+    if (*meta).type_ != sys::FLAC__METADATA_TYPE_STREAMINFO {
+        return None;
+    }
+    let si = &(*meta).data.stream_info;
+    Some(StreamInfo {
+        sample_rate: si.sample_rate,
+        channels: si.channels,
+        bits_per_sample: si.bits_per_sample,
+        total_frames: si.total_samples,
+        md5: si.md5sum,
+    })
 }
 
 /// libFLAC's error statuses in words.

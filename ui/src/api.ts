@@ -58,7 +58,19 @@ export interface Defect {
   start_time: string;
   length: number;
   length_time: string;
+  /** What was found, for people (`level fell 31.2 dB`, `16 of 24 bits used`). */
+  detail?: string;
   size_dbfs?: number | null;
+}
+
+/** Phase correlation and time offset of a pair of adjacent channels. */
+export interface PairPhase {
+  channels: [number, number];
+  correlation: number | null;
+  min_correlation: number | null;
+  min_at_time: string | null;
+  offset_samples: number | null;
+  offset_us: number | null;
 }
 
 export interface Levels {
@@ -74,6 +86,7 @@ export interface ChannelLevels extends Levels {
   channel: number;
   dc_offset: number;
   rms_dbfs: number | null;
+  effective_bits?: number;
 }
 
 export interface CaptureReport {
@@ -106,6 +119,8 @@ export interface TakeReport {
   channels: ChannelLevels[];
   defects: Defect[];
   clip_runs_total: number;
+  dropouts_total?: number;
+  phase?: PairPhase[];
   access_copy?: AccessCopyReport;
   capture?: CaptureReport;
 }

@@ -75,10 +75,12 @@ export const DEFECT_COLOURS: Record<string, string> = {
   click: "#ffcc00",
   crackle: "#ff9f0a",
   dropout: "#bf5af2",
+  phase: "#5e5ce6",
   overrun: "#ff2d95",
   xrun: "#ff2d95",
   "silence-head": "#64d2ff",
   "silence-tail": "#64d2ff",
+  "bit-depth": "#8e8e93",
 };
 
 export function defectColour(kind: string): string {

@@ -171,12 +171,35 @@ export class ReviewView {
       el(
         "tr",
         {},
+        el("th", {}, "Bits used"),
+        el("td", {}),
+        ...chans.map((c) => el("td", { class: "num" }, c.effective_bits === undefined ? "–" : `${c.effective_bits} / ${take.source.bits_per_sample}`)),
+      ),
+      el(
+        "tr",
+        {},
         el("th", {}, "DC offset"),
         el("td", {}),
         ...chans.map((c) => el("td", { class: "num" }, `${(c.dc_offset * 100).toFixed(3)} %`)),
       ),
     );
     fill(byId("review-levels"), el("thead", {}, head), el("tbody", {}, ...body));
+    const phase = take.phase ?? [];
+    facts(
+      byId("review-phase"),
+      phase.length
+        ? phase.map((p): [string, string] => [
+            `Ch ${p.channels[0]}–${p.channels[1]}`,
+            [
+              `correlation ${signed(p.correlation)}`,
+              p.min_correlation === null ? "" : `lowest ${signed(p.min_correlation)}${p.min_at_time ? ` at ${p.min_at_time}` : ""}`,
+              p.offset_us === null ? "" : `offset ${p.offset_us.toFixed(1)} µs`,
+            ]
+              .filter(Boolean)
+              .join(" · "),
+          ])
+        : [["Phase", "one channel: nothing to compare"]],
+    );
   }
 
   private defects(take: TakeReport): void {
@@ -188,6 +211,7 @@ export class ReviewView {
     }
     // Sizes only where the library measured them (repairs by the declicker).
     const sized = list.some((d) => d.size_dbfs !== undefined && d.size_dbfs !== null);
+    const detailed = list.some((d) => d.detail);
     fill(
       byId("review-defects"),
       el(
@@ -196,7 +220,7 @@ export class ReviewView {
         el(
           "thead",
           {},
-          el("tr", {}, el("th", {}, "Kind"), el("th", {}, "Ch"), el("th", {}, "At"), el("th", {}, "Length"), sized ? el("th", { class: "num" }, "Size dBFS") : null),
+          el("tr", {}, el("th", {}, "Kind"), el("th", {}, "Ch"), el("th", {}, "At"), el("th", {}, "Length"), sized ? el("th", { class: "num" }, "Size dBFS") : null, detailed ? el("th", {}, "Detail") : null),
         ),
         el(
           "tbody",
@@ -210,6 +234,7 @@ export class ReviewView {
               el("td", { class: "mono" }, d.start_time || position(d.start, rate)),
               el("td", { class: "mono" }, d.length_time),
               sized ? el("td", { class: "num" }, d.size_dbfs === undefined || d.size_dbfs === null ? "" : db(d.size_dbfs, "").trim()) : null,
+              detailed ? el("td", {}, d.detail ?? "") : null,
             ),
           ),
         ),
@@ -309,6 +334,11 @@ export class ReviewView {
     byId("review-actions").hidden = true;
     byId("review-body").hidden = true;
   }
+}
+
+function signed(v: number | null): string {
+  if (v === null || !Number.isFinite(v)) return "–";
+  return `${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(2)}`;
 }
 
 function swatch(kind: string): HTMLElement {
