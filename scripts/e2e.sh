@@ -12,14 +12,18 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan-target}"
 scripts/ui.sh
 (cd ui && node_modules/.bin/tsc -p tsconfig.test.json)
 cargo build --quiet -p capstan-station --profile station
-# The CLI, to leave an interrupted take behind for the app to offer at start-up.
-cargo build --quiet -p capstan --bin capstan --profile station
+# The CLI, to leave an interrupted take behind for the app to offer at start-up (test.sh
+# passes the one its release tests built).
+if [ -z "${CAPSTAN_CLI:-}" ]; then
+    cargo build --quiet --release --bin capstan
+    CAPSTAN_CLI="$CARGO_TARGET_DIR/release/capstan"
+fi
+export CAPSTAN_CLI
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/archive"
 export CAPSTAN_STATION="$CARGO_TARGET_DIR/station/capstan-station"
-export CAPSTAN_CLI="$CARGO_TARGET_DIR/station/capstan"
 export CAPSTAN_ARCHIVE="$work/archive"
 export CAPSTAN_SCREENSHOTS="${CAPSTAN_SCREENSHOTS:-$PWD/docs/screenshots}"
 export BAGIT_PY="$tools_bin/bagit.py"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, unit and integration tests (which run flac, metaflac, ffmpeg
 # and bagit.py against what Capstan writes), the station app's page unit tests and its
-# end-to-end test (scripts/e2e.sh). Installs what is missing first.
+# end-to-end test (CAPSTAN_CLI="$CARGO_TARGET_DIR/release/capstan" scripts/e2e.sh). Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools_bin=$(scripts/setup.sh)
@@ -14,7 +14,7 @@ cargo fmt --all --check
 # generation) it compiles are the ones the app's build below reuses.
 cargo clippy --workspace --all-targets --profile station --quiet -- -D warnings
 cargo test --release --all-targets 2>&1
-# The app's shell, in the profile its binary is built with (shared with scripts/e2e.sh).
+# The app's shell, in the profile its binary is built with (shared with CAPSTAN_CLI="$CARGO_TARGET_DIR/release/capstan" scripts/e2e.sh).
 cargo test --quiet -p capstan-station --profile station 2>&1
 (cd ui && node_modules/.bin/tsc -p tsconfig.test.json && node --test build/test/)
-scripts/e2e.sh
+CAPSTAN_CLI="$CARGO_TARGET_DIR/release/capstan" scripts/e2e.sh

@@ -2,7 +2,7 @@
 // meters, loudness, phase correlation and warnings as they happen.
 
 import { api, type CaptureMsg, type Failure, type Meter, type ProfileInfo, type StationInfo } from "./api.js";
-import { byId, context, el, fill, setText } from "./dom.js";
+import { background, byId, context, el, fill, setText } from "./dom.js";
 import { fieldsFor, validate, type FieldSpec, type Validation } from "./form.js";
 import { clock, db, level, position, timeLeft } from "./format.js";
 import {
@@ -47,6 +47,8 @@ export class CaptureView {
   private allows: number | null = null;
   private levelsReceived = 0;
   private arrivals: number[] = [];
+  private rateShownAt = 0;
+  private lineupTick = false;
   private history: LiveHistory | null = null;
   private existing = new Set<string>();
   private touched = new Set<string>();
@@ -364,8 +366,13 @@ export class CaptureView {
       const elapsed = this.frames / this.rate;
       setText("elapsed", clock(elapsed));
       setText("time-left", this.allows === null ? "unknown" : timeLeft(this.allows - elapsed));
-      const secs = this.arrivals.length > 1 ? (this.arrivals.at(-1)! - this.arrivals[0]!) / 1000 : 0;
-      setText("meter-rate", secs > 0 ? `meters ${((this.arrivals.length - 1) / secs).toFixed(1)}/s` : "meters –");
+      // Once a second: a figure changing every frame would repaint the panel every frame.
+      const now = performance.now();
+      if (now - this.rateShownAt >= 1000) {
+        this.rateShownAt = now;
+        const secs = this.arrivals.length > 1 ? (this.arrivals.at(-1)! - this.arrivals[0]!) / 1000 : 0;
+        setText("meter-rate", secs > 0 ? `meters ${((this.arrivals.length - 1) / secs).toFixed(1)}/s` : "meters –");
+      }
     }
     if (!this.dirty || byId("view-capture").hidden) return;
     this.dirty = false;
@@ -378,6 +385,10 @@ export class CaptureView {
       r.tp.textContent = db(m?.true_peak_dbtp ?? null, "").trim();
       r.clip.classList.toggle("on", Boolean(m?.clip));
     });
+    // The line-up displays (a 400 ms loudness, a phase trend) need no more than half the
+    // meters' rate; every other update halves what they cost.
+    this.lineupTick = !this.lineupTick;
+    if (!this.lineupTick && this.state === "recording") return;
     const lufs = this.latest?.lufs ?? null;
     setText("lufs", db(lufs, "LUFS"));
     drawLoudness(byId<HTMLCanvasElement>("loudness-bar"), lufs);
@@ -390,21 +401,25 @@ export class CaptureView {
   }
 }
 
+const ZONES: [number, number, keyof typeof ZONE][] = [
+  [-Infinity, -9, "ok"],
+  [-9, -1, "hot"],
+  [-1, 0, "over"],
+];
+
 function drawMeter(canvas: HTMLCanvasElement, m: Meter | undefined): void {
   const { g, w, h } = context(canvas);
   if (w === 0) return;
   // The unlit scale, zone by zone.
-  const zones: [number, number, keyof typeof ZONE][] = [
-    [-Infinity, -9, "ok"],
-    [-9, -1, "hot"],
-    [-1, 0, "over"],
-  ];
-  for (const [from, to, z] of zones) {
-    const x0 = peakPosition(from) * w;
-    const x1 = peakPosition(to) * w;
-    g.fillStyle = ZONE_DIM[z];
-    g.fillRect(x0, 2, x1 - x0, h - 4);
-  }
+  background(canvas, g, w, h, (g, w, h) => {
+    for (const [from, to, z] of ZONES) {
+      const x0 = peakPosition(from) * w;
+      const x1 = peakPosition(to) * w;
+      g.fillStyle = ZONE_DIM[z];
+      g.fillRect(x0, 2, x1 - x0, h - 4);
+    }
+  });
+  const zones = ZONES;
   const peak = level(m?.peak_dbfs);
   for (const [from, to, z] of zones) {
     if (peak <= from) break;
@@ -452,9 +467,7 @@ function drawLoudness(canvas: HTMLCanvasElement, lufs: number | null): void {
   g.fillRect(target - 1, 0, 3, h);
 }
 
-function drawCorrelation(canvas: HTMLCanvasElement, c: number | null): void {
-  const { g, w, h } = context(canvas);
-  if (w === 0) return;
+function correlationScale(g: CanvasRenderingContext2D, w: number, h: number): void {
   const grad = g.createLinearGradient(0, 0, w, 0);
   grad.addColorStop(0, "#3d1512");
   grad.addColorStop(0.5, "#33290d");
@@ -468,6 +481,12 @@ function drawCorrelation(canvas: HTMLCanvasElement, c: number | null): void {
   g.fillText("+1", w - 20, h - 7);
   g.fillStyle = "rgba(255,255,255,0.3)";
   g.fillRect(Math.round(w / 2), 0, 1, h);
+}
+
+function drawCorrelation(canvas: HTMLCanvasElement, c: number | null): void {
+  const { g, w, h } = context(canvas);
+  if (w === 0) return;
+  background(canvas, g, w, h, correlationScale);
   if (c === null || !Number.isFinite(c)) return;
   const x = correlationPosition(c) * w;
   g.fillStyle = c < -0.3 ? ZONE.over : c < 0.3 ? ZONE.hot : ZONE.ok;

@@ -66,3 +66,34 @@ export function context(canvas: HTMLCanvasElement): { g: CanvasRenderingContext2
   g.clearRect(0, 0, w, h);
   return { g, w, h };
 }
+
+const backgrounds = new WeakMap<HTMLCanvasElement, { w: number; h: number; image: HTMLCanvasElement }>();
+
+/**
+ * Paints `canvas`'s static background (scales, zones, ticks) from a copy drawn once per size:
+ * a live display then redraws only what moves, which on a software-rendered webview is most
+ * of the cost of a frame.
+ */
+export function background(
+  canvas: HTMLCanvasElement,
+  g: CanvasRenderingContext2D,
+  w: number,
+  h: number,
+  draw: (g: CanvasRenderingContext2D, w: number, h: number) => void,
+): void {
+  let cached = backgrounds.get(canvas);
+  if (!cached || cached.w !== canvas.width || cached.h !== canvas.height) {
+    const image = document.createElement("canvas");
+    image.width = canvas.width;
+    image.height = canvas.height;
+    const bg = image.getContext("2d")!;
+    bg.setTransform(canvas.width / w, 0, 0, canvas.height / h, 0, 0);
+    draw(bg, w, h);
+    cached = { w: canvas.width, h: canvas.height, image };
+    backgrounds.set(canvas, cached);
+  }
+  g.save();
+  g.setTransform(1, 0, 0, 1, 0, 0);
+  g.drawImage(cached.image, 0, 0);
+  g.restore();
+}
