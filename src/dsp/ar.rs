@@ -307,6 +307,18 @@ impl ArFitter {
     /// when there are too few usable rows to fit or the fit is singular.
     #[inline]
     pub fn fit(&mut self, x: &[f64], blocked: Option<&[u32]>, a: &mut [f64]) -> bool {
+        self.fit_rows(x, blocked, 0..x.len(), a)
+    }
+
+    /// As [`ArFitter::fit`], over the rows in `rows` only.
+    #[inline]
+    pub fn fit_rows(
+        &mut self,
+        x: &[f64],
+        blocked: Option<&[u32]>,
+        range: std::ops::Range<usize>,
+        a: &mut [f64],
+    ) -> bool {
         let p = self.order;
         let q = p + 1;
         assert_eq!(a.len(), q);
@@ -314,18 +326,19 @@ impl ArFitter {
         self.reversed.clear();
         self.reversed.extend(x.iter().rev());
         self.reversed.extend([0.0; LAG_TILE]);
+        let last = range.end.min(x.len());
         let mut rows = 0usize;
         // Walk the maximal ranges of usable rows; each adds its lagged products.
         let blocked = blocked.filter(|b| b[x.len()] > 0);
-        let mut n = p;
-        while n < x.len() {
+        let mut n = p.max(range.start);
+        while n < last {
             let ok = |n: usize| blocked.is_none_or(|b| b[n + 1] == b[n - p]);
             if !ok(n) {
                 n += 1;
                 continue;
             }
             let start = n;
-            while n < x.len() && ok(n) {
+            while n < last && ok(n) {
                 n += 1;
             }
             self.add_rows(x.len(), start, n);
