@@ -236,11 +236,14 @@ fn cholesky_portable<const FUSED: bool>(m: &mut [f64], b: &mut [f64], n: usize) 
         }
         // Update every trailing row over the whole trailing width (both triangles): twice
         // the arithmetic of the triangle alone, but in vectors of one length per step.
+        // Columns before j+1 of the trailing rows are never read again, so when n is a
+        // multiple of 8 the update starts at a multiple of 8: whole vectors, no remainders.
+        let from = if n % 8 == 0 { (j + 1) & !7 } else { j + 1 };
         let (head, tail) = m.split_at_mut((j + 1) * n);
-        let row_j = &head[j * n + j + 1..(j + 1) * n];
+        let row_j = &head[j * n + from..(j + 1) * n];
         for (r, row_i) in tail.chunks_exact_mut(n).enumerate() {
-            let f = row_j[r];
-            for (u, &v) in row_i[j + 1..].iter_mut().zip(row_j) {
+            let f = row_j[j + 1 - from + r];
+            for (u, &v) in row_i[from..].iter_mut().zip(row_j) {
                 *u = if FUSED { (-f).mul_add(v, *u) } else { *u - f * v };
             }
         }
@@ -308,10 +311,21 @@ impl ArFitter {
     /// when there are too few usable rows to fit or the fit is singular.
     #[inline]
     pub fn fit(&mut self, x: &[f64], blocked: Option<&[u32]>, a: &mut [f64]) -> bool {
+        self.load(x);
         self.fit_rows(x, blocked, 0..x.len(), a)
     }
 
-    /// As [`ArFitter::fit`], over the rows in `rows` only.
+    /// Prepares for fits on `x` with [`ArFitter::fit_rows`] (several fits of one window share
+    /// this step).
+    #[inline]
+    pub fn load(&mut self, x: &[f64]) {
+        self.reversed.clear();
+        self.reversed.extend(x.iter().rev());
+        self.reversed.extend([0.0; LAG_TILE]);
+    }
+
+    /// As [`ArFitter::fit`], over the rows in `range` only, on the `x` last given to
+    /// [`ArFitter::load`].
     #[inline]
     pub fn fit_rows(
         &mut self,
@@ -323,10 +337,8 @@ impl ArFitter {
         let p = self.order;
         let q = p + 1;
         assert_eq!(a.len(), q);
+        assert_eq!(self.reversed.len(), x.len() + LAG_TILE, "load the window first");
         self.phi.fill(0.0);
-        self.reversed.clear();
-        self.reversed.extend(x.iter().rev());
-        self.reversed.extend([0.0; LAG_TILE]);
         let last = range.end.min(x.len());
         let mut rows = 0usize;
         // Walk the maximal ranges of usable rows; each adds its lagged products.

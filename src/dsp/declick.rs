@@ -886,6 +886,7 @@ fn detect_block_impl(
     // whole window; the suspects are those of the last such pass.
     let half = m / 2;
     let mut cross = half >= 3 * p && m - half >= 3 * p;
+    s.fitter.load(x);
     for pass in 0..FIT_PASSES {
         let mut limit_k = params.threshold;
         if pass == 0 && cross {
@@ -906,7 +907,7 @@ fn detect_block_impl(
         }
         if pass > 0 || !cross {
             prefix_count(excl, &mut s.blocked[..m + 1]);
-            if !s.fitter.fit(x, Some(&s.blocked[..m + 1]), &mut s.a) {
+            if !s.fitter.fit_rows(x, Some(&s.blocked[..m + 1]), 0..m, &mut s.a) {
                 // Too little left to fit: keep the last model (or none).
                 if s.a[1..].iter().all(|&v| v == 0.0) {
                     return found;
