@@ -886,6 +886,7 @@ fn detect_block_impl(
     // whole window; the suspects are those of the last such pass.
     let half = m / 2;
     let mut cross = half >= 3 * p && m - half >= 3 * p;
+    s.fitter.load(x);
     for pass in 0..FIT_PASSES {
         let mut limit_k = params.threshold;
         if pass == 0 && cross {
@@ -906,7 +907,7 @@ fn detect_block_impl(
         }
         if pass > 0 || !cross {
             prefix_count(excl, &mut s.blocked[..m + 1]);
-            if !s.fitter.fit(x, Some(&s.blocked[..m + 1]), &mut s.a) {
+            if !s.fitter.fit_rows(x, Some(&s.blocked[..m + 1]), 0..m, &mut s.a) {
                 // Too little left to fit: keep the last model (or none).
                 if s.a[1..].iter().all(|&v| v == 0.0) {
                     return found;
@@ -1369,21 +1370,8 @@ fn interpolate(
     if !ok {
         return None;
     }
-    // The model's prediction-error variance on the context's clean rows (robustly: from the
-    // median of e², whose ratio to the variance is 0.455 for Gaussian errors).
-    forward_residual(&s.seg, &s.a, &mut s.e[..m]);
-    s.keys.clear();
-    for n in ORDER..m {
-        if s.blocked[n + 1] == s.blocked[n - ORDER] {
-            s.keys.push(((s.e[n] * s.e[n]) as f32).to_bits());
-        }
-    }
-    let sigma2 = if s.keys.is_empty() {
-        0.0
-    } else {
-        let mid = s.keys.len() / 2;
-        f64::from(f32::from_bits(*s.keys.select_nth_unstable(mid).1)) / 0.455
-    };
+    // The model's prediction-error variance on the context's clean rows.
+    let sigma2 = s.fitter.residual_variance();
     // The context's own range bounds any plausible repair; an interpolation beyond twice it
     // means the model or the run's edges are wrong, and leaving the click is the lesser harm.
     let (mut peak, mut energy, mut count) = (0f64, 0f64, 0usize);
