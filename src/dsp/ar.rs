@@ -238,13 +238,21 @@ fn cholesky_portable<const FUSED: bool>(m: &mut [f64], b: &mut [f64], n: usize) 
         // the arithmetic of the triangle alone, but in vectors of one length per step.
         // Columns before j+1 of the trailing rows are never read again, so when n is a
         // multiple of 8 the update starts at a multiple of 8: whole vectors, no remainders.
-        let from = if n.is_multiple_of(8) { (j + 1) & !7 } else { j + 1 };
+        let from = if n.is_multiple_of(8) {
+            (j + 1) & !7
+        } else {
+            j + 1
+        };
         let (head, tail) = m.split_at_mut((j + 1) * n);
         let row_j = &head[j * n + from..(j + 1) * n];
         for (r, row_i) in tail.chunks_exact_mut(n).enumerate() {
             let f = row_j[j + 1 - from + r];
             for (u, &v) in row_i[from..].iter_mut().zip(row_j) {
-                *u = if FUSED { (-f).mul_add(v, *u) } else { *u - f * v };
+                *u = if FUSED {
+                    (-f).mul_add(v, *u)
+                } else {
+                    *u - f * v
+                };
             }
         }
     }
@@ -337,7 +345,11 @@ impl ArFitter {
         let p = self.order;
         let q = p + 1;
         assert_eq!(a.len(), q);
-        assert_eq!(self.reversed.len(), x.len() + LAG_TILE, "load the window first");
+        assert_eq!(
+            self.reversed.len(),
+            x.len() + LAG_TILE,
+            "load the window first"
+        );
         self.phi.fill(0.0);
         let last = range.end.min(x.len());
         let mut rows = 0usize;
