@@ -17,7 +17,7 @@
 //!   holds for how the work is shared between threads (tested with 1, 2 and 3).
 //! - **Fixed latency, bounded memory.** After every [`Declicker::process`] call exactly
 //!   `frames in − latency` frames have come out ([`Declicker::latency`]: six internal blocks
-//!   and an eighth, 261 ms at 96 kHz). However much is handed over at once, it is taken in a
+//!   and a sixteenth, 259 ms at 96 kHz). However much is handed over at once, it is taken in a
 //!   bounded piece at a time, so the kernel holds about 24 blocks (1 s at 96 kHz) of audio per
 //!   channel whatever the take's length (tested on a 90 s stream).
 //! - **Parallel.** Blocks are analysed and repaired in batches spread over rayon's pool, every
@@ -26,7 +26,7 @@
 //! # Method
 //!
 //! Per channel and internal block ([`BLOCK_96K`] frames at 96 kHz, scaled with the rate), on a
-//! window reaching an eighth of a block either side:
+//! window reaching a sixteenth of a block (2.7 ms) either side:
 //!
 //! 1. **Model.** An order-[`ORDER`] AR model is fitted by least squares (the covariance
 //!    method, see [`super::ar`]) over the window's rows that touch no suspect sample.
@@ -257,7 +257,7 @@ impl Params {
         let sens = f64::from(settings.sensitivity);
         Params {
             block,
-            margin: block / 8,
+            margin: block / 16,
             // At least 4p, so that a click's residual (2p + its length) cannot fill one.
             sub: (block / 32).max(4 * ORDER),
             context: block / 8,
