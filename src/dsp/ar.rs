@@ -244,7 +244,11 @@ fn cholesky_portable<const FUSED: bool>(m: &mut [f64], b: &mut [f64], n: usize) 
         for (r, row_i) in tail.chunks_exact_mut(n).enumerate() {
             let f = row_j[j + 1 - from + r];
             for (u, &v) in row_i[from..].iter_mut().zip(row_j) {
-                *u = if FUSED { (-f).mul_add(v, *u) } else { *u - f * v };
+                *u = if FUSED {
+                    (-f).mul_add(v, *u)
+                } else {
+                    *u - f * v
+                };
             }
         }
     }
@@ -337,7 +341,11 @@ impl ArFitter {
         let p = self.order;
         let q = p + 1;
         assert_eq!(a.len(), q);
-        assert_eq!(self.reversed.len(), x.len() + LAG_TILE, "load the window first");
+        assert_eq!(
+            self.reversed.len(),
+            x.len() + LAG_TILE,
+            "load the window first"
+        );
         self.phi.fill(0.0);
         let last = range.end.min(x.len());
         let mut rows = 0usize;

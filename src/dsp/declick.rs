@@ -907,7 +907,10 @@ fn detect_block_impl(
         }
         if pass > 0 || !cross {
             prefix_count(excl, &mut s.blocked[..m + 1]);
-            if !s.fitter.fit_rows(x, Some(&s.blocked[..m + 1]), 0..m, &mut s.a) {
+            if !s
+                .fitter
+                .fit_rows(x, Some(&s.blocked[..m + 1]), 0..m, &mut s.a)
+            {
                 // Too little left to fit: keep the last model (or none).
                 if s.a[1..].iter().all(|&v| v == 0.0) {
                     return found;
