@@ -238,7 +238,11 @@ fn cholesky_portable<const FUSED: bool>(m: &mut [f64], b: &mut [f64], n: usize) 
         // the arithmetic of the triangle alone, but in vectors of one length per step.
         // Columns before j+1 of the trailing rows are never read again, so when n is a
         // multiple of 8 the update starts at a multiple of 8: whole vectors, no remainders.
-        let from = if n.is_multiple_of(8) { (j + 1) & !7 } else { j + 1 };
+        let from = if n.is_multiple_of(8) {
+            (j + 1) & !7
+        } else {
+            j + 1
+        };
         let (head, tail) = m.split_at_mut((j + 1) * n);
         let row_j = &head[j * n + from..(j + 1) * n];
         for (r, row_i) in tail.chunks_exact_mut(n).enumerate() {
