@@ -2039,6 +2039,17 @@ mod tests {
     }
 
     #[test]
+    fn empty_and_tiny_takes_come_out_whole() {
+        let s = DeclickSettings::default();
+        for frames in [0usize, 1, 10, 100, 5_000] {
+            let input: Vec<i32> = (0..frames * 2).map(|i| (i as i32 % 7) * 1000).collect();
+            let (out, repairs) = declick(&input, 2, 44_100, 16, &s);
+            assert_eq!(out, input, "{frames} frames");
+            assert!(repairs.is_empty());
+        }
+    }
+
+    #[test]
     fn declicker_can_move_to_another_thread() {
         fn send<T: Send>(_: &T) {}
         send(&Declicker::new(2, 48_000, 24, &DeclickSettings::default()).unwrap());
