@@ -9,6 +9,10 @@
 # Per file: Capstan at default sensitivity on degraded.flac (kernel timed on both cores and on
 # one), ffmpeg adeclick with defaults, m=s and m=s:t=4 (its detections are the samples it
 # changed), and Capstan on clean.flac, which must come out bit-identical with zero repairs.
+# Speed: the machine is shared, so every timing is the fastest of $DECLICK_BENCH_RUNS runs
+# (default 3), for both tools alike: Capstan's kernel CPU time on one thread (WAV reading and
+# writing excluded; with them, the whole process, is reported too) and its wall time on
+# rayon's default pool, ffmpeg's CPU time with one filter thread.
 # Prints the table, the corpus means and PASS/FAIL for each target; writes the raw figures to
 # $DECLICK_BENCH_OUT (default: a temporary directory, removed).
 set -euo pipefail
@@ -26,6 +30,7 @@ else
     trap 'rm -rf "$work"' EXIT
 fi
 files=(guitar_solo speech_narration drumkit orchestra_loud)
+runs=${DECLICK_BENCH_RUNS:-3}
 ffmpeg_variants=("adeclick" "adeclick=m=s" "adeclick=m=s:t=4")
 for f in "${files[@]}"; do
     d="$work/$f"
@@ -35,9 +40,10 @@ for f in "${files[@]}"; do
     truth="$corpus/$f/truth.json"
     echo "== $f" >&2
     # Capstan, both cores (rayon's default pool), then one.
-    "$bin" "$d/degraded.wav" "$d/capstan.wav" "$d/capstan.det.json" >"$d/capstan.time.json"
+    "$bin" "$d/degraded.wav" "$d/capstan.wav" "$d/capstan.det.json" --repeat "$runs" \
+        >"$d/capstan.time.json"
     RAYON_NUM_THREADS=1 "$bin" "$d/degraded.wav" "$d/capstan1.wav" "$d/capstan1.det.json" \
-        >"$d/capstan1.time.json"
+        --repeat "$runs" >"$d/capstan1.time.json"
     cmp -s "$d/capstan.wav" "$d/capstan1.wav" || { echo "FAIL: 1 and 2 threads differ on $f" >&2; exit 1; }
     $py "$corpus/score.py" "$d/clean.wav" "$d/degraded.wav" "$d/capstan.wav" "$truth" \
         --detections "$d/capstan.det.json" --json "$d/capstan.score.json" --quiet
@@ -46,9 +52,11 @@ for f in "${files[@]}"; do
     # ffmpeg, one filter thread; CPU time from /usr/bin/time.
     for i in "${!ffmpeg_variants[@]}"; do
         v=${ffmpeg_variants[$i]}
-        /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "sys_s": %S}' -o "$d/ffmpeg$i.time.json" \
-            ffmpeg -nostdin -v error -y -filter_threads 1 -i "$d/degraded.wav" -af "$v" \
-            -c:a pcm_s24le "$d/ffmpeg$i.wav"
+        for r in $(seq "$runs"); do
+            /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "sys_s": %S}' -o "$d/ffmpeg$i.time$r.json" \
+                ffmpeg -nostdin -v error -y -filter_threads 1 -i "$d/degraded.wav" -af "$v" \
+                -c:a pcm_s24le "$d/ffmpeg$i.wav"
+        done
         $py "$corpus/score.py" "$d/clean.wav" "$d/degraded.wav" "$d/ffmpeg$i.wav" "$truth" \
             --det-from-diff --write-det "$d/ffmpeg$i.det.json" --json "$d/ffmpeg$i.score.json" --quiet
     done

@@ -70,11 +70,13 @@ for f in files:
             t1 = load(os.path.join(d, "capstan1.time.json"))
             row["xrt_core"] = secs / t1["kernel_cpu_s"]
             row["xrt_both"] = secs / t2["kernel_wall_s"]
-            row["xrt_io"] = secs / t1["total_wall_s"]
+            row["xrt_io"] = secs / (t1["kernel_wall_s"] + t1["read_s"] + t1["write_s"])
         else:
-            t = load(os.path.join(d, key + ".time.json"))
-            row["xrt_core"] = secs / (t["user_s"] + t["sys_s"])
-            row["xrt_both"] = secs / t["wall_s"]
+            # The fastest of the runs (the machine is shared; see declick.sh).
+            ts = [load(os.path.join(d, n)) for n in sorted(os.listdir(d))
+                  if n.startswith(key + ".time") and n.endswith(".json")]
+            row["xrt_core"] = secs / min(t["user_s"] + t["sys_s"] for t in ts)
+            row["xrt_both"] = secs / min(t["wall_s"] for t in ts)
         rows[(f, key)] = row
     # Capstan on the clean original: zero repairs, bit-identical samples.
     ct = load(os.path.join(d, "clean.time.json"))

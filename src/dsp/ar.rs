@@ -186,12 +186,12 @@ unsafe fn lag_products_avx512(xr: &[f64], len: usize, start: usize, end: usize, 
 }
 
 /// In-place Cholesky factorisation and solution of `m x = b` for a symmetric positive definite
-/// `m` (row-major, `n × n`, only the upper triangle read). `b` is replaced by `x`. Returns
+/// `m` (row-major, `n × n`, both triangles filled). `b` is replaced by `x`. Returns
 /// `false` if `m` is not numerically positive definite (then `b` is unspecified).
 ///
 /// Right-looking, on the upper factor `U` (`m = UᵀU`): each step updates the trailing rows
 /// with contiguous multiply-subtracts that vectorise, where the textbook inner-product form
-/// spends its time in short dot products.
+/// spends its time in short dot products. `m` must be symmetric (both triangles filled).
 pub fn cholesky_solve(m: &mut [f64], b: &mut [f64], n: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -234,19 +234,24 @@ fn cholesky_portable<const FUSED: bool>(m: &mut [f64], b: &mut [f64], n: usize) 
         for v in &mut m[j * n + j + 1..(j + 1) * n] {
             *v *= inv;
         }
+        // Update every trailing row over the whole trailing width (both triangles): twice
+        // the arithmetic of the triangle alone, but in vectors of one length per step.
+        // Columns before j+1 of the trailing rows are never read again, so when n is a
+        // multiple of 8 the update starts at a multiple of 8: whole vectors, no remainders.
+        let from = if n.is_multiple_of(8) {
+            (j + 1) & !7
+        } else {
+            j + 1
+        };
         let (head, tail) = m.split_at_mut((j + 1) * n);
-        let row_j = &head[j * n..];
-        for i in j + 1..n {
-            let f = row_j[i];
-            if f == 0.0 {
-                continue;
-            }
-            let row_i = &mut tail[(i - j - 1) * n + i..(i - j) * n];
-            for (u, &r) in row_i.iter_mut().zip(&row_j[i..]) {
+        let row_j = &head[j * n + from..(j + 1) * n];
+        for (r, row_i) in tail.chunks_exact_mut(n).enumerate() {
+            let f = row_j[j + 1 - from + r];
+            for (u, &v) in row_i[from..].iter_mut().zip(row_j) {
                 *u = if FUSED {
-                    (-f).mul_add(r, *u)
+                    (-f).mul_add(v, *u)
                 } else {
-                    *u - f * r
+                    *u - f * v
                 };
             }
         }
@@ -278,6 +283,7 @@ pub struct ArFitter {
     reversed: Vec<f64>,
     lags: Vec<f64>,
     corr: Vec<f64>,
+    residual_variance: f64,
 }
 
 impl ArFitter {
@@ -292,11 +298,17 @@ impl ArFitter {
             reversed: Vec::new(),
             lags: vec![0.0; q],
             corr: vec![0.0; q],
+            residual_variance: 0.0,
         }
     }
 
     pub fn order(&self) -> usize {
         self.order
+    }
+
+    /// The mean squared prediction error of the last successful fit over its rows.
+    pub fn residual_variance(&self) -> f64 {
+        self.residual_variance
     }
 
     /// Fits `a` (length order+1, `a[0] = 1`) so that the prediction error
@@ -307,25 +319,51 @@ impl ArFitter {
     /// when there are too few usable rows to fit or the fit is singular.
     #[inline]
     pub fn fit(&mut self, x: &[f64], blocked: Option<&[u32]>, a: &mut [f64]) -> bool {
-        let p = self.order;
-        let q = p + 1;
-        assert_eq!(a.len(), q);
-        self.phi.fill(0.0);
+        self.load(x);
+        self.fit_rows(x, blocked, 0..x.len(), a)
+    }
+
+    /// Prepares for fits on `x` with [`ArFitter::fit_rows`] (several fits of one window share
+    /// this step).
+    #[inline]
+    pub fn load(&mut self, x: &[f64]) {
         self.reversed.clear();
         self.reversed.extend(x.iter().rev());
         self.reversed.extend([0.0; LAG_TILE]);
+    }
+
+    /// As [`ArFitter::fit`], over the rows in `range` only, on the `x` last given to
+    /// [`ArFitter::load`].
+    #[inline]
+    pub fn fit_rows(
+        &mut self,
+        x: &[f64],
+        blocked: Option<&[u32]>,
+        range: std::ops::Range<usize>,
+        a: &mut [f64],
+    ) -> bool {
+        let p = self.order;
+        let q = p + 1;
+        assert_eq!(a.len(), q);
+        assert_eq!(
+            self.reversed.len(),
+            x.len() + LAG_TILE,
+            "load the window first"
+        );
+        self.phi.fill(0.0);
+        let last = range.end.min(x.len());
         let mut rows = 0usize;
         // Walk the maximal ranges of usable rows; each adds its lagged products.
         let blocked = blocked.filter(|b| b[x.len()] > 0);
-        let mut n = p;
-        while n < x.len() {
+        let mut n = p.max(range.start);
+        while n < last {
             let ok = |n: usize| blocked.is_none_or(|b| b[n + 1] == b[n - p]);
             if !ok(n) {
                 n += 1;
                 continue;
             }
             let start = n;
-            while n < x.len() && ok(n) {
+            while n < last && ok(n) {
                 n += 1;
             }
             self.add_rows(x.len(), start, n);
@@ -360,6 +398,9 @@ impl ArFitter {
         }
         a[0] = 1.0;
         a[1..].copy_from_slice(&self.rhs);
+        // The least-squares residual energy: Φ00 + Σ a_k Φ0k at the optimum.
+        let energy = self.phi[0] + dot(&a[1..], &self.phi[1..q]);
+        self.residual_variance = energy.max(0.0) / rows as f64;
         true
     }
 
