@@ -12,7 +12,7 @@ use crate::archive::bag::{write_tag_files, PayloadFile};
 use crate::archive::events::Event;
 use crate::archive::{out_of_space, Archive, ArchiveError, Staging};
 use crate::catalogue::{self, Catalogue, RecordError};
-use crate::dsp::declick::{DeclickSettings, Repair, RepairKind};
+use crate::dsp::declick::Repair;
 use crate::dsp::defects::{DefectAnalyser, DefectReport};
 use crate::dsp::levels::{LevelAnalyser, LevelError, LevelReport};
 use crate::flac::bext::{Bext, BextLoudness, LOUDNESS_OFFSET};
@@ -911,10 +911,7 @@ fn make_access_copy(
     let rel = format!("data/{name}");
     let path = staging.data_dir().join(&name);
 
-    let declick = ac.declick.then(|| DeclickSettings {
-        sensitivity: ac.sensitivity.map_or(1.0, |s| s as f32),
-        ..DeclickSettings::default()
-    });
+    let declick = ac.declick.then(|| ac.declick_settings());
     let (gain_db, limited) = ac
         .target_loudness_lufs
         .and_then(|t| {
@@ -1004,28 +1001,18 @@ fn make_access_copy(
                 source,
             }
         })?;
-    let mut reader = WavReader::open(&take.path)?;
-    let repairs = derive(
-        channels,
-        rate,
-        bits,
+    let repairs = derive_from_take(
+        req,
+        take,
         &Processing {
             declick: declick.clone(),
             gain_db,
-        },
-        |buf| {
-            if interrupted(req) {
-                return Err(IngestError::Interrupted);
-            }
-            Ok(reader.read_frames(buf)? * channels)
         },
         |block| {
             analyser.process(block);
             encoder.write(block).map_err(IngestError::from)
         },
-    )
-    .map_err(|e| declick_failed(&take.path, e))?;
-    reader.finish()?;
+    )?;
     let encoded = encoder.finish()?;
     let copy_levels = analyser.finish();
     let loudness = BextLoudness {
@@ -1039,7 +1026,6 @@ fn make_access_copy(
     let check = check_file(&path)?;
     prove_bit_exact(&check, encoded.frames)?;
     let md5 = check.audio.streaminfo.map(|s| s.md5).unwrap_or_default();
-    let count = |kind: RepairKind| repairs.iter().filter(|r| r.kind == kind).count() as u64;
     let report = AccessCopyReport {
         file: rel.clone(),
         sha256: hex(&check.sha256),
@@ -1048,12 +1034,7 @@ fn make_access_copy(
         frames: FrameCount(check.audio.decoded_frames),
         derived_from,
         processing,
-        declick: declick.map(|d| DeclickReport {
-            sensitivity: d.sensitivity,
-            clicks: count(RepairKind::Click),
-            crackle: count(RepairKind::Crackle),
-            samples_repaired: repairs.iter().map(|r| r.length.0).sum(),
-        }),
+        declick: declick.map(|d| DeclickReport::of(d.sensitivity, &repairs)),
         gain_db,
         target_loudness_lufs: ac.target_loudness_lufs,
         gain_limited_by_true_peak: limited,
@@ -1068,50 +1049,49 @@ fn make_access_copy(
     Ok((report, repairs, file))
 }
 
-/// A derived copy's failure as an ingest error, naming the take.
-fn declick_failed(path: &Path, e: DeriveError<IngestError>) -> IngestError {
-    match e {
-        DeriveError::Declick(source) => IngestError::Declick {
-            path: path.to_path_buf(),
-            source,
-        },
-        DeriveError::Io(e) => e,
-    }
+/// Reads the take's source again through [`derive`] into `write` (stopping when interrupted);
+/// the repairs made.
+fn derive_from_take(
+    req: &IngestRequest,
+    take: &Take,
+    processing: &Processing,
+    write: impl FnMut(&[i32]) -> Result<(), IngestError> + Send,
+) -> Result<Vec<Repair>, IngestError> {
+    let info = &take.info;
+    let channels = usize::from(info.channels);
+    let mut reader = WavReader::open(&take.path)?;
+    let read = |buf: &mut [i32]| {
+        if interrupted(req) {
+            return Err(IngestError::Interrupted);
+        }
+        Ok(reader.read_frames(buf)? * channels)
+    };
+    let bits = u32::from(info.valid_bits);
+    let repairs =
+        derive(channels, info.sample_rate, bits, processing, read, write).map_err(|e| match e {
+            DeriveError::Declick(source) => IngestError::Declick {
+                path: take.path.clone(),
+                source,
+            },
+            DeriveError::Io(e) => e,
+        })?;
+    reader.finish()?;
+    Ok(repairs)
 }
 
 /// The clicks in a take, for the defect map of a profile that asks for them without a
 /// declicked access copy: the declicker run over the source, its output discarded.
 fn map_clicks(req: &IngestRequest, take: &Take) -> Result<Vec<Repair>, IngestError> {
-    let info = &take.info;
-    let channels = usize::from(info.channels);
-    let settings = DeclickSettings {
-        sensitivity: req
-            .profile
-            .access_copy
-            .sensitivity
-            .map_or(1.0, |s| s as f32),
-        ..DeclickSettings::default()
-    };
-    let mut reader = WavReader::open(&take.path)?;
-    let repairs = derive(
-        channels,
-        info.sample_rate,
-        u32::from(info.valid_bits),
+    let settings = req.profile.access_copy.declick_settings();
+    derive_from_take(
+        req,
+        take,
         &Processing {
             declick: Some(settings),
             gain_db: 0.0,
         },
-        |buf| {
-            if interrupted(req) {
-                return Err(IngestError::Interrupted);
-            }
-            Ok(reader.read_frames(buf)? * channels)
-        },
         |_| Ok(()),
     )
-    .map_err(|e| declick_failed(&take.path, e))?;
-    reader.finish()?;
-    Ok(repairs)
 }
 
 /// libFLAC threads per master. One: the analysis thread and the reader already keep the

@@ -1038,9 +1038,9 @@ fn declick_command(
                 println!(
                     "{}: {} click(s), {} crackle repair(s), {} sample(s) changed, in {} ({} Hz, {}-bit, {} ch); {:.0}x real time",
                     o.output,
-                    o.clicks,
-                    o.crackle,
-                    o.samples_repaired,
+                    o.declick.clicks,
+                    o.declick.crackle,
+                    o.declick.samples_repaired,
                     o.duration,
                     o.sample_rate,
                     o.bits_per_sample,

@@ -171,6 +171,17 @@ pub struct AccessCopy {
     pub sensitivity: Option<f64>,
 }
 
+impl AccessCopy {
+    /// The declicker's settings for this profile (its sensitivity, else the default).
+    pub fn declick_settings(&self) -> crate::dsp::declick::DeclickSettings {
+        let mut settings = crate::dsp::declick::DeclickSettings::default();
+        if let Some(s) = self.sensitivity {
+            settings.sensitivity = s as f32;
+        }
+        settings
+    }
+}
+
 /// A validated transfer profile.
 #[derive(Debug, Clone)]
 pub struct Profile {

@@ -135,6 +135,19 @@ pub struct DeclickReport {
     pub samples_repaired: u64,
 }
 
+impl DeclickReport {
+    /// What `repairs`, made at `sensitivity`, come to.
+    pub fn of(sensitivity: f32, repairs: &[Repair]) -> DeclickReport {
+        let count = |kind: RepairKind| repairs.iter().filter(|r| r.kind == kind).count() as u64;
+        DeclickReport {
+            sensitivity,
+            clicks: count(RepairKind::Click),
+            crackle: count(RepairKind::Crackle),
+            samples_repaired: repairs.iter().map(|r| r.length.0).sum(),
+        }
+    }
+}
+
 /// A located defect.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Defect {

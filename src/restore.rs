@@ -11,11 +11,11 @@
 //! true peak stays at or below [`CEILING_DBTP`] (EBU R 128's maximum permitted true peak), and
 //! the limit is said; memory is bounded whatever the take's length.
 
-use crate::dsp::declick::{DeclickError, DeclickSettings, Declicker, Repair, RepairKind};
+use crate::dsp::declick::{DeclickError, DeclickSettings, Declicker, Repair};
 use crate::flac::decode::FlacReader;
 use crate::flac::encode::{MasterEncoder, MasterMetadata, StreamSpec};
 use crate::flac::{riff, FlacError};
-use crate::report::{repair_defects, Defect};
+use crate::report::{repair_defects, DeclickReport, Defect};
 use crate::source::wav::{WavError, WavReader};
 use crate::units::{FrameCount, Timecode};
 use serde::Serialize;
@@ -201,10 +201,9 @@ pub struct DeclickOutcome {
     pub channels: usize,
     pub frames: FrameCount,
     pub duration: Timecode,
-    pub sensitivity: f32,
-    pub clicks: u64,
-    pub crackle: u64,
-    pub samples_repaired: u64,
+    /// Sensitivity and counts, as in the QC report's `access_copy.declick`.
+    #[serde(flatten)]
+    pub declick: DeclickReport,
     /// Every repaired region: channel, position, length and size.
     pub repairs: Vec<Defect>,
 }
@@ -273,35 +272,6 @@ enum Output {
         packed: Vec<u8>,
     },
     Flac(Box<MasterEncoder>),
-}
-
-/// A plain integer PCM WAV header for `data_bytes` of audio: RIFF when it fits, else RF64.
-fn wav_header(channels: u16, rate: u32, bits: u16, data_bytes: u64) -> Vec<u8> {
-    let fmt = riff::fmt_payload(channels, rate, bits, None);
-    let mut h = Vec::new();
-    let fits = 4 + riff::chunk(b"fmt ", &fmt).len() as u64 + 8 + data_bytes < u64::from(u32::MAX);
-    if fits {
-        h.extend_from_slice(b"RIFF");
-        let riff_len = 4 + riff::chunk(b"fmt ", &fmt).len() as u64 + 8 + data_bytes;
-        h.extend_from_slice(&(riff_len as u32).to_le_bytes());
-        h.extend_from_slice(b"WAVE");
-    } else {
-        h.extend_from_slice(b"RF64");
-        h.extend_from_slice(&u32::MAX.to_le_bytes());
-        h.extend_from_slice(b"WAVE");
-        h.extend_from_slice(b"ds64");
-        h.extend_from_slice(&28u32.to_le_bytes());
-        let riff_len = 4 + 36 + riff::chunk(b"fmt ", &fmt).len() as u64 + 8 + data_bytes;
-        h.extend_from_slice(&riff_len.to_le_bytes());
-        h.extend_from_slice(&data_bytes.to_le_bytes());
-        let block = u64::from(channels) * u64::from(bits / 8);
-        h.extend_from_slice(&(data_bytes / block.max(1)).to_le_bytes());
-        h.extend_from_slice(&0u32.to_le_bytes());
-    }
-    h.extend_from_slice(&riff::chunk(b"fmt ", &fmt));
-    h.extend_from_slice(b"data");
-    h.extend_from_slice(&(if fits { data_bytes as u32 } else { u32::MAX }).to_le_bytes());
-    h
 }
 
 /// Declicks `input` (WAV or FLAC) into `output` (format from its extension, `.wav` or
@@ -396,11 +366,12 @@ pub fn declick_file(
         let mut out = BufWriter::with_capacity(1 << 20, f);
         let width = (container_bits / 8) as usize;
         let data = frames * channels as u64 * width as u64;
-        out.write_all(&wav_header(
+        out.write_all(&riff::wav_header(
             channels as u16,
             rate,
             container_bits as u16,
             data,
+            false,
         ))
         .map_err(io_at(&partial))?;
         Output::Wav {
@@ -460,7 +431,6 @@ pub fn declick_file(
         }
     })?;
     cleanup.1 = true;
-    let count = |kind: RepairKind| repairs.iter().filter(|r| r.kind == kind).count() as u64;
     Ok(DeclickOutcome {
         input: input.display().to_string(),
         output: output.display().to_string(),
@@ -469,10 +439,7 @@ pub fn declick_file(
         channels,
         frames: FrameCount(frames),
         duration: FrameCount(frames).timecode(rate),
-        sensitivity: settings.sensitivity,
-        clicks: count(RepairKind::Click),
-        crackle: count(RepairKind::Crackle),
-        samples_repaired: repairs.iter().map(|r| r.length.0).sum(),
+        declick: DeclickReport::of(settings.sensitivity, &repairs),
         repairs: repair_defects(&repairs, rate, usize::MAX),
     })
 }

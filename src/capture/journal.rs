@@ -86,28 +86,10 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
     }
 }
 
-/// The RF64 header for `data_bytes` of samples (0 while capturing): RIFF, ds64, fmt (plain or
-/// extensible, as the sources Capstan writes), data chunk header.
+/// The RF64 header for `data_bytes` of samples (0 while capturing): RF64 from the start, so
+/// that any length fits and finishing only rewrites the sizes in place.
 fn header(channels: u16, rate: u32, bits: u16, data_bytes: u64) -> Vec<u8> {
-    let fmt = crate::flac::riff::fmt_payload(channels, rate, bits, None);
-    let header_len = 12 + (8 + 28) + (8 + fmt.len() as u64) + 8;
-    let mut h = Vec::with_capacity(header_len as usize);
-    h.extend_from_slice(b"RF64");
-    h.extend_from_slice(&u32::MAX.to_le_bytes());
-    h.extend_from_slice(b"WAVE");
-    h.extend_from_slice(b"ds64");
-    h.extend_from_slice(&28u32.to_le_bytes());
-    let riff = header_len - 8 + data_bytes;
-    let block = u64::from(channels) * u64::from(bits / 8);
-    h.extend_from_slice(&riff.to_le_bytes());
-    h.extend_from_slice(&data_bytes.to_le_bytes());
-    h.extend_from_slice(&(data_bytes / block.max(1)).to_le_bytes());
-    h.extend_from_slice(&0u32.to_le_bytes()); // no table
-    h.extend_from_slice(&crate::flac::riff::chunk(b"fmt ", &fmt));
-    h.extend_from_slice(b"data");
-    h.extend_from_slice(&u32::MAX.to_le_bytes());
-    debug_assert_eq!(h.len() as u64, header_len);
-    h
+    crate::flac::riff::wav_header(channels, rate, bits, data_bytes, true)
 }
 
 /// A take being written.

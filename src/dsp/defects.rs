@@ -1312,17 +1312,7 @@ fn offset_of(lags: &[f64], lag: usize, exx: f64, eyy: f64) -> Option<(f64, f64)>
 mod tests {
     use super::*;
 
-    /// A reproducible noise source (xorshift), uniform in −1..1.
-    struct Noise(u64);
-
-    impl Noise {
-        fn next(&mut self) -> f64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        }
-    }
+    use crate::dsp::test_noise::Noise;
 
     fn analyse_in_blocks(
         channels: usize,

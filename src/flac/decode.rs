@@ -48,11 +48,8 @@ unsafe extern "C" fn write_cb(
     // `frame` is valid for the call and `buffer` holds one pointer per channel to `blocksize`
     // samples.
     let st = &mut *(client as *mut State);
-    let h = &(*frame).header;
-    let n = h.blocksize as usize;
-    let planes: Vec<&[i32]> = (0..h.channels as usize)
-        .map(|c| std::slice::from_raw_parts(*buffer.add(c), n))
-        .collect();
+    let n = (*frame).header.blocksize as usize;
+    let planes = super::verify::frame_planes(frame, buffer);
     for i in 0..n {
         st.pending.extend(planes.iter().map(|p| p[i]));
     }

@@ -50,6 +50,37 @@ pub fn fmt_payload(
     out
 }
 
+/// The header of a plain integer PCM WAV holding `data_bytes` of audio (everything before the
+/// samples): RIFF when the sizes fit its 32-bit fields and `rf64` is false, else RF64 with its
+/// `ds64` chunk (which a journal uses from the start, so that any length fits).
+pub fn wav_header(channels: u16, rate: u32, bits: u16, data_bytes: u64, rf64: bool) -> Vec<u8> {
+    let fmt = chunk(b"fmt ", &fmt_payload(channels, rate, bits, None));
+    let riff_len = 4 + fmt.len() as u64 + 8 + data_bytes;
+    let rf64 = rf64 || riff_len >= u64::from(u32::MAX);
+    let mut h = Vec::with_capacity(12 + 36 + fmt.len() + 8);
+    if rf64 {
+        h.extend_from_slice(b"RF64");
+        h.extend_from_slice(&u32::MAX.to_le_bytes());
+        h.extend_from_slice(b"WAVE");
+        h.extend_from_slice(b"ds64");
+        h.extend_from_slice(&28u32.to_le_bytes());
+        h.extend_from_slice(&(riff_len + 36).to_le_bytes());
+        h.extend_from_slice(&data_bytes.to_le_bytes());
+        let block = u64::from(channels) * u64::from(bits / 8);
+        h.extend_from_slice(&(data_bytes / block.max(1)).to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes()); // no table
+    } else {
+        h.extend_from_slice(b"RIFF");
+        h.extend_from_slice(&(riff_len as u32).to_le_bytes());
+        h.extend_from_slice(b"WAVE");
+    }
+    h.extend_from_slice(&fmt);
+    h.extend_from_slice(b"data");
+    let data_field = if rf64 { u32::MAX } else { data_bytes as u32 };
+    h.extend_from_slice(&data_field.to_le_bytes());
+    h
+}
+
 /// The blocks of a WAV laid out around `data_len` bytes of audio: `before` and `after` are whole
 /// chunks (from [`chunk`]) that stand before and after the `data` chunk.
 pub fn foreign_blocks(

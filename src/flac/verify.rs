@@ -202,6 +202,22 @@ fn pack(planes: &[&[i32]], width: usize, packed: &mut Vec<u8>) {
     }
 }
 
+/// The channels of a decoded frame, as libFLAC hands them to a write callback.
+///
+/// # Safety
+/// `frame` and `buffer` must be what libFLAC passed to the write callback, used only during it:
+/// `buffer` holds one pointer per channel to `blocksize` samples.
+pub(crate) unsafe fn frame_planes<'a>(
+    frame: *const sys::FLAC__Frame,
+    buffer: *const *const sys::FLAC__int32,
+) -> Vec<&'a [i32]> {
+    let h = &(*frame).header;
+    let n = h.blocksize as usize;
+    (0..h.channels as usize)
+        .map(|c| std::slice::from_raw_parts(*buffer.add(c), n))
+        .collect()
+}
+
 unsafe extern "C" fn write_cb(
     _: *const sys::FLAC__StreamDecoder,
     frame: *const sys::FLAC__Frame,
@@ -212,11 +228,8 @@ unsafe extern "C" fn write_cb(
     // channel to `blocksize` samples.
     let st = &mut *(client as *mut State);
     let h = &(*frame).header;
-    let n = h.blocksize as usize;
     let width = (h.bits_per_sample as usize).div_ceil(8);
-    let planes: Vec<&[i32]> = (0..h.channels as usize)
-        .map(|c| std::slice::from_raw_parts(*buffer.add(c), n))
-        .collect();
+    let planes = frame_planes(frame, buffer);
     match &mut st.audio_md5 {
         AudioMd5::Thread { tx, spare } => {
             if let Some(sender) = tx {
