@@ -84,6 +84,20 @@ export function position(frames: number, rate: number): string {
   ).padStart(3, "0")}`;
 }
 
+/**
+ * A defect's length, compact and in the unit that reads best: samples below a millisecond (a
+ * click is `3 smp`), then `ms`, then seconds; `–` when unknown.
+ */
+export function extent(frames: number | null | undefined, rate: number): string {
+  if (frames === null || frames === undefined || !Number.isFinite(frames) || !(rate > 0)) return "–";
+  const n = Math.max(0, Math.round(frames));
+  const seconds = n / rate;
+  if (seconds < 0.001) return `${n} smp`;
+  if (seconds < 1) return `${(seconds * 1000).toFixed(seconds < 0.01 ? 2 : 1)} ms`;
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
+  return duration(seconds);
+}
+
 /** A rate of events a second with one decimal: `20.0/s`. */
 export function rate(count: number, seconds: number): string {
   if (!(seconds > 0)) return "–";

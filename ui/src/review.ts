@@ -5,7 +5,7 @@
 import { api, type Defect, type Failure, type TakeReport } from "./api.js";
 import type { Done } from "./capture.js";
 import { byId, context, el, facts, fill, setText } from "./dom.js";
-import { bytes, db, duration, position } from "./format.js";
+import { bytes, db, duration, extent, position } from "./format.js";
 import { defectColour, defectCounts, DEFECT_COLOURS, fit, fromWaveforms, spans, type LiveHistory, type Overview } from "./overview.js";
 
 /** Buckets asked of the library for the overview: a few per pixel of a wide screen. */
@@ -220,7 +220,7 @@ export class ReviewView {
         el(
           "thead",
           {},
-          el("tr", {}, el("th", {}, "Kind"), el("th", {}, "Ch"), el("th", {}, "At"), el("th", {}, "Length"), sized ? el("th", { class: "num" }, "Size dBFS") : null, detailed ? el("th", {}, "Detail") : null),
+          el("tr", {}, el("th", {}, "Kind"), el("th", {}, "Ch"), el("th", {}, "At"), el("th", { class: "num" }, "Length"), sized ? el("th", { class: "num" }, "Size dBFS") : null, detailed ? el("th", {}, "Detail") : null),
         ),
         el(
           "tbody",
@@ -232,7 +232,7 @@ export class ReviewView {
               el("td", {}, swatch(d.kind), d.kind),
               el("td", {}, d.channel === null ? "all" : String(d.channel)),
               el("td", { class: "mono" }, d.start_time || position(d.start, rate)),
-              el("td", { class: "mono" }, d.length_time),
+              el("td", { class: "num", title: d.length_time }, extent(d.length, rate)),
               sized ? el("td", { class: "num" }, d.size_dbfs === undefined || d.size_dbfs === null ? "" : db(d.size_dbfs, "").trim()) : null,
               detailed ? el("td", {}, d.detail ?? "") : null,
             ),

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bytes, clock, dateTime, db, duration, level, position, rate, timeLeft } from "../src/format.js";
+import { bytes, clock, dateTime, db, duration, extent, level, position, rate, timeLeft } from "../src/format.js";
 
 test("the recording clock shows tenths, truncated, and never runs negative", () => {
   assert.equal(clock(0), "0:00:00.0");
@@ -67,4 +67,16 @@ test("positions in frames read as the QC report writes them", () => {
 test("event rates", () => {
   assert.equal(rate(100, 5), "20.0/s");
   assert.equal(rate(3, 0), "–");
+});
+
+test("defect lengths read in samples, milliseconds or seconds, whichever fits", () => {
+  assert.equal(extent(3, 96000), "3 smp");
+  assert.equal(extent(95, 96000), "95 smp");
+  assert.equal(extent(96, 96000), "1.00 ms");
+  assert.equal(extent(4800, 96000), "50.0 ms");
+  assert.equal(extent(96000 * 1.5, 96000), "1.50 s");
+  assert.equal(extent(96000 * 42, 96000), "42.0 s");
+  assert.equal(extent(96000 * 125, 96000), "0:02:05");
+  assert.equal(extent(null, 96000), "–");
+  assert.equal(extent(10, 0), "–");
 });
