@@ -9,8 +9,11 @@
 //! [`APPLICATION_ID`]):
 //! - `items`: one row per bag at `<collection>/<item-id>`: collection, item id, bag path
 //!   relative to the archive root, profile (`Capstan-Profile`), `Bagging-Date`, `Payload-Oxum`,
-//!   seconds of audio (from the QC report: the takes' frames over their sample rate), and when
-//!   it was registered. Unique on (collection, item id).
+//!   seconds of audio (from the QC report: the takes' frames over their sample rate), why it
+//!   needs a listen (from the QC report: a captured take that lost samples, ended on a failure
+//!   or was recovered; NULL when none did), and when it was registered. Unique on (collection,
+//!   item id). A version 1 catalogue gains the `needs_listen` column, filled from the bags'
+//!   QC reports, the first time it is opened.
 //! - `files`: one row per payload file (from the SHA-256 manifest): its item, path relative to
 //!   the bag (`data/x_pm.flac`), bytes (NULL when the file was not there to measure), SHA-256,
 //!   status (`present`, `missing`, `moved`), and the last fixity check (date-time, outcome,
@@ -48,7 +51,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema this code reads and writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// `PRAGMA application_id`: "CPST", so that another program's SQLite file is not taken for ours.
 pub const APPLICATION_ID: i64 = 0x4350_5354;
 /// How long a writer waits for another writer before giving up.
@@ -64,6 +67,7 @@ CREATE TABLE items (
     bagging_date TEXT,
     payload_oxum TEXT,
     audio_seconds REAL,
+    needs_listen TEXT,
     registered_at TEXT NOT NULL,
     UNIQUE (collection, item_id)
 );
@@ -196,6 +200,8 @@ pub struct ItemRecord {
     pub payload_oxum: Option<String>,
     /// Seconds of audio (over the takes), when known.
     pub audio_seconds: Option<f64>,
+    /// Why the item needs a listen (see [`needs_listen`]), if it does.
+    pub needs_listen: Option<String>,
     pub files: Vec<FileRecord>,
 }
 
@@ -240,6 +246,8 @@ pub struct ItemSummary {
     /// Sum of the files' bytes (those that could be measured).
     pub bytes: u64,
     pub audio_seconds: Option<f64>,
+    /// Why the item needs a listen before anyone relies on it (see [`needs_listen`]).
+    pub needs_listen: Option<String>,
     /// The latest `fixity check` event of the item or any of its files.
     pub last_verification: Option<Verification>,
     /// Files that are not `present`, or whose last check failed.
@@ -277,6 +285,8 @@ pub struct ReportSummary {
     pub items_without_duration: u64,
     pub never_verified: u64,
     pub open_problems: u64,
+    /// Items whose QC report says they need a listen.
+    pub needs_listen: u64,
 }
 
 /// A fixity check's date and outcome.
@@ -417,6 +427,8 @@ impl Catalogue {
                 found: version,
                 expected: SCHEMA_VERSION,
             });
+        } else if version == 1 {
+            cat.upgrade_from_v1()?;
         }
         // Touches every table's root page: a truncated file fails now, not halfway through.
         for table in ["items", "files", "events"] {
@@ -466,6 +478,44 @@ impl Catalogue {
         tx.execute_batch(SCHEMA).map_err(&sql)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(&sql)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(&sql)?;
+        tx.commit().map_err(&sql)
+    }
+
+    /// Version 1 to 2: items gain `needs_listen`, read from each bag's QC report (a bag whose
+    /// report cannot be read keeps NULL, as a reindex would give it).
+    fn upgrade_from_v1(&self) -> Result<(), CatalogueError> {
+        let sql = sql_err(&self.path);
+        let tx = Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        // Another process may have upgraded it while this one waited for the write lock.
+        if self.versions()?.0 != 1 {
+            return tx.commit().map_err(&sql);
+        }
+        tx.execute_batch("ALTER TABLE items ADD COLUMN needs_listen TEXT")
+            .map_err(&sql)?;
+        let items: Vec<(i64, String, String)> = tx
+            .prepare("SELECT id, bag_path, item_id FROM items")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(&sql)?;
+        for (row, bag_path, id) in items {
+            if !safe_payload_path(&bag_path) {
+                continue;
+            }
+            let bag = self.archive.root.join(&bag_path);
+            let listen = read_tag_file(&bag, &format!("data/{id}.qc.json"))
+                .ok()
+                .and_then(|b| qc_needs_listen(&b));
+            tx.execute(
+                "UPDATE items SET needs_listen = ?1 WHERE id = ?2",
+                params![listen, row],
+            )
+            .map_err(&sql)?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(&sql)?;
         tx.commit().map_err(&sql)
@@ -692,7 +742,7 @@ impl Catalogue {
             .conn
             .prepare(
                 "SELECT i.collection || '/' || i.item_id, i.bag_path, i.profile, i.bagging_date,
-                        i.audio_seconds,
+                        i.audio_seconds, i.needs_listen,
                         (SELECT count(*) FROM files f WHERE f.item = i.id),
                         (SELECT coalesce(sum(f.bytes), 0) FROM files f WHERE f.item = i.id)
                  FROM items i ORDER BY i.collection, i.item_id",
@@ -706,8 +756,9 @@ impl Catalogue {
                     profile: r.get(2)?,
                     bagging_date: r.get(3)?,
                     audio_seconds: r.get(4)?,
-                    files: r.get::<_, i64>(5)? as u64,
-                    bytes: r.get::<_, i64>(6)? as u64,
+                    needs_listen: r.get(5)?,
+                    files: r.get::<_, i64>(6)? as u64,
+                    bytes: r.get::<_, i64>(7)? as u64,
                     last_verification: None,
                     problems: Vec::new(),
                 })
@@ -769,6 +820,7 @@ impl Catalogue {
                 None => s.items_without_duration += 1,
             }
             s.never_verified += u64::from(i.last_verification.is_none());
+            s.needs_listen += u64::from(i.needs_listen.is_some());
             s.open_problems += i.open_problems() as u64;
         }
         s.audio_hours = s.audio_seconds / 3600.0;
@@ -958,12 +1010,13 @@ fn set_checked(
 fn upsert_item(tx: &Transaction<'_>, item: &ItemRecord) -> rusqlite::Result<()> {
     let row: i64 = tx.query_row(
         "INSERT INTO items (collection, item_id, bag_path, profile, bagging_date, payload_oxum,
-                            audio_seconds, registered_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                            audio_seconds, needs_listen, registered_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (collection, item_id) DO UPDATE SET
             bag_path = excluded.bag_path, profile = excluded.profile,
             bagging_date = excluded.bagging_date, payload_oxum = excluded.payload_oxum,
-            audio_seconds = excluded.audio_seconds, registered_at = excluded.registered_at
+            audio_seconds = excluded.audio_seconds, needs_listen = excluded.needs_listen,
+            registered_at = excluded.registered_at
          RETURNING id",
         params![
             item.collection,
@@ -973,6 +1026,7 @@ fn upsert_item(tx: &Transaction<'_>, item: &ItemRecord) -> rusqlite::Result<()> 
             item.bagging_date,
             item.payload_oxum,
             item.audio_seconds,
+            item.needs_listen,
             now_rfc3339()
         ],
         |r| r.get(0),
@@ -1336,12 +1390,13 @@ pub fn item_from_bag(
         });
     }
     let qc = format!("data/{id}.qc.json");
-    let audio_seconds = files
+    let qc_json = files
         .iter()
         .any(|f| f.path == qc && f.status == FileStatus::Present)
         .then(|| read_tag_file(bag, &qc).ok())
-        .flatten()
-        .and_then(|b| qc_audio_seconds(&b));
+        .flatten();
+    let audio_seconds = qc_json.as_deref().and_then(qc_audio_seconds);
+    let needs_listen = qc_json.as_deref().and_then(qc_needs_listen);
     Ok(ItemRecord {
         collection: collection.to_string(),
         id: id.to_string(),
@@ -1350,6 +1405,7 @@ pub fn item_from_bag(
         bagging_date: info_field(&fields, "Bagging-Date").map(str::to_string),
         payload_oxum: info_field(&fields, "Payload-Oxum").map(str::to_string),
         audio_seconds,
+        needs_listen,
         files,
     })
 }
@@ -1365,6 +1421,47 @@ pub fn qc_audio_seconds(qc_json: &[u8]) -> Option<f64> {
         seconds += frames as f64 / rate as f64;
     }
     Some(seconds)
+}
+
+/// Why a QC report's item needs a listen, from its captured takes that were flagged (see
+/// [`needs_listen`]); None when none was, or the report says nothing of capture.
+pub fn qc_needs_listen(qc_json: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(qc_json).ok()?;
+    let takes = v.get("takes")?.as_array()?;
+    let flagged = takes.iter().map(|t| {
+        let c = t.get("capture")?;
+        c.get("flagged")?.as_bool()?.then(|| {
+            let ended = c.get("ended").and_then(|e| e.as_str()).unwrap_or("");
+            let gaps = c.get("gaps").and_then(|g| g.as_array()).map_or(0, Vec::len);
+            (ended.to_string(), gaps)
+        })
+    });
+    needs_listen(flagged, takes.len())
+}
+
+/// Why an item needs a listen: each flagged take's end and the gaps it has, `take N: ` in front
+/// when the item has more than one take. `takes` yields, per take, its end and gap count when
+/// it was flagged.
+pub fn needs_listen(
+    takes: impl Iterator<Item = Option<(String, usize)>>,
+    count: usize,
+) -> Option<String> {
+    let reasons: Vec<String> = takes
+        .enumerate()
+        .filter_map(|(n, t)| {
+            let (ended, gaps) = t?;
+            let mut why = match gaps {
+                0 => ended,
+                1 => format!("{ended}; 1 gap of lost samples"),
+                g => format!("{ended}; {g} gaps of lost samples"),
+            };
+            if count > 1 {
+                why = format!("take {}: {why}", n + 1);
+            }
+            Some(why)
+        })
+        .collect();
+    (!reasons.is_empty()).then(|| reasons.join(" · "))
 }
 
 /// What ingest registers for a committed item (the payload it wrote, the QC report it made).
@@ -1390,6 +1487,15 @@ pub fn item_record(
                 .iter()
                 .map(|t| t.source.frames.0 as f64 / f64::from(t.source.sample_rate.max(1)))
                 .sum(),
+        ),
+        needs_listen: needs_listen(
+            report.takes.iter().map(|t| {
+                t.capture
+                    .as_ref()
+                    .filter(|c| c.flagged)
+                    .map(|c| (c.ended.clone(), c.gaps.len()))
+            }),
+            report.takes.len(),
         ),
         files: payload
             .iter()
@@ -1430,6 +1536,7 @@ mod tests {
             bagging_date: Some("2026-01-01".into()),
             payload_oxum: Some(format!("{}.{}", files.len() * 10, files.len())),
             audio_seconds: Some(1.5),
+            needs_listen: None,
             files: files
                 .iter()
                 .map(|(path, sha)| FileRecord {
@@ -1782,7 +1889,7 @@ mod tests {
         }
         assert!(matches!(
             open_err(&archive),
-            CatalogueError::NewerSchema { found: 2, .. }
+            CatalogueError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1
         ));
         // Gone from an archive that holds items: reported, not silently started afresh.
         for f in ["", "-wal", "-shm"] {
@@ -1814,6 +1921,69 @@ mod tests {
         let log = std::fs::read_to_string(archive.meta_dir().join("events.jsonl")).unwrap();
         let back: Event = serde_json::from_str(log.trim()).unwrap();
         assert_eq!(back, evs[0]);
+    }
+
+    #[test]
+    fn why_an_item_needs_a_listen_is_read_from_its_qc_report() {
+        let one = br#"{"takes":[{"capture":{"flagged":true,"ended":"interrupted (recovered from its journal)","gaps":[]}}]}"#;
+        assert_eq!(
+            qc_needs_listen(one).as_deref(),
+            Some("interrupted (recovered from its journal)")
+        );
+        let two = br#"{"takes":[{"capture":{"flagged":false,"ended":"stopped","gaps":[]}},
+            {"capture":{"flagged":true,"ended":"stopped","gaps":[{},{}]}}]}"#;
+        assert_eq!(
+            qc_needs_listen(two).as_deref(),
+            Some("take 2: stopped; 2 gaps of lost samples")
+        );
+        // Ingested files (no capture) and clean captures need nothing.
+        assert_eq!(qc_needs_listen(br#"{"takes":[{"source":{}}]}"#), None);
+        assert_eq!(
+            qc_needs_listen(
+                br#"{"takes":[{"capture":{"flagged":false,"ended":"stopped","gaps":[]}}]}"#
+            ),
+            None
+        );
+        assert_eq!(qc_needs_listen(b"not json"), None);
+    }
+
+    #[test]
+    fn a_version_1_catalogue_learns_which_items_need_a_listen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let archive = Archive::new(root);
+        Catalogue::open(&archive).unwrap();
+        let qc = br#"{"takes":[{"source":{"frames":48000,"sample_rate":48000},"capture":{"flagged":true,"ended":"device error: no samples for 5 s","gaps":[{}]}}]}"#;
+        make_bag(root, "c", "i", &[("data/i.qc.json", qc)]);
+        make_bag(root, "c", "j", &[("data/j_pm.flac", b"clean")]);
+        let mut cat = Catalogue::open(&archive).unwrap();
+        for id in ["i", "j"] {
+            let rel = Path::new("c").join(id);
+            let rec =
+                item_from_bag(&root.join(&rel), &rel, &mut ReindexSummary::default()).unwrap();
+            cat.register_item(&rec).unwrap();
+        }
+        let listen = |cat: &Catalogue| -> Vec<Option<String>> {
+            cat.items()
+                .unwrap()
+                .into_iter()
+                .map(|i| i.needs_listen)
+                .collect()
+        };
+        let expected = vec![
+            Some("device error: no samples for 5 s; 1 gap of lost samples".to_string()),
+            None,
+        ];
+        assert_eq!(listen(&cat), expected);
+        assert_eq!(cat.report().unwrap().summary.needs_listen, 1);
+        // Back to what version 1 wrote: no column, user_version 1.
+        cat.conn
+            .execute_batch("ALTER TABLE items DROP COLUMN needs_listen; PRAGMA user_version = 1;")
+            .unwrap();
+        drop(cat);
+        let cat = Catalogue::open(&archive).unwrap();
+        assert_eq!(cat.versions().unwrap().0, SCHEMA_VERSION);
+        assert_eq!(listen(&cat), expected);
     }
 
     #[test]

@@ -858,6 +858,7 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
     );
     println!("  never verified {:>5}", s.never_verified);
     println!("  open problems  {:>5}", s.open_problems);
+    println!("  need a listen  {:>5}", s.needs_listen);
     if report.items.is_empty() {
         return;
     }
@@ -885,6 +886,9 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
                 format!("{} {}", v.date_time, v.outcome)
             });
         println!("{:width$}  {duration:>9}  {:>14}  {last}", i.item, i.bytes);
+        if let Some(why) = &i.needs_listen {
+            println!("    needs a listen: {why}");
+        }
         for p in &i.problems {
             let what = match (p.status, p.last_outcome.as_deref()) {
                 (capstan::catalogue::FileStatus::Present, _) => "failed its last check".to_string(),

@@ -261,6 +261,12 @@ test("approving puts the item in the archive view; on disk it is a valid bag", a
   await s.until("the item in the list", async () => (await s.findAll(`button[data-open="${ITEM}"]`)).length === 1, 15_000);
   await s.until("the item's detail", async () => (await (await s.find("#item-detail h3")).text()) === ITEM, 15_000);
   await assertNoError("archive");
+  // The recovered take is marked for a listen, with its reason; the clean one is not.
+  const listen = await s.execute<(string | null)[]>(
+    `return ["default/${CRASHED_ID}", "${ITEM}"].map(i => document.querySelector(\`tr[data-item="\${i}"] .listen\`)?.getAttribute("title") ?? null)`,
+  );
+  assert.match(listen[0] ?? "", /recovered/, `the recovered take's listen mark: ${listen[0]}`);
+  assert.equal(listen[1], null, "the clean take needs no listen");
 
   const bag = path.join(ARCHIVE, "default", ITEM_ID);
   const validate = execFileSync(BAGIT, ["--validate", bag], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });

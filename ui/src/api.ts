@@ -193,6 +193,8 @@ export interface ItemSummary {
   files: number;
   bytes: number;
   audio_seconds: number | null;
+  /** Why the item needs a listen (a captured take that lost samples, failed or was recovered). */
+  needs_listen: string | null;
   last_verification: Verification | null;
   problems: FileRow[];
 }
@@ -207,6 +209,7 @@ export interface ArchiveReport {
     items_without_duration: number;
     never_verified: number;
     open_problems: number;
+    needs_listen: number;
   };
   items: ItemSummary[];
 }

@@ -59,6 +59,7 @@ export class ArchiveView {
       tile("Payload", bytes(s.bytes)),
       tile("Never verified", String(s.never_verified), s.never_verified ? "warn" : ""),
       tile("Open problems", String(s.open_problems), s.open_problems ? "bad" : ""),
+      tile("Need a listen", String(s.needs_listen), s.needs_listen ? "warn" : ""),
     );
   }
 
@@ -93,7 +94,12 @@ export class ArchiveView {
     return el(
       "tr",
       { "data-item": i.item, class: i.item === this.selected ? "selected" : undefined },
-      el("td", {}, el("button", { type: "button", class: "link", "data-open": i.item }, i.item)),
+      el(
+        "td",
+        {},
+        el("button", { type: "button", class: "link", "data-open": i.item }, i.item),
+        i.needs_listen ? el("span", { class: "badge warning listen", title: `Needs a listen: ${i.needs_listen}` }, "listen") : null,
+      ),
       el("td", { class: "num" }, duration(i.audio_seconds)),
       el("td", { class: "num" }, bytes(i.bytes)),
       el("td", {}, el("span", { class: `badge ${status}` }, words)),
@@ -178,6 +184,7 @@ export class ArchiveView {
           ? `Last verification ${dateTime(summary.last_verification.date_time)}: ${summary.last_verification.outcome} — ${summary.last_verification.detail}`
           : "Not verified since it was ingested.",
       ),
+      summary?.needs_listen ? el("p", { class: "listen-note", id: "item-listen" }, `Needs a listen: ${summary.needs_listen}`) : null,
       ...v.unreadable.map((u) => el("p", { class: "error" }, `Could not read: ${u}`)),
       el("h4", {}, "Files"),
       el(
