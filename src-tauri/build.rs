@@ -3,6 +3,7 @@
 
 const COMMANDS: &[&str] = &[
     "station",
+    "recording_room",
     "interrupted_takes",
     "recover_takes",
     "start_capture",

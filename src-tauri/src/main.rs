@@ -114,6 +114,25 @@ fn station(st: State<Station>) -> Answer<StationInfo> {
     })
 }
 
+/// Seconds of recording the free disk allows at a shipped profile's data rate (null: the disk
+/// cannot say), for the capture view before a take starts.
+#[tauri::command]
+fn recording_room(st: State<Station>, profile: String) -> Answer<Option<f64>> {
+    let profile = shipped_profile(&profile)?;
+    Ok(capstan::capture::recording_room(&st.archive, &profile))
+}
+
+/// A shipped profile by name: a name from the page never becomes a path to read.
+fn shipped_profile(name: &str) -> Answer<Profile> {
+    if !SHIPPED.iter().any(|(n, _)| *n == name) {
+        return Err(Failure::new(
+            "unknown_profile",
+            format!("no shipped profile {name:?}"),
+        ));
+    }
+    Ok(Profile::load(name)?)
+}
+
 /// A take whose capture died, waiting for `recover`.
 #[derive(Serialize)]
 struct Interrupted {
@@ -185,14 +204,7 @@ struct TakeRequest {
 /// Starts a take; its meters, warnings and end come over `events`.
 #[tauri::command]
 fn start_capture(st: State<Station>, take: TakeRequest, events: Channel<CaptureMsg>) -> Answer<()> {
-    // Shipped profiles only: a name from the page never becomes a path to read.
-    if !SHIPPED.iter().any(|(n, _)| *n == take.profile) {
-        return Err(Failure::new(
-            "unknown_profile",
-            format!("no shipped profile {:?}", take.profile),
-        ));
-    }
-    let profile = Profile::load(&take.profile)?;
+    let profile = shipped_profile(&take.profile)?;
     let mut running = st.capture.lock().expect("not poisoned");
     if running.is_some() {
         return Err(Failure::new("busy", "a take is already being captured"));
@@ -418,6 +430,7 @@ fn main() {
         })
         .invoke_handler(tauri::generate_handler![
             station,
+            recording_room,
             interrupted_takes,
             recover_takes,
             start_capture,

@@ -475,6 +475,13 @@ impl XrunClock {
     }
 }
 
+/// Seconds of recording at `profile`'s data rate that the free disk under `archive` allows
+/// (journal and master both), or None when the disk cannot say. What a take is told as it
+/// starts ([`CaptureEvent::Ready`]), for showing before one does.
+pub fn recording_room(archive: &Archive, profile: &Profile) -> Option<f64> {
+    free_bytes(&archive.root).map(|free| free as f64 / data_rate(profile) as f64)
+}
+
 /// Bytes a second of journal plus master (the master at most the journal's size).
 fn data_rate(p: &Profile) -> u64 {
     2 * u64::from(p.sample_rate) * p.channel_names.len() as u64 * u64::from(p.bit_depth / 8)
@@ -519,8 +526,7 @@ pub fn capture_for_review(
             detail: e.to_string(),
         })
     })?;
-    let allows = free_bytes(&req.archive.root)
-        .map_or(f64::INFINITY, |free| free as f64 / data_rate(p) as f64);
+    let allows = recording_room(&req.archive, p).unwrap_or(f64::INFINITY);
     if let Some(frames) = req.duration {
         let wanted = frames as f64 / f64::from(p.sample_rate);
         if allows < wanted {

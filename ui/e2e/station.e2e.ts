@@ -204,6 +204,12 @@ test("choose the demo tape and a profile, fill the metadata, record 5 s with liv
   await typeInto("#meta-OPERATOR", "e2e");
   await s.until("the take to be armed", async () => (await bodyData("take")) === "armed", 5000);
   assert.equal(await (await s.find("#state-badge")).text(), "ARMED");
+  // The room on disk is shown before recording, so a reel that will not fit is known in time.
+  const room = await s.until("the room on disk", async () => {
+    const t = await (await s.find("#time-left")).text();
+    return /\d/.test(t) ? t : null;
+  }, 10_000);
+  assert.match(room, /^(\d+ (s|min)|\d+ h \d\d min|more than 99 h)$/, `time left before recording: ${room}`);
 
   // Record from the keyboard (F9 works with the focus in a field).
   await s.press(F9);

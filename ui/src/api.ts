@@ -294,6 +294,7 @@ function channel<T>(onmessage: (m: T) => void): TauriChannel<T> {
 
 export const api = {
   station: () => call<StationInfo>("station"),
+  recordingRoom: (profile: string) => call<number | null>("recording_room", { profile }),
   interruptedTakes: () => call<Interrupted[]>("interrupted_takes"),
   recoverTakes: () => call<RecoveredTake[]>("recover_takes"),
   startCapture: (

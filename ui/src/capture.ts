@@ -89,6 +89,8 @@ export class CaptureView {
       this.warn("warn", `Audio interfaces could not be listed (${station.device_error}); the demo tape is available.`);
     }
     this.profileChanged();
+    // Before a take: the room on disk, re-read now and then (other writers fill disks too).
+    window.setInterval(() => void this.showRoom(), 10_000);
     new ResizeObserver(() => {
       this.dirty = true;
     }).observe(byId("view-capture"));
@@ -110,9 +112,25 @@ export class CaptureView {
     return this.station.profiles.find((p) => p.name === name);
   }
 
+  /** The recording time the free disk allows at the chosen profile's rate, while no take runs. */
+  private async showRoom(): Promise<void> {
+    const p = this.profile();
+    const taking = () => this.state === "recording" || this.state === "finishing";
+    if (!p || taking()) return;
+    try {
+      const room = await api.recordingRoom(p.name);
+      // A take may have started, or the profile changed, while the disk was asked.
+      if (taking() || this.profile() !== p) return;
+      setText("time-left", room === null ? "unknown" : timeLeft(room));
+    } catch {
+      setText("time-left", "unknown");
+    }
+  }
+
   private profileChanged(): void {
     const p = this.profile();
     if (!p) return;
+    void this.showRoom();
     // What the operator typed carries over to the new profile; the old profile's defaults
     // give way to the new one's.
     const typed = this.fieldValues();
