@@ -13,6 +13,7 @@ const COMMANDS: &[&str] = &[
     "take_overview",
     "archive_report",
     "item_detail",
+    "item_overview",
     "event_log",
     "verify",
     "start_watcher",

@@ -28,6 +28,15 @@ pub enum ItemError {
     Name(#[from] MetadataError),
     #[error(transparent)]
     Catalogue(#[from] CatalogueError),
+    #[error(
+        "item {item}: its QC report could not be read ({detail}), so its masters are not known"
+    )]
+    Report { item: String, detail: String },
+    #[error("item {item}: {source}")]
+    Master {
+        item: String,
+        source: crate::flac::FlacError,
+    },
 }
 
 /// An item, for its detail view.
@@ -70,18 +79,74 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// An item named by a person, resolved: `collection/id`, its id, and its bag.
+struct Resolved {
+    item: String,
+    id: String,
+    bag: PathBuf,
+}
+
+fn resolve(archive: &Archive, cat: &Catalogue, name: &str) -> Result<Resolved, ItemError> {
+    let unknown = || ItemError::Unknown {
+        name: name.to_string(),
+    };
+    let item = cat.resolve_item(name)?.ok_or_else(unknown)?;
+    let (collection, id) = item.split_once('/').ok_or_else(unknown)?;
+    check_identifier("collection", collection)?;
+    check_identifier("id", id)?;
+    Ok(Resolved {
+        bag: archive.item_dir(collection, id),
+        id: id.to_string(),
+        item: item.clone(),
+    })
+}
+
+/// The waveform overview of an archived item's first take, read back from the archive: each
+/// of its masters in order (one per channel for per-channel layouts), `buckets` wide. The
+/// masters are those its QC report names, held inside the bag; a damaged one is an error
+/// naming its frame.
+pub fn item_overview(
+    archive: &Archive,
+    name: &str,
+    buckets: usize,
+) -> Result<Vec<crate::review::Waveform>, ItemError> {
+    let cat = Catalogue::open(archive)?;
+    let Resolved { item, id, bag } = resolve(archive, &cat, name)?;
+    drop(cat);
+    let report_err = |detail: String| ItemError::Report {
+        item: item.clone(),
+        detail,
+    };
+    let qc_path = bag.join("data").join(format!("{id}.qc.json"));
+    let qc: serde_json::Value = read_small(&qc_path)
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", qc_path.display())))
+        .map_err(report_err)?;
+    let masters: Vec<&str> = qc["takes"][0]["masters"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["file"].as_str()).collect())
+        .unwrap_or_default();
+    if masters.is_empty() {
+        return Err(report_err("it names no master".into()));
+    }
+    masters
+        .into_iter()
+        .map(|file| {
+            if !crate::archive::bag::safe_payload_path(file) {
+                return Err(report_err(format!("{file:?} is not a path inside the bag")));
+            }
+            crate::review::overview(&bag.join(file), buckets).map_err(|source| ItemError::Master {
+                item: item.clone(),
+                source,
+            })
+        })
+        .collect()
+}
+
 /// The item `name` of `archive`.
 pub fn item_view(archive: &Archive, name: &str) -> Result<ItemView, ItemError> {
     let cat = Catalogue::open(archive)?;
-    let item = cat.resolve_item(name)?.ok_or_else(|| ItemError::Unknown {
-        name: name.to_string(),
-    })?;
-    let (collection, id) = item.split_once('/').ok_or_else(|| ItemError::Unknown {
-        name: name.to_string(),
-    })?;
-    check_identifier("collection", collection)?;
-    check_identifier("id", id)?;
-    let bag = archive.item_dir(collection, id);
+    let Resolved { item, id, bag } = resolve(archive, &cat, name)?;
+    let id = id.as_str();
     let files = cat.files_of(&item)?;
     let history = cat.history(Some(&item))?;
     let mut unreadable = Vec::new();
@@ -172,6 +237,38 @@ mod tests {
         assert!(v.files.iter().any(|f| f.path == "data/reel-1.qc.json"));
         assert!(v.history.iter().any(|e| e.event_type == "ingestion"));
         assert_eq!(v.qc.as_ref().unwrap()["item"], "reel-1");
+    }
+
+    #[test]
+    fn an_archived_item_is_drawn_from_its_master() {
+        let root = tempfile::tempdir().unwrap();
+        let archive = Archive::new(root.path());
+        demo_item(&archive);
+        let waves = item_overview(&archive, "tapes/reel-1", 400).unwrap();
+        assert_eq!(waves.len(), 1);
+        let w = &waves[0];
+        assert_eq!((w.sample_rate, w.channels.len()), (96_000, 2));
+        assert_eq!(w.channels[0].len(), 400);
+        // The demo tape clips at 12 s: some bucket there reaches full scale.
+        let clip = (12.0 * 96_000.0 / w.frames_per_bucket as f64) as usize;
+        let peak = w.channels[0][clip.saturating_sub(2)..clip + 3]
+            .iter()
+            .map(|[lo, hi]| hi.max(-lo))
+            .fold(0.0f32, f32::max);
+        assert!(peak > 0.99, "peak near 12 s: {peak}");
+        // A damaged master is an error naming the item and the damage, not a picture.
+        let master = root.path().join("tapes/reel-1/data/reel-1_pm.flac");
+        let mut bytes = std::fs::read(&master).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0xFF;
+        std::fs::write(&master, bytes).unwrap();
+        let err = item_overview(&archive, "tapes/reel-1", 400).unwrap_err();
+        assert!(matches!(err, ItemError::Master { .. }), "{err}");
+        assert!(err.to_string().starts_with("item tapes/reel-1: "), "{err}");
+        assert!(matches!(
+            item_overview(&archive, "../reel-1", 400),
+            Err(ItemError::Unknown { .. })
+        ));
     }
 
     #[test]

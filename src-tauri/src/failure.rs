@@ -50,6 +50,8 @@ impl From<capstan::item::ItemError> for Failure {
             E::Catalogue(e) => e.into(),
             E::Unknown { .. } => Failure::new("unknown_item", e.to_string()),
             E::Name(_) => Failure::new("bad_name", e.to_string()),
+            E::Report { .. } => Failure::new("item_report", e.to_string()),
+            E::Master { .. } => Failure::new("master", e.to_string()),
         }
     }
 }

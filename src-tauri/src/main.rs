@@ -328,6 +328,17 @@ fn item_detail(st: State<Station>, item: String) -> Answer<capstan::item::ItemVi
     Ok(capstan::item::item_view(&st.archive, &item)?)
 }
 
+/// The waveform overview of an archived item's first take, read back from its masters.
+#[tauri::command]
+async fn item_overview(
+    st: State<'_, Station>,
+    item: String,
+    buckets: usize,
+) -> Answer<Vec<capstan::review::Waveform>> {
+    let archive = st.archive.clone();
+    Ok(blocking(move || capstan::item::item_overview(&archive, &item, buckets)).await??)
+}
+
 /// The latest `limit` events of the archive, newest first.
 #[tauri::command]
 fn event_log(st: State<Station>, limit: usize) -> Answer<Vec<capstan::archive::events::Event>> {
@@ -440,6 +451,7 @@ fn main() {
             take_overview,
             archive_report,
             item_detail,
+            item_overview,
             event_log,
             verify,
             start_watcher,

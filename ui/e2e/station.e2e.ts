@@ -267,6 +267,9 @@ test("approving puts the item in the archive view; on disk it is a valid bag", a
   await s.until("the item in the list", async () => (await s.findAll(`button[data-open="${ITEM}"]`)).length === 1, 15_000);
   await s.until("the item's detail", async () => (await (await s.find("#item-detail h3")).text()) === ITEM, 15_000);
   await assertNoError("archive");
+  // The item's waveform and defect map, read back from the archive.
+  await s.until("the item's overview", async () => (await (await s.find("#item-overview")).attribute("data-source")) === "master", 20_000);
+  assert.equal((await s.findAll("#item-overview canvas")).length, 2, "a lane per channel");
   // The recovered take is marked for a listen, with its reason; the clean one is not.
   const listen = await s.execute<(string | null)[]>(
     `return ["default/${CRASHED_ID}", "${ITEM}"].map(i => document.querySelector(\`tr[data-item="\${i}"] .listen\`)?.getAttribute("title") ?? null)`,

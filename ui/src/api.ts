@@ -307,6 +307,7 @@ export const api = {
   takeOverview: (item: string, buckets: number) => call<Waveform[]>("take_overview", { item, buckets }),
   archiveReport: () => call<ArchiveReport>("archive_report"),
   itemDetail: (item: string) => call<ItemView>("item_detail", { item }),
+  itemOverview: (item: string, buckets: number) => call<Waveform[]>("item_overview", { item, buckets }),
   eventLog: (limit: number) => call<ArchiveEvent[]>("event_log", { limit }),
   verify: (item: string | null, deep: boolean, on: (m: VerifyMsg) => void) =>
     call<VerifyReport>("verify", { item, deep, progress: channel(on) }),

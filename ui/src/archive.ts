@@ -4,6 +4,11 @@
 import { api, type ArchiveEvent, type ArchiveReport, type Failure, type ItemSummary, type ItemView, type VerifyReport, type WatchMsg } from "./api.js";
 import { byId, el, facts, fill, setText } from "./dom.js";
 import { bytes, dateTime, db, duration } from "./format.js";
+import { Lanes } from "./lanes.js";
+import { fromWaveforms } from "./overview.js";
+
+/** Buckets asked of the library for an item's overview (the detail panel is narrower than the review). */
+const BUCKETS = 2048;
 
 const LOG_LIMIT = 300;
 
@@ -13,6 +18,13 @@ export class ArchiveView {
   private verifying = false;
   private watcher: "starting" | "running" | "stopping" | "stopped" | "failed" = "stopped";
   private refreshTimer = 0;
+  // The selected item's overview: its lanes live across re-renders of the detail, and the
+  // masters are read again only when the item or a master's digest changes.
+  private readonly laneBox = el("div", { id: "item-overview", class: "overview" });
+  private readonly legendBox = el("div", { class: "legend-row" });
+  private readonly overviewNote = el("p", { class: "note", id: "item-overview-source" });
+  private lanes: Lanes | null = null;
+  private overviewKey = "";
 
   constructor(
     private readonly onItems: (items: string[]) => void,
@@ -20,6 +32,7 @@ export class ArchiveView {
   ) {}
 
   init(): void {
+    this.lanes = new Lanes(this.laneBox, this.legendBox);
     byId("verify-all").addEventListener("click", () => void this.verify(null));
     byId("watcher-toggle").addEventListener("click", () => void this.toggleWatcher());
     byId("items").addEventListener("click", (e) => {
@@ -146,6 +159,22 @@ export class ArchiveView {
     }
   }
 
+  /** The item's waveform, read back from its masters by the library. */
+  private async loadOverview(item: string, key: string): Promise<void> {
+    try {
+      const waves = await api.itemOverview(item, BUCKETS);
+      if (this.overviewKey !== key) return;
+      this.lanes?.setOverview(fromWaveforms(waves));
+      this.laneBox.dataset["source"] = "master";
+      this.overviewNote.textContent = `Read back from the archive: ${waves.length} master(s), ${waves[0]?.channels[0]?.length ?? 0} columns of ${waves[0]?.frames_per_bucket ?? 0} frames.`;
+    } catch (e) {
+      if (this.overviewKey !== key) return;
+      this.laneBox.dataset["source"] = "error";
+      this.overviewNote.className = "error";
+      this.overviewNote.textContent = `The master could not be read: ${(e as Failure).message}`;
+    }
+  }
+
   private detail(v: ItemView): void {
     const box = byId("item-detail");
     const summary = this.report?.items.find((i) => i.item === v.item);
@@ -162,6 +191,20 @@ export class ArchiveView {
     if (first) facts(tags, first[1].filter(([k]) => k !== "CODING_HISTORY").map(([k, val]): [string, string] => [k, val]));
     const history = v.tags[0]?.[1].find(([k]) => k === "CODING_HISTORY")?.[1];
     const qc = el("dl", { class: "facts" });
+    if (take) {
+      const key = `${v.item} ${v.files.filter((f) => f.path.endsWith(".flac")).map((f) => f.sha256).join(" ")}`;
+      if (key !== this.overviewKey) {
+        this.overviewKey = key;
+        this.lanes?.show(take, null);
+        this.laneBox.dataset["source"] = "reading";
+        this.overviewNote.className = "note";
+        this.overviewNote.textContent = "Reading the master back from the archive…";
+        void this.loadOverview(v.item, key);
+      }
+    } else {
+      this.overviewKey = "";
+      this.lanes?.clear();
+    }
     if (take) {
       facts(qc, [
         ["Duration", take.source.duration],
@@ -186,6 +229,10 @@ export class ArchiveView {
       ),
       summary?.needs_listen ? el("p", { class: "listen-note", id: "item-listen" }, `Needs a listen: ${summary.needs_listen}`) : null,
       ...v.unreadable.map((u) => el("p", { class: "error" }, `Could not read: ${u}`)),
+      take ? el("h4", {}, "Overview and defect map") : null,
+      take ? this.laneBox : null,
+      take ? this.legendBox : null,
+      take ? this.overviewNote : null,
       el("h4", {}, "Files"),
       el(
         "table",

@@ -4,16 +4,17 @@
 
 import { api, type Defect, type Failure, type TakeReport } from "./api.js";
 import type { Done } from "./capture.js";
-import { byId, context, el, facts, fill, setText } from "./dom.js";
+import { byId, el, facts, fill, setText } from "./dom.js";
 import { bytes, db, duration, extent, position } from "./format.js";
-import { defectColour, defectCounts, DEFECT_COLOURS, fit, fromWaveforms, spans, type LiveHistory, type Overview } from "./overview.js";
+import { Lanes, swatch } from "./lanes.js";
+import { fromWaveforms, type LiveHistory } from "./overview.js";
 
 /** Buckets asked of the library for the overview: a few per pixel of a wide screen. */
 const BUCKETS = 4096;
 
 export class ReviewView {
   private take: Done | null = null;
-  private overview: Overview | null = null;
+  private lanes: Lanes | null = null;
   private confirming = false;
 
   constructor(
@@ -25,7 +26,7 @@ export class ReviewView {
   init(): void {
     byId("approve").addEventListener("click", () => void this.approve());
     byId("discard").addEventListener("click", () => void this.discard());
-    new ResizeObserver(() => this.drawLanes()).observe(byId("overview"));
+    this.lanes = new Lanes(byId("overview"), byId("defect-legend"));
   }
 
   get pending(): boolean {
@@ -36,7 +37,6 @@ export class ReviewView {
     this.take = done;
     this.confirming = false;
     // The live meters' peaks stand in until the master's own overview arrives.
-    this.overview = history.overview();
     byId("overview").dataset["source"] = "live";
     void this.masterOverview(done.item);
     const report = done.report;
@@ -54,7 +54,7 @@ export class ReviewView {
     byId<HTMLButtonElement>("discard").disabled = false;
     setText("discard", "Discard");
     setText("overview-source", "from the live meters (reading the master…)");
-    this.buildLanes(take);
+    this.lanes?.show(take, history.overview());
     this.levels(take);
     this.defects(take);
     this.captureFacts(done, take);
@@ -66,76 +66,12 @@ export class ReviewView {
     try {
       const waves = await api.takeOverview(item, BUCKETS);
       if (this.take?.item !== item) return;
-      this.overview = fromWaveforms(waves);
+      this.lanes?.setOverview(fromWaveforms(waves));
       const per = waves[0]?.frames_per_bucket ?? 0;
       setText("overview-source", `the master, read back: ${waves[0]?.channels[0]?.length ?? 0} columns of ${per} frames`);
       byId("overview").dataset["source"] = "master";
-      this.drawLanes();
     } catch (e) {
       setText("overview-source", `from the live meters (the master could not be read: ${(e as Failure).message})`);
-    }
-  }
-
-  private buildLanes(take: TakeReport): void {
-    fill(
-      byId("overview"),
-      ...take.channel_names.map((n, i) =>
-        el("div", { class: "lane" }, el("span", { class: "lane-name" }, `${i + 1} ${n}`), el("canvas", { "data-channel": String(i) })),
-      ),
-    );
-    const legend = defectCounts(take.defects);
-    fill(
-      byId("defect-legend"),
-      ...(legend.length
-        ? legend.map(([kind, n]) =>
-            el("span", {}, swatch(kind), `${kind} × ${n}`),
-          )
-        : [el("span", { class: "quiet" }, "No defects found.")]),
-      el("span", { class: "quiet" }, take.clip_runs_total > 0 ? `clip runs in all: ${take.clip_runs_total}` : ""),
-    );
-    this.drawLanes();
-  }
-
-  private drawLanes(): void {
-    const take = this.take?.report.takes[0];
-    const o = this.overview;
-    if (!take || !o) return;
-    const frames = Math.max(o.frames, take.source.frames);
-    for (const canvas of byId("overview").querySelectorAll<HTMLCanvasElement>("canvas")) {
-      const c = Number(canvas.dataset["channel"]);
-      const { g, w, h } = context(canvas);
-      if (w === 0) continue;
-      const mid = h / 2;
-      g.fillStyle = "rgba(255,255,255,0.12)";
-      g.fillRect(0, Math.round(mid), w, 1);
-      const lane = o.channels[c];
-      if (lane) {
-        // The overview covers o.frames; the report may know a few more (the last interval).
-        const cols = fit(lane, Math.max(1, Math.round((w * o.frames) / frames)));
-        g.fillStyle = "#3ec6a8";
-        for (let x = 0; x < cols.max.length; x++) {
-          const top = mid - cols.max[x]! * (mid - 2);
-          const bottom = mid - cols.min[x]! * (mid - 2);
-          g.fillRect(x, top, 1, Math.max(1, bottom - top));
-        }
-      }
-      // The defect map over the waveform: a translucent band over each defect's extent and a
-      // solid mark above where it starts, so a one-sample click is as visible as a dropout.
-      for (const s of spans(take.defects, frames, w)) {
-        if (s.channel !== null && s.channel !== c) continue;
-        g.fillStyle = defectColour(s.kind) + "66";
-        g.fillRect(s.x, 0, s.width, h);
-        g.fillStyle = defectColour(s.kind);
-        g.fillRect(s.x, 0, Math.max(2, Math.min(s.width, 3)), 10);
-      }
-      g.fillStyle = "rgba(233,237,241,0.6)";
-      g.font = "10px DejaVu Sans Mono, monospace";
-      const rate = take.source.sample_rate;
-      for (let i = 1; i < 5; i++) {
-        const x = (w * i) / 5;
-        g.fillRect(Math.round(x), h - 4, 1, 4);
-        g.fillText(position((frames * i) / 5, rate).slice(3, 8), x + 2, h - 2);
-      }
     }
   }
 
@@ -328,7 +264,7 @@ export class ReviewView {
 
   private clear(): void {
     this.take = null;
-    this.overview = null;
+    this.lanes?.clear();
     setText("review-title", "No take to review");
     setText("review-summary", "Record a take in Capture; it comes here when it is finished.");
     byId("review-actions").hidden = true;
@@ -339,10 +275,4 @@ export class ReviewView {
 function signed(v: number | null): string {
   if (v === null || !Number.isFinite(v)) return "–";
   return `${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(2)}`;
-}
-
-function swatch(kind: string): HTMLElement {
-  const s = el("span", { class: "swatch" });
-  s.style.background = DEFECT_COLOURS[kind] ?? "#fff";
-  return s;
 }
