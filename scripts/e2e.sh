@@ -28,6 +28,10 @@ export CAPSTAN_ARCHIVE="$work/archive"
 export CAPSTAN_SCREENSHOTS="${CAPSTAN_SCREENSHOTS:-$PWD/docs/screenshots}"
 export BAGIT_PY="$tools_bin/bagit.py"
 export TAURI_WEBVIEW_AUTOMATION=true
+# The capturing thread stalls once, 5 s long, 6.5 s into a take: longer than the ring holds, so
+# the second take (17 s; the first stops at 5 s) loses samples, and the app must say so as it
+# happens and in the review.
+export CAPSTAN_TEST_STALL_WRITER=624000:5000
 # Software rendering: without compositing, the animated meters cost a fraction of a core.
 export WEBKIT_DISABLE_COMPOSITING_MODE=1
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

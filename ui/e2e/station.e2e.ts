@@ -324,6 +324,12 @@ test("a second take, with an access copy, is reviewed and discarded: nothing of 
   await s.until("12.3 s recorded", async () => (await elapsed()) >= 12.3, 30_000);
   const clips = await s.execute<number>(`return document.querySelectorAll("#meters .clip.on").length`);
   assert.equal(clips, 2, "both clip lights on after the clipped passage");
+  // The writer was made to stall at 6.5 s (scripts/e2e.sh): the loss is reported as it happens.
+  const warned = await s.until("the overrun warning", async () => {
+    const w = await s.execute<string[]>(`return [...document.querySelectorAll("#warnings li.bad")].map(e => e.textContent)`);
+    return w.find((t) => /overrun/.test(t)) ?? null;
+  }, 10_000);
+  assert.match(warned, /lost \d+ frames/);
   await screenshot("capture");
   await s.until("17 s recorded", async () => (await elapsed()) >= 17.0, 20_000);
   await (await s.find("#stop")).click();
@@ -337,6 +343,8 @@ test("a second take, with an access copy, is reviewed and discarded: nothing of 
   assert.match(access, /clicks repaired\s*\d+/i, access);
   const defects = await (await s.find("#review-defects")).text();
   assert.match(defects, /clip/);
+  assert.match(defects, /overrun/, "the lost samples are in the defect map");
+  assert.match(await (await s.find("#review-capture")).text(), /flagged|needs a listen/i);
   await assertNoError("second review");
   await screenshot("review");
 

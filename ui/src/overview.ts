@@ -52,14 +52,22 @@ export function fit(minmax: { min: number[]; max: number[] }, width: number): { 
 }
 
 /**
+ * Samples lost in capture (`overrun`, `xrun`) are cut out of the master, so in its timeline
+ * they are a point, the cut, and their length is what is missing, not a stretch of audio.
+ */
+export function isCut(kind: string): boolean {
+  return kind === "overrun" || kind === "xrun";
+}
+
+/**
  * Where each defect goes on an overview `width` pixels wide covering `frames` frames: at least
- * 2 pixels wide, so that a one-sample click is still seen.
+ * 2 pixels wide, so that a one-sample click is still seen; a cut ([`isCut`]) is a 2-pixel mark.
  */
 export function spans(defects: readonly DefectLike[], frames: number, width: number): Span[] {
   if (!(frames > 0) || !(width > 0)) return [];
   return defects.map((d) => {
     const x = Math.min(width - 1, Math.max(0, (d.start / frames) * width));
-    const w = Math.max(2, (Math.max(0, d.length) / frames) * width);
+    const w = isCut(d.kind) ? 2 : Math.max(2, (Math.max(0, d.length) / frames) * width);
     return {
       kind: d.kind,
       channel: d.channel === null || d.channel === undefined ? null : d.channel - 1,

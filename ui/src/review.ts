@@ -7,7 +7,7 @@ import type { Done } from "./capture.js";
 import { byId, el, facts, fill, setText } from "./dom.js";
 import { bytes, db, duration, extent, position } from "./format.js";
 import { Lanes, swatch } from "./lanes.js";
-import { fromWaveforms, type LiveHistory } from "./overview.js";
+import { fromWaveforms, isCut, type LiveHistory } from "./overview.js";
 
 /** Buckets asked of the library for the overview: a few per pixel of a wide screen. */
 const BUCKETS = 4096;
@@ -168,7 +168,7 @@ export class ReviewView {
               el("td", {}, swatch(d.kind), d.kind),
               el("td", {}, d.channel === null ? "all" : String(d.channel)),
               el("td", { class: "mono" }, d.start_time || position(d.start, rate)),
-              el("td", { class: "num", title: d.length_time }, extent(d.length, rate)),
+              el("td", { class: "num", title: isCut(d.kind) ? `${d.length_time} lost here (cut out of the master)` : d.length_time }, extent(d.length, rate)),
               sized ? el("td", { class: "num" }, d.size_dbfs === undefined || d.size_dbfs === null ? "" : db(d.size_dbfs, "").trim()) : null,
               detailed ? el("td", {}, d.detail ?? "") : null,
             ),

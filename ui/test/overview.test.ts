@@ -30,6 +30,11 @@ test("defects land at their position; a one-sample click is still 2 px wide", ()
   assert.deepEqual(spans([], 0, 100), []);
 });
 
+test("samples lost in capture are a cut in the master, not a stretch of it", () => {
+  const [cut] = spans([{ kind: "overrun", channel: null, start: 48000, length: 96000 }], 96000, 1000);
+  assert.deepEqual(cut, { kind: "overrun", channel: null, x: 500, width: 2 });
+});
+
 test("defect counts follow the legend order", () => {
   const c = defectCounts([
     { kind: "silence-tail", channel: null, start: 0, length: 1 },
