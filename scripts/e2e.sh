@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The station app end to end (ui/e2e/station.e2e.ts): builds the page and the app, starts it
-# under Xvfb through WebKitWebDriver (TAURI_WEBVIEW_AUTOMATION=true lets the driver drive the
-# app's webview), on a fresh archive, and saves each view as docs/screenshots/<view>.png
+# under Xvfb through tauri-driver and WebKitWebDriver (Debian's webkit2gtk-driver;
+# TAURI_WEBVIEW_AUTOMATION=true lets the driver drive the app's webview), on a fresh archive, and saves each view as docs/screenshots/<view>.png
 # (CAPSTAN_SCREENSHOTS to put them elsewhere). The driver runs inside xvfb-run, so nothing it
 # started outlives the display.
 set -euo pipefail
@@ -19,6 +19,13 @@ if [ -z "${CAPSTAN_CLI:-}" ]; then
     CAPSTAN_CLI="$CARGO_TARGET_DIR/release/capstan"
 fi
 export CAPSTAN_CLI
+# tauri-driver (crates.io), installed once beside bagit.py, outside the clone.
+TOOLS="${CAPSTAN_TOOLS:-$HOME/.cache/capstan-tools}"
+export TAURI_DRIVER="$TOOLS/tauri-driver/bin/tauri-driver"
+if [ ! -x "$TAURI_DRIVER" ]; then
+    echo "e2e: installing tauri-driver into $TOOLS/tauri-driver" >&2
+    cargo install --quiet --locked tauri-driver --version 2.1.0 --root "$TOOLS/tauri-driver"
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -34,12 +41,15 @@ export TAURI_WEBVIEW_AUTOMATION=true
 export CAPSTAN_TEST_STALL_WRITER=624000:5000
 # Software rendering: without compositing, the animated meters cost a fraction of a core.
 export WEBKIT_DISABLE_COMPOSITING_MODE=1
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+native_port=$(free_port)
+while [ "$native_port" = "$port" ]; do native_port=$(free_port); done
 export WEBDRIVER_URL="http://127.0.0.1:$port"
-export E2E_WORK="$work" E2E_PORT="$port"
+export E2E_WORK="$work" E2E_PORT="$port" E2E_NATIVE_PORT="$native_port"
 status=0
 xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
-    WebKitWebDriver --port="$E2E_PORT" >"$E2E_WORK/driver.log" 2>&1 &
+    "$TAURI_DRIVER" --port "$E2E_PORT" --native-port "$E2E_NATIVE_PORT" >"$E2E_WORK/driver.log" 2>&1 &
     driver=$!
     trap "kill $driver 2>/dev/null" EXIT
     node --test ui/build/e2e/station.e2e.js

@@ -1,5 +1,5 @@
 // The station end to end, as an operator uses it: the app under Xvfb, driven over WebDriver
-// (WebKitWebDriver, the app started with TAURI_WEBVIEW_AUTOMATION=true by scripts/e2e.sh).
+// (tauri-driver and WebKitWebDriver, started with TAURI_WEBVIEW_AUTOMATION=true by scripts/e2e.sh).
 // Choose the demo tape and a profile, fill in the metadata, record 5 s, stop, review, approve;
 // the item is in the archive view and on disk a bag that bagit.py and flac accept; verify from
 // the app passes. Meter messages are measured at 20 a second or more while recording. Then a
@@ -67,7 +67,8 @@ async function interruptedTake(id: string): Promise<void> {
 before(async () => {
   await interruptedTake(CRASHED_ID);
   await waitForDriver(DRIVER);
-  s = await Session.create(DRIVER, { "webkitgtk:browserOptions": { binary: APP, args: [] } });
+  // tauri-driver starts the app through WebKitWebDriver.
+  s = await Session.create(DRIVER, { "tauri:options": { application: APP, args: [] } });
   await s.until("the station to start", () => s.execute<string | undefined>("return document.body.dataset.ready"), 60_000);
 });
 
