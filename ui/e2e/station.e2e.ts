@@ -191,6 +191,21 @@ test("the page is locked down", async () => {
     assert.equal(typeof answer, "object", `${name}: ${JSON.stringify(answer)}`);
     assert.match((answer as { code: string }).code, /^(unknown_item|bad_name)$/, JSON.stringify(answer));
   }
+  // A take named to land outside the archive is refused by the core before anything is made.
+  const take = await s.executeAsync<{ kind: string; failure?: { code: string; message: string } }>(
+    `const done = arguments[arguments.length - 1];
+     const events = new window.__TAURI__.core.Channel();
+     events.onmessage = (m) => { if (m.kind === "failed" || m.kind === "done") done(m); };
+     window.__TAURI__.core.invoke("start_capture", {
+       take: { device: "demo", profile: "quarter-inch-half-track-stereo", collection: "default", id: "../../escaped",
+               meta: { TITLE: "x", TAPE_SPEED: "7.5" }, seconds: 1 },
+       events,
+     }).catch((e) => done({ kind: "failed", failure: e }));`,
+  );
+  assert.equal(take.kind, "failed", JSON.stringify(take));
+  assert.equal(take.failure?.code, "bad_metadata", JSON.stringify(take));
+  assert.equal(fs.existsSync(path.join(ARCHIVE, "..", "escaped")), false);
+  assert.equal(fs.existsSync(path.join(ARCHIVE, "escaped")), false);
   await assertNoError("lock-down checks");
 });
 
