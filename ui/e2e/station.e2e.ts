@@ -330,6 +330,10 @@ test("verify from the app passes and is recorded", async () => {
 
 test("a second take, with an access copy, is reviewed and discarded: nothing of it stays", async () => {
   await (await s.find("#tab-capture")).click();
+  // A multitrack profile gets a meter per track, its metadata form the profile's fields.
+  await (await s.find(`#profile option[value="half-inch-8-track"]`)).click();
+  const tracks = await s.execute<string[]>(`return [...document.querySelectorAll("#meters .meter-row[data-channel] .name")].map(e => e.textContent)`);
+  assert.deepEqual(tracks, [1, 2, 3, 4, 5, 6, 7, 8].map((n) => `${n} Track ${n}`));
   await (await s.find(`#profile option[value="lacquer-disc"]`)).click();
   await typeInto("#item-id", "e2e-disc-2");
   await typeInto("#meta-TITLE", "Acetate, side A");

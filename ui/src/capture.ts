@@ -346,6 +346,8 @@ export class CaptureView {
   /** Meter rows for the profile's channels, and the scale beneath them. */
   private buildMeters(names: string[]): void {
     const box = byId("meters");
+    // Many channels (a multitrack): the readouts' captions once, on the first row.
+    box.classList.toggle("dense", names.length > 4);
     this.rows = names.map((n) => ({
       canvas: el("canvas", { "aria-label": `${n} level` }),
       peak: el("span", {}, "−∞"),

@@ -78,9 +78,15 @@ export class Lanes {
       }
       // The defect map over the waveform: a translucent band over each defect's extent and a
       // solid mark above where it starts, so a one-sample click is as visible as a dropout.
+      // One that spans most of the take (bits unused throughout) is a strip along the top
+      // instead: a band would hide the waveform it describes.
       for (const s of spans(take.defects, frames, w)) {
         if (s.channel !== null && s.channel !== c) continue;
         g.fillStyle = defectColour(s.kind) + "66";
+        if (s.width > w / 2) {
+          g.fillRect(s.x, 0, s.width, 4);
+          continue;
+        }
         g.fillRect(s.x, 0, s.width, h);
         g.fillStyle = defectColour(s.kind);
         g.fillRect(s.x, 0, Math.max(2, Math.min(s.width, 3)), 10);
