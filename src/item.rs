@@ -79,6 +79,13 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// The item's QC report (`data/<id>.qc.json`) as written, or why it could not be read.
+fn read_qc(bag: &Path, id: &str) -> Result<serde_json::Value, String> {
+    let path = bag.join("data").join(format!("{id}.qc.json"));
+    let bytes = read_small(&path)?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// An item named by a person, resolved: `collection/id`, its id, and its bag.
 struct Resolved {
     item: String,
@@ -117,10 +124,7 @@ pub fn item_overview(
         item: item.clone(),
         detail,
     };
-    let qc_path = bag.join("data").join(format!("{id}.qc.json"));
-    let qc: serde_json::Value = read_small(&qc_path)
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", qc_path.display())))
-        .map_err(report_err)?;
+    let qc = read_qc(&bag, &id).map_err(report_err)?;
     let masters: Vec<&str> = qc["takes"][0]["masters"]
         .as_array()
         .map(|m| m.iter().filter_map(|m| m["file"].as_str()).collect())
@@ -157,10 +161,7 @@ pub fn item_view(archive: &Archive, name: &str) -> Result<ItemView, ItemError> {
             Vec::new()
         }
     };
-    let qc_path = bag.join("data").join(format!("{id}.qc.json"));
-    let qc = match read_small(&qc_path)
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", qc_path.display())))
-    {
+    let qc = match read_qc(&bag, id) {
         Ok(v) => Some(v),
         Err(e) => {
             unreadable.push(e);
