@@ -28,7 +28,11 @@ need_app=()
 pkg-config --exists webkit2gtk-4.1 2>/dev/null || need_app+=(libwebkit2gtk-4.1-dev)
 command -v WebKitWebDriver >/dev/null 2>&1 || need_app+=(webkit2gtk-driver)
 command -v xvfb-run >/dev/null 2>&1 || need_app+=(xvfb xauth)
-command -v convert >/dev/null 2>&1 || need_app+=(imagemagick)
+# The programs the app's screenshot and the end-to-end test call: ImageMagick's `import` and
+# `identify` (checking for `convert` would accept another program of that name).
+for cmd in import identify; do
+    command -v "$cmd" >/dev/null 2>&1 || { need_app+=(imagemagick); break; }
+done
 command -v node >/dev/null 2>&1 || need_app+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_app+=(npm)
 if [ ${#need_app[@]} -gt 0 ]; then

@@ -101,7 +101,7 @@ async function screenshot(name: string, minColours = 200): Promise<void> {
   // Two animation frames, so that what the page last drew is on the screen.
   await s.executeAsync(`const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done()));`);
   execFileSync("import", ["-window", "root", file]);
-  const colours = Number(execFileSync("convert", [file, "-format", "%k", "info:"]).toString().trim());
+  const colours = Number(execFileSync("identify", ["-format", "%k", file]).toString().trim());
   assert.ok(colours >= minColours, `${name}.png looks blank: ${colours} colours`);
   const text = await s.execute<string>(`return document.querySelector("section.view:not([hidden])").innerText`);
   assert.ok(text.trim().length > 100, `${name}: the view holds no text`);
