@@ -1256,7 +1256,7 @@ fn index_log(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<Event>(line) {
+        match events::parse_line(line) {
             Ok(e) => batch.push(e),
             Err(e) => {
                 summary.skipped_event_lines += 1;

@@ -25,6 +25,13 @@ pub struct Event {
     pub agent: String,
 }
 
+/// Parses one line of `events.jsonl` (without its newline): the one reader of the log's lines,
+/// used by `reindex`. The log may have been edited or damaged by hand, so any bytes may arrive;
+/// a line that is not an event is an error, never a panic.
+pub fn parse_line(line: &[u8]) -> Result<Event, serde_json::Error> {
+    serde_json::from_slice(line)
+}
+
 /// Appends events to the archive's log.
 pub fn append(archive: &super::Archive, events: &[Event]) -> Result<(), ArchiveError> {
     let path = archive.meta_dir().join("events.jsonl");

@@ -20,15 +20,28 @@ pub fn vorbis_comments(path: &Path) -> Result<Vec<(String, String)>, FlacError> 
         path: path.to_path_buf(),
         source,
     };
-    let not_flac = |detail: &str| FlacError::NotFlac {
-        path: path.to_path_buf(),
-        detail: detail.into(),
-    };
-    let mut f = std::fs::File::options()
+    let f = std::fs::File::options()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(io)?;
+    vorbis_comments_from(f, path)
+}
+
+/// As [`vorbis_comments`], from any reader positioned at the `fLaC` marker (the fuzz targets
+/// give it bytes); `path` only names the stream in errors.
+pub fn vorbis_comments_from<R: Read>(
+    mut f: R,
+    path: &Path,
+) -> Result<Vec<(String, String)>, FlacError> {
+    let io = |source| FlacError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_flac = |detail: &str| FlacError::NotFlac {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    };
     let mut marker = [0u8; 4];
     f.read_exact(&mut marker).map_err(io)?;
     if &marker != b"fLaC" {
@@ -39,8 +52,16 @@ pub fn vorbis_comments(path: &Path) -> Result<Vec<(String, String)>, FlacError> 
         f.read_exact(&mut header).map_err(io)?;
         let len = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
         if header[0] & 0x7f == VORBIS_COMMENT {
-            let mut block = vec![0u8; len];
-            f.read_exact(&mut block).map_err(io)?;
+            // Read, not allocated from the header: a length that lies about a short file
+            // costs the bytes that are there (found by fuzzing: 16 MiB for a 5 KB file).
+            let mut block = Vec::new();
+            (&mut f)
+                .take(len as u64)
+                .read_to_end(&mut block)
+                .map_err(io)?;
+            if block.len() < len {
+                return Err(io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
             return parse_vorbis_comment(&block)
                 .ok_or_else(|| not_flac("malformed VORBIS_COMMENT"));
         }
