@@ -1009,3 +1009,55 @@ fn every_fuzz_target_has_a_mutation_test_and_a_folder_of_kept_inputs() {
         assert!(regression_dir(name).is_dir());
     }
 }
+
+/// The checks themselves: a target that panics, one that hangs and one that allocates what a
+/// size field claims are each caught, and the input is kept.
+#[test]
+fn the_harness_catches_a_panic_a_hang_and_an_allocation_out_of_proportion() {
+    fn fake(name: &'static str) -> Target {
+        Target {
+            name,
+            kind: Kind::Binary,
+            structure: riff_structure,
+            tokens: &[],
+            memory_bound: |n| (64 << 10) + 16 * n as i64,
+            built_seeds: no_seeds,
+        }
+    }
+    let cases: [(&'static str, fn(&[u8]), &str); 3] = [
+        (
+            "selftest-panic",
+            |d| assert!(d != b"boom", "boom"),
+            "panicked: boom",
+        ),
+        (
+            "selftest-hang",
+            |d| {
+                if d == b"boom" {
+                    std::thread::sleep(TIME_LIMIT + Duration::from_secs(1));
+                }
+            },
+            "ran for over 2s",
+        ),
+        (
+            "selftest-memory",
+            |d| {
+                if d == b"boom" {
+                    std::hint::black_box(vec![0u8; 16 << 20]);
+                }
+            },
+            "held 16777216 bytes at once",
+        ),
+    ];
+    for (name, run, says) in cases {
+        let (t, w) = (fake(name), worker(name, run));
+        assert!(
+            check(&w, &t, "harmless", b"fine".to_vec()).is_ok(),
+            "{name}"
+        );
+        let err = check(&w, &t, "bad", b"boom".to_vec()).unwrap_err();
+        assert!(err.contains(says), "{name}: {err}");
+        let kept = err.rsplit("kept as ").next().unwrap();
+        assert_eq!(std::fs::read(kept).unwrap(), b"boom", "{name}: {err}");
+    }
+}
