@@ -563,7 +563,7 @@ struct Worker {
     last: std::fs::File,
 }
 
-fn worker(name: &str, run: fn(&[u8])) -> Worker {
+fn worker(name: &str, run: targets::Body) -> Worker {
     let (tx, inputs) = mpsc::channel::<Vec<u8>>();
     let (done, rx) = mpsc::channel();
     std::thread::Builder::new()
@@ -1024,7 +1024,7 @@ fn the_harness_catches_a_panic_a_hang_and_an_allocation_out_of_proportion() {
             built_seeds: no_seeds,
         }
     }
-    let cases: [(&'static str, fn(&[u8]), &str); 3] = [
+    let cases: [(&'static str, targets::Body, &str); 3] = [
         (
             "selftest-panic",
             |d| assert!(d != b"boom", "boom"),

@@ -12,8 +12,11 @@ use capstan::archive::bag;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+/// A target's body: bytes in, nothing out (a panic is the finding).
+pub type Body = fn(&[u8]);
+
 /// Every target, by the name its folder and cargo-fuzz binary have.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("wav", wav),
     ("bag_manifest", bag_manifest),
     ("bag_info", bag_info),
