@@ -550,7 +550,7 @@ impl Mutator<'_> {
 
 /// What one input did on the worker.
 enum Outcome {
-    Ok { peak: i64 },
+    Ok { peak: i64, accepted: bool },
     Panicked(String),
 }
 
@@ -576,7 +576,7 @@ fn worker(name: &str, run: targets::Body) -> Worker {
                 let peak = PEAK.with(Cell::get) - base;
                 drop(input);
                 let outcome = match result {
-                    Ok(()) => Outcome::Ok { peak },
+                    Ok(accepted) => Outcome::Ok { peak, accepted },
                     Err(e) => Outcome::Panicked(
                         e.downcast_ref::<String>()
                             .cloned()
@@ -852,16 +852,17 @@ fn keep_failure(name: &str, what: &str, input: &[u8]) -> PathBuf {
     path
 }
 
-/// Runs one input; Err says what went wrong and where the input was kept.
-fn check(w: &Worker, t: &Target, label: &str, input: Vec<u8>) -> Result<(), String> {
+/// Runs one input; Ok says whether the parser accepted it, Err what went wrong and where the
+/// input was kept.
+fn check(w: &Worker, t: &Target, label: &str, input: &[u8]) -> Result<bool, String> {
     use std::os::unix::fs::FileExt;
     let len = input.len();
     w.last.set_len(0).unwrap();
-    w.last.write_all_at(&input, 0).unwrap();
-    let copy = input.clone();
-    w.tx.send(input).expect("worker alive");
+    w.last.write_all_at(input, 0).unwrap();
+    let copy = input;
+    w.tx.send(input.to_vec()).expect("worker alive");
     match w.rx.recv_timeout(TIME_LIMIT) {
-        Ok(Outcome::Ok { peak }) => {
+        Ok(Outcome::Ok { peak, accepted }) => {
             let bound = (t.memory_bound)(len);
             if peak > bound {
                 let kept = keep_failure(t.name, "memory", &copy);
@@ -872,7 +873,7 @@ fn check(w: &Worker, t: &Target, label: &str, input: Vec<u8>) -> Result<(), Stri
                     kept.display()
                 ));
             }
-            Ok(())
+            Ok(accepted)
         }
         Ok(Outcome::Panicked(msg)) => {
             let kept = keep_failure(t.name, "crash", &copy);
@@ -907,7 +908,7 @@ fn fuzz(name: &str) {
     );
     let mut failures = Vec::new();
     for (file, bytes) in &kept {
-        if let Err(e) = check(&w, &t, &format!("tests/fuzz/{name}/{file}"), bytes.clone()) {
+        if let Err(e) = check(&w, &t, &format!("tests/fuzz/{name}/{file}"), bytes) {
             failures.push(e);
         }
     }
@@ -934,15 +935,33 @@ fn fuzz(name: &str) {
     let mut rng = Rng::new(name);
     let started = Instant::now();
     let mut runs = 0u64;
+    let mut accepted: Vec<Vec<u8>> = Vec::new();
     while runs < max_iterations && started.elapsed() < budget && failures.len() < 5 {
-        let mut input = rng.pick(&seeds).clone();
+        // Inputs the parser accepted after mutation get past its first checks, so they are
+        // mutated further a third of the time (a crude stand-in for coverage feedback).
+        let mut input = if !accepted.is_empty() && rng.below(3) == 0 {
+            rng.pick(&accepted).clone()
+        } else {
+            rng.pick(&seeds).clone()
+        };
         for _ in 0..1 + rng.below(4) {
             mutator.mutate(&mut rng, &mut input);
         }
         runs += 1;
-        if let Err(e) = check(&w, &t, &format!("mutation {runs}"), input) {
-            eprintln!("{e}");
-            failures.push(e);
+        match check(&w, &t, &format!("mutation {runs}"), &input) {
+            // Small ones only: stacked doublings would otherwise grow them without end, and
+            // slow every later run.
+            Ok(true) if input.len() > 64 << 10 => {}
+            Ok(true) if accepted.len() < 256 => accepted.push(input),
+            Ok(true) => {
+                let at = rng.below(accepted.len());
+                accepted[at] = input;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("{e}");
+                failures.push(e);
+            }
         }
     }
     eprintln!(
@@ -1027,7 +1046,10 @@ fn the_harness_catches_a_panic_a_hang_and_an_allocation_out_of_proportion() {
     let cases: [(&'static str, targets::Body, &str); 3] = [
         (
             "selftest-panic",
-            |d| assert!(d != b"boom", "boom"),
+            |d| {
+                assert!(d != b"boom", "boom");
+                true
+            },
             "panicked: boom",
         ),
         (
@@ -1036,6 +1058,7 @@ fn the_harness_catches_a_panic_a_hang_and_an_allocation_out_of_proportion() {
                 if d == b"boom" {
                     std::thread::sleep(TIME_LIMIT + Duration::from_secs(1));
                 }
+                true
             },
             "ran for over 2s",
         ),
@@ -1045,17 +1068,15 @@ fn the_harness_catches_a_panic_a_hang_and_an_allocation_out_of_proportion() {
                 if d == b"boom" {
                     std::hint::black_box(vec![0u8; 16 << 20]);
                 }
+                true
             },
             "held 16777216 bytes at once",
         ),
     ];
     for (name, run, says) in cases {
         let (t, w) = (fake(name), worker(name, run));
-        assert!(
-            check(&w, &t, "harmless", b"fine".to_vec()).is_ok(),
-            "{name}"
-        );
-        let err = check(&w, &t, "bad", b"boom".to_vec()).unwrap_err();
+        assert!(check(&w, &t, "harmless", b"fine").is_ok(), "{name}");
+        let err = check(&w, &t, "bad", b"boom").unwrap_err();
         assert!(err.contains(says), "{name}: {err}");
         let kept = err.rsplit("kept as ").next().unwrap();
         assert_eq!(std::fs::read(kept).unwrap(), b"boom", "{name}: {err}");

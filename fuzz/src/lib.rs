@@ -5,15 +5,16 @@
 //! Shared by the cargo-fuzz binaries (`fuzz/fuzz_targets/`, nightly, coverage-guided) and the
 //! stable seeded mutation test (`tests/fuzz_mutation.rs`, which includes this file), so both
 //! exercise exactly the same calls. A target must never panic, hang or allocate far beyond its
-//! input; the parsers' results are ignored (an error is what most inputs should get), except
-//! where a property must hold for every input, which is asserted.
+//! input. Each returns whether the parser accepted the input whole (the stable test mutates
+//! accepted inputs further, a crude stand-in for coverage; cargo-fuzz ignores it); an error is
+//! what most inputs should get. Properties that must hold for every input are asserted.
 
 use capstan::archive::bag;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-/// A target's body: bytes in, nothing out (a panic is the finding).
-pub type Body = fn(&[u8]);
+/// A target's body: bytes in, whether they were accepted out (a panic is the finding).
+pub type Body = fn(&[u8]) -> bool;
 
 /// Every target, by the name its folder and cargo-fuzz binary have.
 pub const TARGETS: &[(&str, Body)] = &[
@@ -28,10 +29,10 @@ pub const TARGETS: &[(&str, Body)] = &[
 
 /// The WAV/BWF/RF64 reader, as ingest drives it: the header, every frame, the chunks after the
 /// audio and the end-of-file checks; then the `bext` chunks, as ingest carries their fields.
-pub fn wav(data: &[u8]) {
+pub fn wav(data: &[u8]) -> bool {
     use capstan::source::wav::WavReader;
     let Ok(mut reader) = WavReader::new(Cursor::new(data), PathBuf::from("fuzz.wav")) else {
-        return;
+        return false;
     };
     let channels = usize::from(reader.info().channels);
     // Whole frames, and never more than 64 Ki samples whatever channel count the header claims.
@@ -40,65 +41,66 @@ pub fn wav(data: &[u8]) {
         match reader.read_frames(&mut out) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(_) => return,
+            Err(_) => return false,
         }
     }
     let before = reader.info().chunks.clone();
     let Ok(after) = reader.finish() else {
-        return;
+        return false;
     };
     for chunk in before.iter().chain(&after) {
         if &chunk.id == b"bext" {
             let _ = capstan::flac::bext::Bext::parse(&chunk.data);
         }
     }
+    true
 }
 
 /// A payload or tag manifest (RFC 8493 §2.1.3). Every path it yields must survive the
 /// manifest's own encoding: decoding what Capstan would write gives the path back.
-pub fn bag_manifest(data: &[u8]) {
+pub fn bag_manifest(data: &[u8]) -> bool {
     let manifest = bag::parse_manifest("manifest-sha256.txt", "sha256", data);
     for entry in &manifest.entries {
         let _ = bag::safe_payload_path(&entry.path);
         let again = bag::decode_manifest_path(&bag::encode_manifest_path(&entry.path));
         assert_eq!(again, entry.path, "a manifest path does not round-trip");
     }
+    manifest.malformed.is_empty()
 }
 
 /// `bag-info.txt` (RFC 8493 §2.2.2), and the fields verify reads from it.
-pub fn bag_info(data: &[u8]) {
-    let (fields, _malformed) = bag::parse_bag_info(data);
-    let _ = bag::payload_oxum(&fields);
+pub fn bag_info(data: &[u8]) -> bool {
+    let (fields, malformed) = bag::parse_bag_info(data);
     let _ = bag::info_field(&fields, "Bagging-Date");
+    bag::payload_oxum(&fields).is_some() && malformed.is_empty()
 }
 
 /// A FLAC file's metadata blocks, walked to the VORBIS_COMMENT block (RFC 9639 §8), as the item
 /// view and reports read a master's archival metadata.
-pub fn flac_metadata(data: &[u8]) {
-    let _ = capstan::flac::tags::vorbis_comments_from(Cursor::new(data), Path::new("fuzz.flac"));
+pub fn flac_metadata(data: &[u8]) -> bool {
+    capstan::flac::tags::vorbis_comments_from(Cursor::new(data), Path::new("fuzz.flac")).is_ok()
 }
 
 /// A FLAC stream through verification: libFLAC parses STREAMINFO and every frame, and Capstan's
 /// callbacks take what it reports (stream info, frames, errors) and conclude.
-pub fn flac_stream(data: &[u8]) {
-    let _ = capstan::flac::verify::check_stream(
-        Path::new("fuzz.flac"),
-        &mut Cursor::new(data),
-        &mut |_| {},
-    );
+pub fn flac_stream(data: &[u8]) -> bool {
+    capstan::flac::verify::check_stream(Path::new("fuzz.flac"), &mut Cursor::new(data), &mut |_| {})
+        .is_ok_and(|check| check.streaminfo.is_some() && check.damage.is_empty())
 }
 
 /// A transfer profile: TOML into the raw profile, validated into a `Profile`. Profiles are read
 /// as text, so bytes that are not UTF-8 never reach the parser.
-pub fn profile(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = capstan::profile::Profile::parse(text, "fuzz", Path::new("fuzz.toml"));
-    }
+pub fn profile(data: &[u8]) -> bool {
+    std::str::from_utf8(data).is_ok_and(|text| {
+        capstan::profile::Profile::parse(text, "fuzz", Path::new("fuzz.toml")).is_ok()
+    })
 }
 
 /// `events.jsonl`, line by line, as `reindex` reads it.
-pub fn events(data: &[u8]) {
-    for line in data.split(|&b| b == b'\n') {
-        let _ = capstan::archive::events::parse_line(line);
+pub fn events(data: &[u8]) -> bool {
+    let mut all = true;
+    for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        all &= capstan::archive::events::parse_line(line).is_ok();
     }
+    all
 }
