@@ -864,13 +864,12 @@ fn check(w: &Worker, t: &Target, label: &str, input: &[u8]) -> Result<bool, Stri
     let len = input.len();
     w.last.set_len(0).unwrap();
     w.last.write_all_at(input, 0).unwrap();
-    let copy = input;
     w.tx.send(input.to_vec()).expect("worker alive");
     match w.rx.recv_timeout(TIME_LIMIT) {
         Ok(Outcome::Ok { peak, accepted }) => {
             let bound = (t.memory_bound)(len);
             if peak > bound {
-                let kept = keep_failure(t.name, "memory", &copy);
+                let kept = keep_failure(t.name, "memory", input);
                 return Err(format!(
                     "{}: {label} ({len} bytes) held {peak} bytes at once, over the bound of \
                      {bound}; kept as {}",
@@ -881,7 +880,7 @@ fn check(w: &Worker, t: &Target, label: &str, input: &[u8]) -> Result<bool, Stri
             Ok(accepted)
         }
         Ok(Outcome::Panicked(msg)) => {
-            let kept = keep_failure(t.name, "crash", &copy);
+            let kept = keep_failure(t.name, "crash", input);
             Err(format!(
                 "{}: {label} ({len} bytes) panicked: {msg}; kept as {}",
                 t.name,
@@ -889,7 +888,7 @@ fn check(w: &Worker, t: &Target, label: &str, input: &[u8]) -> Result<bool, Stri
             ))
         }
         Err(_) => {
-            let kept = keep_failure(t.name, "hang", &copy);
+            let kept = keep_failure(t.name, "hang", input);
             Err(format!(
                 "{}: {label} ({len} bytes) ran for over {TIME_LIMIT:?}; kept as {}",
                 t.name,
