@@ -23,6 +23,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("bag_info", bag_info),
     ("flac_metadata", flac_metadata),
     ("flac_stream", flac_stream),
+    ("flac_decode", flac_decode),
     ("profile", profile),
     ("events", events),
 ];
@@ -86,6 +87,31 @@ pub fn flac_metadata(data: &[u8]) -> bool {
 pub fn flac_stream(data: &[u8]) -> bool {
     capstan::flac::verify::check_stream(Path::new("fuzz.flac"), &mut Cursor::new(data), &mut |_| {})
         .is_ok_and(|check| check.streaminfo.is_some() && check.damage.is_empty())
+}
+
+/// A FLAC file read for a derivative (an access copy): `FlacReader`, libFLAC's file decoder and
+/// Capstan's callbacks, every sample read. The reader only opens paths, so the bytes are written
+/// to a file first (one per process and thread, removed after).
+pub fn flac_decode(data: &[u8]) -> bool {
+    use capstan::flac::decode::FlacReader;
+    let path = std::env::temp_dir().join(format!(
+        "capstan-fuzz-{}-{:?}.flac",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, data).expect("a temporary file for the FLAC reader");
+    let whole = FlacReader::open(&path).is_ok_and(|mut reader| {
+        let mut out = vec![0i32; 8 * 4096];
+        loop {
+            match reader.read(&mut out) {
+                Ok(0) => break true,
+                Ok(_) => {}
+                Err(_) => break false,
+            }
+        }
+    });
+    let _ = std::fs::remove_file(&path);
+    whole
 }
 
 /// A transfer profile: TOML into the raw profile, validated into a `Profile`. Profiles are read
