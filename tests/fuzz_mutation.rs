@@ -1053,6 +1053,15 @@ fn every_fuzz_target_has_a_mutation_test_and_a_folder_of_kept_inputs() {
             .join("fuzz/fuzz_targets")
             .join(format!("{name}.rs"));
         assert!(bin.is_file(), "{} is missing", bin.display());
+        let manifest =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/Cargo.toml"))
+                .unwrap();
+        assert!(
+            manifest.contains(&format!(
+                "name = \"{name}\"\npath = \"fuzz_targets/{name}.rs\""
+            )),
+            "fuzz/Cargo.toml has no [[bin]] for {name}"
+        );
         assert!(regression_dir(name).is_dir());
     }
 }

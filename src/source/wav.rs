@@ -436,7 +436,7 @@ fn next_header<R: Read>(
 
 /// Reads `size` bytes (at most [`MAX_CHUNK_BYTES`]) into a buffer that grows as they arrive,
 /// doubling from 64 KiB: a size field that lies about a short stream costs the bytes that are
-/// there, not the bytes it claims (found by fuzzing: a 48-byte file claiming a 8 MiB ds64 chunk
+/// there, not the bytes it claims (found by fuzzing: a 48-byte file claiming an 8 MiB ds64 chunk
 /// had 8 MiB allocated up front). `None` if the stream ends first.
 fn read_growing<R: Read>(src: &mut Tapped<R>, size: u64) -> io::Result<Option<Vec<u8>>> {
     const FIRST: usize = 64 << 10;
