@@ -19,6 +19,7 @@ pub type Body = fn(&[u8]) -> bool;
 /// Every target, by the name its folder and cargo-fuzz binary have.
 pub const TARGETS: &[(&str, Body)] = &[
     ("wav", wav),
+    ("wav_file", wav_file),
     ("bag_manifest", bag_manifest),
     ("bag_info", bag_info),
     ("flac_metadata", flac_metadata),
@@ -28,13 +29,30 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("events", events),
 ];
 
-/// The WAV/BWF/RF64 reader, as ingest drives it: the header, every frame, the chunks after the
-/// audio and the end-of-file checks; then the `bext` chunks, as ingest carries their fields.
+/// The WAV/BWF/RF64 reader on a stream of unknown length: the header, every frame, the chunks
+/// after the audio and the end-of-file checks; then the `bext` chunks, as ingest carries their
+/// fields.
 pub fn wav(data: &[u8]) -> bool {
     use capstan::source::wav::WavReader;
-    let Ok(mut reader) = WavReader::new(Cursor::new(data), PathBuf::from("fuzz.wav")) else {
-        return false;
-    };
+    WavReader::new(Cursor::new(data), PathBuf::from("fuzz.wav")).is_ok_and(read_wav)
+}
+
+/// The WAV reader on a file, as ingest drives it: opened (sizes checked against the file's
+/// length), the chunks after the audio read by seeking past it, then opened again and read
+/// whole. The reader opens paths, so the bytes are written to a file first.
+pub fn wav_file(data: &[u8]) -> bool {
+    use capstan::source::wav::{read_trailing_chunks, WavReader};
+    with_file(data, "wav", |path| {
+        let Ok(reader) = WavReader::open(path) else {
+            return false;
+        };
+        let info = reader.info().clone();
+        drop(reader);
+        read_trailing_chunks(path, &info).is_ok() && WavReader::open(path).is_ok_and(read_wav)
+    })
+}
+
+fn read_wav<R: std::io::Read>(mut reader: capstan::source::wav::WavReader<R>) -> bool {
     let channels = usize::from(reader.info().channels);
     // Whole frames, and never more than 64 Ki samples whatever channel count the header claims.
     let mut out = vec![0i32; channels * (65_536 / channels).max(1)];
@@ -55,6 +73,20 @@ pub fn wav(data: &[u8]) -> bool {
         }
     }
     true
+}
+
+/// Runs `parse` on a file holding `data` (one per process and thread, removed after), for the
+/// readers that only open paths.
+fn with_file(data: &[u8], ext: &str, parse: impl FnOnce(&Path) -> bool) -> bool {
+    let path = std::env::temp_dir().join(format!(
+        "capstan-fuzz-{}-{:?}.{ext}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, data).expect("a temporary file for the reader");
+    let result = parse(&path);
+    let _ = std::fs::remove_file(&path);
+    result
 }
 
 /// A payload or tag manifest (RFC 8493 §2.1.3). Every path it yields must survive the
@@ -91,27 +123,21 @@ pub fn flac_stream(data: &[u8]) -> bool {
 
 /// A FLAC file read for a derivative (an access copy): `FlacReader`, libFLAC's file decoder and
 /// Capstan's callbacks, every sample read. The reader only opens paths, so the bytes are written
-/// to a file first (one per process and thread, removed after).
+/// to a file first.
 pub fn flac_decode(data: &[u8]) -> bool {
     use capstan::flac::decode::FlacReader;
-    let path = std::env::temp_dir().join(format!(
-        "capstan-fuzz-{}-{:?}.flac",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::write(&path, data).expect("a temporary file for the FLAC reader");
-    let whole = FlacReader::open(&path).is_ok_and(|mut reader| {
-        let mut out = vec![0i32; 8 * 4096];
-        loop {
-            match reader.read(&mut out) {
-                Ok(0) => break true,
-                Ok(_) => {}
-                Err(_) => break false,
+    with_file(data, "flac", |path| {
+        FlacReader::open(path).is_ok_and(|mut reader| {
+            let mut out = vec![0i32; 8 * 4096];
+            loop {
+                match reader.read(&mut out) {
+                    Ok(0) => break true,
+                    Ok(_) => {}
+                    Err(_) => break false,
+                }
             }
-        }
-    });
-    let _ = std::fs::remove_file(&path);
-    whole
+        })
+    })
 }
 
 /// A transfer profile: TOML into the raw profile, validated into a `Profile`. Profiles are read
