@@ -1050,12 +1050,13 @@ fn upsert_item(tx: &Transaction<'_>, item: &ItemRecord) -> rusqlite::Result<()> 
         ])?;
     }
     // Files the bag no longer lists.
-    let keep: Vec<&str> = item.files.iter().map(|f| f.path.as_str()).collect();
+    let keep: std::collections::HashSet<&str> =
+        item.files.iter().map(|f| f.path.as_str()).collect();
     let mut st = tx.prepare_cached("SELECT path FROM files WHERE item = ?1")?;
     let known: Vec<String> = st
         .query_map([row], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for path in known.iter().filter(|p| !keep.contains(&p.as_str())) {
+    for path in known.iter().filter(|p| !keep.contains(p.as_str())) {
         tx.execute(
             "DELETE FROM files WHERE item = ?1 AND path = ?2",
             params![row, path],

@@ -398,17 +398,34 @@ impl BagPlan {
         }
 
         // A missing file whose digest an unlisted file has was moved or renamed.
+        // Unlisted files by digest, so matching stays linear however many are missing.
         let mut moved_to: Vec<bool> = vec![false; unlisted.len()];
+        let mut by_digest: std::collections::HashMap<(Algorithm, &str), Vec<usize>> =
+            Default::default();
+        for (k, (_, result)) in unlisted.iter().enumerate() {
+            for (a, d) in &result.digests {
+                by_digest.entry((*a, d.as_str())).or_default().push(k);
+            }
+        }
         for (rel, expects) in &self.missing {
-            let target = unlisted.iter().enumerate().find(|(k, (_, result))| {
-                !moved_to[*k]
-                    && expects.iter().all(|e| {
-                        result
-                            .digests
-                            .iter()
-                            .any(|(a, d)| *a == e.algorithm && *d == e.digest)
-                    })
-            });
+            let candidates = expects
+                .first()
+                .and_then(|e| by_digest.get(&(e.algorithm, e.digest.as_str())))
+                .map_or(&[][..], Vec::as_slice);
+            let target = candidates
+                .iter()
+                .copied()
+                .find(|&k| {
+                    !moved_to[k]
+                        && expects.iter().all(|e| {
+                            unlisted[k]
+                                .1
+                                .digests
+                                .iter()
+                                .any(|(a, d)| *a == e.algorithm && *d == e.digest)
+                        })
+                })
+                .map(|k| (k, &unlisted[k]));
             match target {
                 Some((k, (planned, _))) => {
                     moved_to[k] = true;

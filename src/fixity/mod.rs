@@ -616,13 +616,14 @@ pub fn verify(
         for plan in &plans {
             plan.judge(&jobs, &results, &mut found);
         }
+        // Looked up, not searched: a bag may have 100,000 problems.
+        let failing: std::collections::HashSet<&str> =
+            found.iter().filter_map(|p| p.bag.as_deref()).collect();
         let mut outcomes: Vec<BagOutcome> = plans
             .iter()
             .map(|plan| {
                 let shown = display_path(&plan.dir);
-                let failed = found
-                    .iter()
-                    .any(|p| p.bag.as_deref() == Some(shown.as_str()));
+                let failed = failing.contains(shown.as_str());
                 BagOutcome {
                     dir: plan.dir.clone(),
                     payload: plan.payload(),
@@ -701,6 +702,19 @@ pub fn record_checks(
     let agent = crate::ingest::agent();
     let mut by_archive: std::collections::BTreeMap<PathBuf, Vec<crate::archive::events::Event>> =
         Default::default();
+    // Indexed once, so recording stays linear in files and problems (a bag of 100,000 missing
+    // files has 100,000 problems to pair with 100,000 payload files).
+    let mut concerning: std::collections::HashMap<&str, Vec<&Problem>> = Default::default();
+    let mut per_bag: std::collections::HashMap<&str, usize> = Default::default();
+    for p in problems {
+        concerning.entry(p.path.as_str()).or_default().push(p);
+        if let Some(from) = p.moved_from.as_deref().filter(|f| *f != p.path) {
+            concerning.entry(from).or_default().push(p);
+        }
+        if let Some(bag) = p.bag.as_deref() {
+            *per_bag.entry(bag).or_default() += 1;
+        }
+    }
     for bag in bags {
         let Some(root) = archive_of(&bag.dir) else {
             continue;
@@ -726,16 +740,7 @@ pub fn record_checks(
                 agent: agent.clone(),
             };
         let events = by_archive.entry(root).or_default();
-        let concerning = |path: &str| -> Vec<&Problem> {
-            problems
-                .iter()
-                .filter(|p| p.path == path || p.moved_from.as_deref() == Some(path))
-                .collect()
-        };
-        let bag_problems = problems
-            .iter()
-            .filter(|p| p.bag.as_deref() == Some(bag.path.as_str()))
-            .count();
+        let bag_problems = per_bag.get(bag.path.as_str()).copied().unwrap_or(0);
         events.push(event(
             None,
             bag.outcome,
@@ -750,7 +755,9 @@ pub fn record_checks(
             },
         ));
         for rel in &bag.payload {
-            let found = concerning(&display_path(&bag.dir.join(rel)));
+            let found = concerning
+                .get(display_path(&bag.dir.join(rel)).as_str())
+                .map_or(&[][..], Vec::as_slice);
             events.push(match found.is_empty() {
                 true => event(Some(rel), "pass", "digest matches the manifest".into()),
                 false => event(
