@@ -811,7 +811,8 @@ fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
 }
 
 fn report_command(archive: &Archive, json: bool) -> ExitCode {
-    let report = match Catalogue::open(archive).and_then(|c| c.report()) {
+    // Read-only: report writes nothing, so it also reads a mounted read-only copy.
+    let report = match Catalogue::open_read_only(archive).and_then(|c| c.report()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("capstan: {e}");

@@ -21,7 +21,7 @@
 //! watcher. Every event goes to `events.jsonl` and the catalogue (`catalogue::record`); the
 //! catalogue is opened per round, so `capstan reindex` never waits on a watcher for long.
 
-use crate::archive::bag::{survey, walk_bag, FileStamp};
+use crate::archive::bag::{is_bag, survey, walk_bag, FileStamp};
 use crate::archive::events::Event;
 use crate::archive::Archive;
 use crate::catalogue::{self, Catalogue, CatalogueError, FileRow, FileStatus, RecordError};
@@ -94,7 +94,7 @@ fn event(item: &str, file: Option<&str>, kind: &str, outcome: &str, detail: Stri
 /// Reads a catalogued file and says what its check found, as a `fixity check` event.
 fn fixity_event(root: &Path, row: &FileRow) -> Event {
     let path = root.join(&row.bag_path).join(&row.path);
-    let verdict = check_against(&path, &row.sha256, false);
+    let verdict = check_against(&path, &row.sha256, row.audio_md5.as_deref(), false);
     let (outcome, detail) = match verdict.problems.first() {
         None => ("pass", format!("SHA-256 matches ({} bytes)", verdict.bytes)),
         Some(_) => (
@@ -170,7 +170,9 @@ impl Watcher<'_> {
             known_bags.insert(root.join(&rel));
             let files = cat.files_of(&item.item)?;
             let bag = root.join(&rel);
-            if !bag.join("bagit.txt").exists() {
+            // Gone only when it is no bag at all: one that lost its bagit.txt still holds its
+            // files (verify reports it as malformed).
+            if !is_bag(&bag) {
                 gone.extend(
                     files
                         .into_iter()

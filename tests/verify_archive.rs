@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// An archive with one item ingested (`tapes/<id>`), its bag returned.
@@ -105,4 +106,247 @@ fn a_bag_with_100000_missing_files_is_verified_and_recorded_in_under_30_s() {
     assert!(o.status.success(), "{}", text(&o));
     let logged: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(logged.len(), 100_001, "one per file and one for the bag");
+}
+
+/// A folder outside the archive, hashed before and after: nothing Capstan does may touch it.
+fn decoy(tmp: &Path) -> (PathBuf, Vec<(PathBuf, Vec<u8>)>) {
+    let d = tmp.join("decoy");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("keep.txt"), "not Capstan's").unwrap();
+    std::fs::write(d.join("sub/bagit.txt"), "BagIt-Version: 1.0\n").unwrap();
+    let before = snapshot(&d);
+    (d, before)
+}
+
+fn report_json(archive: &Path) -> (i32, Value, String) {
+    let o = run(capstan().arg("report").arg("--json").arg(archive));
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (o.status.code().unwrap_or(-1), v, text(&o))
+}
+
+fn kinds(v: &Value) -> Vec<String> {
+    v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_item_deleted_whole_is_item_missing_until_it_is_restored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (decoy_dir, decoy_before) = decoy(tmp.path());
+    let (archive, bag) = archive_with_item(tmp.path(), "gone", 1.0);
+    let (code, v, all) = verify_json(&[&archive], &[]);
+    assert_eq!(code, 0, "{all}");
+    let backup = tmp.path().join("backup");
+    copy_dir(&bag, &backup);
+
+    std::fs::remove_dir_all(&bag).unwrap();
+    let (code, v2, all) = verify_json(&[&archive], &[]);
+    assert_eq!(code, 1, "a deleted item must never PASS: {all}");
+    assert_eq!(kinds(&v2), ["item_missing"], "{v2:#}");
+    let p = &v2["problems"][0];
+    assert_eq!(p["path"], bag.display().to_string());
+    assert!(
+        p["detail"].as_str().unwrap().contains("tapes/gone")
+            && p["detail"].as_str().unwrap().contains("gone from disk"),
+        "{p}"
+    );
+    let o = run(capstan().arg("verify").arg(&archive));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains(&format!("item missing: {}: ", bag.display())),
+        "{}",
+        text(&o)
+    );
+    // report shows it, from what verify recorded.
+    let (code, r, all) = report_json(&archive);
+    assert_eq!(code, 1, "{all}");
+    assert!(
+        r["summary"]["open_problems"].as_u64().unwrap() >= 1,
+        "{r:#}"
+    );
+    let o = run(capstan().arg("report").arg(&archive));
+    assert!(text(&o).contains("item missing"), "{}", text(&o));
+
+    // Restored from the backup: the next verify passes and the problem closes.
+    copy_dir(&backup, &bag);
+    assert_valid_bag(&bag);
+    let (code, v3, all) = verify_json(&[&archive], &[]);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(v3["summary"], {
+        let mut s = v["summary"].clone();
+        s["seconds"] = v3["summary"]["seconds"].clone();
+        s
+    });
+    let (code, r, all) = report_json(&archive);
+    assert_eq!(
+        (code, &r["summary"]["open_problems"]),
+        (0, &Value::from(0)),
+        "{all}"
+    );
+    assert_eq!(snapshot(&decoy_dir), decoy_before);
+}
+
+#[test]
+fn a_bag_that_lost_its_bagit_txt_is_still_verified_and_never_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (decoy_dir, decoy_before) = decoy(tmp.path());
+    let (archive, bag) = archive_with_item(tmp.path(), "decl", 1.0);
+    let o = run(capstan().args(["watch", "--once"]).arg(&archive));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::remove_file(bag.join("bagit.txt")).unwrap();
+    assert_bagit_rejects(&bag);
+    // Its manifests are still checked: a damaged master inside it is found too.
+    let master = masters(&bag)[0].clone();
+    let mut b = std::fs::read(&master).unwrap();
+    let at = b.len() * 2 / 3;
+    b[at] ^= 0x10;
+    std::fs::write(&master, &b).unwrap();
+
+    let (code, v, all) = verify_json(&[&archive], &[]);
+    assert_eq!(code, 1, "{all}");
+    let k = kinds(&v);
+    assert!(k.contains(&"bag_malformed".to_string()), "{v:#}");
+    assert!(k.contains(&"audio_damaged".to_string()), "{v:#}");
+    assert!(!k.contains(&"item_missing".to_string()), "{v:#}");
+    let malformed = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "bag_malformed")
+        .unwrap();
+    assert_eq!(malformed["path"], bag.display().to_string());
+    assert!(
+        malformed["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("no bagit.txt"),
+        "{malformed}"
+    );
+    // The watcher does not take it for deleted: no deletion is recorded.
+    let o = run(capstan().args(["watch", "--once", "--json"]).arg(&archive));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(!printed.contains("\"deletion\""), "{printed}");
+    let log = std::fs::read_to_string(archive.join(".capstan/events.jsonl")).unwrap();
+    assert!(!log.contains("\"deletion\""), "{log}");
+    assert_eq!(snapshot(&decoy_dir), decoy_before);
+}
+
+#[test]
+fn a_master_replaced_by_another_valid_flac_is_audio_replaced_not_metadata_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (decoy_dir, decoy_before) = decoy(tmp.path());
+    let (archive, bag) = archive_with_item(tmp.path(), "orig", 1.0);
+    // Another valid master, made by the same tool from other audio.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let (_, other_bag) = archive_with_item(&other, "orig", 1.5);
+    let master = masters(&bag)[0].clone();
+    std::fs::copy(&masters(&other_bag)[0], &master).unwrap();
+    assert_flac_t(&master);
+    assert_bagit_rejects(&bag);
+
+    for flags in [&[][..], &["--deep"]] {
+        let (code, v, all) = verify_json(&[&archive], flags);
+        assert_eq!(code, 1, "{flags:?}: {all}");
+        let k = kinds(&v);
+        assert!(
+            k.contains(&"audio_replaced".to_string()),
+            "{flags:?}: {v:#}"
+        );
+        assert!(
+            !k.contains(&"metadata_changed".to_string()),
+            "{flags:?}: {v:#}"
+        );
+        let p = v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["kind"] == "audio_replaced")
+            .unwrap();
+        assert_eq!(p["path"], master.display().to_string());
+        assert!(
+            p["detail"].as_str().unwrap().contains("recorded at ingest"),
+            "{p}"
+        );
+    }
+    let o = run(capstan().arg("verify").arg(&archive));
+    assert!(
+        text(&o).contains(&format!("audio replaced: {}: ", master.display())),
+        "{}",
+        text(&o)
+    );
+    // The watcher says the same.
+    let o = run(capstan().args(["watch", "--once", "--json"]).arg(&archive));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("audio replaced"),
+        "{}",
+        text(&o)
+    );
+    // A rebuilt catalogue still knows the archived audio (from the QC report).
+    let o = run(capstan().args(["reindex", "--archive"]).arg(&archive));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (code, v, all) = verify_json(&[&archive], &[]);
+    assert_eq!(code, 1, "{all}");
+    assert!(kinds(&v).contains(&"audio_replaced".to_string()), "{v:#}");
+    assert_eq!(snapshot(&decoy_dir), decoy_before);
+}
+
+#[test]
+fn report_reads_a_read_only_copy_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (archive, bag) = archive_with_item(tmp.path(), "ro", 1.0);
+    std::fs::remove_file(bag.join("data/ro.qc.json")).unwrap();
+    let o = run(capstan().arg("verify").arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A mounted copy of the archive, then made read-only.
+    let mnt = tmp.path().join("mnt");
+    mount_tmpfs(&mnt, "size=64m");
+    let _unmount = Unmount(mnt.clone());
+    let copy = mnt.join("archive");
+    copy_dir(&archive, &copy);
+    let o = run(Command::new("mount").args(["-o", "remount,ro"]).arg(&mnt));
+    assert!(o.status.success(), "remount read-only: {}", text(&o));
+    assert!(
+        std::fs::write(copy.join("probe"), "x").is_err(),
+        "still writable"
+    );
+    let before = snapshot(&copy);
+
+    let (code, r, all) = report_json(&copy);
+    assert_eq!(code, 1, "{all}");
+    assert_eq!(r["summary"]["items"], 1, "{r:#}");
+    assert_eq!(r["summary"]["open_problems"], 1, "{r:#}");
+    assert_eq!(
+        r["items"][0]["problems"][0]["path"], "data/ro.qc.json",
+        "{r:#}"
+    );
+    let o = run(capstan().arg("report").arg(&copy));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("problem: data/ro.qc.json"),
+        "{}",
+        text(&o)
+    );
+    // verify reads it too (its catalogue read-only, to compare with what was archived).
+    let (code, v, all) = verify_json(&[&copy], &["--no-record"]);
+    assert_eq!(code, 1, "{all}");
+    assert_eq!(kinds(&v), ["oxum_mismatch", "missing"], "{v:#}");
+    assert_eq!(snapshot(&copy), before, "the read-only copy changed");
 }

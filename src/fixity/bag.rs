@@ -63,6 +63,7 @@ fn short(digest: &str) -> &str {
 pub(super) fn inspect(
     dir: &Path,
     deep: bool,
+    recorded: Option<&std::collections::HashMap<String, String>>,
     problems: &mut Vec<Problem>,
     jobs: &mut Vec<FileJob>,
 ) -> BagPlan {
@@ -142,7 +143,11 @@ pub(super) fn inspect(
             }
         }
         None if present_oddly(Path::new("bagit.txt")) => {}
-        None => report(ProblemKind::BagMalformed, dir, "no bagit.txt".into()),
+        None => report(
+            ProblemKind::BagMalformed,
+            dir,
+            "no bagit.txt: the bag lost its declaration (RFC 8493 §2.1.1); its manifests were still checked".into(),
+        ),
     }
 
     // bag-info.txt (optional in BagIt; Capstan always writes it).
@@ -317,11 +322,15 @@ pub(super) fn inspect(
     let first = jobs.len();
     let mut planned = Vec::with_capacity(to_read.len());
     for (rel, size, algorithms, decode, role) in to_read {
+        let audio_md5 = recorded
+            .filter(|_| is_flac(&rel))
+            .and_then(|m| m.get(&display_path(&rel)).cloned());
         jobs.push(FileJob {
             path: dir.join(&rel),
             size,
             algorithms,
             decode,
+            audio_md5,
         });
         planned.push(Planned { rel, role });
     }
