@@ -855,6 +855,41 @@ impl Catalogue {
         rows.map_err(&sql)
     }
 
+    /// The latest event of an item's file (or of the item itself, with `file` None).
+    pub fn last_event(
+        &self,
+        item: &str,
+        file: Option<&str>,
+    ) -> Result<Option<Event>, CatalogueError> {
+        let cols = "SELECT date_time, event_type, item, file, outcome, detail, agent FROM events";
+        let map = |r: &rusqlite::Row<'_>| {
+            Ok(Event {
+                date_time: r.get(0)?,
+                event_type: r.get(1)?,
+                item: r.get(2)?,
+                file: r.get(3)?,
+                outcome: r.get(4)?,
+                detail: r.get(5)?,
+                agent: r.get(6)?,
+            })
+        };
+        let found = match file {
+            Some(f) => self
+                .conn
+                .prepare_cached(&format!(
+                    "{cols} WHERE item = ?1 AND file = ?2 ORDER BY seq DESC LIMIT 1"
+                ))
+                .and_then(|mut st| st.query_row(params![item, f], map).optional()),
+            None => self
+                .conn
+                .prepare_cached(&format!(
+                    "{cols} WHERE item = ?1 AND file IS NULL ORDER BY seq DESC LIMIT 1"
+                ))
+                .and_then(|mut st| st.query_row(params![item], map).optional()),
+        };
+        found.map_err(sql_err(&self.path))
+    }
+
     /// The item a name means: `collection/id` as given, or a bare id when exactly one
     /// collection has it. Items known only from their events count too. None if unknown.
     pub fn resolve_item(&self, name: &str) -> Result<Option<String>, CatalogueError> {

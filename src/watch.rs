@@ -122,6 +122,13 @@ fn scope_of(root: &Path, path: &Path) -> Option<PathBuf> {
     Some(first.into_iter().chain(parts.next()).collect())
 }
 
+/// What the watcher says of a payload file in no manifest.
+const UNLISTED: &str = "in the bag's payload but not in its manifest";
+/// What the watcher says of a known bag without its bagit.txt (still a bag: its files are
+/// checked as ever).
+const NO_BAGIT: &str =
+    "malformed bag: no bagit.txt (the bag lost its declaration; its files are still checked)";
+
 /// Events a round keeps before recording them.
 const FLUSH_EVENTS: usize = 4096;
 
@@ -180,6 +187,23 @@ impl Watcher<'_> {
                 );
                 continue;
             }
+            // A bag that lost its bagit.txt: said once, and once more when it is back.
+            let declared = bag.join("bagit.txt").symlink_metadata().is_ok();
+            let said = cat
+                .last_event(&item.item, None)?
+                .is_some_and(|e| e.event_type == "fixity check" && e.detail == NO_BAGIT);
+            if declared == said {
+                events.push(match declared {
+                    false => event(&item.item, None, "fixity check", "fail", NO_BAGIT.into()),
+                    true => event(
+                        &item.item,
+                        None,
+                        "fixity check",
+                        "pass",
+                        "bagit.txt is back".into(),
+                    ),
+                });
+            }
             let walk = walk_bag(&bag.join("data"));
             // A link or a FIFO where a file was is there but not readable: always checked
             // (the check refuses to open it and says so), never called missing.
@@ -208,7 +232,25 @@ impl Watcher<'_> {
                             || f.bytes != Some(stamp.bytes)
                             || checked.is_none_or(|t| stamp.changed_ns >= t);
                         if stale {
-                            events.push(fixity_event(root, &f));
+                            let e = fixity_event(root, &f);
+                            let same = e.outcome != "pass"
+                                && f.status == FileStatus::Present
+                                && f.last_outcome.as_deref() == Some(e.outcome.as_str())
+                                && f.last_detail.as_deref() == Some(e.detail.as_str());
+                            if same {
+                                // The condition already recorded, unchanged: not reported again
+                                // (a restart, `--once` from cron). Its check date is noted so
+                                // it is not read again every round.
+                                cat.set_file_checked(
+                                    &f.item,
+                                    &f.path,
+                                    &e.date_time,
+                                    &e.outcome,
+                                    &e.detail,
+                                )?;
+                            } else {
+                                events.push(e);
+                            }
                         }
                     }
                 }
@@ -245,11 +287,18 @@ impl Watcher<'_> {
             }
         }
         let mut claimed = vec![false; unknown.len()];
+        // By digest, so matching stays linear however many files went and came.
+        let mut by_sha: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+        for (k, sha) in unknown_sha.iter().enumerate() {
+            if let Some(sha) = sha {
+                by_sha.entry(sha.as_str()).or_default().push(k);
+            }
+        }
         for f in gone {
-            let to = unknown
-                .iter()
-                .enumerate()
-                .find(|(k, _)| !claimed[*k] && unknown_sha[*k].as_deref() == Some(&f.sha256))
+            let to = by_sha
+                .get(f.sha256.as_str())
+                .and_then(|ks| ks.iter().copied().find(|&k| !claimed[k]))
+                .map(|k| (k, &unknown[k]))
                 .map(|(k, (item, path, abs))| {
                     claimed[k] = true;
                     // Reported as where the file went; not again as a stranger in its bag.
@@ -280,13 +329,20 @@ impl Watcher<'_> {
             });
         }
         for ((item, path, abs), claimed) in unknown.into_iter().zip(claimed) {
-            if !claimed && self.reported_unknown.insert(abs) {
+            if claimed || !self.reported_unknown.insert(abs) {
+                continue;
+            }
+            // Reported by an earlier watcher (or run) already: the record says so.
+            let known = cat
+                .last_event(&item, Some(&path))?
+                .is_some_and(|e| e.outcome == "warning" && e.detail == UNLISTED);
+            if !known {
                 events.push(event(
                     &item,
                     Some(&path),
                     "fixity check",
                     "warning",
-                    "in the bag's payload but not in its manifest".into(),
+                    UNLISTED.into(),
                 ));
             }
         }
