@@ -350,3 +350,127 @@ fn report_reads_a_read_only_copy_and_writes_nothing() {
     assert_eq!(kinds(&v), ["oxum_mismatch", "missing"], "{v:#}");
     assert_eq!(snapshot(&copy), before, "the read-only copy changed");
 }
+
+/// A valid FLAC made by the reference encoder, and where its metadata blocks start.
+fn reference_flac(dir: &Path) -> Vec<u8> {
+    let wav = dir.join("ref.wav");
+    write_wav(
+        &wav,
+        &WavSpec::pcm(2, 48_000, 16),
+        &signal(2, 48_000, 16, 1.0),
+    );
+    let flac = dir.join("ref.flac");
+    let o = run(Command::new(tool("flac"))
+        .args(["-s", "-f", "--padding=4096", "-o"])
+        .arg(&flac)
+        .arg(&wav));
+    assert!(o.status.success(), "flac: {}", text(&o));
+    assert_flac_t(&flac);
+    std::fs::read(&flac).unwrap()
+}
+
+/// The offsets of the metadata block headers (after `fLaC`).
+fn block_offsets(b: &[u8]) -> Vec<usize> {
+    let mut at = 4;
+    let mut out = Vec::new();
+    loop {
+        out.push(at);
+        let last = b[at] & 0x80 != 0;
+        at += 4 + u32::from_be_bytes([0, b[at + 1], b[at + 2], b[at + 3]]) as usize;
+        if last {
+            return out;
+        }
+    }
+}
+
+/// STREAMINFO's sample rate, channels and bits per sample rewritten (RFC 9639 §8.2: bytes
+/// 10..18 of the block hold rate:20, channels-1:3, bits-1:5, total samples:36).
+fn restream(b: &mut [u8], rate: Option<u64>, channels: Option<u64>, bits: Option<u64>) {
+    let field = &mut b[8 + 10..8 + 18];
+    let v = u64::from_be_bytes(field.try_into().unwrap());
+    let r = rate.unwrap_or(v >> 44);
+    let c = channels.map_or((v >> 41) & 7, |c| c - 1);
+    let p = bits.map_or((v >> 36) & 0x1f, |p| p - 1);
+    let v = (r << 44) | (c << 41) | (p << 36) | (v & ((1 << 36) - 1));
+    field.copy_from_slice(&v.to_be_bytes());
+}
+
+#[test]
+fn flac_files_flac_t_rejects_are_audio_damaged_with_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = reference_flac(tmp.path());
+    let blocks = block_offsets(&good);
+    assert!(blocks.len() >= 3, "STREAMINFO, a comment, padding at least");
+    type Craft = Box<dyn Fn(&mut Vec<u8>)>;
+    let past_end = format!(
+        "bad metadata: block {} runs past the end of the file",
+        blocks.len()
+    );
+    let cases: Vec<(&str, Craft, &str)> = vec![
+        (
+            "rate",
+            Box::new(|b| restream(b, Some(44_100), None, None)),
+            "frame header disagrees with STREAMINFO: 2 channel(s), 16 bits, 48000 Hz where STREAMINFO says 2, 16, 44100",
+        ),
+        (
+            "channels",
+            Box::new(|b| restream(b, None, Some(1), None)),
+            "where STREAMINFO says 1, 16, 48000",
+        ),
+        (
+            "bits",
+            Box::new(|b| restream(b, None, None, Some(24))),
+            "where STREAMINFO says 2, 24, 48000",
+        ),
+        (
+            "past-the-end",
+            {
+                let last = *blocks.last().unwrap();
+                Box::new(move |b| b[last + 1..last + 4].copy_from_slice(&[0xff, 0xff, 0xff]))
+            },
+            &past_end,
+        ),
+        (
+            "streaminfo-33",
+            Box::new(|b| b[5..8].copy_from_slice(&[0, 0, 33])),
+            "bad metadata: STREAMINFO is 33 bytes, not 34",
+        ),
+        (
+            "streaminfo-35",
+            Box::new(|b| b[5..8].copy_from_slice(&[0, 0, 35])),
+            "bad metadata: STREAMINFO is 35 bytes, not 34",
+        ),
+        (
+            "second-streaminfo",
+            {
+                let second = blocks[1];
+                Box::new(move |b| b[second] &= 0x80)
+            },
+            "bad metadata: block 2 is a second STREAMINFO",
+        ),
+    ];
+    for (name, craft, expected) in cases {
+        let mut b = good.clone();
+        craft(&mut b);
+        let file = tmp.path().join(format!("{name}.flac"));
+        std::fs::write(&file, &b).unwrap();
+        assert_flac_t_fails(&file);
+        let (code, v, all) = verify_json(&[&file], &[]);
+        assert_eq!(code, 1, "{name}: {all}");
+        assert_eq!(kinds(&v), ["audio_damaged"], "{name}: {v:#}");
+        let detail = v["problems"][0]["detail"].as_str().unwrap();
+        assert!(detail.contains(expected), "{name}: {detail}");
+        // The declicker's reader refuses it too (a derivative only from an intact source).
+        if ["rate", "channels", "bits"].contains(&name) {
+            let out = tmp.path().join(format!("{name}-out.wav"));
+            let o = run(capstan().arg("declick").arg(&file).arg(&out));
+            assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o));
+            assert!(text(&o).contains(expected), "{name}: {}", text(&o));
+            assert!(!out.exists());
+        }
+    }
+    // The untouched file still passes.
+    let file = tmp.path().join("ref.flac");
+    let (code, _, all) = verify_json(&[&file], &[]);
+    assert_eq!(code, 0, "{all}");
+}
