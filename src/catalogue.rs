@@ -517,6 +517,11 @@ impl Catalogue {
                 expected: SCHEMA_VERSION,
             });
         }
+        if version < SCHEMA_VERSION && !read_only_fs(&archive.meta_dir()) {
+            // Older, on writable media: upgraded in place, as any first open does.
+            drop(cat);
+            return Catalogue::open(archive);
+        }
         if version < SCHEMA_VERSION {
             return Err(CatalogueError::Corrupt {
                 path: path.clone(),
@@ -2328,6 +2333,46 @@ mod tests {
         let cat = Catalogue::open(&archive).unwrap();
         assert_eq!(cat.versions().unwrap().0, SCHEMA_VERSION);
         assert_eq!(listen(&cat), expected);
+    }
+
+    #[test]
+    fn a_version_2_catalogue_learns_the_masters_audio_md5_from_the_qc_reports() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let archive = Archive::new(root);
+        Catalogue::open(&archive).unwrap();
+        let md5 = "00112233445566778899aabbccddeeff";
+        let qc = format!(
+            r#"{{"takes":[{{"source":{{"frames":48000,"sample_rate":48000}},"masters":[{{"file":"data/i_pm.flac","audio_md5":"{}"}}]}}]}}"#,
+            md5.to_uppercase()
+        );
+        make_bag(
+            root,
+            "c",
+            "i",
+            &[("data/i.qc.json", qc.as_bytes()), ("data/i_pm.flac", b"x")],
+        );
+        let mut cat = Catalogue::open(&archive).unwrap();
+        let rel = Path::new("c/i");
+        let rec = item_from_bag(&root.join(rel), rel, &mut ReindexSummary::default()).unwrap();
+        cat.register_item(&rec).unwrap();
+        let md5s = |cat: &Catalogue| -> Vec<(String, Option<String>)> {
+            cat.known_items().unwrap().remove(0).files
+        };
+        let expected = vec![
+            ("data/i.qc.json".to_string(), None),
+            ("data/i_pm.flac".to_string(), Some(md5.to_string())),
+        ];
+        assert_eq!(md5s(&cat), expected);
+        // Back to what version 2 wrote: no column, user_version 2.
+        cat.conn
+            .execute_batch("ALTER TABLE files DROP COLUMN audio_md5; PRAGMA user_version = 2;")
+            .unwrap();
+        drop(cat);
+        // Even a read-only open upgrades it, on writable media.
+        let cat = Catalogue::open_read_only(&archive).unwrap();
+        assert_eq!(cat.versions().unwrap().0, SCHEMA_VERSION);
+        assert_eq!(md5s(&cat), expected);
     }
 
     #[test]
