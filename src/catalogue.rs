@@ -542,21 +542,29 @@ impl Catalogue {
         Ok(cat)
     }
 
-    /// Every item the archive should hold, with its files: the registered items, and items
-    /// only the event log knows (an `ingestion` event; their bag is at `collection/id`).
-    pub fn known_items(&self) -> Result<Vec<KnownItem>, CatalogueError> {
+    /// Every item the archive should hold whose bag is at or under `under` (relative to the
+    /// root; "" for all), with its files: the registered items, and items only the event log
+    /// knows (an `ingestion` event; their bag is at `collection/id`).
+    pub fn known_items(&self, under: &str) -> Result<Vec<KnownItem>, CatalogueError> {
+        let under = under.trim_end_matches('/');
+        let within = |bag: &str| {
+            under.is_empty()
+                || bag == under
+                || bag.strip_prefix(under).is_some_and(|r| r.starts_with('/'))
+        };
         let sql = sql_err(&self.path);
         let mut st = self
             .conn
             .prepare(
                 "SELECT i.collection || '/' || i.item_id, i.bag_path, f.path, f.audio_md5
                  FROM items i LEFT JOIN files f ON f.item = i.id
+                 WHERE ?1 = '' OR i.bag_path = ?1 OR substr(i.bag_path, 1, length(?1) + 1) = ?1 || '/'
                  ORDER BY i.collection, i.item_id, f.path",
             )
             .map_err(&sql)?;
         let mut out: Vec<KnownItem> = Vec::new();
         let rows = st
-            .query_map([], |r| {
+            .query_map([under], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -592,7 +600,7 @@ impl Catalogue {
             .collect::<rusqlite::Result<_>>()
             .map_err(&sql)?;
         for item in logged {
-            if !registered.contains(&item) && item.split('/').count() == 2 {
+            if !registered.contains(&item) && item.split('/').count() == 2 && within(&item) {
                 out.push(KnownItem {
                     bag_path: item.clone(),
                     item,
@@ -2357,7 +2365,7 @@ mod tests {
         let rec = item_from_bag(&root.join(rel), rel, &mut ReindexSummary::default()).unwrap();
         cat.register_item(&rec).unwrap();
         let md5s = |cat: &Catalogue| -> Vec<(String, Option<String>)> {
-            cat.known_items().unwrap().remove(0).files
+            cat.known_items("c").unwrap().remove(0).files
         };
         let expected = vec![
             ("data/i.qc.json".to_string(), None),

@@ -151,6 +151,7 @@ fn an_item_deleted_whole_is_item_missing_until_it_is_restored() {
     let tmp = tempfile::tempdir().unwrap();
     let (decoy_dir, decoy_before) = decoy(tmp.path());
     let (archive, bag) = archive_with_item(tmp.path(), "gone", 1.0);
+    let (_, stay) = archive_with_item(tmp.path(), "stay", 0.5);
     let (code, v, all) = verify_json(&[&archive], &[]);
     assert_eq!(code, 0, "{all}");
     let backup = tmp.path().join("backup");
@@ -167,6 +168,15 @@ fn an_item_deleted_whole_is_item_missing_until_it_is_restored() {
             && p["detail"].as_str().unwrap().contains("gone from disk"),
         "{p}"
     );
+    // Verifying its collection finds it too; verifying another bag alone does not.
+    let (code, v4, all) = verify_json(&[&archive.join("tapes")], &["--no-record"]);
+    assert_eq!(
+        (code, kinds(&v4)),
+        (1, vec!["item_missing".to_string()]),
+        "{all}"
+    );
+    let (code, _, all) = verify_json(&[&stay], &["--no-record"]);
+    assert_eq!(code, 0, "{all}");
     let o = run(capstan().arg("verify").arg(&archive));
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -473,4 +483,26 @@ fn flac_files_flac_t_rejects_are_audio_damaged_with_what_is_wrong() {
     let file = tmp.path().join("ref.flac");
     let (code, _, all) = verify_json(&[&file], &[]);
     assert_eq!(code, 0, "{all}");
+}
+
+#[test]
+fn without_its_catalogue_the_event_log_still_says_which_items_should_be_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (archive, bag) = archive_with_item(tmp.path(), "logged", 0.5);
+    std::fs::remove_file(archive.join(".capstan/catalogue.sqlite")).unwrap();
+    std::fs::remove_dir_all(&bag).unwrap();
+    let (code, v, all) = verify_json(&[&archive], &["--no-record"]);
+    assert_eq!(code, 1, "{all}");
+    assert_eq!(kinds(&v), ["item_missing"], "{v:#}");
+    assert!(
+        v["problems"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("tapes/logged"),
+        "{v:#}"
+    );
+    assert!(
+        !archive.join(".capstan/catalogue.sqlite").exists(),
+        "verify --no-record made a catalogue"
+    );
 }

@@ -678,7 +678,12 @@ pub fn verify(
         }) else {
             continue;
         };
-        for known in known_items(&root) {
+        let under = path
+            .strip_prefix(&root)
+            .ok()
+            .and_then(Path::to_str)
+            .unwrap_or("");
+        for known in known_items(&root, under) {
             let dir = root.join(&known.bag_path);
             if !dir.starts_with(path) || !seen_items.insert(dir.clone()) {
                 continue;
@@ -820,10 +825,10 @@ pub fn verify(
 
 /// The items an archive's record knows (its catalogue, read-only; else the `ingestion` events
 /// of its `events.jsonl`). Nothing when neither can be read: there is nothing to compare with.
-fn known_items(root: &Path) -> Vec<crate::catalogue::KnownItem> {
+fn known_items(root: &Path, under: &str) -> Vec<crate::catalogue::KnownItem> {
     let archive = crate::archive::Archive::new(root);
     if let Ok(items) =
-        crate::catalogue::Catalogue::open_read_only(&archive).and_then(|c| c.known_items())
+        crate::catalogue::Catalogue::open_read_only(&archive).and_then(|c| c.known_items(under))
     {
         return items;
     }
