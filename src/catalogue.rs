@@ -297,6 +297,11 @@ pub struct ItemSummary {
     pub needs_listen: Option<String>,
     /// The latest `fixity check` event of the item or any of its files.
     pub last_verification: Option<Verification>,
+    /// The latest `fixity check` of the bag itself (no file), when it failed: a problem with
+    /// the bag rather than one file (a lost bagit.txt, a gone item, a damaged tag manifest),
+    /// open until a later check of the bag passes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bag_failed: Option<Verification>,
     /// Files that are not `present`, or whose last check failed.
     pub problems: Vec<FileRow>,
 }
@@ -308,7 +313,8 @@ impl ItemSummary {
         let failed = self
             .last_verification
             .as_ref()
-            .is_some_and(|v| v.outcome == "fail");
+            .is_some_and(|v| v.outcome == "fail")
+            || self.bag_failed.is_some();
         self.problems.len().max(usize::from(failed))
     }
 }
@@ -1056,6 +1062,7 @@ impl Catalogue {
                     files: r.get::<_, i64>(6)? as u64,
                     bytes: r.get::<_, i64>(7)? as u64,
                     last_verification: None,
+                    bag_failed: None,
                     problems: Vec::new(),
                 })
             })
@@ -1069,17 +1076,31 @@ impl Catalogue {
                  WHERE item = ?1 AND event_type = 'fixity check' ORDER BY seq DESC LIMIT 1",
             )
             .map_err(&sql)?;
+        let mut bag = self
+            .conn
+            .prepare(
+                "SELECT date_time, outcome, detail FROM events
+                 WHERE item = ?1 AND file IS NULL AND event_type = 'fixity check'
+                 ORDER BY seq DESC LIMIT 1",
+            )
+            .map_err(&sql)?;
+        let verification = |r: &rusqlite::Row<'_>| {
+            Ok(Verification {
+                date_time: r.get(0)?,
+                outcome: r.get(1)?,
+                detail: r.get(2)?,
+            })
+        };
         for item in &mut items {
             item.last_verification = last
-                .query_row([&item.item], |r| {
-                    Ok(Verification {
-                        date_time: r.get(0)?,
-                        outcome: r.get(1)?,
-                        detail: r.get(2)?,
-                    })
-                })
+                .query_row([&item.item], verification)
                 .optional()
                 .map_err(&sql)?;
+            item.bag_failed = bag
+                .query_row([&item.item], verification)
+                .optional()
+                .map_err(&sql)?
+                .filter(|v| v.outcome == "fail");
         }
         let problems = self.files_where(
             "f.status <> 'present' OR f.last_outcome = 'fail'

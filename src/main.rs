@@ -920,7 +920,9 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
                     .unwrap_or_default()
             );
         }
-        if i.problems.is_empty() && i.open_problems() > 0 {
+        if let Some(v) = &i.bag_failed {
+            println!("    problem: the bag's last check failed: {}", v.detail);
+        } else if i.problems.is_empty() && i.open_problems() > 0 {
             if let Some(v) = &i.last_verification {
                 println!("    problem: last verification failed: {}", v.detail);
             }

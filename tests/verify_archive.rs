@@ -255,6 +255,32 @@ fn a_bag_that_lost_its_bagit_txt_is_still_verified_and_never_deleted() {
     assert!(!printed.contains("\"deletion\""), "{printed}");
     let log = std::fs::read_to_string(archive.join(".capstan/events.jsonl")).unwrap();
     assert!(!log.contains("\"deletion\""), "{log}");
+    // report shows the bag's own problem beside the damaged master.
+    let o = run(capstan().arg("report").arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("problem: the bag's last check failed")
+            && text(&o).contains("no bagit.txt"),
+        "{}",
+        text(&o)
+    );
+    // Mended (the declaration and the master back): verify passes and report closes both.
+    b[at] ^= 0x10;
+    std::fs::write(&master, &b).unwrap();
+    std::fs::write(
+        bag.join("bagit.txt"),
+        "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
+    )
+    .unwrap();
+    assert_valid_bag(&bag);
+    let (code, _, all) = verify_json(&[&archive], &[]);
+    assert_eq!(code, 0, "{all}");
+    let (code, r, all) = report_json(&archive);
+    assert_eq!(
+        (code, &r["summary"]["open_problems"]),
+        (0, &Value::from(0)),
+        "{all}"
+    );
     assert_eq!(snapshot(&decoy_dir), decoy_before);
 }
 
