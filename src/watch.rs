@@ -10,7 +10,15 @@
 //!   tell an edited tag from damaged audio);
 //! - a known file that is gone is a `move` if a new file anywhere in the reconciled part has its
 //!   SHA-256 (as AVP Fixity reports Moved/Renamed), else a `deletion` (outcome fail);
-//! - a file in a known bag that the catalogue does not know is reported, once a session.
+//! - a file in a known bag that the catalogue does not know is reported;
+//! - a known bag that lost its `bagit.txt` is still a bag (its files are checked), reported
+//!   malformed, and reported again when the file is back.
+//!
+//! Each condition is recorded once, across restarts and `--once` runs: an unlisted file whose
+//! latest event already says so, or a re-read (also by the rolling schedule) that finds the
+//! failure last recorded, is not recorded again (the file's check date moves on in the
+//! catalogue only); a change (a new failure, fail to pass) always is. Stray files and folders
+//! anywhere in the archive are never a reason to stop.
 //!
 //! On start the whole archive is reconciled, so what changed while no watcher ran is reported
 //! first; a file never checked since it was registered is read then. An inotify queue overflow
@@ -108,6 +116,15 @@ fn fixity_event(root: &Path, row: &FileRow) -> Event {
         ),
     };
     event(&row.item, Some(&row.path), "fixity check", outcome, detail)
+}
+
+/// Whether a check found the problem the file's last recorded check found already (then it is
+/// not recorded again: each condition once, a change always).
+fn same_problem(row: &FileRow, e: &Event) -> bool {
+    e.outcome != "pass"
+        && row.status == FileStatus::Present
+        && row.last_outcome.as_deref() == Some(e.outcome.as_str())
+        && row.last_detail.as_deref() == Some(e.detail.as_str())
 }
 
 /// The part of the archive a change concerns: `<collection>/<item-id>` (or a collection, or
@@ -233,11 +250,7 @@ impl Watcher<'_> {
                             || checked.is_none_or(|t| stamp.changed_ns >= t);
                         if stale {
                             let e = fixity_event(root, &f);
-                            let same = e.outcome != "pass"
-                                && f.status == FileStatus::Present
-                                && f.last_outcome.as_deref() == Some(e.outcome.as_str())
-                                && f.last_detail.as_deref() == Some(e.detail.as_str());
-                            if same {
+                            if same_problem(&f, &e) {
                                 // The condition already recorded, unchanged: not reported again
                                 // (a restart, `--once` from cron). Its check date is noted so
                                 // it is not read again every round.
@@ -455,8 +468,19 @@ impl Watcher<'_> {
         drop(cat);
         let started = Instant::now();
         let e = fixity_event(&self.archive.root, &row);
-        catalogue::record(self.archive, None, std::slice::from_ref(&e))?;
-        (self.tell)(Tell::Event(&e));
+        if same_problem(&row, &e) {
+            // Already recorded: only its check date moves on, so the schedule goes round.
+            Catalogue::open(self.archive)?.set_file_checked(
+                &row.item,
+                &row.path,
+                &e.date_time,
+                &e.outcome,
+                &e.detail,
+            )?;
+        } else {
+            catalogue::record(self.archive, None, std::slice::from_ref(&e))?;
+            (self.tell)(Tell::Event(&e));
+        }
         // Spread evenly: this file's share of the period, by bytes (by count for empty files).
         let (total, files) = (report.summary.bytes.max(1), report.summary.files.max(1));
         let bytes = row.bytes.unwrap_or(0);

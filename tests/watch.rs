@@ -518,3 +518,42 @@ fn stray_files_at_every_depth_never_stop_the_watcher_and_each_condition_is_recor
     // The log and the catalogue agree.
     assert_eq!(logged(&archive).len(), events(&archive).len());
 }
+
+#[test]
+fn the_rolling_schedule_records_a_standing_failure_once_and_goes_on_round() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (archive, bag) = archive_with_item(tmp.path(), "f1");
+    let master = masters(&bag)[0].clone();
+    let name = format!("data/{}", master.file_name().unwrap().to_str().unwrap());
+    flip_a_bit_in(&master);
+    let (code, printed, all) = once(&archive);
+    assert_eq!(code, 1, "{all}");
+    assert!(has(
+        &printed,
+        "fixity check",
+        "tapes/f1",
+        Some(&name),
+        "fail"
+    ));
+    let qc_passes = times(&archive, "data/f1.qc.json", "pass");
+    let mut w = capstan()
+        .args(["watch", "--every", "1s", "--json"])
+        .arg(&archive)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Round and round: the QC report is read again and again (passes recorded), the master
+    // too, but its standing failure is not recorded again.
+    let t = wait_for(&archive, Duration::from_secs(10), |_| {
+        times(&archive, "data/f1.qc.json", "pass").0 >= qc_passes.0 + 3
+    });
+    eprintln!("three rounds after {t:?}");
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(w.id() as i32, libc::SIGTERM) };
+    assert_eq!(
+        wait_with_timeout(&mut w, Duration::from_secs(5)).code(),
+        Some(0)
+    );
+    assert_eq!(times(&archive, &name, "fail"), (1, 1));
+}
