@@ -335,6 +335,20 @@ fn a_master_replaced_by_another_valid_flac_is_audio_replaced_not_metadata_change
         "{}",
         text(&o)
     );
+    // A forger who also rewrites the manifests (bagit.py itself, so the bag validates) is
+    // still caught, without --deep: the master's head says whose audio it holds.
+    let venv_python = tool("bagit.py").with_file_name("python3");
+    let o = run(Command::new(&venv_python)
+        .args([
+            "-c",
+            "import bagit, sys; bagit.Bag(sys.argv[1]).save(manifests=True)",
+        ])
+        .arg(&bag));
+    assert!(o.status.success(), "bagit.py save: {}", text(&o));
+    assert_valid_bag(&bag);
+    let (code, v, all) = verify_json(&[&archive], &["--no-record"]);
+    assert_eq!(code, 1, "{all}");
+    assert_eq!(kinds(&v), ["audio_replaced"], "{v:#}");
     // A rebuilt catalogue still knows the archived audio (from the QC report).
     let o = run(capstan().args(["reindex", "--archive"]).arg(&archive));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

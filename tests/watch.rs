@@ -398,6 +398,13 @@ fn once(archive: &Path) -> (i32, Vec<Value>, String) {
 fn stray_files_at_every_depth_never_stop_the_watcher_and_each_condition_is_recorded_once() {
     let tmp = tempfile::tempdir().unwrap();
     let (archive, bag) = archive_with_item(tmp.path(), "s1");
+    assert_valid_bag(&bag);
+    // Outside the archive, linked to from inside: never read, written or removed.
+    let decoy = tmp.path().join("decoy");
+    std::fs::create_dir_all(decoy.join("sub")).unwrap();
+    std::fs::write(decoy.join("keep.txt"), "not Capstan's").unwrap();
+    std::fs::write(decoy.join("sub/bagit.txt"), "BagIt-Version: 1.0\n").unwrap();
+    let decoy_before = snapshot(&decoy);
     let (code, _, all) = once(&archive);
     assert_eq!(code, 0, "all good: {all}");
     let (code, printed, all) = once(&archive);
@@ -432,6 +439,8 @@ fn stray_files_at_every_depth_never_stop_the_watcher_and_each_condition_is_recor
     fifo(&archive.join("fifo"));
     fifo(&archive.join("tapes/fifo"));
     std::os::unix::fs::symlink("/etc", archive.join("tapes/etc-link")).unwrap();
+    std::os::unix::fs::symlink(&decoy, archive.join("decoy-link")).unwrap();
+    std::os::unix::fs::symlink(&decoy, bag.join("data/decoy-link")).unwrap();
 
     // The unlisted payload files are recorded once, as warnings: exit 1.
     let (code, printed, all) = once(&archive);
@@ -440,7 +449,11 @@ fn stray_files_at_every_depth_never_stop_the_watcher_and_each_condition_is_recor
         .iter()
         .map(|e| e["file"].as_str().unwrap())
         .collect();
-    assert_eq!(files, ["data/stray.txt", "data/sub/z.txt"], "{printed:#?}");
+    assert_eq!(
+        files,
+        ["data/decoy-link", "data/stray.txt", "data/sub/z.txt"],
+        "{printed:#?}"
+    );
     assert!(printed.iter().all(|e| e["outcome"] == "warning"));
     // Run again, and again: nothing new, exit 0.
     for _ in 0..2 {
@@ -463,6 +476,7 @@ fn stray_files_at_every_depth_never_stop_the_watcher_and_each_condition_is_recor
     }
     assert_eq!(times(&archive, "data/stray.txt", "warning"), (1, 1));
     assert_eq!(times(&archive, "data/sub/z.txt", "warning"), (1, 1));
+    assert_eq!(times(&archive, "data/decoy-link", "warning"), (1, 1));
 
     // A failure is recorded once; its mending (a state change) once too.
     let master = masters(&bag)[0].clone();
@@ -517,6 +531,7 @@ fn stray_files_at_every_depth_never_stop_the_watcher_and_each_condition_is_recor
         .any(|e| e["event_type"] == "deletion" && e["file"] != "data/s1.qc.json"));
     // The log and the catalogue agree.
     assert_eq!(logged(&archive).len(), events(&archive).len());
+    assert_eq!(snapshot(&decoy), decoy_before, "the decoy changed");
 }
 
 #[test]
