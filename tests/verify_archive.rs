@@ -519,8 +519,17 @@ fn flac_files_flac_t_rejects_are_audio_damaged_with_what_is_wrong() {
             assert!(!out.exists());
         }
     }
-    // The untouched file still passes.
+    // The untouched file still passes, and so does one behind an ID3v2 tag (which flac -t
+    // skips, as libFLAC does): strict, never stricter than the format.
     let file = tmp.path().join("ref.flac");
+    let (code, _, all) = verify_json(&[&file], &[]);
+    assert_eq!(code, 0, "{all}");
+    let mut tagged = b"ID3\x04\x00\x00\x00\x00\x00\x14".to_vec();
+    tagged.extend([0u8; 20]);
+    tagged.extend(&good);
+    let file = tmp.path().join("id3.flac");
+    std::fs::write(&file, &tagged).unwrap();
+    assert_flac_t(&file);
     let (code, _, all) = verify_json(&[&file], &[]);
     assert_eq!(code, 0, "{all}");
 }

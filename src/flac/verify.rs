@@ -158,11 +158,21 @@ impl MetaWalk {
             }
             self.header.push(bytes[i]);
             i += 1;
-            if self.header.len() < 4 {
+            // An ID3v2 tag before the marker (which libFLAC and `flac -t` skip) is 10 bytes of
+            // header, then its syncsafe size (and a 10-byte footer when flagged).
+            let id3 = !self.marker && self.header.starts_with(b"ID3");
+            if self.header.len() < if id3 { 10 } else { 4 } {
                 continue;
             }
             let h = std::mem::take(&mut self.header);
             self.next_at = at + 1;
+            if id3 {
+                let size = h[6..10]
+                    .iter()
+                    .fold(0u64, |n, &b| (n << 7) | u64::from(b & 0x7f));
+                self.next_at += size + if h[5] & 0x10 != 0 { 10 } else { 0 };
+                continue;
+            }
             if !self.marker {
                 self.marker = true;
                 if h != b"fLaC" {
