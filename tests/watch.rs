@@ -572,3 +572,34 @@ fn the_rolling_schedule_records_a_standing_failure_once_and_goes_on_round() {
     );
     assert_eq!(times(&archive, &name, "fail"), (1, 1));
 }
+
+#[test]
+fn a_bag_with_100000_unlisted_files_is_recorded_once_in_under_30_s() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (archive, bag) = archive_with_item(tmp.path(), "n1");
+    let (code, _, all) = once(&archive);
+    assert_eq!(code, 0, "{all}");
+    let strays = bag.join("data/strays");
+    std::fs::create_dir(&strays).unwrap();
+    for i in 0..100_000 {
+        std::fs::write(strays.join(format!("s{i:06}")), []).unwrap();
+    }
+    let started = Instant::now();
+    let (code, printed, all) = once(&archive);
+    let took = started.elapsed();
+    eprintln!("watch --once recording 100,000 unlisted files: {took:?}");
+    assert_eq!(code, 1, "{}", &all[..all.len().min(2000)]);
+    assert_eq!(printed.len(), 100_000);
+    assert!(
+        took < Duration::from_secs(30),
+        "100,000 problems took {took:?}: recording is not linear"
+    );
+    // Once: the next run records nothing, and just as fast.
+    let started = Instant::now();
+    let (code, printed, _) = once(&archive);
+    let took = started.elapsed();
+    eprintln!("and again, nothing new: {took:?}");
+    assert_eq!((code, printed.len()), (0, 0));
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert_eq!(logged(&archive).len(), events(&archive).len());
+}
