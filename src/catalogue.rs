@@ -36,6 +36,8 @@
 //!   short `BEGIN IMMEDIATE` transaction. Each open catalogue holds a shared lock on
 //!   `.capstan/catalogue.lock`, which [`reindex`] takes exclusively only for the moment it swaps
 //!   the rebuilt file in; long-lived users (the watcher) should drop their handle between rounds.
+//! - [`Catalogue::open_read_only`] creates and writes nothing (no folder, lock file or WAL;
+//!   `immutable` on a read-only file system), for readers such as `report` and `verify`.
 //! - A damaged catalogue (garbage, truncated, not Capstan's) is reported as
 //!   [`CatalogueError::Corrupt`], never silently recreated, and a missing one in an archive that
 //!   already holds items as [`CatalogueError::Missing`]; both say to run `capstan reindex`.

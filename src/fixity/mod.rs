@@ -11,6 +11,13 @@
 //! opened; symbolic links are reported and never followed or read; a file is opened only if
 //! the walk of its bag found it as a regular file, and opened without following links.
 //!
+//! Inside an archive, what is on disk is also compared with what was archived: the archive's
+//! catalogue (opened read-only; else the `ingestion` events of `events.jsonl`) names the items
+//! that should be under each PATH (one whose bag is gone is [`ProblemKind::ItemMissing`]) and
+//! the audio MD5 each master had at ingest (a FLAC whose STREAMINFO says otherwise, read from
+//! its first bytes in the digest's read, is [`ProblemKind::AudioReplaced`], however valid it
+//! is in itself). Recording is linear in files and problems.
+//!
 //! A FLAC whose digest changed is decoded even without `deep`, to tell a damaged recording
 //! from an edited tag ("metadata changed, audio intact"): the one case where a file is read
 //! twice, and only when it has already failed.
