@@ -36,8 +36,9 @@
 //!   short `BEGIN IMMEDIATE` transaction. Each open catalogue holds a shared lock on
 //!   `.capstan/catalogue.lock`, which [`reindex`] takes exclusively only for the moment it swaps
 //!   the rebuilt file in; long-lived users (the watcher) should drop their handle between rounds.
-//! - [`Catalogue::open_read_only`] creates and writes nothing (no folder, lock file or WAL;
-//!   `immutable` on a read-only file system), for readers such as `report` and `verify`.
+//! - [`Catalogue::open_read_only`] never writes the database, makes no folder or lock file and
+//!   upgrades nothing on read-only media (`immutable` there); on writable media SQLite may
+//!   keep its WAL index (`-shm`, `-wal`) beside it, as any reader does. For `report`, `verify`.
 //! - A damaged catalogue (garbage, truncated, not Capstan's) is reported as
 //!   [`CatalogueError::Corrupt`], never silently recreated, and a missing one in an archive that
 //!   already holds items as [`CatalogueError::Missing`]; both say to run `capstan reindex`.
@@ -448,9 +449,9 @@ impl Catalogue {
         Ok(cat)
     }
 
-    /// Opens the archive's catalogue for reading only: nothing in the archive is created or
-    /// written (no folder, lock file, WAL or upgrade), so it serves a read-only copy of an
-    /// archive (a mounted backup). On a read-only file system SQLite is told the file is
+    /// Opens the archive's catalogue for reading only: the database is never written and no
+    /// folder or lock file is made, so it serves a read-only copy of an archive (a mounted
+    /// backup). An older schema on writable media is upgraded in place, as any first open does. On a read-only file system SQLite is told the file is
     /// immutable (it could not keep its WAL index there). An archive that holds nothing and has
     /// no catalogue reads as empty.
     pub fn open_read_only(archive: &Archive) -> Result<Catalogue, CatalogueError> {
