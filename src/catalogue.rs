@@ -13,11 +13,14 @@
 //!   needs a listen (from the QC report: a captured take that lost samples, ended on a failure
 //!   or was recovered; NULL when none did), and when it was registered. Unique on (collection,
 //!   item id). A version 1 catalogue gains the `needs_listen` column, filled from the bags'
-//!   QC reports, the first time it is opened.
+//!   QC reports, the first time it is opened; a version 2 catalogue gains `files.audio_md5`
+//!   likewise.
 //! - `files`: one row per payload file (from the SHA-256 manifest): its item, path relative to
 //!   the bag (`data/x_pm.flac`), bytes (NULL when the file was not there to measure), SHA-256,
 //!   status (`present`, `missing`, `moved`), and the last fixity check (date-time, outcome,
-//!   detail). Indexed on the digest (moved files are matched by it) and on the last check (the
+//!   detail), and for a FLAC the audio MD5 recorded at ingest (from the QC report: what
+//!   `verify` compares the master's STREAMINFO with, so a master replaced by another valid FLAC
+//!   is found; NULL when unknown). Indexed on the digest (moved files are matched by it) and on the last check (the
 //!   rolling schedule takes the least recently checked first).
 //! - `events`: every PREMIS event in the order recorded (`seq`): date-time, type, item
 //!   (`collection/id`), file, outcome, detail, agent. Indexed on item and file. A `fixity
@@ -33,6 +36,9 @@
 //!   short `BEGIN IMMEDIATE` transaction. Each open catalogue holds a shared lock on
 //!   `.capstan/catalogue.lock`, which [`reindex`] takes exclusively only for the moment it swaps
 //!   the rebuilt file in; long-lived users (the watcher) should drop their handle between rounds.
+//! - [`Catalogue::open_read_only`] never writes the database, makes no folder or lock file and
+//!   upgrades nothing on read-only media (`immutable` there); on writable media SQLite may
+//!   keep its WAL index (`-shm`, `-wal`) beside it, as any reader does. For `report`, `verify`.
 //! - A damaged catalogue (garbage, truncated, not Capstan's) is reported as
 //!   [`CatalogueError::Corrupt`], never silently recreated, and a missing one in an archive that
 //!   already holds items as [`CatalogueError::Missing`]; both say to run `capstan reindex`.
@@ -51,7 +57,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema this code reads and writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// `PRAGMA application_id`: "CPST", so that another program's SQLite file is not taken for ours.
 pub const APPLICATION_ID: i64 = 0x4350_5354;
 /// How long a writer waits for another writer before giving up.
@@ -81,6 +87,7 @@ CREATE TABLE files (
     last_checked TEXT,
     last_outcome TEXT,
     last_detail TEXT,
+    audio_md5 TEXT,
     UNIQUE (item, path)
 );
 CREATE INDEX files_sha256 ON files(sha256);
@@ -187,6 +194,44 @@ impl FileStatus {
     }
 }
 
+/// An item the archive should hold (see [`Catalogue::known_items`]).
+#[derive(Debug, Clone)]
+pub struct KnownItem {
+    /// `collection/id`
+    pub item: String,
+    /// Relative to the archive root.
+    pub bag_path: String,
+    /// Its payload files (relative to the bag) with the audio MD5 recorded at ingest, if any.
+    pub files: Vec<(String, Option<String>)>,
+}
+
+/// Whether `dir` is on a file system mounted read-only.
+fn read_only_fs(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid C string and a zeroed statvfs for the call to fill.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(c.as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
+    }
+}
+
+/// A path as an SQLite URI path: every byte but unreserved ones and `/` percent-encoded.
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// An item to register: what its bag says, and its payload files.
 #[derive(Debug, Clone)]
 pub struct ItemRecord {
@@ -215,6 +260,8 @@ pub struct FileRecord {
     /// Lower-case hex.
     pub sha256: String,
     pub status: FileStatus,
+    /// A FLAC's audio MD5 as recorded at ingest (the QC report's), lower-case hex.
+    pub audio_md5: Option<String>,
 }
 
 /// A payload file as the catalogue knows it.
@@ -232,6 +279,9 @@ pub struct FileRow {
     pub last_checked: Option<String>,
     pub last_outcome: Option<String>,
     pub last_detail: Option<String>,
+    /// A FLAC's audio MD5 as recorded at ingest, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_md5: Option<String>,
 }
 
 /// An item as the catalogue knows it, with what `capstan report` shows.
@@ -250,6 +300,11 @@ pub struct ItemSummary {
     pub needs_listen: Option<String>,
     /// The latest `fixity check` event of the item or any of its files.
     pub last_verification: Option<Verification>,
+    /// The latest `fixity check` of the bag itself (no file), when it failed: a problem with
+    /// the bag rather than one file (a lost bagit.txt, a gone item, a damaged tag manifest),
+    /// open until a later check of the bag passes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bag_failed: Option<Verification>,
     /// Files that are not `present`, or whose last check failed.
     pub problems: Vec<FileRow>,
 }
@@ -261,7 +316,8 @@ impl ItemSummary {
         let failed = self
             .last_verification
             .as_ref()
-            .is_some_and(|v| v.outcome == "fail");
+            .is_some_and(|v| v.outcome == "fail")
+            || self.bag_failed.is_some();
         self.problems.len().max(usize::from(failed))
     }
 }
@@ -298,7 +354,7 @@ pub struct Verification {
 }
 
 const FILE_COLUMNS: &str = "i.collection || '/' || i.item_id, i.bag_path, f.path, f.bytes, \
-     f.sha256, f.status, f.last_checked, f.last_outcome, f.last_detail";
+     f.sha256, f.status, f.last_checked, f.last_outcome, f.last_detail, f.audio_md5";
 
 fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
@@ -311,6 +367,7 @@ fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
         last_checked: r.get(6)?,
         last_outcome: r.get(7)?,
         last_detail: r.get(8)?,
+        audio_md5: r.get(9)?,
     })
 }
 
@@ -392,7 +449,177 @@ impl Catalogue {
         Ok(cat)
     }
 
-    /// Opens (or creates) the database at `path` without the archive's lock.
+    /// Opens the archive's catalogue for reading only: the database is never written and no
+    /// folder or lock file is made, so it serves a read-only copy of an archive (a mounted
+    /// backup). An older schema on writable media is upgraded in place, as any first open does. On a read-only file system SQLite is told the file is
+    /// immutable (it could not keep its WAL index there). An archive that holds nothing and has
+    /// no catalogue reads as empty.
+    pub fn open_read_only(archive: &Archive) -> Result<Catalogue, CatalogueError> {
+        let path = catalogue_path(archive);
+        if !archive.root.is_dir() {
+            return Err(CatalogueError::NoArchive {
+                path: archive.root.clone(),
+            });
+        }
+        let owned = path.clone();
+        let sql = sql_err(&owned);
+        let exists = path.symlink_metadata().is_ok();
+        if !exists {
+            let holds = archive_holds_items(archive).map_err(|source| CatalogueError::Io {
+                path: path.clone(),
+                file: archive.root.clone(),
+                source,
+            })?;
+            if holds {
+                return Err(CatalogueError::Missing { path: path.clone() });
+            }
+            let conn = Connection::open_in_memory().map_err(&sql)?;
+            conn.execute_batch(SCHEMA).map_err(&sql)?;
+            return Ok(Catalogue {
+                conn,
+                path: path.clone(),
+                archive: archive.clone(),
+                _lock: None,
+            });
+        }
+        // A lock file that is there is shared, so a reindex does not swap the file mid-read;
+        // none is made.
+        let lock = File::open(lock_path(archive)).ok();
+        if let Some(l) = &lock {
+            let _ = l.lock_shared();
+        }
+        check_header(&path)?;
+        let uri = format!(
+            "file:{}?{}",
+            uri_path(&path),
+            if read_only_fs(&archive.meta_dir()) {
+                "immutable=1"
+            } else {
+                "mode=ro"
+            }
+        );
+        let conn = Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(&sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(&sql)?;
+        let cat = Catalogue {
+            conn,
+            path: path.clone(),
+            archive: archive.clone(),
+            _lock: lock,
+        };
+        let (version, app) = cat.versions()?;
+        if app != APPLICATION_ID || version == 0 {
+            return Err(CatalogueError::Corrupt {
+                path: path.clone(),
+                detail: "an SQLite database, but not a Capstan catalogue".into(),
+            });
+        }
+        if version > SCHEMA_VERSION {
+            return Err(CatalogueError::NewerSchema {
+                path: path.clone(),
+                found: version,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION && !read_only_fs(&archive.meta_dir()) {
+            // Older, on writable media: upgraded in place, as any first open does.
+            drop(cat);
+            return Catalogue::open(archive);
+        }
+        if version < SCHEMA_VERSION {
+            return Err(CatalogueError::Corrupt {
+                path: path.clone(),
+                detail: format!(
+                    "schema version {version}, older than this capstan's {SCHEMA_VERSION}, and it is opened read-only so it cannot be upgraded in place; open the archive writable once"
+                ),
+            });
+        }
+        for table in ["items", "files", "events"] {
+            cat.conn
+                .query_row(
+                    &format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)"),
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(&sql)?;
+        }
+        Ok(cat)
+    }
+
+    /// Every item the archive should hold whose bag is at or under `under` (relative to the
+    /// root; "" for all), with its files: the registered items, and items only the event log
+    /// knows (an `ingestion` event; their bag is at `collection/id`).
+    pub fn known_items(&self, under: &str) -> Result<Vec<KnownItem>, CatalogueError> {
+        let under = under.trim_end_matches('/');
+        let within = |bag: &str| {
+            under.is_empty()
+                || bag == under
+                || bag.strip_prefix(under).is_some_and(|r| r.starts_with('/'))
+        };
+        let sql = sql_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT i.collection || '/' || i.item_id, i.bag_path, f.path, f.audio_md5
+                 FROM items i LEFT JOIN files f ON f.item = i.id
+                 WHERE ?1 = '' OR i.bag_path = ?1 OR substr(i.bag_path, 1, length(?1) + 1) = ?1 || '/'
+                 ORDER BY i.collection, i.item_id, f.path",
+            )
+            .map_err(&sql)?;
+        let mut out: Vec<KnownItem> = Vec::new();
+        let rows = st
+            .query_map([under], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .map_err(&sql)?;
+        for row in rows {
+            let (item, bag_path, file, md5) = row.map_err(&sql)?;
+            if out.last().is_none_or(|k| k.item != item) {
+                out.push(KnownItem {
+                    item,
+                    bag_path,
+                    files: Vec::new(),
+                });
+            }
+            if let Some(file) = file {
+                out.last_mut().expect("pushed").files.push((file, md5));
+            }
+        }
+        let registered: std::collections::HashSet<String> =
+            out.iter().map(|k| k.item.clone()).collect();
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT item FROM events WHERE event_type = 'ingestion' ORDER BY item",
+            )
+            .map_err(&sql)?;
+        let logged: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .map_err(&sql)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(&sql)?;
+        for item in logged {
+            if !registered.contains(&item) && item.split('/').count() == 2 && within(&item) {
+                out.push(KnownItem {
+                    bag_path: item.clone(),
+                    item,
+                    files: Vec::new(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     fn open_at(path: &Path, archive: &Archive, create: bool) -> Result<Catalogue, CatalogueError> {
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if create {
@@ -427,8 +654,13 @@ impl Catalogue {
                 found: version,
                 expected: SCHEMA_VERSION,
             });
-        } else if version == 1 {
-            cat.upgrade_from_v1()?;
+        } else {
+            if version == 1 {
+                cat.upgrade_from_v1()?;
+            }
+            if version <= 2 {
+                cat.upgrade_from_v2()?;
+            }
         }
         // Touches every table's root page: a truncated file fails now, not halfway through.
         for table in ["items", "files", "events"] {
@@ -483,6 +715,45 @@ impl Catalogue {
         tx.commit().map_err(&sql)
     }
 
+    /// Version 2 to 3: files gain `audio_md5`, read from each bag's QC report (a bag whose
+    /// report cannot be read keeps NULL, as a reindex would give it).
+    fn upgrade_from_v2(&self) -> Result<(), CatalogueError> {
+        let sql = sql_err(&self.path);
+        let tx = Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        // Another process may have upgraded it while this one waited for the write lock.
+        if self.versions()?.0 != 2 {
+            return tx.commit().map_err(&sql);
+        }
+        tx.execute_batch("ALTER TABLE files ADD COLUMN audio_md5 TEXT")
+            .map_err(&sql)?;
+        let items: Vec<(i64, String, String)> = tx
+            .prepare("SELECT id, bag_path, item_id FROM items")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(&sql)?;
+        let mut set = tx
+            .prepare("UPDATE files SET audio_md5 = ?3 WHERE item = ?1 AND path = ?2")
+            .map_err(&sql)?;
+        for (row, bag_path, id) in items {
+            if !safe_payload_path(&bag_path) {
+                continue;
+            }
+            let bag = self.archive.root.join(&bag_path);
+            let Ok(qc) = read_tag_file(&bag, &format!("data/{id}.qc.json")) else {
+                continue;
+            };
+            for (path, md5) in qc_audio_md5s(&qc) {
+                set.execute(params![row, path, md5]).map_err(&sql)?;
+            }
+        }
+        drop(set);
+        tx.pragma_update(None, "user_version", 3).map_err(&sql)?;
+        tx.commit().map_err(&sql)
+    }
+
     /// Version 1 to 2: items gain `needs_listen`, read from each bag's QC report (a bag whose
     /// report cannot be read keeps NULL, as a reindex would give it).
     fn upgrade_from_v1(&self) -> Result<(), CatalogueError> {
@@ -516,8 +787,7 @@ impl Catalogue {
             )
             .map_err(&sql)?;
         }
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(&sql)?;
+        tx.pragma_update(None, "user_version", 2).map_err(&sql)?;
         tx.commit().map_err(&sql)
     }
 
@@ -605,6 +875,41 @@ impl Catalogue {
             }
         };
         rows.map_err(&sql)
+    }
+
+    /// The latest event of an item's file (or of the item itself, with `file` None).
+    pub fn last_event(
+        &self,
+        item: &str,
+        file: Option<&str>,
+    ) -> Result<Option<Event>, CatalogueError> {
+        let cols = "SELECT date_time, event_type, item, file, outcome, detail, agent FROM events";
+        let map = |r: &rusqlite::Row<'_>| {
+            Ok(Event {
+                date_time: r.get(0)?,
+                event_type: r.get(1)?,
+                item: r.get(2)?,
+                file: r.get(3)?,
+                outcome: r.get(4)?,
+                detail: r.get(5)?,
+                agent: r.get(6)?,
+            })
+        };
+        let found = match file {
+            Some(f) => self
+                .conn
+                .prepare_cached(&format!(
+                    "{cols} WHERE item = ?1 AND file = ?2 ORDER BY seq DESC LIMIT 1"
+                ))
+                .and_then(|mut st| st.query_row(params![item, f], map).optional()),
+            None => self
+                .conn
+                .prepare_cached(&format!(
+                    "{cols} WHERE item = ?1 AND file IS NULL ORDER BY seq DESC LIMIT 1"
+                ))
+                .and_then(|mut st| st.query_row(params![item], map).optional()),
+        };
+        found.map_err(sql_err(&self.path))
     }
 
     /// The item a name means: `collection/id` as given, or a bare id when exactly one
@@ -760,6 +1065,7 @@ impl Catalogue {
                     files: r.get::<_, i64>(6)? as u64,
                     bytes: r.get::<_, i64>(7)? as u64,
                     last_verification: None,
+                    bag_failed: None,
                     problems: Vec::new(),
                 })
             })
@@ -773,17 +1079,31 @@ impl Catalogue {
                  WHERE item = ?1 AND event_type = 'fixity check' ORDER BY seq DESC LIMIT 1",
             )
             .map_err(&sql)?;
+        let mut bag = self
+            .conn
+            .prepare(
+                "SELECT date_time, outcome, detail FROM events
+                 WHERE item = ?1 AND file IS NULL AND event_type = 'fixity check'
+                 ORDER BY seq DESC LIMIT 1",
+            )
+            .map_err(&sql)?;
+        let verification = |r: &rusqlite::Row<'_>| {
+            Ok(Verification {
+                date_time: r.get(0)?,
+                outcome: r.get(1)?,
+                detail: r.get(2)?,
+            })
+        };
         for item in &mut items {
             item.last_verification = last
-                .query_row([&item.item], |r| {
-                    Ok(Verification {
-                        date_time: r.get(0)?,
-                        outcome: r.get(1)?,
-                        detail: r.get(2)?,
-                    })
-                })
+                .query_row([&item.item], verification)
                 .optional()
                 .map_err(&sql)?;
+            item.bag_failed = bag
+                .query_row([&item.item], verification)
+                .optional()
+                .map_err(&sql)?
+                .filter(|v| v.outcome == "fail");
         }
         let problems = self.files_where(
             "f.status <> 'present' OR f.last_outcome = 'fail'
@@ -1032,9 +1352,10 @@ fn upsert_item(tx: &Transaction<'_>, item: &ItemRecord) -> rusqlite::Result<()> 
         |r| r.get(0),
     )?;
     let mut upsert = tx.prepare_cached(
-        "INSERT INTO files (item, path, bytes, sha256, status) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO files (item, path, bytes, sha256, status, audio_md5)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (item, path) DO UPDATE SET
-            bytes = excluded.bytes, status = excluded.status,
+            bytes = excluded.bytes, status = excluded.status, audio_md5 = excluded.audio_md5,
             last_checked = CASE WHEN sha256 = excluded.sha256 THEN last_checked END,
             last_outcome = CASE WHEN sha256 = excluded.sha256 THEN last_outcome END,
             last_detail = CASE WHEN sha256 = excluded.sha256 THEN last_detail END,
@@ -1046,16 +1367,18 @@ fn upsert_item(tx: &Transaction<'_>, item: &ItemRecord) -> rusqlite::Result<()> 
             f.path,
             f.bytes.map(|b| b as i64),
             f.sha256,
-            f.status.as_str()
+            f.status.as_str(),
+            f.audio_md5
         ])?;
     }
     // Files the bag no longer lists.
-    let keep: Vec<&str> = item.files.iter().map(|f| f.path.as_str()).collect();
+    let keep: std::collections::HashSet<&str> =
+        item.files.iter().map(|f| f.path.as_str()).collect();
     let mut st = tx.prepare_cached("SELECT path FROM files WHERE item = ?1")?;
     let known: Vec<String> = st
         .query_map([row], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for path in known.iter().filter(|p| !keep.contains(&p.as_str())) {
+    for path in known.iter().filter(|p| !keep.contains(p.as_str())) {
         tx.execute(
             "DELETE FROM files WHERE item = ?1 AND path = ?2",
             params![row, path],
@@ -1387,6 +1710,7 @@ pub fn item_from_bag(
             bytes,
             sha256: entry.digest,
             status,
+            audio_md5: None,
         });
     }
     let qc = format!("data/{id}.qc.json");
@@ -1395,6 +1719,13 @@ pub fn item_from_bag(
         .any(|f| f.path == qc && f.status == FileStatus::Present)
         .then(|| read_tag_file(bag, &qc).ok())
         .flatten();
+    if let Some(qc) = &qc_json {
+        let md5s: std::collections::HashMap<String, String> =
+            qc_audio_md5s(qc).into_iter().collect();
+        for f in &mut files {
+            f.audio_md5 = md5s.get(&f.path).cloned();
+        }
+    }
     let audio_seconds = qc_json.as_deref().and_then(qc_audio_seconds);
     let needs_listen = qc_json.as_deref().and_then(qc_needs_listen);
     Ok(ItemRecord {
@@ -1408,6 +1739,42 @@ pub fn item_from_bag(
         needs_listen,
         files,
     })
+}
+
+/// The audio MD5 of every master and access copy a QC report lists: (path in the bag, MD5 in
+/// lower-case hex).
+pub fn qc_audio_md5s(qc_json: &[u8]) -> Vec<(String, String)> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(qc_json) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut take = |f: &serde_json::Value| {
+        if let (Some(file), Some(md5)) = (
+            f.get("file").and_then(|x| x.as_str()),
+            f.get("audio_md5").and_then(|x| x.as_str()),
+        ) {
+            out.push((file.to_string(), md5.to_ascii_lowercase()));
+        }
+    };
+    for t in v
+        .get("takes")
+        .and_then(|t| t.as_array())
+        .into_iter()
+        .flatten()
+    {
+        for m in t
+            .get("masters")
+            .and_then(|m| m.as_array())
+            .into_iter()
+            .flatten()
+        {
+            take(m);
+        }
+        if let Some(ac) = t.get("access_copy") {
+            take(ac);
+        }
+    }
+    out
 }
 
 /// Seconds of audio a QC report describes: each take's source frames over its sample rate.
@@ -1504,6 +1871,15 @@ pub fn item_record(
                 bytes: Some(p.bytes),
                 sha256: crate::flac::hex(&p.sha256),
                 status: FileStatus::Present,
+                audio_md5: report
+                    .takes
+                    .iter()
+                    .flat_map(|t| {
+                        let masters = t.masters.iter().map(|m| (&m.file, &m.audio_md5));
+                        masters.chain(t.access_copy.iter().map(|a| (&a.file, &a.audio_md5)))
+                    })
+                    .find(|(file, _)| **file == p.path)
+                    .map(|(_, md5)| md5.to_ascii_lowercase()),
             })
             .collect(),
     }
@@ -1543,6 +1919,7 @@ mod tests {
                     path: path.to_string(),
                     bytes: Some(10),
                     sha256: sha.to_string(),
+                    audio_md5: None,
                     status: FileStatus::Present,
                 })
                 .collect(),
@@ -1643,6 +2020,7 @@ mod tests {
             path: "data/c.json".into(),
             bytes: None,
             sha256: "cc".into(),
+            audio_md5: None,
             status: FileStatus::Missing,
         });
         second.profile = Some("lacquer-disc".into());
@@ -1978,12 +2356,55 @@ mod tests {
         assert_eq!(cat.report().unwrap().summary.needs_listen, 1);
         // Back to what version 1 wrote: no column, user_version 1.
         cat.conn
-            .execute_batch("ALTER TABLE items DROP COLUMN needs_listen; PRAGMA user_version = 1;")
+            .execute_batch(
+                "ALTER TABLE items DROP COLUMN needs_listen;
+                 ALTER TABLE files DROP COLUMN audio_md5; PRAGMA user_version = 1;",
+            )
             .unwrap();
         drop(cat);
         let cat = Catalogue::open(&archive).unwrap();
         assert_eq!(cat.versions().unwrap().0, SCHEMA_VERSION);
         assert_eq!(listen(&cat), expected);
+    }
+
+    #[test]
+    fn a_version_2_catalogue_learns_the_masters_audio_md5_from_the_qc_reports() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let archive = Archive::new(root);
+        Catalogue::open(&archive).unwrap();
+        let md5 = "00112233445566778899aabbccddeeff";
+        let qc = format!(
+            r#"{{"takes":[{{"source":{{"frames":48000,"sample_rate":48000}},"masters":[{{"file":"data/i_pm.flac","audio_md5":"{}"}}]}}]}}"#,
+            md5.to_uppercase()
+        );
+        make_bag(
+            root,
+            "c",
+            "i",
+            &[("data/i.qc.json", qc.as_bytes()), ("data/i_pm.flac", b"x")],
+        );
+        let mut cat = Catalogue::open(&archive).unwrap();
+        let rel = Path::new("c/i");
+        let rec = item_from_bag(&root.join(rel), rel, &mut ReindexSummary::default()).unwrap();
+        cat.register_item(&rec).unwrap();
+        let md5s = |cat: &Catalogue| -> Vec<(String, Option<String>)> {
+            cat.known_items("c").unwrap().remove(0).files
+        };
+        let expected = vec![
+            ("data/i.qc.json".to_string(), None),
+            ("data/i_pm.flac".to_string(), Some(md5.to_string())),
+        ];
+        assert_eq!(md5s(&cat), expected);
+        // Back to what version 2 wrote: no column, user_version 2.
+        cat.conn
+            .execute_batch("ALTER TABLE files DROP COLUMN audio_md5; PRAGMA user_version = 2;")
+            .unwrap();
+        drop(cat);
+        // Even a read-only open upgrades it, on writable media.
+        let cat = Catalogue::open_read_only(&archive).unwrap();
+        assert_eq!(cat.versions().unwrap().0, SCHEMA_VERSION);
+        assert_eq!(md5s(&cat), expected);
     }
 
     #[test]
@@ -2090,6 +2511,7 @@ mod tests {
                         sha256: sha(&bytes),
                         bytes: Some(bytes.len() as u64),
                         path,
+                        audio_md5: None,
                         status: FileStatus::Present,
                     }
                 })

@@ -278,25 +278,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 once,
             };
             let stop = interrupt_flag();
+            // With --once the exit status says whether a problem was recorded (cron mails it).
+            let mut problems = 0usize;
             let mut tell = |t: Tell| match t {
+                Tell::Event(e) if e.outcome != "pass" && json => {
+                    problems += 1;
+                    println!("{}", serde_json::to_string(e).expect("events serialise"))
+                }
+                Tell::Event(e) if e.outcome != "pass" => {
+                    problems += 1;
+                    print_watch_event(e)
+                }
                 Tell::Event(e) if json => {
                     println!("{}", serde_json::to_string(e).expect("events serialise"))
                 }
-                Tell::Event(e) => println!(
-                    "{}  {:<26} {:<7} {}{}  {}",
-                    e.date_time,
-                    e.event_type,
-                    e.outcome,
-                    e.item,
-                    e.file
-                        .as_deref()
-                        .map(|f| format!("/{f}"))
-                        .unwrap_or_default(),
-                    e.detail
-                ),
+                Tell::Event(e) => print_watch_event(e),
                 Tell::Notice(n) => eprintln!("capstan watch: {n}"),
             };
-            match watch(&Archive::new(archive), &opts, &stop, &mut tell) {
+            let outcome = watch(&Archive::new(archive), &opts, &stop, &mut tell);
+            match outcome {
+                Ok(()) if once && problems > 0 => Ok(ExitCode::from(1)),
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
                     eprintln!("capstan: {e}");
@@ -550,6 +551,21 @@ fn print_take(t: &TakeReport) {
                 .map_or(String::new(), |d| format!("  {d}"))
         );
     }
+}
+
+fn print_watch_event(e: &capstan::archive::events::Event) {
+    println!(
+        "{}  {:<26} {:<7} {}{}  {}",
+        e.date_time,
+        e.event_type,
+        e.outcome,
+        e.item,
+        e.file
+            .as_deref()
+            .map(|f| format!("/{f}"))
+            .unwrap_or_default(),
+        e.detail
+    )
 }
 
 /// A progress bar on a terminal (files, bytes, rate, ETA); nothing otherwise.
@@ -811,7 +827,8 @@ fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
 }
 
 fn report_command(archive: &Archive, json: bool) -> ExitCode {
-    let report = match Catalogue::open(archive).and_then(|c| c.report()) {
+    // Read-only: report writes nothing, so it also reads a mounted read-only copy.
+    let report = match Catalogue::open_read_only(archive).and_then(|c| c.report()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("capstan: {e}");
@@ -903,7 +920,9 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
                     .unwrap_or_default()
             );
         }
-        if i.problems.is_empty() && i.open_problems() > 0 {
+        if let Some(v) = &i.bag_failed {
+            println!("    problem: the bag's last check failed: {}", v.detail);
+        } else if i.problems.is_empty() && i.open_problems() > 0 {
             if let Some(v) = &i.last_verification {
                 println!("    problem: last verification failed: {}", v.detail);
             }

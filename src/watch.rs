@@ -10,7 +10,15 @@
 //!   tell an edited tag from damaged audio);
 //! - a known file that is gone is a `move` if a new file anywhere in the reconciled part has its
 //!   SHA-256 (as AVP Fixity reports Moved/Renamed), else a `deletion` (outcome fail);
-//! - a file in a known bag that the catalogue does not know is reported, once a session.
+//! - a file in a known bag that the catalogue does not know is reported;
+//! - a known bag that lost its `bagit.txt` is still a bag (its files are checked), reported
+//!   malformed, and reported again when the file is back.
+//!
+//! Each condition is recorded once, across restarts and `--once` runs: an unlisted file whose
+//! latest event already says so, or a re-read (also by the rolling schedule) that finds the
+//! failure last recorded, is not recorded again (the file's check date moves on in the
+//! catalogue only); a change (a new failure, fail to pass) always is. Stray files and folders
+//! anywhere in the archive are never a reason to stop.
 //!
 //! On start the whole archive is reconciled, so what changed while no watcher ran is reported
 //! first; a file never checked since it was registered is read then. An inotify queue overflow
@@ -21,7 +29,7 @@
 //! watcher. Every event goes to `events.jsonl` and the catalogue (`catalogue::record`); the
 //! catalogue is opened per round, so `capstan reindex` never waits on a watcher for long.
 
-use crate::archive::bag::{survey, walk_bag, FileStamp};
+use crate::archive::bag::{is_bag, survey, walk_bag, FileStamp};
 use crate::archive::events::Event;
 use crate::archive::Archive;
 use crate::catalogue::{self, Catalogue, CatalogueError, FileRow, FileStatus, RecordError};
@@ -94,7 +102,7 @@ fn event(item: &str, file: Option<&str>, kind: &str, outcome: &str, detail: Stri
 /// Reads a catalogued file and says what its check found, as a `fixity check` event.
 fn fixity_event(root: &Path, row: &FileRow) -> Event {
     let path = root.join(&row.bag_path).join(&row.path);
-    let verdict = check_against(&path, &row.sha256, false);
+    let verdict = check_against(&path, &row.sha256, row.audio_md5.as_deref(), false);
     let (outcome, detail) = match verdict.problems.first() {
         None => ("pass", format!("SHA-256 matches ({} bytes)", verdict.bytes)),
         Some(_) => (
@@ -110,6 +118,15 @@ fn fixity_event(root: &Path, row: &FileRow) -> Event {
     event(&row.item, Some(&row.path), "fixity check", outcome, detail)
 }
 
+/// Whether a check found the problem the file's last recorded check found already (then it is
+/// not recorded again: each condition once, a change always).
+fn same_problem(row: &FileRow, e: &Event) -> bool {
+    e.outcome != "pass"
+        && row.status == FileStatus::Present
+        && row.last_outcome.as_deref() == Some(e.outcome.as_str())
+        && row.last_detail.as_deref() == Some(e.detail.as_str())
+}
+
 /// The part of the archive a change concerns: `<collection>/<item-id>` (or a collection, or
 /// everything), relative to the root. None: not the archive's business (`.capstan/`).
 fn scope_of(root: &Path, path: &Path) -> Option<PathBuf> {
@@ -121,6 +138,13 @@ fn scope_of(root: &Path, path: &Path) -> Option<PathBuf> {
     }
     Some(first.into_iter().chain(parts.next()).collect())
 }
+
+/// What the watcher says of a payload file in no manifest.
+const UNLISTED: &str = "in the bag's payload but not in its manifest";
+/// What the watcher says of a known bag without its bagit.txt (still a bag: its files are
+/// checked as ever).
+const NO_BAGIT: &str =
+    "malformed bag: no bagit.txt (the bag lost its declaration; its files are still checked)";
 
 /// Events a round keeps before recording them.
 const FLUSH_EVENTS: usize = 4096;
@@ -170,13 +194,32 @@ impl Watcher<'_> {
             known_bags.insert(root.join(&rel));
             let files = cat.files_of(&item.item)?;
             let bag = root.join(&rel);
-            if !bag.join("bagit.txt").exists() {
+            // Gone only when it is no bag at all: one that lost its bagit.txt still holds its
+            // files (verify reports it as malformed).
+            if !is_bag(&bag) {
                 gone.extend(
                     files
                         .into_iter()
                         .filter(|f| f.status == FileStatus::Present),
                 );
                 continue;
+            }
+            // A bag that lost its bagit.txt: said once, and once more when it is back.
+            let declared = bag.join("bagit.txt").symlink_metadata().is_ok();
+            let said = cat
+                .last_event(&item.item, None)?
+                .is_some_and(|e| e.event_type == "fixity check" && e.detail == NO_BAGIT);
+            if declared == said {
+                events.push(match declared {
+                    false => event(&item.item, None, "fixity check", "fail", NO_BAGIT.into()),
+                    true => event(
+                        &item.item,
+                        None,
+                        "fixity check",
+                        "pass",
+                        "bagit.txt is back".into(),
+                    ),
+                });
             }
             let walk = walk_bag(&bag.join("data"));
             // A link or a FIFO where a file was is there but not readable: always checked
@@ -206,7 +249,21 @@ impl Watcher<'_> {
                             || f.bytes != Some(stamp.bytes)
                             || checked.is_none_or(|t| stamp.changed_ns >= t);
                         if stale {
-                            events.push(fixity_event(root, &f));
+                            let e = fixity_event(root, &f);
+                            if same_problem(&f, &e) {
+                                // The condition already recorded, unchanged: not reported again
+                                // (a restart, `--once` from cron). Its check date is noted so
+                                // it is not read again every round.
+                                cat.set_file_checked(
+                                    &f.item,
+                                    &f.path,
+                                    &e.date_time,
+                                    &e.outcome,
+                                    &e.detail,
+                                )?;
+                            } else {
+                                events.push(e);
+                            }
                         }
                     }
                 }
@@ -243,11 +300,18 @@ impl Watcher<'_> {
             }
         }
         let mut claimed = vec![false; unknown.len()];
+        // By digest, so matching stays linear however many files went and came.
+        let mut by_sha: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+        for (k, sha) in unknown_sha.iter().enumerate() {
+            if let Some(sha) = sha {
+                by_sha.entry(sha.as_str()).or_default().push(k);
+            }
+        }
         for f in gone {
-            let to = unknown
-                .iter()
-                .enumerate()
-                .find(|(k, _)| !claimed[*k] && unknown_sha[*k].as_deref() == Some(&f.sha256))
+            let to = by_sha
+                .get(f.sha256.as_str())
+                .and_then(|ks| ks.iter().copied().find(|&k| !claimed[k]))
+                .map(|k| (k, &unknown[k]))
                 .map(|(k, (item, path, abs))| {
                     claimed[k] = true;
                     // Reported as where the file went; not again as a stranger in its bag.
@@ -278,13 +342,20 @@ impl Watcher<'_> {
             });
         }
         for ((item, path, abs), claimed) in unknown.into_iter().zip(claimed) {
-            if !claimed && self.reported_unknown.insert(abs) {
+            if claimed || !self.reported_unknown.insert(abs) {
+                continue;
+            }
+            // Reported by an earlier watcher (or run) already: the record says so.
+            let known = cat
+                .last_event(&item, Some(&path))?
+                .is_some_and(|e| e.outcome == "warning" && e.detail == UNLISTED);
+            if !known {
                 events.push(event(
                     &item,
                     Some(&path),
                     "fixity check",
                     "warning",
-                    "in the bag's payload but not in its manifest".into(),
+                    UNLISTED.into(),
                 ));
             }
         }
@@ -397,8 +468,19 @@ impl Watcher<'_> {
         drop(cat);
         let started = Instant::now();
         let e = fixity_event(&self.archive.root, &row);
-        catalogue::record(self.archive, None, std::slice::from_ref(&e))?;
-        (self.tell)(Tell::Event(&e));
+        if same_problem(&row, &e) {
+            // Already recorded: only its check date moves on, so the schedule goes round.
+            Catalogue::open(self.archive)?.set_file_checked(
+                &row.item,
+                &row.path,
+                &e.date_time,
+                &e.outcome,
+                &e.detail,
+            )?;
+        } else {
+            catalogue::record(self.archive, None, std::slice::from_ref(&e))?;
+            (self.tell)(Tell::Event(&e));
+        }
         // Spread evenly: this file's share of the period, by bytes (by count for empty files).
         let (total, files) = (report.summary.bytes.max(1), report.summary.files.max(1));
         let bytes = row.bytes.unwrap_or(0);

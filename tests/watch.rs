@@ -195,7 +195,7 @@ fn after_a_kill_the_restarted_watcher_reports_what_happened_meanwhile() {
     let before = events(&archive).len();
 
     let o = run(capstan().args(["watch", "--once", "--json"]).arg(&archive));
-    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "problems recorded: {}", text(&o));
     let printed: Vec<Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -234,7 +234,7 @@ fn an_unreadable_file_is_reported_and_the_watcher_goes_on() {
     // SAFETY: a valid C string and mode.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let o = run(capstan().args(["watch", "--once", "--json"]).arg(&archive));
-    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "a problem recorded: {}", text(&o));
     let printed: Vec<Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -364,4 +364,242 @@ fn every_file_is_read_again_within_the_rolling_period() {
         wait_with_timeout(&mut watcher, Duration::from_secs(5)).code(),
         Some(0)
     );
+}
+
+/// Every event in `events.jsonl`.
+fn logged(archive: &Path) -> Vec<Value> {
+    std::fs::read_to_string(archive.join(".capstan/events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// How many times (log, catalogue) an event of `file` with `outcome` was recorded.
+fn times(archive: &Path, file: &str, outcome: &str) -> (usize, usize) {
+    let count = |e: &[Value]| {
+        e.iter()
+            .filter(|e| e["file"].as_str() == Some(file) && e["outcome"] == outcome)
+            .count()
+    };
+    (count(&logged(archive)), count(&events(archive)))
+}
+
+fn once(archive: &Path) -> (i32, Vec<Value>, String) {
+    let o = run(capstan().args(["watch", "--once", "--json"]).arg(archive));
+    let printed = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (o.status.code().unwrap_or(-1), printed, text(&o))
+}
+
+#[test]
+fn stray_files_at_every_depth_never_stop_the_watcher_and_each_condition_is_recorded_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (archive, bag) = archive_with_item(tmp.path(), "s1");
+    assert_valid_bag(&bag);
+    // Outside the archive, linked to from inside: never read, written or removed.
+    let decoy = tmp.path().join("decoy");
+    std::fs::create_dir_all(decoy.join("sub")).unwrap();
+    std::fs::write(decoy.join("keep.txt"), "not Capstan's").unwrap();
+    std::fs::write(decoy.join("sub/bagit.txt"), "BagIt-Version: 1.0\n").unwrap();
+    let decoy_before = snapshot(&decoy);
+    let (code, _, all) = once(&archive);
+    assert_eq!(code, 0, "all good: {all}");
+    let (code, printed, all) = once(&archive);
+    assert_eq!((code, printed.len()), (0, 0), "nothing new: {all}");
+
+    // Strays everywhere: files, folders, a FIFO, a link; none of them a bag.
+    let fifo = |p: &Path| {
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string and mode.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    };
+    let put = |rel: &str| {
+        let p = archive.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, format!("stray {rel}\n")).unwrap();
+    };
+    for rel in [
+        "README.txt",
+        "stray/notes.txt",
+        ".capstan/notes.txt",
+        ".capstan/odd/x.txt",
+        "tapes/notes.txt",
+        "tapes/loose/take.wav",
+        "tapes/s1/notes.txt",
+        "tapes/s1/extra/y.txt",
+        "tapes/s1/data/stray.txt",
+        "tapes/s1/data/sub/z.txt",
+    ] {
+        put(rel);
+    }
+    std::fs::create_dir_all(archive.join("empty/folder")).unwrap();
+    fifo(&archive.join("fifo"));
+    fifo(&archive.join("tapes/fifo"));
+    std::os::unix::fs::symlink("/etc", archive.join("tapes/etc-link")).unwrap();
+    std::os::unix::fs::symlink(&decoy, archive.join("decoy-link")).unwrap();
+    std::os::unix::fs::symlink(&decoy, bag.join("data/decoy-link")).unwrap();
+
+    // The unlisted payload files are recorded once, as warnings: exit 1.
+    let (code, printed, all) = once(&archive);
+    assert_eq!(code, 1, "a recorded problem: {all}");
+    let files: Vec<&str> = printed
+        .iter()
+        .map(|e| e["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["data/decoy-link", "data/stray.txt", "data/sub/z.txt"],
+        "{printed:#?}"
+    );
+    assert!(printed.iter().all(|e| e["outcome"] == "warning"));
+    // Run again, and again: nothing new, exit 0.
+    for _ in 0..2 {
+        let (code, printed, all) = once(&archive);
+        assert_eq!((code, printed.len()), (0, 0), "re-reported: {all}");
+    }
+    // A continuous watcher started and killed twice says nothing more either.
+    for _ in 0..2 {
+        let mut w = capstan()
+            .args(["watch", "--settle", "100ms", "--json"])
+            .arg(&archive)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(w.try_wait().unwrap().is_none(), "the watcher stopped");
+        w.kill().unwrap();
+        w.wait().unwrap();
+    }
+    assert_eq!(times(&archive, "data/stray.txt", "warning"), (1, 1));
+    assert_eq!(times(&archive, "data/sub/z.txt", "warning"), (1, 1));
+    assert_eq!(times(&archive, "data/decoy-link", "warning"), (1, 1));
+
+    // A failure is recorded once; its mending (a state change) once too.
+    let master = masters(&bag)[0].clone();
+    let name = format!("data/{}", master.file_name().unwrap().to_str().unwrap());
+    let good = std::fs::read(&master).unwrap();
+    flip_a_bit_in(&master);
+    let (code, printed, all) = once(&archive);
+    assert_eq!((code, printed.len()), (1, 1), "{all}");
+    assert_eq!(printed[0]["file"], name.as_str());
+    for _ in 0..2 {
+        let (code, printed, all) = once(&archive);
+        assert_eq!((code, printed.len()), (0, 0), "re-reported: {all}");
+    }
+    assert_eq!(times(&archive, &name, "fail"), (1, 1));
+    std::fs::write(&master, &good).unwrap();
+    let (code, printed, all) = once(&archive);
+    assert_eq!(code, 0, "{all}");
+    assert!(
+        has(&printed, "fixity check", "tapes/s1", Some(&name), "pass"),
+        "{printed:#?}"
+    );
+
+    // A deletion once.
+    std::fs::remove_file(bag.join("data/s1.qc.json")).unwrap();
+    let (code, printed, all) = once(&archive);
+    assert_eq!((code, printed.len()), (1, 1), "{all}");
+    assert_eq!(printed[0]["event_type"], "deletion");
+    let (code, printed, all) = once(&archive);
+    assert_eq!((code, printed.len()), (0, 0), "{all}");
+    assert_eq!(times(&archive, "data/s1.qc.json", "fail"), (1, 1));
+
+    // A bag that lost its bagit.txt is not deleted: said once, and once when it is back.
+    let declaration = std::fs::read(bag.join("bagit.txt")).unwrap();
+    std::fs::remove_file(bag.join("bagit.txt")).unwrap();
+    let (code, printed, all) = once(&archive);
+    assert_eq!((code, printed.len()), (1, 1), "{all}");
+    assert!(printed[0]["file"].is_null(), "{printed:#?}");
+    assert!(
+        printed[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no bagit.txt"),
+        "{printed:#?}"
+    );
+    let (code, printed, all) = once(&archive);
+    assert_eq!((code, printed.len()), (0, 0), "{all}");
+    std::fs::write(bag.join("bagit.txt"), declaration).unwrap();
+    let (code, printed, all) = once(&archive);
+    assert_eq!((code, printed.len()), (0, 1), "{all}");
+    assert!(!logged(&archive)
+        .iter()
+        .any(|e| e["event_type"] == "deletion" && e["file"] != "data/s1.qc.json"));
+    // The log and the catalogue agree.
+    assert_eq!(logged(&archive).len(), events(&archive).len());
+    assert_eq!(snapshot(&decoy), decoy_before, "the decoy changed");
+}
+
+#[test]
+fn the_rolling_schedule_records_a_standing_failure_once_and_goes_on_round() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (archive, bag) = archive_with_item(tmp.path(), "f1");
+    let master = masters(&bag)[0].clone();
+    let name = format!("data/{}", master.file_name().unwrap().to_str().unwrap());
+    flip_a_bit_in(&master);
+    let (code, printed, all) = once(&archive);
+    assert_eq!(code, 1, "{all}");
+    assert!(has(
+        &printed,
+        "fixity check",
+        "tapes/f1",
+        Some(&name),
+        "fail"
+    ));
+    let qc_passes = times(&archive, "data/f1.qc.json", "pass");
+    let mut w = capstan()
+        .args(["watch", "--every", "1s", "--json"])
+        .arg(&archive)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Round and round: the QC report is read again and again (passes recorded), the master
+    // too, but its standing failure is not recorded again.
+    let t = wait_for(&archive, Duration::from_secs(10), |_| {
+        times(&archive, "data/f1.qc.json", "pass").0 >= qc_passes.0 + 3
+    });
+    eprintln!("three rounds after {t:?}");
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(w.id() as i32, libc::SIGTERM) };
+    assert_eq!(
+        wait_with_timeout(&mut w, Duration::from_secs(5)).code(),
+        Some(0)
+    );
+    assert_eq!(times(&archive, &name, "fail"), (1, 1));
+}
+
+#[test]
+fn a_bag_with_100000_unlisted_files_is_recorded_once_in_under_30_s() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (archive, bag) = archive_with_item(tmp.path(), "n1");
+    let (code, _, all) = once(&archive);
+    assert_eq!(code, 0, "{all}");
+    let strays = bag.join("data/strays");
+    std::fs::create_dir(&strays).unwrap();
+    for i in 0..100_000 {
+        std::fs::write(strays.join(format!("s{i:06}")), []).unwrap();
+    }
+    let started = Instant::now();
+    let (code, printed, all) = once(&archive);
+    let took = started.elapsed();
+    eprintln!("watch --once recording 100,000 unlisted files: {took:?}");
+    assert_eq!(code, 1, "{}", &all[..all.len().min(2000)]);
+    assert_eq!(printed.len(), 100_000);
+    assert!(
+        took < Duration::from_secs(30),
+        "100,000 problems took {took:?}: recording is not linear"
+    );
+    // Once: the next run records nothing, and just as fast.
+    let started = Instant::now();
+    let (code, printed, _) = once(&archive);
+    let took = started.elapsed();
+    eprintln!("and again, nothing new: {took:?}");
+    assert_eq!((code, printed.len()), (0, 0));
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert_eq!(logged(&archive).len(), events(&archive).len());
 }

@@ -359,7 +359,7 @@ pub fn survey(root: &Path) -> std::io::Result<Survey> {
     let mut s = Survey::default();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        if dir.join("bagit.txt").symlink_metadata().is_ok() {
+        if is_bag(&dir) {
             s.bags.push(dir);
             continue;
         }
@@ -396,6 +396,24 @@ pub fn survey(root: &Path) -> std::io::Result<Survey> {
     s.links.sort();
     s.files.sort();
     Ok(s)
+}
+
+/// Whether `dir` is a bag: it holds a `bagit.txt`, or a payload manifest (a bag that lost its
+/// `bagit.txt` is still a bag, to be verified and reported, never taken for a deleted one).
+pub fn is_bag(dir: &Path) -> bool {
+    if dir.join("bagit.txt").symlink_metadata().is_ok() {
+        return true;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        e.file_type().is_ok_and(|t| t.is_file())
+            && e.file_name()
+                .to_str()
+                .and_then(manifest_name)
+                .is_some_and(|(_, is_tag)| !is_tag)
+    })
 }
 
 /// Every bag under `root` (see [`survey`]).

@@ -63,6 +63,7 @@ fn short(digest: &str) -> &str {
 pub(super) fn inspect(
     dir: &Path,
     deep: bool,
+    recorded: Option<&std::collections::HashMap<String, String>>,
     problems: &mut Vec<Problem>,
     jobs: &mut Vec<FileJob>,
 ) -> BagPlan {
@@ -142,7 +143,11 @@ pub(super) fn inspect(
             }
         }
         None if present_oddly(Path::new("bagit.txt")) => {}
-        None => report(ProblemKind::BagMalformed, dir, "no bagit.txt".into()),
+        None => report(
+            ProblemKind::BagMalformed,
+            dir,
+            "no bagit.txt: the bag lost its declaration (RFC 8493 §2.1.1); its manifests were still checked".into(),
+        ),
     }
 
     // bag-info.txt (optional in BagIt; Capstan always writes it).
@@ -317,11 +322,15 @@ pub(super) fn inspect(
     let first = jobs.len();
     let mut planned = Vec::with_capacity(to_read.len());
     for (rel, size, algorithms, decode, role) in to_read {
+        let audio_md5 = recorded
+            .filter(|_| is_flac(&rel))
+            .and_then(|m| m.get(&display_path(&rel)).cloned());
         jobs.push(FileJob {
             path: dir.join(&rel),
             size,
             algorithms,
             decode,
+            audio_md5,
         });
         planned.push(Planned { rel, role });
     }
@@ -398,17 +407,34 @@ impl BagPlan {
         }
 
         // A missing file whose digest an unlisted file has was moved or renamed.
+        // Unlisted files by digest, so matching stays linear however many are missing.
         let mut moved_to: Vec<bool> = vec![false; unlisted.len()];
+        let mut by_digest: std::collections::HashMap<(Algorithm, &str), Vec<usize>> =
+            Default::default();
+        for (k, (_, result)) in unlisted.iter().enumerate() {
+            for (a, d) in &result.digests {
+                by_digest.entry((*a, d.as_str())).or_default().push(k);
+            }
+        }
         for (rel, expects) in &self.missing {
-            let target = unlisted.iter().enumerate().find(|(k, (_, result))| {
-                !moved_to[*k]
-                    && expects.iter().all(|e| {
-                        result
-                            .digests
-                            .iter()
-                            .any(|(a, d)| *a == e.algorithm && *d == e.digest)
-                    })
-            });
+            let candidates = expects
+                .first()
+                .and_then(|e| by_digest.get(&(e.algorithm, e.digest.as_str())))
+                .map_or(&[][..], Vec::as_slice);
+            let target = candidates
+                .iter()
+                .copied()
+                .find(|&k| {
+                    !moved_to[k]
+                        && expects.iter().all(|e| {
+                            unlisted[k]
+                                .1
+                                .digests
+                                .iter()
+                                .any(|(a, d)| *a == e.algorithm && *d == e.digest)
+                        })
+                })
+                .map(|k| (k, &unlisted[k]));
             match target {
                 Some((k, (planned, _))) => {
                     moved_to[k] = true;

@@ -11,6 +11,13 @@
 //! opened; symbolic links are reported and never followed or read; a file is opened only if
 //! the walk of its bag found it as a regular file, and opened without following links.
 //!
+//! Inside an archive, what is on disk is also compared with what was archived: the archive's
+//! catalogue (opened read-only; else the `ingestion` events of `events.jsonl`) names the items
+//! that should be under each PATH (one whose bag is gone is [`ProblemKind::ItemMissing`]) and
+//! the audio MD5 each master had at ingest (a FLAC whose STREAMINFO says otherwise, read from
+//! its first bytes in the digest's read, is [`ProblemKind::AudioReplaced`], however valid it
+//! is in itself). Recording is linear in files and problems.
+//!
 //! A FLAC whose digest changed is decoded even without `deep`, to tell a damaged recording
 //! from an edited tag ("metadata changed, audio intact"): the one case where a file is read
 //! twice, and only when it has already failed.
@@ -98,6 +105,11 @@ pub enum ProblemKind {
     Unreadable,
     /// The bag's structure: bagit.txt, no payload manifest, an unsupported algorithm.
     BagMalformed,
+    /// An item the archive's catalogue or event log knows whose bag is gone from disk.
+    ItemMissing,
+    /// A FLAC whose STREAMINFO audio MD5 differs from the one recorded at ingest: other audio
+    /// in the master's place, however valid in itself.
+    AudioReplaced,
 }
 
 impl ProblemKind {
@@ -117,6 +129,8 @@ impl ProblemKind {
             ProblemKind::Symlink => "symbolic link",
             ProblemKind::Unreadable => "unreadable",
             ProblemKind::BagMalformed => "malformed bag",
+            ProblemKind::ItemMissing => "item missing",
+            ProblemKind::AudioReplaced => "audio replaced",
         }
     }
 }
@@ -233,6 +247,8 @@ struct FileJob {
     algorithms: Vec<Algorithm>,
     /// Decode as FLAC in the same read.
     decode: bool,
+    /// The audio MD5 recorded at ingest (lower-case hex), for a FLAC whose archive knows it.
+    audio_md5: Option<String>,
 }
 
 /// What reading one file found.
@@ -242,6 +258,35 @@ struct FileResult {
     digests: Vec<(Algorithm, String)>,
     audio: Option<AudioCheck>,
     error: Option<String>,
+    /// The STREAMINFO MD5, read from the head of a FLAC (or by its decode).
+    streaminfo_md5: Option<[u8; 16]>,
+}
+
+/// The STREAMINFO MD5 from the first 42 bytes of a FLAC stream (`fLaC`, a STREAMINFO block
+/// header of length 34, bytes 18..34 of the block; RFC 9639 §8.2), if they are that.
+fn head_md5(head: &[u8]) -> Option<[u8; 16]> {
+    let block = head.get(..42)?;
+    let length = u32::from_be_bytes([0, block[5], block[6], block[7]]);
+    (&block[..4] == b"fLaC" && block[4] & 0x7f == 0 && length == 34)
+        .then(|| block[26..42].try_into().expect("16 bytes"))
+}
+
+/// An audio MD5 other than the one recorded at ingest, as a problem.
+fn replaced_audio(job: &FileJob, found: Option<[u8; 16]>, bag: Option<&str>) -> Option<Problem> {
+    let recorded = job.audio_md5.as_deref()?;
+    // An all-zero MD5 claims nothing (`md5_unset`, found by a decode): not other audio.
+    let found = found.filter(|m| *m != [0; 16])?;
+    let found = crate::flac::hex(&found);
+    (!found.eq_ignore_ascii_case(recorded)).then(|| {
+        Problem::new(
+            ProblemKind::AudioReplaced,
+            &job.path,
+            bag,
+            format!(
+                "STREAMINFO audio MD5 {found} where {recorded} was recorded at ingest: this is not the audio that was archived"
+            ),
+        )
+    })
 }
 
 fn is_flac(path: &Path) -> bool {
@@ -277,6 +322,7 @@ fn read_file(job: &FileJob) -> FileResult {
     let outcome = (|| -> Result<(), String> {
         let mut file = open_regular(&job.path).map_err(|e| e.to_string())?;
         let mut bytes = 0u64;
+        let mut head = Vec::new();
         if job.decode {
             let mut tap = |b: &[u8]| {
                 digests.update(b);
@@ -286,6 +332,7 @@ fn read_file(job: &FileJob) -> FileResult {
                 crate::flac::FlacError::Io { source, .. } => source.to_string(),
                 other => other.to_string(),
             })?;
+            result.streaminfo_md5 = audio.streaminfo.map(|s| s.md5);
             result.audio = Some(audio);
         } else {
             // Small enough to stay in the core's cache between the read and the hash.
@@ -296,6 +343,9 @@ fn read_file(job: &FileJob) -> FileResult {
                     Ok(n) => {
                         digests.update(&buf[..n]);
                         bytes += n as u64;
+                        if head.len() < 42 {
+                            head.extend_from_slice(&buf[..n.min(42 - head.len())]);
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e.to_string()),
@@ -303,6 +353,9 @@ fn read_file(job: &FileJob) -> FileResult {
             }
         }
         result.bytes = bytes;
+        if !job.decode && job.audio_md5.is_some() {
+            result.streaminfo_md5 = head_md5(&head);
+        }
         Ok(())
     })();
     match outcome {
@@ -438,9 +491,15 @@ fn changed_file_problems(
         };
     }
     let reread;
-    let audio = match (&result.audio, wrong.is_empty()) {
-        (Some(audio), _) => audio,
-        (None, true) => return vec![],
+    let (audio, streaminfo_md5) = match (&result.audio, wrong.is_empty()) {
+        (Some(audio), _) => (audio, result.streaminfo_md5),
+        // Its bytes are as listed; its head still says whose audio it holds (a master and its
+        // manifest line both replaced).
+        (None, true) => {
+            return replaced_audio(job, result.streaminfo_md5, bag)
+                .into_iter()
+                .collect()
+        }
         (None, false) => {
             reread = read_file(&FileJob {
                 decode: true,
@@ -448,7 +507,7 @@ fn changed_file_problems(
                 ..job.clone()
             });
             match (&reread.audio, &reread.error) {
-                (Some(audio), None) => audio,
+                (Some(audio), None) => (audio, reread.streaminfo_md5),
                 (_, e) => {
                     return vec![problem(
                         ProblemKind::Unreadable,
@@ -459,11 +518,17 @@ fn changed_file_problems(
         }
     };
     let mut found = audio_problems(audio, &display_path(&job.path), bag, !wrong.is_empty());
+    if let Some(p) = replaced_audio(job, streaminfo_md5, bag) {
+        // Intact in itself, but not the audio that was archived: never "metadata changed".
+        found.retain(|q| q.kind != ProblemKind::MetadataChanged);
+        found.push(p);
+    }
     for p in &mut found {
         if matches!(
             p.kind,
-            ProblemKind::MetadataChanged | ProblemKind::DigestMismatch
-        ) {
+            ProblemKind::MetadataChanged | ProblemKind::DigestMismatch | ProblemKind::AudioReplaced
+        ) && !wrong.is_empty()
+        {
             p.detail = format!("{} ({})", p.detail, wrong.join("; "));
         }
     }
@@ -489,6 +554,7 @@ pub fn sha256_of(path: &Path) -> Option<String> {
         size: path.symlink_metadata().map_or(0, |m| m.len()),
         algorithms: vec![Algorithm::Sha256],
         decode: false,
+        audio_md5: None,
     };
     let result = read_file(&job);
     result.digests.into_iter().next().map(|(_, d)| d)
@@ -497,13 +563,21 @@ pub fn sha256_of(path: &Path) -> Option<String> {
 /// Checks one file against the SHA-256 it should have (the watcher's check): read once, its
 /// SHA-256 and, for FLAC with `deep`, its audio in the same read; a changed FLAC is decoded to
 /// tell damage from an edited tag. Never follows a link.
-pub fn check_against(path: &Path, sha256: &str, deep: bool) -> FileVerdict {
+/// With `audio_md5` (the one recorded at ingest), a FLAC holding other audio is
+/// [`ProblemKind::AudioReplaced`].
+pub fn check_against(
+    path: &Path,
+    sha256: &str,
+    audio_md5: Option<&str>,
+    deep: bool,
+) -> FileVerdict {
     let flac = is_flac(path);
     let job = FileJob {
         path: path.to_path_buf(),
         size: path.symlink_metadata().map_or(0, |m| m.len()),
         algorithms: vec![Algorithm::Sha256],
         decode: deep && flac,
+        audio_md5: audio_md5.filter(|_| flac).map(str::to_string),
     };
     let result = read_file(&job);
     let found = result
@@ -594,6 +668,71 @@ pub fn verify(
     loose.sort();
     loose.dedup();
 
+    // What the archives these paths are in should hold: a known item whose bag is not on disk
+    // is a problem, and a master's audio is compared with the MD5 recorded at ingest.
+    let on_disk: std::collections::HashSet<&Path> = bags.iter().map(PathBuf::as_path).collect();
+    let mut recorded: std::collections::HashMap<
+        PathBuf,
+        std::collections::HashMap<String, String>,
+    > = Default::default();
+    let mut gone: Vec<(BagOutcome, Problem)> = Vec::new();
+    let mut seen_items = std::collections::HashSet::new();
+    for path in paths {
+        let Some(root) = (if path.join(".capstan").is_dir() {
+            Some(path.clone())
+        } else {
+            archive_of(path)
+        }) else {
+            continue;
+        };
+        let under = path
+            .strip_prefix(&root)
+            .ok()
+            .and_then(Path::to_str)
+            .unwrap_or("");
+        for known in known_items(&root, under) {
+            let dir = root.join(&known.bag_path);
+            if !dir.starts_with(path) || !seen_items.insert(dir.clone()) {
+                continue;
+            }
+            let md5s: std::collections::HashMap<String, String> = known
+                .files
+                .iter()
+                .filter_map(|(f, m)| Some((f.clone(), m.clone()?)))
+                .collect();
+            if on_disk.contains(dir.as_path()) {
+                if !md5s.is_empty() {
+                    recorded.insert(dir, md5s);
+                }
+                continue;
+            }
+            let shown = display_path(&dir);
+            let detail = match dir.symlink_metadata() {
+                Ok(_) => format!(
+                    "{} is known to the archive's record but is no longer a bag (no bagit.txt and no payload manifest)",
+                    known.item
+                ),
+                Err(_) => format!(
+                    "{} is known to the archive's record but its bag is gone from disk ({} file(s) recorded)",
+                    known.item,
+                    known.files.len()
+                ),
+            };
+            gone.push((
+                BagOutcome {
+                    path: shown.clone(),
+                    dir: dir.clone(),
+                    payload: known.files.iter().map(|(f, _)| f.clone()).collect(),
+                    item: Some(known.item.clone()),
+                    outcome: "fail",
+                    files: 0,
+                    bytes: 0,
+                },
+                Problem::new(ProblemKind::ItemMissing, &dir, Some(&shown), detail),
+            ));
+        }
+    }
+
     // Bags are verified a batch at a time, so memory follows the batch, not the archive: what
     // outlives a batch is its problems and one line per bag.
     let mut problems = outside;
@@ -606,6 +745,7 @@ pub fn verify(
             plans.push(bag::inspect(
                 &bags[next],
                 options.deep,
+                recorded.get(&bags[next]),
                 &mut found,
                 &mut jobs,
             ));
@@ -616,13 +756,14 @@ pub fn verify(
         for plan in &plans {
             plan.judge(&jobs, &results, &mut found);
         }
+        // Looked up, not searched: a bag may have 100,000 problems.
+        let failing: std::collections::HashSet<&str> =
+            found.iter().filter_map(|p| p.bag.as_deref()).collect();
         let mut outcomes: Vec<BagOutcome> = plans
             .iter()
             .map(|plan| {
                 let shown = display_path(&plan.dir);
-                let failed = found
-                    .iter()
-                    .any(|p| p.bag.as_deref() == Some(shown.as_str()));
+                let failed = failing.contains(shown.as_str());
                 BagOutcome {
                     dir: plan.dir.clone(),
                     payload: plan.payload(),
@@ -643,6 +784,15 @@ pub fn verify(
         bag_outcomes.extend(outcomes);
         problems.extend(found);
     }
+    if !gone.is_empty() {
+        let (outcomes, found): (Vec<BagOutcome>, Vec<Problem>) = gone.into_iter().unzip();
+        observer.bags_done(&outcomes, &found, options.deep);
+        bag_outcomes.extend(outcomes.into_iter().map(|o| BagOutcome {
+            payload: Vec::new(),
+            ..o
+        }));
+        problems.extend(found);
+    }
     for batch in loose.chunks(BATCH_FILES) {
         let jobs: Vec<FileJob> = batch
             .iter()
@@ -651,6 +801,7 @@ pub fn verify(
                 size: *size,
                 algorithms: vec![],
                 decode: true,
+                audio_md5: None,
             })
             .collect();
         observer.planned(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
@@ -679,6 +830,36 @@ pub fn verify(
     })
 }
 
+/// The items an archive's record knows (its catalogue, read-only; else the `ingestion` events
+/// of its `events.jsonl`). Nothing when neither can be read: there is nothing to compare with.
+fn known_items(root: &Path, under: &str) -> Vec<crate::catalogue::KnownItem> {
+    let archive = crate::archive::Archive::new(root);
+    if let Ok(items) =
+        crate::catalogue::Catalogue::open_read_only(&archive).and_then(|c| c.known_items(under))
+    {
+        return items;
+    }
+    let Ok(log) = std::fs::read(archive.meta_dir().join("events.jsonl")) else {
+        return Vec::new();
+    };
+    let mut items: Vec<String> = log
+        .split(|&b| b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<crate::archive::events::Event>(line).ok())
+        .filter(|e| e.event_type == "ingestion" && e.item.split('/').count() == 2)
+        .map(|e| e.item)
+        .collect();
+    items.sort();
+    items.dedup();
+    items
+        .into_iter()
+        .map(|item| crate::catalogue::KnownItem {
+            bag_path: item.clone(),
+            item,
+            files: Vec::new(),
+        })
+        .collect()
+}
+
 /// The archive a bag belongs to: its nearest ancestor holding `.capstan/`.
 fn archive_of(bag: &Path) -> Option<PathBuf> {
     bag.ancestors()
@@ -701,6 +882,19 @@ pub fn record_checks(
     let agent = crate::ingest::agent();
     let mut by_archive: std::collections::BTreeMap<PathBuf, Vec<crate::archive::events::Event>> =
         Default::default();
+    // Indexed once, so recording stays linear in files and problems (a bag of 100,000 missing
+    // files has 100,000 problems to pair with 100,000 payload files).
+    let mut concerning: std::collections::HashMap<&str, Vec<&Problem>> = Default::default();
+    let mut per_bag: std::collections::HashMap<&str, usize> = Default::default();
+    for p in problems {
+        concerning.entry(p.path.as_str()).or_default().push(p);
+        if let Some(from) = p.moved_from.as_deref().filter(|f| *f != p.path) {
+            concerning.entry(from).or_default().push(p);
+        }
+        if let Some(bag) = p.bag.as_deref() {
+            *per_bag.entry(bag).or_default() += 1;
+        }
+    }
     for bag in bags {
         let Some(root) = archive_of(&bag.dir) else {
             continue;
@@ -726,16 +920,12 @@ pub fn record_checks(
                 agent: agent.clone(),
             };
         let events = by_archive.entry(root).or_default();
-        let concerning = |path: &str| -> Vec<&Problem> {
-            problems
-                .iter()
-                .filter(|p| p.path == path || p.moved_from.as_deref() == Some(path))
-                .collect()
-        };
-        let bag_problems = problems
-            .iter()
-            .filter(|p| p.bag.as_deref() == Some(bag.path.as_str()))
-            .count();
+        let bag_problems = per_bag.get(bag.path.as_str()).copied().unwrap_or(0);
+        // Problems of the bag itself (a lost bagit.txt, a gone item), named in its event.
+        let of_bag = concerning
+            .get(bag.path.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let item_gone = of_bag.iter().find(|p| p.kind == ProblemKind::ItemMissing);
         events.push(event(
             None,
             bag.outcome,
@@ -746,11 +936,22 @@ pub fn record_checks(
                     bag.files,
                     bag.bytes
                 ),
-                n => format!("capstan verify: {n} problem(s)"),
+                n => format!(
+                    "capstan verify: {n} problem(s){}",
+                    of_bag
+                        .iter()
+                        .map(|p| format!("; {}: {}", p.kind.words(), p.detail))
+                        .collect::<String>()
+                ),
             },
         ));
         for rel in &bag.payload {
-            let found = concerning(&display_path(&bag.dir.join(rel)));
+            let found = match item_gone {
+                Some(p) => std::slice::from_ref(p),
+                None => concerning
+                    .get(display_path(&bag.dir.join(rel)).as_str())
+                    .map_or(&[][..], Vec::as_slice),
+            };
             events.push(match found.is_empty() {
                 true => event(Some(rel), "pass", "digest matches the manifest".into()),
                 false => event(

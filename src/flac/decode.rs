@@ -48,6 +48,15 @@ unsafe extern "C" fn write_cb(
     // `frame` is valid for the call and `buffer` holds one pointer per channel to `blocksize`
     // samples.
     let st = &mut *(client as *mut State);
+    // A frame that disagrees with STREAMINFO (channels, bits, rate) is damage, as `flac -t`
+    // says: its samples would be read as something they are not.
+    if let Some(why) = st
+        .info
+        .and_then(|si| super::verify::frame_header_disagrees(frame, &si))
+    {
+        st.damage.get_or_insert((st.decoded, why));
+        return sys::FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
+    }
     let n = (*frame).header.blocksize as usize;
     let planes = super::verify::frame_planes(frame, buffer);
     for i in 0..n {

@@ -12,6 +12,13 @@
 //! did not decode cleanly, and a stream that ends early as `truncated` at the first missing
 //! sample. An all-zero STREAMINFO MD5 is reported as unset, never as a pass (FLAC-NOTES: libFLAC
 //! itself then checks nothing).
+//!
+//! At least as strict as `flac -t`: every frame header's channels, bits per sample and sample
+//! rate must agree with STREAMINFO (libFLAC decodes such a frame without complaint, and its MD5
+//! then covers the frames as they are), and the metadata blocks are walked as the bytes pass:
+//! STREAMINFO first and only once, 34 bytes long, no block of the forbidden type 127, and no
+//! block running past the end of the file. Each is damage at sample 0 (`bad metadata: …`) or
+//! at the first disagreeing frame.
 
 use super::FlacError;
 use crate::units::FrameIndex;
@@ -124,8 +131,129 @@ enum AudioMd5 {
     Decoder,
 }
 
+/// The metadata blocks' headers, checked as the stream's bytes go by (RFC 9639 §8).
+#[derive(Debug, Default)]
+struct MetaWalk {
+    /// Bytes of the stream seen.
+    seen: u64,
+    /// Where the next 4-byte header (the `fLaC` marker first) starts.
+    next_at: u64,
+    /// The header being gathered.
+    header: Vec<u8>,
+    marker: bool,
+    blocks: usize,
+    /// The last block's header was seen: the frames start at `next_at`.
+    done: bool,
+    error: Option<String>,
+}
+
+impl MetaWalk {
+    fn feed(&mut self, bytes: &[u8]) {
+        let mut i = 0usize;
+        while i < bytes.len() && !self.done && self.error.is_none() {
+            let at = self.seen + i as u64;
+            if at < self.next_at {
+                i += (self.next_at - at).min((bytes.len() - i) as u64) as usize;
+                continue;
+            }
+            self.header.push(bytes[i]);
+            i += 1;
+            // An ID3v2 tag before the marker (which libFLAC and `flac -t` skip) is 10 bytes of
+            // header, then its syncsafe size (and a 10-byte footer when flagged).
+            let id3 = !self.marker && self.header.starts_with(b"ID3");
+            if self.header.len() < if id3 { 10 } else { 4 } {
+                continue;
+            }
+            let h = std::mem::take(&mut self.header);
+            self.next_at = at + 1;
+            if id3 {
+                let size = h[6..10]
+                    .iter()
+                    .fold(0u64, |n, &b| (n << 7) | u64::from(b & 0x7f));
+                self.next_at += size + if h[5] & 0x10 != 0 { 10 } else { 0 };
+                continue;
+            }
+            if !self.marker {
+                self.marker = true;
+                if h != b"fLaC" {
+                    self.error = Some("no fLaC marker: not a FLAC stream".into());
+                }
+                continue;
+            }
+            let (kind, last) = (h[0] & 0x7f, h[0] & 0x80 != 0);
+            let length = u32::from_be_bytes([0, h[1], h[2], h[3]]);
+            let n = self.blocks + 1;
+            self.error = match (self.blocks, kind) {
+                (0, 0) if length != 34 => Some(format!(
+                    "bad metadata: STREAMINFO is {length} bytes, not 34"
+                )),
+                (0, 0) => None,
+                (0, k) => Some(format!(
+                    "bad metadata: the first block is of type {k}, not STREAMINFO"
+                )),
+                (_, 0) => Some(format!("bad metadata: block {n} is a second STREAMINFO")),
+                (_, 127) => Some(format!(
+                    "bad metadata: block {n} is of the forbidden type 127"
+                )),
+                _ => None,
+            };
+            self.next_at += u64::from(length);
+            self.blocks = n;
+            self.done = last;
+        }
+        self.seen += bytes.len() as u64;
+    }
+
+    /// What was wrong, once the whole stream has been fed.
+    fn finish(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(e.clone());
+        }
+        if !self.marker || self.seen == 0 {
+            return None; // nothing read: said otherwise (no STREAMINFO)
+        }
+        if !self.done || self.next_at > self.seen {
+            return Some(format!(
+                "bad metadata: block {} runs past the end of the file (to byte {}, of {})",
+                self.blocks, self.next_at, self.seen
+            ));
+        }
+        None
+    }
+}
+
+/// How a frame's header disagrees with STREAMINFO, if it does.
+fn frame_disagrees(h: &sys::FLAC__FrameHeader, si: &StreamInfo) -> Option<String> {
+    (h.channels != si.channels
+        || h.bits_per_sample != si.bits_per_sample
+        || h.sample_rate != si.sample_rate)
+        .then(|| {
+            format!(
+                "frame header disagrees with STREAMINFO: {} channel(s), {} bits, {} Hz where STREAMINFO says {}, {}, {}",
+                h.channels,
+                h.bits_per_sample,
+                h.sample_rate,
+                si.channels,
+                si.bits_per_sample,
+                si.sample_rate
+            )
+        })
+}
+
+/// [`frame_disagrees`] for a frame libFLAC hands a write callback.
+///
+/// # Safety
+/// `frame` must be what libFLAC passed to the write callback, used only during it.
+pub(crate) unsafe fn frame_header_disagrees(
+    frame: *const sys::FLAC__Frame,
+    si: &StreamInfo,
+) -> Option<String> {
+    frame_disagrees(&(*frame).header, si)
+}
+
 struct State<'a> {
     input: Input<'a>,
+    meta: MetaWalk,
     io_error: Option<io::Error>,
     streaminfo: Option<StreamInfo>,
     next_frame: u64,
@@ -178,6 +306,7 @@ unsafe extern "C" fn read_cb(
             sys::FLAC__STREAM_DECODER_READ_STATUS_END_OF_STREAM
         }
         Ok(n) => {
+            st.meta.feed(&out[..n]);
             *bytes = n;
             sys::FLAC__STREAM_DECODER_READ_STATUS_CONTINUE
         }
@@ -228,6 +357,20 @@ unsafe extern "C" fn write_cb(
     // channel to `blocksize` samples.
     let st = &mut *(client as *mut State);
     let h = &(*frame).header;
+    let start = if h.number_type == sys::FLAC__FRAME_NUMBER_TYPE_SAMPLE_NUMBER {
+        h.number.sample_number
+    } else {
+        u64::from(h.number.frame_number) * u64::from(h.blocksize)
+    };
+    // Once, at the first frame that disagrees (they usually all do).
+    if let Some(why) = st.streaminfo.and_then(|si| frame_disagrees(h, &si)) {
+        if !st.damage.iter().any(|d| d.kind == why) {
+            st.damage.push(Damage {
+                at: FrameIndex(start),
+                kind: why,
+            });
+        }
+    }
     let width = (h.bits_per_sample as usize).div_ceil(8);
     let planes = frame_planes(frame, buffer);
     match &mut st.audio_md5 {
@@ -242,11 +385,6 @@ unsafe extern "C" fn write_cb(
         }
         AudioMd5::Decoder => {}
     }
-    let start = if h.number_type == sys::FLAC__FRAME_NUMBER_TYPE_SAMPLE_NUMBER {
-        h.number.sample_number
-    } else {
-        u64::from(h.number.frame_number) * u64::from(h.blocksize)
-    };
     st.next_frame = start + u64::from(h.blocksize);
     st.decoded_frames += u64::from(h.blocksize);
     sys::FLAC__STREAM_DECODER_WRITE_STATUS_CONTINUE
@@ -372,8 +510,19 @@ fn conclude(st: State, processed: bool, md5_matches: bool) -> AudioCheck {
         decoded_frames,
         next_frame,
         mut damage,
+        meta,
         ..
     } = st;
+    if let Some(why) = meta.finish() {
+        // Ahead of what libFLAC made of it (often only "truncated at 0").
+        damage.insert(
+            0,
+            Damage {
+                at: FrameIndex(0),
+                kind: why,
+            },
+        );
+    }
     let md5 = match streaminfo {
         None => Md5Status::NotChecked,
         Some(si) if si.md5 == [0; 16] => Md5Status::Unset,
@@ -436,6 +585,7 @@ pub fn check_stream(
     };
     let mut st = State {
         input: Input::Inline { reader, tap },
+        meta: MetaWalk::default(),
         io_error: None,
         streaminfo: None,
         next_frame: 0,
@@ -452,7 +602,10 @@ pub fn check_stream(
         loop {
             match reader.read(&mut rest) {
                 Ok(0) => break,
-                Ok(n) => tap(&rest[..n]),
+                Ok(n) => {
+                    tap(&rest[..n]);
+                    st.meta.feed(&rest[..n]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(io(e)),
             }
@@ -512,6 +665,7 @@ pub fn check_file(path: &Path) -> Result<FlacCheck, FlacError> {
                 current: Vec::new(),
                 used: 0,
             },
+            meta: MetaWalk::default(),
             io_error: None,
             streaminfo: None,
             next_frame: 0,
