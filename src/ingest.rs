@@ -20,6 +20,7 @@ use crate::flac::encode::{patch_riff_chunk, MasterEncoder, MasterMetadata, Strea
 use crate::flac::verify::{check_file, FlacCheck};
 use crate::flac::{hex, libflac_version, riff, FlacError};
 use crate::metadata::{check_identifier, Fields, MetadataError};
+use crate::pending::{self, PendingError};
 use crate::profile::{CarrierCoding, Layout, Profile};
 use crate::report::{
     defect_map, repair_defects, sort_defects, AccessCopyReport, DeclickReport, MasterReport,
@@ -69,6 +70,8 @@ pub enum IngestError {
     NoSources,
     #[error("interrupted: nothing was added to the archive")]
     Interrupted,
+    #[error(transparent)]
+    Pending(#[from] PendingError),
 }
 
 impl IngestError {
@@ -78,7 +81,7 @@ impl IngestError {
     pub fn exit_code(&self) -> i32 {
         match self {
             IngestError::Archive(ArchiveError::ItemExists { .. }) => 1,
-            IngestError::Archive(_) | IngestError::Interrupted => 2,
+            IngestError::Archive(_) | IngestError::Interrupted | IngestError::Pending(_) => 2,
             IngestError::Flac(FlacError::Io { source, .. })
                 if out_of_space(source)
                     || source.kind() == std::io::ErrorKind::PermissionDenied =>
@@ -117,6 +120,42 @@ pub struct IngestOutcome {
     /// What went wrong after the item was committed (its events not logged or not
     /// catalogued); the item is in the archive regardless.
     pub warnings: Vec<String>,
+    /// The item's ingestion events are not in `events.jsonl` but only in this pending record
+    /// (the disk filled after the commit): the record of the ingest is not yet kept where it
+    /// belongs, and the command must not report success.
+    pub record_pending: Option<PathBuf>,
+}
+
+impl IngestOutcome {
+    /// 0, or 2 when the ingestion events are only pending (the item is in the archive, but
+    /// the ingest could not finish recording it: free disk space and run any writing command).
+    pub fn exit_code(&self) -> i32 {
+        if self.record_pending.is_some() {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// `CAPSTAN_TEST_PAUSE_COMMIT=STAGE:GO`: at commit stage `STAGE` (`recorded`: the pending
+/// record is written, the bag still in staging; `renamed`: the bag is in the archive, its
+/// events not yet logged; `logged`: logged, the pending record not yet removed),
+/// creates `GO.reached` and waits (at most 2 minutes) until `GO` exists: the tests kill the
+/// process there, or fill the disk, to prove the history survives. Unset in normal use.
+fn test_pause(stage: &str) {
+    let Some(v) = std::env::var_os("CAPSTAN_TEST_PAUSE_COMMIT") else {
+        return;
+    };
+    let v = v.to_string_lossy().into_owned();
+    let Some(go) = v.strip_prefix(stage).and_then(|r| r.strip_prefix(':')) else {
+        return;
+    };
+    let _ = std::fs::write(format!("{go}.reached"), b"");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !Path::new(go).exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// `capstan 0.1.0`
@@ -162,6 +201,8 @@ pub struct Prepared {
     report: QcReport,
     payload: Vec<PayloadFile>,
     bagging_date: String,
+    /// What was done on opening the archive (pending records replayed), told as warnings.
+    notes: Vec<String>,
 }
 
 impl Prepared {
@@ -188,11 +229,11 @@ impl Prepared {
             report,
             payload,
             bagging_date,
+            notes,
         } = self;
         let req = &req;
         let profile = &req.profile;
         let parts = req.sources.len();
-        let bag = staging.commit(&req.archive, &req.collection, &req.id)?;
         let item = format!("{}/{}", req.collection, req.id);
         let mut evs = vec![Event {
             date_time: rfc3339(req.now),
@@ -223,6 +264,27 @@ impl Prepared {
                 agent: agent(),
             });
         }
+        // The events are durable before the bag is in the archive: a crash or a full disk
+        // between the rename and the log leaves them pending, for the next writer to log.
+        let pending = pending::write(
+            &req.archive,
+            staging.bag_dir(),
+            &req.collection,
+            &req.id,
+            &evs,
+        )?;
+        test_pause("recorded");
+        let bag = match staging.commit(&req.archive, &req.collection, &req.id) {
+            Ok(bag) => bag,
+            Err(e @ ArchiveError::ItemExists { .. }) => {
+                pending.done(&req.archive);
+                return Err(e.into());
+            }
+            // The rename may have happened before the failure: the record stays for the next
+            // writer, which logs it if the bag is there and removes it if not.
+            Err(e) => return Err(e.into()),
+        };
+        test_pause("renamed");
         // The item is committed; events that cannot be logged or catalogued are reported but undo
         // nothing.
         let record = catalogue::item_record(
@@ -233,13 +295,18 @@ impl Prepared {
             &payload,
             &report,
         );
-        let mut warnings = Vec::new();
+        let mut warnings = notes;
+        let mut record_pending = None;
         match catalogue::record(&req.archive, Some(&record), &evs) {
             Ok(()) => {}
-            Err(e @ RecordError::Log(_)) => warnings.push(format!(
-                "{e}; the item is committed at {}, but its ingestion is not in the archive's event log",
-                bag.display()
-            )),
+            Err(e @ RecordError::Log(_)) => {
+                warnings.push(format!(
+                    "{e}; the item is committed at {}, and its ingestion record is kept in {} until the next command that writes to the archive (or `capstan reindex`) puts it in the event log",
+                    bag.display(),
+                    pending.path().display()
+                ));
+                record_pending = Some(pending.path().to_path_buf());
+            }
             Err(RecordError::Catalogue(e)) => warnings.push(format!(
                 "the item is committed and its events are in events.jsonl, but not in the catalogue: {e}{}",
                 if e.advises_reindex() {
@@ -249,10 +316,15 @@ impl Prepared {
                 }
             )),
         }
+        test_pause("logged");
+        if record_pending.is_none() {
+            pending.done(&req.archive);
+        }
         Ok(IngestOutcome {
             bag,
             report,
             warnings,
+            record_pending,
         })
     }
 }
@@ -286,6 +358,10 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
     fields.check(&profile.required_metadata)?;
 
     req.archive.prepare_for_writing()?;
+    let notes: Vec<String> = pending::replay(&req.archive)?
+        .iter()
+        .map(pending::describe)
+        .collect();
     // A new archive gets its catalogue now, before any item is in it: one created later would
     // look like a lost catalogue. A failure here is reported when the item is recorded.
     drop(Catalogue::open(&req.archive));
@@ -356,6 +432,7 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
         report,
         payload,
         bagging_date,
+        notes,
     })
 }
 

@@ -460,6 +460,7 @@ fn finish(result: Result<IngestOutcome, IngestError>, json: bool) -> ExitCode {
                 let v = serde_json::json!({
                     "outcome": "pass",
                     "bag": outcome.bag,
+                    "record_pending": outcome.record_pending,
                     "warnings": outcome.warnings,
                     "report": outcome.report,
                 });
@@ -470,7 +471,7 @@ fn finish(result: Result<IngestOutcome, IngestError>, json: bool) -> ExitCode {
                     print_take(take);
                 }
             }
-            ExitCode::SUCCESS
+            ExitCode::from(outcome.exit_code() as u8)
         }
         Err(e) => {
             if json {
@@ -783,6 +784,22 @@ fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
         }
     };
     let skipped = summary.skipped_event_lines + summary.skipped_paths + summary.skipped_bags;
+    for r in &summary.replayed {
+        eprintln!("capstan: {r}");
+    }
+    if summary.torn_event_lines > 0 {
+        eprintln!(
+            "capstan: skipped {} torn line(s) of events.jsonl (an append cut short by a crash or a full disk); every complete event is kept",
+            summary.torn_event_lines
+        );
+        for n in summary
+            .notes
+            .iter()
+            .filter(|n| n.contains("is a torn event"))
+        {
+            eprintln!("capstan:   {n}");
+        }
+    }
     if json {
         println!(
             "{}",
@@ -802,7 +819,11 @@ fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
                 "skipped: {} event line(s) that do not parse, {} manifest line(s) (unsafe paths or malformed), {} bag(s)",
                 summary.skipped_event_lines, summary.skipped_paths, summary.skipped_bags
             );
-            for n in &summary.notes {
+            for n in summary
+                .notes
+                .iter()
+                .filter(|n| !n.contains("is a torn event"))
+            {
                 println!("  {n}");
             }
         }
