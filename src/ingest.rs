@@ -350,18 +350,24 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
             trailing,
         });
     }
-    // Metadata: profile defaults, then what the first take carried, then the operator's.
-    let carried = carried_fields(&takes[0].info, &takes[0].trailing);
+    // Metadata: profile defaults, then what the first take carried, then the operator's. The
+    // fields Capstan writes itself are refused from the first and the last.
+    for (origin, given) in [
+        ("the profile's defaults", &profile.default_metadata),
+        ("--meta", &req.meta.0),
+    ] {
+        for (k, v) in given {
+            crate::metadata::check_given(origin, k, v)?;
+        }
+    }
+    let (carried, mut notes) = carried_fields(&takes[0].path, &takes[0].info, &takes[0].trailing);
     let mut fields = Fields::layered(&profile.default_metadata, &carried, &req.meta);
     fields.0.insert("CARRIER_ID".into(), req.id.clone());
     fields.0.insert("COLLECTION".into(), req.collection.clone());
     fields.check(&profile.required_metadata)?;
 
     req.archive.prepare_for_writing()?;
-    let notes: Vec<String> = pending::replay(&req.archive)?
-        .iter()
-        .map(pending::describe)
-        .collect();
+    notes.extend(pending::replay(&req.archive)?.iter().map(pending::describe));
     // A new archive gets its catalogue now, before any item is in it: one created later would
     // look like a lost catalogue. A failure here is reported when the item is recorded.
     drop(Catalogue::open(&req.archive));
@@ -476,19 +482,46 @@ fn check_against_profile(path: &Path, info: &WavInfo, p: &Profile) -> Result<(),
     }
 }
 
-/// Control characters in text carried from a source file become spaces: the file is the
-/// operator's evidence, not their typing, and its chunks are kept verbatim anyway.
+/// Control characters and line or paragraph separators (U+0085, U+2028, U+2029) in text
+/// carried from a source file become spaces: the file is the operator's evidence, not their
+/// typing, and its chunks are kept verbatim anyway.
 fn clean_carried(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if crate::metadata::is_line_breaking_or_control(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect::<String>()
         .trim()
         .to_string()
 }
 
-/// Fields the source carried in `bext` and `LIST/INFO`.
-fn carried_fields(info: &WavInfo, trailing: &[ForeignChunk]) -> Fields {
+/// A source's bext OriginationDate or OriginationTime in its ISO form, or None when it is not
+/// one. EBU Tech 3285 lets writers separate the parts with '-', '_', ':', ' ' or '.'; those are
+/// read as the ISO separator.
+fn carried_origination(key: &str, v: &str) -> Option<String> {
+    let (seps, iso, valid): (&[usize], u8, fn(&str) -> bool) = match key {
+        "ORIGINATION_DATE" => (&[4, 7], b'-', crate::metadata::is_iso_date),
+        _ => (&[2, 5], b':', crate::metadata::is_iso_time),
+    };
+    let mut b = v.as_bytes().to_vec();
+    for &i in seps {
+        if let Some(c) = b.get_mut(i) {
+            if matches!(*c, b'-' | b'_' | b':' | b' ' | b'.') {
+                *c = iso;
+            }
+        }
+    }
+    String::from_utf8(b).ok().filter(|s| valid(s))
+}
+
+/// Fields the source carried in `bext` and `LIST/INFO`, and warnings about what was dropped.
+fn carried_fields(path: &Path, info: &WavInfo, trailing: &[ForeignChunk]) -> (Fields, Vec<String>) {
     let mut f = Fields::default();
+    let mut warnings = Vec::new();
     let chunks = info.chunks.iter().chain(trailing.iter());
     for c in chunks {
         match &c.id {
@@ -501,7 +534,28 @@ fn carried_fields(info: &WavInfo, trailing: &[ForeignChunk]) -> Fields {
                         ("ORIGINATION_DATE", &b.origination_date),
                         ("ORIGINATION_TIME", &b.origination_time),
                     ] {
-                        f.set_default(k, &clean_carried(v));
+                        let v = clean_carried(v);
+                        let v = match k {
+                            "ORIGINATION_DATE" | "ORIGINATION_TIME" if !v.is_empty() => {
+                                match carried_origination(k, &v) {
+                                    Some(v) => v,
+                                    None => {
+                                        warnings.push(format!(
+                                            "{}: the bext {} {v:?} is not valid; the transfer's is used",
+                                            crate::fixity::display_path(path),
+                                            if k == "ORIGINATION_DATE" {
+                                                "OriginationDate"
+                                            } else {
+                                                "OriginationTime"
+                                            }
+                                        ));
+                                        continue;
+                                    }
+                                }
+                            }
+                            _ => v,
+                        };
+                        f.set_default(k, &v);
                     }
                 }
             }
@@ -524,7 +578,7 @@ fn carried_fields(info: &WavInfo, trailing: &[ForeignChunk]) -> Fields {
             _ => {}
         }
     }
-    f
+    (f, warnings)
 }
 
 /// The sub-chunks of a `LIST/INFO` payload (after "INFO").

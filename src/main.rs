@@ -4,7 +4,10 @@
 use anyhow::Context;
 use capstan::archive::Archive;
 use capstan::catalogue::{reindex, ArchiveReport, Catalogue};
-use capstan::fixity::{verify, BagOutcome, Observer, Options, Problem, ProblemKind, VerifyReport};
+use capstan::fixity::{
+    escape_text, text_path, verify, BagOutcome, Observer, Options, Problem, ProblemKind,
+    VerifyReport,
+};
 use capstan::ingest::{ingest, transfer_time, IngestError, IngestOutcome, IngestRequest};
 use capstan::metadata::{parse_meta_arg, Fields};
 use capstan::profile::{Profile, SHIPPED};
@@ -191,6 +194,12 @@ enum Command {
     },
 }
 
+/// Text for the terminal: control characters and line separators escaped (see
+/// [`escape_text`]); every string that may hold a file name goes through this or [`text_path`].
+fn esc(s: impl std::fmt::Display) -> String {
+    escape_text(&s.to_string())
+}
+
 fn archive_dir(arg: Option<PathBuf>) -> PathBuf {
     arg.or_else(|| std::env::var_os("CAPSTAN_ARCHIVE").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("archive"))
@@ -209,7 +218,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("capstan: {e:#}");
+            eprintln!("capstan: {}", esc(format!("{e:#}")));
             ExitCode::from(2)
         }
     }
@@ -284,22 +293,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Tell::Event(e) => println!(
                     "{}  {:<26} {:<7} {}{}  {}",
-                    e.date_time,
-                    e.event_type,
-                    e.outcome,
-                    e.item,
+                    esc(&e.date_time),
+                    esc(&e.event_type),
+                    esc(&e.outcome),
+                    esc(&e.item),
                     e.file
                         .as_deref()
-                        .map(|f| format!("/{f}"))
+                        .map(|f| format!("/{}", esc(f)))
                         .unwrap_or_default(),
-                    e.detail
+                    esc(&e.detail)
                 ),
-                Tell::Notice(n) => eprintln!("capstan watch: {n}"),
+                Tell::Notice(n) => eprintln!("capstan watch: {}", esc(&n)),
             };
             match watch(&Archive::new(archive), &opts, &stop, &mut tell) {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
-                    eprintln!("capstan: {e}");
+                    eprintln!("capstan: {}", esc(&e));
                     Ok(ExitCode::from(2))
                 }
             }
@@ -310,13 +319,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&list).expect("json"));
                 } else {
                     for d in &list {
-                        println!("{:<24} {:<8} {}", d.name, d.host, d.description);
+                        println!("{:<24} {:<8} {}", esc(&d.name), d.host, esc(&d.description));
                     }
                 }
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
-                eprintln!("capstan: {e}");
+                eprintln!("capstan: {}", esc(&e));
                 Ok(ExitCode::from(2))
             }
         },
@@ -454,7 +463,7 @@ fn finish(result: Result<IngestOutcome, IngestError>, json: bool) -> ExitCode {
     match result {
         Ok(outcome) => {
             for w in &outcome.warnings {
-                eprintln!("capstan: warning: {w}");
+                eprintln!("capstan: warning: {}", esc(w));
             }
             if json {
                 let v = serde_json::json!({
@@ -466,7 +475,7 @@ fn finish(result: Result<IngestOutcome, IngestError>, json: bool) -> ExitCode {
                 });
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
             } else {
-                println!("ingested {}", outcome.bag.display());
+                println!("ingested {}", text_path(&outcome.bag));
                 for take in &outcome.report.takes {
                     print_take(take);
                 }
@@ -478,7 +487,7 @@ fn finish(result: Result<IngestOutcome, IngestError>, json: bool) -> ExitCode {
                 let v = serde_json::json!({"outcome": "fail", "error": e.to_string()});
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
             }
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             ExitCode::from(e.exit_code() as u8)
         }
     }
@@ -492,7 +501,7 @@ fn print_take(t: &TakeReport) {
     println!(
         "take {}: {} ({}, {} Hz, {}-bit, {} ch, {})",
         t.part,
-        t.source.file,
+        esc(&t.source.file),
         t.source.duration,
         t.source.sample_rate,
         t.source.bits_per_sample,
@@ -500,7 +509,11 @@ fn print_take(t: &TakeReport) {
         t.source.sha256.get(..16).unwrap_or_default()
     );
     for m in &t.masters {
-        println!("  master {}  sha256 {}  bit-exact", m.file, &m.sha256[..16]);
+        println!(
+            "  master {}  sha256 {}  bit-exact",
+            esc(&m.file),
+            &m.sha256[..16]
+        );
     }
     let o = &t.overall;
     println!(
@@ -579,8 +592,9 @@ impl Observer for VerifyProgress {
             if let Err(e) = outcome {
                 let mut w = self.warnings.lock().expect("not poisoned");
                 w.push(format!(
-                    "the outcome was not recorded in {}: {e}",
-                    archive.display()
+                    "the outcome was not recorded in {}: {}",
+                    text_path(&archive),
+                    esc(&e)
                 ));
             }
         }
@@ -622,7 +636,7 @@ fn verify_command(
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             return ExitCode::from(2);
         }
     };
@@ -637,16 +651,16 @@ fn verify_command(
     let mut warnings = progress.warnings.into_inner().expect("not poisoned");
     warnings.dedup();
     for w in warnings {
-        eprintln!("capstan: warning: {w}");
+        eprintln!("capstan: warning: {}", esc(w));
     }
     ExitCode::from(if report.passed() { 0 } else { 1 })
 }
 
 fn print_verify_report(report: &VerifyReport) {
     for p in &report.problems {
-        println!("{}: {}: {}", p.kind.words(), p.path, p.detail);
+        println!("{}: {}: {}", p.kind.words(), esc(&p.path), esc(&p.detail));
         if let Some(from) = &p.moved_from {
-            println!("    moved from {from}");
+            println!("    moved from {}", esc(from));
         }
         if p.damage.len() > 1 {
             for d in &p.damage {
@@ -708,17 +722,17 @@ fn log_command(archive: &Archive, item: Option<&str>, json: bool) -> ExitCode {
         Ok(None) => {
             eprintln!(
                 "capstan: no item {} in the archive {}",
-                item.unwrap_or_default(),
-                archive.root.display()
+                esc(item.unwrap_or_default()),
+                text_path(&archive.root)
             );
             return ExitCode::from(1);
         }
         Err(e @ capstan::catalogue::CatalogueError::Ambiguous { .. }) => {
-            eprintln!("capstan: {e}; give it as collection/id");
+            eprintln!("capstan: {}; give it as collection/id", esc(&e));
             return ExitCode::from(1);
         }
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             return ExitCode::from(2);
         }
     };
@@ -729,19 +743,23 @@ fn log_command(archive: &Archive, item: Option<&str>, json: bool) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let rows: Vec<[&str; 7]> = events
+    let escaped: Vec<[String; 7]> = events
         .iter()
         .map(|e| {
             [
-                e.date_time.as_str(),
-                e.item.as_str(),
-                e.event_type.as_str(),
-                e.outcome.as_str(),
-                e.file.as_deref().unwrap_or("-"),
-                e.agent.as_str(),
-                e.detail.as_str(),
+                esc(&e.date_time),
+                esc(&e.item),
+                esc(&e.event_type),
+                esc(&e.outcome),
+                esc(e.file.as_deref().unwrap_or("-")),
+                esc(&e.agent),
+                esc(&e.detail),
             ]
         })
+        .collect();
+    let rows: Vec<[&str; 7]> = escaped
+        .iter()
+        .map(|r| std::array::from_fn(|i| r[i].as_str()))
         .collect();
     let header = [
         "DATE-TIME",
@@ -779,13 +797,13 @@ fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
     let summary = match reindex(archive) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             return ExitCode::from(2);
         }
     };
     let skipped = summary.skipped_event_lines + summary.skipped_paths + summary.skipped_bags;
     for r in &summary.replayed {
-        eprintln!("capstan: {r}");
+        eprintln!("capstan: {}", esc(r));
     }
     if summary.torn_event_lines > 0 {
         eprintln!(
@@ -797,7 +815,7 @@ fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
             .iter()
             .filter(|n| n.contains("is a torn event"))
         {
-            eprintln!("capstan:   {n}");
+            eprintln!("capstan:   {}", esc(n));
         }
     }
     if json {
@@ -808,7 +826,7 @@ fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
     } else {
         println!(
             "reindexed {}: {} item(s), {} file(s) ({} missing), {} event(s)",
-            capstan::catalogue::catalogue_path(archive).display(),
+            text_path(&capstan::catalogue::catalogue_path(archive)),
             summary.items,
             summary.files,
             summary.missing_files,
@@ -824,7 +842,7 @@ fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
                 .iter()
                 .filter(|n| !n.contains("is a torn event"))
             {
-                println!("  {n}");
+                println!("  {}", esc(n));
             }
         }
     }
@@ -835,7 +853,7 @@ fn report_command(archive: &Archive, json: bool) -> ExitCode {
     let report = match Catalogue::open(archive).and_then(|c| c.report()) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             return ExitCode::from(2);
         }
     };
@@ -857,7 +875,7 @@ fn report_command(archive: &Archive, json: bool) -> ExitCode {
 
 fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
     let s = &report.summary;
-    println!("archive {}", archive.root.display());
+    println!("archive {}", text_path(&archive.root));
     println!("  items     {:>10}", s.items);
     println!(
         "  audio     {:>10.2} h{}",
@@ -887,7 +905,7 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
     let width = report
         .items
         .iter()
-        .map(|i| i.item.len())
+        .map(|i| esc(&i.item).chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -906,9 +924,14 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
             .map_or("never".to_string(), |v| {
                 format!("{} {}", v.date_time, v.outcome)
             });
-        println!("{:width$}  {duration:>9}  {:>14}  {last}", i.item, i.bytes);
+        println!(
+            "{:width$}  {duration:>9}  {:>14}  {}",
+            esc(&i.item),
+            i.bytes,
+            esc(&last)
+        );
         if let Some(why) = &i.needs_listen {
-            println!("    needs a listen: {why}");
+            println!("    needs a listen: {}", esc(why));
         }
         for p in &i.problems {
             let what = match (p.status, p.last_outcome.as_deref()) {
@@ -917,16 +940,16 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
             };
             println!(
                 "    problem: {} {what}{}",
-                p.path,
+                esc(&p.path),
                 p.last_detail
                     .as_deref()
-                    .map(|d| format!(": {d}"))
+                    .map(|d| format!(": {}", esc(d)))
                     .unwrap_or_default()
             );
         }
         if i.problems.is_empty() && i.open_problems() > 0 {
             if let Some(v) = &i.last_verification {
-                println!("    problem: last verification failed: {}", v.detail);
+                println!("    problem: last verification failed: {}", esc(&v.detail));
             }
         }
     }
@@ -1028,7 +1051,7 @@ fn capture_command(req: &capstan::capture::CaptureRequest, json: bool) -> ExitCo
             }
         }
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             ExitCode::from(e.exit_code())
         }
     }
@@ -1052,7 +1075,7 @@ fn declick_command(
             let text = serde_json::to_string_pretty(&o).expect("outcome serialises") + "\n";
             if let Some(path) = report {
                 if let Err(e) = std::fs::write(path, &text) {
-                    eprintln!("capstan: {}: {e}", path.display());
+                    eprintln!("capstan: {}: {}", text_path(path), esc(&e));
                     return ExitCode::from(2);
                 }
             }
@@ -1062,7 +1085,7 @@ fn declick_command(
                 let seconds = o.frames.0 as f64 / f64::from(o.sample_rate);
                 println!(
                     "{}: {} click(s), {} crackle repair(s), {} sample(s) changed, in {} ({} Hz, {}-bit, {} ch); {:.0}x real time",
-                    o.output,
+                    esc(&o.output),
                     o.declick.clicks,
                     o.declick.crackle,
                     o.declick.samples_repaired,
@@ -1076,7 +1099,7 @@ fn declick_command(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             ExitCode::from(e.exit_code())
         }
     }
@@ -1091,14 +1114,15 @@ fn recover_command(archive: &Archive) -> ExitCode {
                 match r.outcome {
                     Ok((o, frames)) => eprintln!(
                         "capstan: recovered {} ({frames} frames) into {}",
-                        r.item,
-                        o.bag.display()
+                        esc(&r.item),
+                        text_path(&o.bag)
                     ),
                     Err(e) => {
                         eprintln!(
-                            "capstan: could not recover {} from {}: {e}",
-                            r.item,
-                            r.journal.display()
+                            "capstan: could not recover {} from {}: {}",
+                            esc(&r.item),
+                            text_path(&r.journal),
+                            esc(&e)
                         );
                         code = ExitCode::from(2);
                     }
@@ -1107,7 +1131,7 @@ fn recover_command(archive: &Archive) -> ExitCode {
             code
         }
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             ExitCode::from(2)
         }
     }
@@ -1117,13 +1141,13 @@ fn recover_command(archive: &Archive) -> ExitCode {
 /// not (2: no such profile; 1: a bad field).
 fn profile_and_fields(profile: &str, meta: &[String]) -> Result<(Profile, Fields), ExitCode> {
     let profile = Profile::load(profile).map_err(|e| {
-        eprintln!("capstan: {e}");
+        eprintln!("capstan: {}", esc(&e));
         ExitCode::from(2)
     })?;
     let mut fields = Fields::default();
     for m in meta {
         let (k, v) = parse_meta_arg(m).map_err(|e| {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             ExitCode::from(1)
         })?;
         fields.0.insert(k, v);
