@@ -70,6 +70,15 @@ pub enum IngestError {
     NoSources,
     #[error("interrupted: nothing was added to the archive")]
     Interrupted,
+    /// The source's samples differ between the read that made the master and the one that
+    /// made the access copy (or the click map): the file changed during the ingest. A problem
+    /// with the input (exit 1): the operator must find what is writing to it.
+    #[error("{path} changed while it was being ingested: the samples read again for {purpose} are not the master's ({detail}); nothing was added to the archive")]
+    SourceChanged {
+        path: PathBuf,
+        purpose: &'static str,
+        detail: String,
+    },
     #[error(transparent)]
     Pending(#[from] PendingError),
 }
@@ -138,13 +147,14 @@ impl IngestOutcome {
     }
 }
 
-/// `CAPSTAN_TEST_PAUSE_COMMIT=STAGE:GO`: at commit stage `STAGE` (`recorded`: the pending
+/// `CAPSTAN_TEST_PAUSE=STAGE:GO`: at stage `STAGE` (`reread`: before a take's source is read
+/// the second time, for its access copy or click map; `recorded`: the pending
 /// record is written, the bag still in staging; `renamed`: the bag is in the archive, its
 /// events not yet logged; `logged`: logged, the pending record not yet removed),
 /// creates `GO.reached` and waits (at most 2 minutes) until `GO` exists: the tests kill the
 /// process there, or fill the disk, to prove the history survives. Unset in normal use.
 fn test_pause(stage: &str) {
-    let Some(v) = std::env::var_os("CAPSTAN_TEST_PAUSE_COMMIT") else {
+    let Some(v) = std::env::var_os("CAPSTAN_TEST_PAUSE") else {
         return;
     };
     let v = v.to_string_lossy().into_owned();
@@ -959,7 +969,7 @@ fn transfer_take(
         payload.push(file);
         (Some(report), repairs)
     } else if profile.analysis.clicks {
-        (None, map_clicks(req, take)?)
+        (None, map_clicks(req, take, &masters)?)
     } else {
         (None, Vec::new())
     };
@@ -1135,6 +1145,8 @@ fn make_access_copy(
     let repairs = derive_from_take(
         req,
         take,
+        masters,
+        "the access copy",
         &Processing {
             declick: declick.clone(),
             gain_db,
@@ -1181,23 +1193,45 @@ fn make_access_copy(
 }
 
 /// Reads the take's source again through [`derive`] into `write` (stopping when interrupted);
-/// the repairs made.
+/// the repairs made. The samples read are proved to be the masters' own: their MD5, computed
+/// as FLAC's STREAMINFO MD5 is (each sample little-endian in whole bytes; per channel for
+/// per-channel masters), must equal each master's audio MD5, so a source changed between the
+/// two reads fails the ingest before anything is committed.
 fn derive_from_take(
     req: &IngestRequest,
     take: &Take,
+    masters: &[MasterReport],
+    purpose: &'static str,
     processing: &Processing,
     write: impl FnMut(&[i32]) -> Result<(), IngestError> + Send,
 ) -> Result<Vec<Repair>, IngestError> {
     let info = &take.info;
     let channels = usize::from(info.channels);
+    test_pause("reread");
     let mut reader = WavReader::open(&take.path)?;
+    let bits = u32::from(info.valid_bits);
+    let width = (bits as usize).div_ceil(8);
+    let per_channel = masters.len() > 1;
+    let mut hashers: Vec<md5::Md5> = (0..if per_channel { channels } else { 1 })
+        .map(|_| md5::Md5::new())
+        .collect();
+    let mut bytes = Vec::new();
     let read = |buf: &mut [i32]| {
         if interrupted(req) {
             return Err(IngestError::Interrupted);
         }
-        Ok(reader.read_frames(buf)? * channels)
+        let n = reader.read_frames(buf)? * channels;
+        let samples = &buf[..n];
+        for (c, hasher) in hashers.iter_mut().enumerate() {
+            bytes.clear();
+            let (skip, step) = if per_channel { (c, channels) } else { (0, 1) };
+            for s in samples.iter().skip(skip).step_by(step) {
+                bytes.extend_from_slice(&s.to_le_bytes()[..width]);
+            }
+            hasher.update(&bytes);
+        }
+        Ok(n)
     };
-    let bits = u32::from(info.valid_bits);
     let repairs =
         derive(channels, info.sample_rate, bits, processing, read, write).map_err(|e| match e {
             DeriveError::Declick(source) => IngestError::Declick {
@@ -1207,16 +1241,35 @@ fn derive_from_take(
             DeriveError::Io(e) => e,
         })?;
     reader.finish()?;
+    for (hasher, master) in hashers.into_iter().zip(masters) {
+        let md5 = hex(&hasher.finalize());
+        if md5 != master.audio_md5 {
+            return Err(IngestError::SourceChanged {
+                path: take.path.clone(),
+                purpose,
+                detail: format!(
+                    "audio MD5 {md5} on the second read, {} in the master {}",
+                    master.audio_md5, master.file
+                ),
+            });
+        }
+    }
     Ok(repairs)
 }
 
 /// The clicks in a take, for the defect map of a profile that asks for them without a
 /// declicked access copy: the declicker run over the source, its output discarded.
-fn map_clicks(req: &IngestRequest, take: &Take) -> Result<Vec<Repair>, IngestError> {
+fn map_clicks(
+    req: &IngestRequest,
+    take: &Take,
+    masters: &[MasterReport],
+) -> Result<Vec<Repair>, IngestError> {
     let settings = req.profile.access_copy.declick_settings();
     derive_from_take(
         req,
         take,
+        masters,
+        "the click map",
         &Processing {
             declick: Some(settings),
             gain_db: 0.0,

@@ -41,10 +41,7 @@ fn setup() -> Setup {
 /// Starts an ingest that pauses at commit stage `stage`; returns it once it is there.
 fn paused_ingest(s: &Setup, archive: &Path, id: &str, stage: &str, go: &Path) -> Child {
     let mut child = ingest_command(archive, &s.profile, id, "c", &[&s.wav], &["TITLE=t"])
-        .env(
-            "CAPSTAN_TEST_PAUSE_COMMIT",
-            format!("{stage}:{}", go.display()),
-        )
+        .env("CAPSTAN_TEST_PAUSE", format!("{stage}:{}", go.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
