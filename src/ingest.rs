@@ -17,7 +17,7 @@ use crate::dsp::defects::{DefectAnalyser, DefectReport};
 use crate::dsp::levels::{LevelAnalyser, LevelError, LevelReport};
 use crate::flac::bext::{Bext, BextLoudness, LOUDNESS_OFFSET};
 use crate::flac::encode::{patch_riff_chunk, MasterEncoder, MasterMetadata, StreamSpec};
-use crate::flac::verify::{check_file, FlacCheck};
+use crate::flac::verify::{check_file_until, FlacCheck};
 use crate::flac::{hex, libflac_version, riff, FlacError};
 use crate::metadata::{check_identifier, Fields, MetadataError};
 use crate::pending::{self, PendingError};
@@ -147,8 +147,10 @@ impl IngestOutcome {
     }
 }
 
-/// `CAPSTAN_TEST_PAUSE=STAGE:GO`: at stage `STAGE` (`reread`: before a take's source is read
-/// the second time, for its access copy or click map; `recorded`: the pending
+/// `CAPSTAN_TEST_PAUSE=STAGE:GO`: at stage `STAGE` (`reading`: the first read of a take
+/// begins; `verifying`: its masters are about to be proved; `reread`: before a take's source is
+/// read the second time, for its access copy or click map; `bagging`: the tag files are about
+/// to be written; `recorded`: the pending
 /// record is written, the bag still in staging; `renamed`: the bag is in the archive, its
 /// events not yet logged; `logged`: logged, the pending record not yet removed),
 /// creates `GO.reached` and waits (at most 2 minutes) until `GO` exists: the tests kill the
@@ -273,6 +275,9 @@ impl Prepared {
                 detail: format!("SHA-256 {}", hex(&p.sha256)),
                 agent: agent(),
             });
+        }
+        if interrupted(req) {
+            return Err(IngestError::Interrupted);
         }
         // The events are durable before the bag is in the archive: a crash or a full disk
         // between the rename and the log leaves them pending, for the next writer to log.
@@ -438,6 +443,7 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
     info.push(("Bag-Software-Agent", agent()));
     info.push(("Capstan-Profile", profile.name.clone()));
     info.push(("Capstan-Collection", req.collection.clone()));
+    test_pause("bagging");
     write_tag_files(staging.bag_dir(), &payload, &info)?;
     if interrupted(req) {
         return Err(IngestError::Interrupted);
@@ -449,6 +455,17 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
         payload,
         bagging_date,
         notes,
+    })
+}
+
+/// [`check_file`] that stops when the ingest is interrupted.
+fn check_master(req: &IngestRequest, path: &Path) -> Result<FlacCheck, IngestError> {
+    check_file_until(path, req.interrupt.as_deref()).map_err(|e| {
+        if interrupted(req) {
+            IngestError::Interrupted
+        } else {
+            e.into()
+        }
     })
 }
 
@@ -740,12 +757,12 @@ fn master_bext(
     }
 }
 
-/// What a take's source carried into the files made from it.
+/// What a take's source carried into the files made from it: read once, shared by them all.
 struct Carried<'a> {
     bext: Option<&'a Bext>,
     /// Whole RIFF chunks before `data` (other than bext) and after it.
-    before: &'a [Vec<u8>],
-    after: &'a [Vec<u8>],
+    before: &'a [Arc<[u8]>],
+    after: &'a [Arc<[u8]>],
 }
 
 /// The metadata of one FLAC file of a take (a master or the access copy): its Vorbis comments
@@ -768,7 +785,7 @@ fn file_metadata(
     let profile = &req.profile;
     let bits = u32::from(info.valid_bits);
     let bext = master_bext(req, fields, carried.bext, history.to_string());
-    let mut before = vec![riff::chunk(b"bext", &bext.to_bytes())];
+    let mut before: Vec<Arc<[u8]>> = vec![riff::chunk(b"bext", &bext.to_bytes()).into()];
     before.extend(carried.before.iter().cloned());
     // The WAV that `flac -d` rebuilds holds bits/8 bytes a sample.
     let data_len = info.frames.0 * channels as u64 * u64::from(bits / 8);
@@ -869,17 +886,21 @@ fn transfer_take(
         .iter()
         .find(|c| &c.id == b"bext")
         .and_then(|c| Bext::parse(&c.data));
-    let carried_before: Vec<Vec<u8>> = info
+    let carried_before: Vec<Arc<[u8]>> = info
         .chunks
         .iter()
         .filter(|c| &c.id != b"bext")
-        .map(|c| riff::chunk(&c.id, &c.data))
+        .map(|c| riff::chunk(&c.id, &c.data).into())
         .collect();
-    let carried_after: Vec<Vec<u8>> = take
+    let carried_after: Vec<Arc<[u8]>> = take
         .trailing
         .iter()
-        .map(|c| riff::chunk(&c.id, &c.data))
+        .map(|c| riff::chunk(&c.id, &c.data).into())
         .collect();
+    let first_master = plans[0].rel.strip_prefix("data/").unwrap_or(&plans[0].rel);
+    let carried_elsewhere = (plans.len() > 1
+        && !(carried_before.is_empty() && carried_after.is_empty()))
+    .then(|| format!("in {first_master}"));
 
     let mut encoders = Vec::with_capacity(plans.len());
     for plan in &plans {
@@ -889,11 +910,18 @@ fn transfer_take(
             source_bext.as_ref().map(|b| b.coding_history.as_str()),
             plan.channels,
         );
+        // A per-channel take's source chunks go into its first channel's master only (each
+        // master still has its own bext); the others say where they are.
+        let first = plan.channel.is_none_or(|c| c == 1);
         let carried = Carried {
             bext: source_bext.as_ref(),
-            before: &carried_before,
-            after: &carried_after,
+            before: if first { &carried_before } else { &[] },
+            after: if first { &carried_after } else { &[] },
         };
+        let mut role = vec![("ROLE".to_string(), "preservation master".to_string())];
+        if let (false, Some(where_)) = (first, &carried_elsewhere) {
+            role.push(("SOURCE_CHUNKS".into(), where_.clone()));
+        }
         let meta = file_metadata(
             req,
             fields,
@@ -903,7 +931,7 @@ fn transfer_take(
             plan.channel,
             plan.channels,
             &history,
-            vec![("ROLE".into(), "preservation master".into())],
+            role,
         );
         let spec = StreamSpec {
             channels: plan.channels as u32,
@@ -927,12 +955,13 @@ fn transfer_take(
         max_short_term: BextLoudness::field(levels.overall.max_short_term_lufs),
     };
     // Proving each master: hash + decode + MD5 against the source's samples, in parallel.
+    test_pause("verifying");
     let checks: Vec<Result<FlacCheck, IngestError>> = plans
         .par_iter()
         .zip(encoded.par_iter())
         .map(|(plan, enc)| {
             patch_riff_chunk(&plan.path, b"bext", LOUDNESS_OFFSET, &loudness.to_bytes())?;
-            let check = check_file(&plan.path)?;
+            let check = check_master(req, &plan.path)?;
             prove_bit_exact(&check, enc.frames)?;
             Ok(check)
         })
@@ -1166,7 +1195,7 @@ fn make_access_copy(
         max_short_term: BextLoudness::field(copy_levels.overall.max_short_term_lufs),
     };
     patch_riff_chunk(&path, b"bext", LOUDNESS_OFFSET, &loudness.to_bytes())?;
-    let check = check_file(&path)?;
+    let check = check_master(req, &path)?;
     prove_bit_exact(&check, encoded.frames)?;
     let md5 = check.audio.streaminfo.map(|s| s.md5).unwrap_or_default();
     let report = AccessCopyReport {
@@ -1389,6 +1418,7 @@ fn stream_take(
                 .map(|e| e.finish().map_err(IngestError::from))
                 .collect()
         });
+        test_pause("reading");
         let read_result = (|| -> Result<(), IngestError> {
             loop {
                 if interrupted(req) {

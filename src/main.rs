@@ -214,6 +214,13 @@ fn interrupt_flag() -> Arc<AtomicBool> {
 }
 
 fn main() -> ExitCode {
+    // A reader that stops reading (`capstan log | head -1`) ends capstan quietly, as it ends any
+    // Unix filter, instead of a panic in println! (Rust ignores SIGPIPE by default). Every
+    // write to the archive is finished before its outcome is printed.
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

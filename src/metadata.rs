@@ -48,6 +48,7 @@ pub const RESERVED: &[&str] = &[
     "CARRIER_ID",
     "COLLECTION",
     "PROCESSING",
+    "SOURCE_CHUNKS",
 ];
 
 /// Whether a character is refused in a value (and replaced by a space in text carried from a
