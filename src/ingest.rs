@@ -1269,7 +1269,7 @@ fn derive_from_take(
             },
             DeriveError::Io(e) => e,
         })?;
-    reader.finish()?;
+    reader.finish_discarding_chunks()?;
     for (hasher, master) in hashers.into_iter().zip(masters) {
         let md5 = hex(&hasher.finalize());
         if md5 != master.audio_md5 {
@@ -1445,7 +1445,8 @@ fn stream_take(
         let encoded = encoding.join().expect("encoder thread");
         read_result?;
         let encoded = encoded?;
-        reader.finish()?;
+        // The chunks after `data` were read before the transfer (`Take::trailing`).
+        reader.finish_discarding_chunks()?;
         let (hasher, bytes) = std::mem::take(&mut *sha.lock().expect("hash lock"));
         Ok((levels, found, hasher.finalize().into(), bytes, encoded))
     })

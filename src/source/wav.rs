@@ -1053,7 +1053,18 @@ impl<R: Read> WavReader<R> {
     /// chunks after `data`, which it returns (`after_data` set), then anything past the RIFF form.
     /// Checks that the RIFF size matches the file's length. After `Ok`, the tap has seen every
     /// byte of the file exactly once.
-    pub fn finish(mut self) -> Result<Vec<ForeignChunk>, WavError> {
+    pub fn finish(self) -> Result<Vec<ForeignChunk>, WavError> {
+        self.finish_keeping(true)
+    }
+
+    /// [`WavReader::finish`] for a read that already has the chunks after `data` (a second
+    /// pass): every byte still goes through the tap and every check is made, but their payloads
+    /// are not loaded again.
+    pub fn finish_discarding_chunks(self) -> Result<(), WavError> {
+        self.finish_keeping(false).map(drop)
+    }
+
+    fn finish_keeping(mut self, keep: bool) -> Result<Vec<ForeignChunk>, WavError> {
         let left = self.info.data_len - self.data_read;
         if left > 0 {
             let got = self
@@ -1099,12 +1110,16 @@ impl<R: Read> WavReader<R> {
                 _ if is_filler(&id) => skip_payload(src, &ctx, size, buf)?,
                 _ => {
                     budget.take(&ctx, &id, offset, size)?;
-                    let data = load_payload(src, &ctx, size)?;
-                    chunks.push(ForeignChunk {
-                        id,
-                        data,
-                        after_data: true,
-                    });
+                    if keep {
+                        let data = load_payload(src, &ctx, size)?;
+                        chunks.push(ForeignChunk {
+                            id,
+                            data,
+                            after_data: true,
+                        });
+                    } else {
+                        skip_payload(src, &ctx, size, buf)?;
+                    }
                 }
             }
             skip_pad(src, &ctx, size)?;
