@@ -623,6 +623,17 @@ fn verify_command(
     record: bool,
 ) -> ExitCode {
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    if record {
+        // Recording writes to the archive: ingestion records a crash left pending go first.
+        for p in paths.iter().filter(|p| p.join(".capstan").is_dir()) {
+            match capstan::pending::replay(&Archive::new(p)) {
+                Ok(list) => list
+                    .iter()
+                    .for_each(|r| eprintln!("capstan: {}", esc(capstan::pending::describe(r)))),
+                Err(e) => eprintln!("capstan: warning: {}", esc(&e)),
+            }
+        }
+    }
     let bar =
         indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
@@ -1050,8 +1061,10 @@ fn capture_command(req: &capstan::capture::CaptureRequest, json: bool) -> ExitCo
                 o.capture_seconds,
                 100.0 * o.capture_cpu_seconds / o.capture_seconds.max(1e-9)
             );
+            // A take whose record is only pending keeps its exit 2; a flagged one is 1.
+            let pending = o.ingest.exit_code() != 0;
             let code = finish(Ok(o.ingest), json);
-            if flagged {
+            if flagged && !pending {
                 ExitCode::from(1)
             } else {
                 code

@@ -334,3 +334,37 @@ fn a_torn_last_line_is_closed_by_the_next_append_and_reindex_keeps_every_complet
     assert_eq!(events.len(), complete);
     assert_valid_bag(&archive.join("c/tape-2"));
 }
+
+#[test]
+fn verify_watch_and_reindex_each_log_a_pending_ingestion_before_their_own_work() {
+    let s = setup();
+    for (i, command) in [
+        vec!["verify"],
+        vec!["watch", "--once"],
+        vec!["reindex", "--archive"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let archive = s.dir.join(format!("archive-{i}"));
+        let go = s.dir.join(format!("go-{i}"));
+        let mut child = paused_ingest(&s, &archive, "tape-1", "renamed", &go);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(lines_in_log(&archive, "c/tape-1", "ingestion"), 0);
+        let out = run(capstan().args(&command).arg(&archive));
+        assert!(
+            text(&out).contains("c/tape-1: its ingestion record, left pending"),
+            "{command:?}: {}",
+            text(&out)
+        );
+        assert_eq!(pending_records(&archive), 0, "{command:?}");
+        assert_eq!(
+            lines_in_log(&archive, "c/tape-1", "ingestion"),
+            1,
+            "{command:?}"
+        );
+        assert_eq!(logged(&archive, "c/tape-1", "ingestion"), 1, "{command:?}");
+        assert_valid_bag(&archive.join("c/tape-1"));
+    }
+}
