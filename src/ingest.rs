@@ -643,11 +643,9 @@ pub fn coding_history(
     let bits = profile.bit_depth;
     let mut lines: Vec<String> = Vec::new();
     match source_history.map(str::trim).filter(|h| !h.is_empty()) {
-        Some(h) => lines.extend(
-            h.lines()
-                .map(|l| l.trim_end().to_string())
-                .filter(|l| !l.is_empty()),
-        ),
+        // The source's lines, each cleaned like any carried text, so that no character in them
+        // (U+2028, a lone CR...) makes a reader see a line the source did not have.
+        Some(h) => lines.extend(h.lines().map(clean_carried).filter(|l| !l.is_empty())),
         None => {
             let carrier_mode = mode(profile.channels());
             let mut text: Vec<String> = Vec::new();

@@ -117,7 +117,10 @@ pub fn write(
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     );
-    // Written under a temporary name and renamed, so that a record is whole or absent.
+    // Written under a temporary name and renamed, so that a record is whole or absent. A
+    // replay that opens the temporary file in the instant between its creation and its lock
+    // takes it for a dead owner's and removes it; the rename below then fails, and the ingest
+    // with it, before anything is committed.
     let tmp = dir.join(format!("{stem}.tmp"));
     let path = dir.join(format!("{stem}.json"));
     let mut f =

@@ -200,10 +200,10 @@ fn separators_carried_by_a_source_become_spaces_and_a_bad_bext_date_gives_way_to
 {
     let s = setup();
     let mut spec = WavSpec::pcm(2, 48_000, 16);
-    spec.before.push((
-        *b"bext",
-        bext("Side A\u{2028}Side B", "2024-99-99", "12.30.00"),
-    ));
+    let mut source_bext = bext("Side A\u{2028}Side B", "2024-99-99", "12.30.00");
+    source_bext
+        .extend_from_slice("A=PCM,F=48000,W=24,M=stereo,T=deck\u{2028}A=FORGED\r\n".as_bytes());
+    spec.before.push((*b"bext", source_bext));
     let mut info = b"INFO".to_vec();
     let title = "Live\u{2029}at\u{85}home\0".as_bytes();
     info.extend_from_slice(b"INAM");
@@ -243,6 +243,11 @@ fn separators_carried_by_a_source_become_spaces_and_a_bad_bext_date_gives_way_to
     };
     assert_eq!(tag("TITLE"), "TITLE=Live at home\n");
     assert_eq!(tag("DESCRIPTION"), "DESCRIPTION=Side A Side B\n");
+    let history = tag("CODING_HISTORY");
+    assert!(
+        history.starts_with("CODING_HISTORY=A=PCM,F=48000,W=24,M=stereo,T=deck A=FORGED\nA=FLAC,"),
+        "{history:?}"
+    );
     let b = restored_bext(master, &s.dir);
     // SOURCE_DATE_EPOCH 1795000000 is 2026-11-18 11:06:40 UTC; the EBU separator '.' of the
     // source's valid time is read as ':'.
