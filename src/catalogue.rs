@@ -1424,6 +1424,12 @@ pub struct ReindexSummary {
     pub skipped_bags: u64,
     /// What was skipped and why, one line each.
     pub notes: Vec<String>,
+    /// Of the skipped lines, those that are torn (the beginning of an event whose append a
+    /// crash or a full disk cut short): every complete event around them is kept.
+    pub torn_event_lines: u64,
+    /// Pending ingestion records put in the log first ([`crate::pending::replay`]), one line
+    /// each (or why they could not be).
+    pub replayed: Vec<String>,
 }
 
 /// Rebuilds the catalogue from the archive alone: the bags (bag-info, the SHA-256 manifest,
@@ -1443,6 +1449,11 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
     }
     let meta = archive.meta_dir();
     std::fs::create_dir_all(&meta).map_err(io_err(&meta))?;
+    // Ingestion records left pending by a crash go into the log first, so the index has them.
+    let replayed = match crate::pending::replay(archive) {
+        Ok(list) => list.iter().map(crate::pending::describe).collect(),
+        Err(e) => vec![e.to_string()],
+    };
     let one_at_a_time = meta.join("reindex.lock");
     let guard = open_lock(&one_at_a_time).map_err(io_err(&one_at_a_time))?;
     if guard.try_lock().is_err() {
@@ -1456,20 +1467,23 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
             _ => {}
         }
     }
-    let mut summary = ReindexSummary::default();
+    let mut summary = ReindexSummary {
+        replayed,
+        ..Default::default()
+    };
     let mut new = Catalogue::open_at(&temp, archive, true)?;
     // First pass without the lock: the archive stays usable while it is read.
     let mut log_offset = 0;
     let log = meta.join("events.jsonl");
     let mut seen = std::collections::HashSet::new();
-    index_log(&mut new, &log, &mut log_offset, &mut summary)?;
+    index_log(&mut new, &log, &mut log_offset, &mut summary, false)?;
     index_bags(&mut new, archive, &mut seen, &mut summary)?;
     let replayed = new.replay_file_states(0)?;
     // Then, under the exclusive lock, what arrived meanwhile, and the swap.
     let lock_file = lock_path(archive);
     let lock = open_lock(&lock_file).map_err(io_err(&lock_file))?;
     lock.lock().map_err(io_err(&lock_file))?;
-    index_log(&mut new, &log, &mut log_offset, &mut summary)?;
+    index_log(&mut new, &log, &mut log_offset, &mut summary, true)?;
     index_bags(&mut new, archive, &mut seen, &mut summary)?;
     new.replay_file_states(replayed)?;
     summary.items = new.count("SELECT count(*) FROM items")?;
@@ -1548,11 +1562,17 @@ impl Catalogue {
 }
 
 /// Indexes the complete lines of `events.jsonl` from `offset` on, and moves `offset` past them.
+/// A line that is the beginning of an event cut short (a crash or a full disk in the middle of
+/// an append; the next append starts a new line after it) is a torn line: skipped, and
+/// counted both as a skipped line and as torn. On the `last` pass, under the exclusive lock, no
+/// append is in flight, so a last line without its newline is torn too (it is left in place;
+/// the next append closes it).
 fn index_log(
     cat: &mut Catalogue,
     log: &Path,
     offset: &mut u64,
     summary: &mut ReindexSummary,
+    last: bool,
 ) -> Result<(), CatalogueError> {
     let io_err = |source| CatalogueError::Io {
         path: cat.path.clone(),
@@ -1567,13 +1587,11 @@ fn index_log(
     f.seek(io::SeekFrom::Start(*offset)).map_err(io_err)?;
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes).map_err(io_err)?;
-    // A line still being written (no newline yet) is left for the next pass.
-    let Some(end) = bytes.iter().rposition(|&b| b == b'\n') else {
-        return Ok(());
-    };
+    let end = bytes.iter().rposition(|&b| b == b'\n');
+    let complete = end.map_or(&bytes[..0], |end| &bytes[..end]);
     let mut batch = Vec::new();
     let mut at = *offset;
-    for line in bytes[..end].split(|&b| b == b'\n') {
+    for line in complete.split(|&b| b == b'\n') {
         let line_at = at;
         at += line.len() as u64 + 1;
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -1581,6 +1599,7 @@ fn index_log(
         }
         match events::parse_line(line) {
             Ok(e) => batch.push(e),
+            Err(e) if e.is_eof() => torn(summary, log, line_at),
             Err(e) => {
                 summary.skipped_event_lines += 1;
                 note(
@@ -1593,9 +1612,28 @@ fn index_log(
             }
         }
     }
-    *offset += end as u64 + 1;
+    // A line still being written (no newline yet) is left for the next pass.
+    if let Some(end) = end {
+        *offset += end as u64 + 1;
+    }
+    let rest = end.map_or(&bytes[..], |end| &bytes[end + 1..]);
+    if last && !rest.iter().all(u8::is_ascii_whitespace) {
+        torn(summary, log, *offset);
+    }
     // Their effects on files are replayed once the bags are registered.
     cat.write(|tx| insert_events(tx, &batch, false))
+}
+
+fn torn(summary: &mut ReindexSummary, log: &Path, at: u64) {
+    summary.skipped_event_lines += 1;
+    summary.torn_event_lines += 1;
+    note(
+        summary,
+        format!(
+            "{}: the line at byte {at} is a torn event (an append cut short by a crash or a full disk), skipped",
+            log.display()
+        ),
+    );
 }
 
 /// Registers every bag of the archive not yet `seen`.

@@ -17,9 +17,10 @@ use crate::dsp::defects::{DefectAnalyser, DefectReport};
 use crate::dsp::levels::{LevelAnalyser, LevelError, LevelReport};
 use crate::flac::bext::{Bext, BextLoudness, LOUDNESS_OFFSET};
 use crate::flac::encode::{patch_riff_chunk, MasterEncoder, MasterMetadata, StreamSpec};
-use crate::flac::verify::{check_file, FlacCheck};
+use crate::flac::verify::{check_file_until, FlacCheck};
 use crate::flac::{hex, libflac_version, riff, FlacError};
 use crate::metadata::{check_identifier, Fields, MetadataError};
+use crate::pending::{self, PendingError};
 use crate::profile::{CarrierCoding, Layout, Profile};
 use crate::report::{
     defect_map, repair_defects, sort_defects, AccessCopyReport, DeclickReport, MasterReport,
@@ -69,6 +70,17 @@ pub enum IngestError {
     NoSources,
     #[error("interrupted: nothing was added to the archive")]
     Interrupted,
+    /// The source's samples differ between the read that made the master and the one that
+    /// made the access copy (or the click map): the file changed during the ingest. A problem
+    /// with the input (exit 1): the operator must find what is writing to it.
+    #[error("{path} changed while it was being ingested: the samples read again for {purpose} are not the master's ({detail}); nothing was added to the archive")]
+    SourceChanged {
+        path: PathBuf,
+        purpose: &'static str,
+        detail: String,
+    },
+    #[error(transparent)]
+    Pending(#[from] PendingError),
 }
 
 impl IngestError {
@@ -78,7 +90,7 @@ impl IngestError {
     pub fn exit_code(&self) -> i32 {
         match self {
             IngestError::Archive(ArchiveError::ItemExists { .. }) => 1,
-            IngestError::Archive(_) | IngestError::Interrupted => 2,
+            IngestError::Archive(_) | IngestError::Interrupted | IngestError::Pending(_) => 2,
             IngestError::Flac(FlacError::Io { source, .. })
                 if out_of_space(source)
                     || source.kind() == std::io::ErrorKind::PermissionDenied =>
@@ -117,6 +129,45 @@ pub struct IngestOutcome {
     /// What went wrong after the item was committed (its events not logged or not
     /// catalogued); the item is in the archive regardless.
     pub warnings: Vec<String>,
+    /// The item's ingestion events are not in `events.jsonl` but only in this pending record
+    /// (the disk filled after the commit): the record of the ingest is not yet kept where it
+    /// belongs, and the command must not report success.
+    pub record_pending: Option<PathBuf>,
+}
+
+impl IngestOutcome {
+    /// 0, or 2 when the ingestion events are only pending (the item is in the archive, but
+    /// the ingest could not finish recording it: free disk space and run any writing command).
+    pub fn exit_code(&self) -> i32 {
+        if self.record_pending.is_some() {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// `CAPSTAN_TEST_PAUSE=STAGE:GO`: at stage `STAGE` (`reading`: the first read of a take
+/// begins; `verifying`: its masters are about to be proved; `reread`: before a take's source is
+/// read the second time, for its access copy or click map; `bagging`: the tag files are about
+/// to be written; `recorded`: the pending
+/// record is written, the bag still in staging; `renamed`: the bag is in the archive, its
+/// events not yet logged; `logged`: logged, the pending record not yet removed),
+/// creates `GO.reached` and waits (at most 2 minutes) until `GO` exists: the tests kill the
+/// process there, or fill the disk, to prove the history survives. Unset in normal use.
+fn test_pause(stage: &str) {
+    let Some(v) = std::env::var_os("CAPSTAN_TEST_PAUSE") else {
+        return;
+    };
+    let v = v.to_string_lossy().into_owned();
+    let Some(go) = v.strip_prefix(stage).and_then(|r| r.strip_prefix(':')) else {
+        return;
+    };
+    let _ = std::fs::write(format!("{go}.reached"), b"");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !Path::new(go).exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// `capstan 0.1.0`
@@ -162,6 +213,8 @@ pub struct Prepared {
     report: QcReport,
     payload: Vec<PayloadFile>,
     bagging_date: String,
+    /// What was done on opening the archive (pending records replayed), told as warnings.
+    notes: Vec<String>,
 }
 
 impl Prepared {
@@ -188,11 +241,11 @@ impl Prepared {
             report,
             payload,
             bagging_date,
+            notes,
         } = self;
         let req = &req;
         let profile = &req.profile;
         let parts = req.sources.len();
-        let bag = staging.commit(&req.archive, &req.collection, &req.id)?;
         let item = format!("{}/{}", req.collection, req.id);
         let mut evs = vec![Event {
             date_time: rfc3339(req.now),
@@ -223,6 +276,30 @@ impl Prepared {
                 agent: agent(),
             });
         }
+        if interrupted(req) {
+            return Err(IngestError::Interrupted);
+        }
+        // The events are durable before the bag is in the archive: a crash or a full disk
+        // between the rename and the log leaves them pending, for the next writer to log.
+        let pending = pending::write(
+            &req.archive,
+            staging.bag_dir(),
+            &req.collection,
+            &req.id,
+            &evs,
+        )?;
+        test_pause("recorded");
+        let bag = match staging.commit(&req.archive, &req.collection, &req.id) {
+            Ok(bag) => bag,
+            Err(e @ ArchiveError::ItemExists { .. }) => {
+                pending.done(&req.archive);
+                return Err(e.into());
+            }
+            // The rename may have happened before the failure: the record stays for the next
+            // writer, which logs it if the bag is there and removes it if not.
+            Err(e) => return Err(e.into()),
+        };
+        test_pause("renamed");
         // The item is committed; events that cannot be logged or catalogued are reported but undo
         // nothing.
         let record = catalogue::item_record(
@@ -233,13 +310,18 @@ impl Prepared {
             &payload,
             &report,
         );
-        let mut warnings = Vec::new();
+        let mut warnings = notes;
+        let mut record_pending = None;
         match catalogue::record(&req.archive, Some(&record), &evs) {
             Ok(()) => {}
-            Err(e @ RecordError::Log(_)) => warnings.push(format!(
-                "{e}; the item is committed at {}, but its ingestion is not in the archive's event log",
-                bag.display()
-            )),
+            Err(e @ RecordError::Log(_)) => {
+                warnings.push(format!(
+                    "{e}; the item is committed at {}, and its ingestion record is kept in {} until the next command that writes to the archive (or `capstan reindex`) puts it in the event log",
+                    bag.display(),
+                    pending.path().display()
+                ));
+                record_pending = Some(pending.path().to_path_buf());
+            }
             Err(RecordError::Catalogue(e)) => warnings.push(format!(
                 "the item is committed and its events are in events.jsonl, but not in the catalogue: {e}{}",
                 if e.advises_reindex() {
@@ -249,10 +331,15 @@ impl Prepared {
                 }
             )),
         }
+        test_pause("logged");
+        if record_pending.is_none() {
+            pending.done(&req.archive);
+        }
         Ok(IngestOutcome {
             bag,
             report,
             warnings,
+            record_pending,
         })
     }
 }
@@ -278,14 +365,24 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
             trailing,
         });
     }
-    // Metadata: profile defaults, then what the first take carried, then the operator's.
-    let carried = carried_fields(&takes[0].info, &takes[0].trailing);
+    // Metadata: profile defaults, then what the first take carried, then the operator's. The
+    // fields Capstan writes itself are refused from the first and the last.
+    for (origin, given) in [
+        ("the profile's defaults", &profile.default_metadata),
+        ("--meta", &req.meta.0),
+    ] {
+        for (k, v) in given {
+            crate::metadata::check_given(origin, k, v)?;
+        }
+    }
+    let (carried, mut notes) = carried_fields(&takes[0].path, &takes[0].info, &takes[0].trailing);
     let mut fields = Fields::layered(&profile.default_metadata, &carried, &req.meta);
     fields.0.insert("CARRIER_ID".into(), req.id.clone());
     fields.0.insert("COLLECTION".into(), req.collection.clone());
     fields.check(&profile.required_metadata)?;
 
     req.archive.prepare_for_writing()?;
+    notes.extend(pending::replay(&req.archive)?.iter().map(pending::describe));
     // A new archive gets its catalogue now, before any item is in it: one created later would
     // look like a lost catalogue. A failure here is reported when the item is recorded.
     drop(Catalogue::open(&req.archive));
@@ -346,6 +443,7 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
     info.push(("Bag-Software-Agent", agent()));
     info.push(("Capstan-Profile", profile.name.clone()));
     info.push(("Capstan-Collection", req.collection.clone()));
+    test_pause("bagging");
     write_tag_files(staging.bag_dir(), &payload, &info)?;
     if interrupted(req) {
         return Err(IngestError::Interrupted);
@@ -356,6 +454,18 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
         report,
         payload,
         bagging_date,
+        notes,
+    })
+}
+
+/// [`check_file`] that stops when the ingest is interrupted.
+fn check_master(req: &IngestRequest, path: &Path) -> Result<FlacCheck, IngestError> {
+    check_file_until(path, req.interrupt.as_deref()).map_err(|e| {
+        if interrupted(req) {
+            IngestError::Interrupted
+        } else {
+            e.into()
+        }
     })
 }
 
@@ -399,19 +509,46 @@ fn check_against_profile(path: &Path, info: &WavInfo, p: &Profile) -> Result<(),
     }
 }
 
-/// Control characters in text carried from a source file become spaces: the file is the
-/// operator's evidence, not their typing, and its chunks are kept verbatim anyway.
+/// Control characters and line or paragraph separators (U+0085, U+2028, U+2029) in text
+/// carried from a source file become spaces: the file is the operator's evidence, not their
+/// typing, and its chunks are kept verbatim anyway.
 fn clean_carried(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if crate::metadata::is_line_breaking_or_control(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect::<String>()
         .trim()
         .to_string()
 }
 
-/// Fields the source carried in `bext` and `LIST/INFO`.
-fn carried_fields(info: &WavInfo, trailing: &[ForeignChunk]) -> Fields {
+/// A source's bext OriginationDate or OriginationTime in its ISO form, or None when it is not
+/// one. EBU Tech 3285 lets writers separate the parts with '-', '_', ':', ' ' or '.'; those are
+/// read as the ISO separator.
+fn carried_origination(key: &str, v: &str) -> Option<String> {
+    let (seps, iso, valid): (&[usize], u8, fn(&str) -> bool) = match key {
+        "ORIGINATION_DATE" => (&[4, 7], b'-', crate::metadata::is_iso_date),
+        _ => (&[2, 5], b':', crate::metadata::is_iso_time),
+    };
+    let mut b = v.as_bytes().to_vec();
+    for &i in seps {
+        if let Some(c) = b.get_mut(i) {
+            if matches!(*c, b'-' | b'_' | b':' | b' ' | b'.') {
+                *c = iso;
+            }
+        }
+    }
+    String::from_utf8(b).ok().filter(|s| valid(s))
+}
+
+/// Fields the source carried in `bext` and `LIST/INFO`, and warnings about what was dropped.
+fn carried_fields(path: &Path, info: &WavInfo, trailing: &[ForeignChunk]) -> (Fields, Vec<String>) {
     let mut f = Fields::default();
+    let mut warnings = Vec::new();
     let chunks = info.chunks.iter().chain(trailing.iter());
     for c in chunks {
         match &c.id {
@@ -424,7 +561,28 @@ fn carried_fields(info: &WavInfo, trailing: &[ForeignChunk]) -> Fields {
                         ("ORIGINATION_DATE", &b.origination_date),
                         ("ORIGINATION_TIME", &b.origination_time),
                     ] {
-                        f.set_default(k, &clean_carried(v));
+                        let v = clean_carried(v);
+                        let v = match k {
+                            "ORIGINATION_DATE" | "ORIGINATION_TIME" if !v.is_empty() => {
+                                match carried_origination(k, &v) {
+                                    Some(v) => v,
+                                    None => {
+                                        warnings.push(format!(
+                                            "{}: the bext {} {v:?} is not valid; the transfer's is used",
+                                            crate::fixity::display_path(path),
+                                            if k == "ORIGINATION_DATE" {
+                                                "OriginationDate"
+                                            } else {
+                                                "OriginationTime"
+                                            }
+                                        ));
+                                        continue;
+                                    }
+                                }
+                            }
+                            _ => v,
+                        };
+                        f.set_default(k, &v);
                     }
                 }
             }
@@ -447,7 +605,7 @@ fn carried_fields(info: &WavInfo, trailing: &[ForeignChunk]) -> Fields {
             _ => {}
         }
     }
-    f
+    (f, warnings)
 }
 
 /// The sub-chunks of a `LIST/INFO` payload (after "INFO").
@@ -485,11 +643,9 @@ pub fn coding_history(
     let bits = profile.bit_depth;
     let mut lines: Vec<String> = Vec::new();
     match source_history.map(str::trim).filter(|h| !h.is_empty()) {
-        Some(h) => lines.extend(
-            h.lines()
-                .map(|l| l.trim_end().to_string())
-                .filter(|l| !l.is_empty()),
-        ),
+        // The source's lines, each cleaned like any carried text, so that no character in them
+        // (U+2028, a lone CR...) makes a reader see a line the source did not have.
+        Some(h) => lines.extend(h.lines().map(clean_carried).filter(|l| !l.is_empty())),
         None => {
             let carrier_mode = mode(profile.channels());
             let mut text: Vec<String> = Vec::new();
@@ -599,12 +755,12 @@ fn master_bext(
     }
 }
 
-/// What a take's source carried into the files made from it.
+/// What a take's source carried into the files made from it: read once, shared by them all.
 struct Carried<'a> {
     bext: Option<&'a Bext>,
     /// Whole RIFF chunks before `data` (other than bext) and after it.
-    before: &'a [Vec<u8>],
-    after: &'a [Vec<u8>],
+    before: &'a [Arc<[u8]>],
+    after: &'a [Arc<[u8]>],
 }
 
 /// The metadata of one FLAC file of a take (a master or the access copy): its Vorbis comments
@@ -627,7 +783,7 @@ fn file_metadata(
     let profile = &req.profile;
     let bits = u32::from(info.valid_bits);
     let bext = master_bext(req, fields, carried.bext, history.to_string());
-    let mut before = vec![riff::chunk(b"bext", &bext.to_bytes())];
+    let mut before: Vec<Arc<[u8]>> = vec![riff::chunk(b"bext", &bext.to_bytes()).into()];
     before.extend(carried.before.iter().cloned());
     // The WAV that `flac -d` rebuilds holds bits/8 bytes a sample.
     let data_len = info.frames.0 * channels as u64 * u64::from(bits / 8);
@@ -728,17 +884,21 @@ fn transfer_take(
         .iter()
         .find(|c| &c.id == b"bext")
         .and_then(|c| Bext::parse(&c.data));
-    let carried_before: Vec<Vec<u8>> = info
+    let carried_before: Vec<Arc<[u8]>> = info
         .chunks
         .iter()
         .filter(|c| &c.id != b"bext")
-        .map(|c| riff::chunk(&c.id, &c.data))
+        .map(|c| riff::chunk(&c.id, &c.data).into())
         .collect();
-    let carried_after: Vec<Vec<u8>> = take
+    let carried_after: Vec<Arc<[u8]>> = take
         .trailing
         .iter()
-        .map(|c| riff::chunk(&c.id, &c.data))
+        .map(|c| riff::chunk(&c.id, &c.data).into())
         .collect();
+    let first_master = plans[0].rel.strip_prefix("data/").unwrap_or(&plans[0].rel);
+    let carried_elsewhere = (plans.len() > 1
+        && !(carried_before.is_empty() && carried_after.is_empty()))
+    .then(|| format!("in {first_master}"));
 
     let mut encoders = Vec::with_capacity(plans.len());
     for plan in &plans {
@@ -748,11 +908,18 @@ fn transfer_take(
             source_bext.as_ref().map(|b| b.coding_history.as_str()),
             plan.channels,
         );
+        // A per-channel take's source chunks go into its first channel's master only (each
+        // master still has its own bext); the others say where they are.
+        let first = plan.channel.is_none_or(|c| c == 1);
         let carried = Carried {
             bext: source_bext.as_ref(),
-            before: &carried_before,
-            after: &carried_after,
+            before: if first { &carried_before } else { &[] },
+            after: if first { &carried_after } else { &[] },
         };
+        let mut role = vec![("ROLE".to_string(), "preservation master".to_string())];
+        if let (false, Some(where_)) = (first, &carried_elsewhere) {
+            role.push(("SOURCE_CHUNKS".into(), where_.clone()));
+        }
         let meta = file_metadata(
             req,
             fields,
@@ -762,7 +929,7 @@ fn transfer_take(
             plan.channel,
             plan.channels,
             &history,
-            vec![("ROLE".into(), "preservation master".into())],
+            role,
         );
         let spec = StreamSpec {
             channels: plan.channels as u32,
@@ -786,12 +953,13 @@ fn transfer_take(
         max_short_term: BextLoudness::field(levels.overall.max_short_term_lufs),
     };
     // Proving each master: hash + decode + MD5 against the source's samples, in parallel.
+    test_pause("verifying");
     let checks: Vec<Result<FlacCheck, IngestError>> = plans
         .par_iter()
         .zip(encoded.par_iter())
         .map(|(plan, enc)| {
             patch_riff_chunk(&plan.path, b"bext", LOUDNESS_OFFSET, &loudness.to_bytes())?;
-            let check = check_file(&plan.path)?;
+            let check = check_master(req, &plan.path)?;
             prove_bit_exact(&check, enc.frames)?;
             Ok(check)
         })
@@ -828,7 +996,7 @@ fn transfer_take(
         payload.push(file);
         (Some(report), repairs)
     } else if profile.analysis.clicks {
-        (None, map_clicks(req, take)?)
+        (None, map_clicks(req, take, &masters)?)
     } else {
         (None, Vec::new())
     };
@@ -1004,6 +1172,8 @@ fn make_access_copy(
     let repairs = derive_from_take(
         req,
         take,
+        masters,
+        "the access copy",
         &Processing {
             declick: declick.clone(),
             gain_db,
@@ -1023,7 +1193,7 @@ fn make_access_copy(
         max_short_term: BextLoudness::field(copy_levels.overall.max_short_term_lufs),
     };
     patch_riff_chunk(&path, b"bext", LOUDNESS_OFFSET, &loudness.to_bytes())?;
-    let check = check_file(&path)?;
+    let check = check_master(req, &path)?;
     prove_bit_exact(&check, encoded.frames)?;
     let md5 = check.audio.streaminfo.map(|s| s.md5).unwrap_or_default();
     let report = AccessCopyReport {
@@ -1050,23 +1220,45 @@ fn make_access_copy(
 }
 
 /// Reads the take's source again through [`derive`] into `write` (stopping when interrupted);
-/// the repairs made.
+/// the repairs made. The samples read are proved to be the masters' own: their MD5, computed
+/// as FLAC's STREAMINFO MD5 is (each sample little-endian in whole bytes; per channel for
+/// per-channel masters), must equal each master's audio MD5, so a source changed between the
+/// two reads fails the ingest before anything is committed.
 fn derive_from_take(
     req: &IngestRequest,
     take: &Take,
+    masters: &[MasterReport],
+    purpose: &'static str,
     processing: &Processing,
     write: impl FnMut(&[i32]) -> Result<(), IngestError> + Send,
 ) -> Result<Vec<Repair>, IngestError> {
     let info = &take.info;
     let channels = usize::from(info.channels);
+    test_pause("reread");
     let mut reader = WavReader::open(&take.path)?;
+    let bits = u32::from(info.valid_bits);
+    let width = (bits as usize).div_ceil(8);
+    let per_channel = masters.len() > 1;
+    let mut hashers: Vec<md5::Md5> = (0..if per_channel { channels } else { 1 })
+        .map(|_| md5::Md5::new())
+        .collect();
+    let mut bytes = Vec::new();
     let read = |buf: &mut [i32]| {
         if interrupted(req) {
             return Err(IngestError::Interrupted);
         }
-        Ok(reader.read_frames(buf)? * channels)
+        let n = reader.read_frames(buf)? * channels;
+        let samples = &buf[..n];
+        for (c, hasher) in hashers.iter_mut().enumerate() {
+            bytes.clear();
+            let (skip, step) = if per_channel { (c, channels) } else { (0, 1) };
+            for s in samples.iter().skip(skip).step_by(step) {
+                bytes.extend_from_slice(&s.to_le_bytes()[..width]);
+            }
+            hasher.update(&bytes);
+        }
+        Ok(n)
     };
-    let bits = u32::from(info.valid_bits);
     let repairs =
         derive(channels, info.sample_rate, bits, processing, read, write).map_err(|e| match e {
             DeriveError::Declick(source) => IngestError::Declick {
@@ -1075,17 +1267,36 @@ fn derive_from_take(
             },
             DeriveError::Io(e) => e,
         })?;
-    reader.finish()?;
+    reader.finish_discarding_chunks()?;
+    for (hasher, master) in hashers.into_iter().zip(masters) {
+        let md5 = hex(&hasher.finalize());
+        if md5 != master.audio_md5 {
+            return Err(IngestError::SourceChanged {
+                path: take.path.clone(),
+                purpose,
+                detail: format!(
+                    "audio MD5 {md5} on the second read, {} in the master {}",
+                    master.audio_md5, master.file
+                ),
+            });
+        }
+    }
     Ok(repairs)
 }
 
 /// The clicks in a take, for the defect map of a profile that asks for them without a
 /// declicked access copy: the declicker run over the source, its output discarded.
-fn map_clicks(req: &IngestRequest, take: &Take) -> Result<Vec<Repair>, IngestError> {
+fn map_clicks(
+    req: &IngestRequest,
+    take: &Take,
+    masters: &[MasterReport],
+) -> Result<Vec<Repair>, IngestError> {
     let settings = req.profile.access_copy.declick_settings();
     derive_from_take(
         req,
         take,
+        masters,
+        "the click map",
         &Processing {
             declick: Some(settings),
             gain_db: 0.0,
@@ -1205,6 +1416,7 @@ fn stream_take(
                 .map(|e| e.finish().map_err(IngestError::from))
                 .collect()
         });
+        test_pause("reading");
         let read_result = (|| -> Result<(), IngestError> {
             loop {
                 if interrupted(req) {
@@ -1231,7 +1443,8 @@ fn stream_take(
         let encoded = encoding.join().expect("encoder thread");
         read_result?;
         let encoded = encoded?;
-        reader.finish()?;
+        // The chunks after `data` were read before the transfer (`Take::trailing`).
+        reader.finish_discarding_chunks()?;
         let (hasher, bytes) = std::mem::take(&mut *sha.lock().expect("hash lock"));
         Ok((levels, found, hasher.finalize().into(), bytes, encoded))
     })

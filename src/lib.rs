@@ -16,6 +16,7 @@ pub mod flac;
 pub mod ingest;
 pub mod item;
 pub mod metadata;
+pub mod pending;
 pub mod profile;
 pub mod report;
 pub mod restore;

@@ -4,7 +4,10 @@
 use anyhow::Context;
 use capstan::archive::Archive;
 use capstan::catalogue::{reindex, ArchiveReport, Catalogue};
-use capstan::fixity::{verify, BagOutcome, Observer, Options, Problem, ProblemKind, VerifyReport};
+use capstan::fixity::{
+    escape_text, text_path, verify, BagOutcome, Observer, Options, Problem, ProblemKind,
+    VerifyReport,
+};
 use capstan::ingest::{ingest, transfer_time, IngestError, IngestOutcome, IngestRequest};
 use capstan::metadata::{parse_meta_arg, Fields};
 use capstan::profile::{Profile, SHIPPED};
@@ -191,6 +194,12 @@ enum Command {
     },
 }
 
+/// Text for the terminal: control characters and line separators escaped (see
+/// [`escape_text`]); every string that may hold a file name goes through this or [`text_path`].
+fn esc(s: impl std::fmt::Display) -> String {
+    escape_text(&s.to_string())
+}
+
 fn archive_dir(arg: Option<PathBuf>) -> PathBuf {
     arg.or_else(|| std::env::var_os("CAPSTAN_ARCHIVE").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("archive"))
@@ -205,11 +214,18 @@ fn interrupt_flag() -> Arc<AtomicBool> {
 }
 
 fn main() -> ExitCode {
+    // A reader that stops reading (`capstan log | head -1`) ends capstan quietly, as it ends any
+    // Unix filter, instead of a panic in println! (Rust ignores SIGPIPE by default). Every
+    // write to the archive is finished before its outcome is printed.
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("capstan: {e:#}");
+            eprintln!("capstan: {}", esc(format!("{e:#}")));
             ExitCode::from(2)
         }
     }
@@ -293,14 +309,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string(e).expect("events serialise"))
                 }
                 Tell::Event(e) => print_watch_event(e),
-                Tell::Notice(n) => eprintln!("capstan watch: {n}"),
+
+                Tell::Notice(n) => eprintln!("capstan watch: {}", esc(&n)),
             };
             let outcome = watch(&Archive::new(archive), &opts, &stop, &mut tell);
             match outcome {
                 Ok(()) if once && problems > 0 => Ok(ExitCode::from(1)),
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
-                    eprintln!("capstan: {e}");
+                    eprintln!("capstan: {}", esc(&e));
                     Ok(ExitCode::from(2))
                 }
             }
@@ -311,13 +328,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&list).expect("json"));
                 } else {
                     for d in &list {
-                        println!("{:<24} {:<8} {}", d.name, d.host, d.description);
+                        println!("{:<24} {:<8} {}", esc(&d.name), d.host, esc(&d.description));
                     }
                 }
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
-                eprintln!("capstan: {e}");
+                eprintln!("capstan: {}", esc(&e));
                 Ok(ExitCode::from(2))
             }
         },
@@ -455,30 +472,31 @@ fn finish(result: Result<IngestOutcome, IngestError>, json: bool) -> ExitCode {
     match result {
         Ok(outcome) => {
             for w in &outcome.warnings {
-                eprintln!("capstan: warning: {w}");
+                eprintln!("capstan: warning: {}", esc(w));
             }
             if json {
                 let v = serde_json::json!({
                     "outcome": "pass",
                     "bag": outcome.bag,
+                    "record_pending": outcome.record_pending,
                     "warnings": outcome.warnings,
                     "report": outcome.report,
                 });
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
             } else {
-                println!("ingested {}", outcome.bag.display());
+                println!("ingested {}", text_path(&outcome.bag));
                 for take in &outcome.report.takes {
                     print_take(take);
                 }
             }
-            ExitCode::SUCCESS
+            ExitCode::from(outcome.exit_code() as u8)
         }
         Err(e) => {
             if json {
                 let v = serde_json::json!({"outcome": "fail", "error": e.to_string()});
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
             }
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             ExitCode::from(e.exit_code() as u8)
         }
     }
@@ -492,7 +510,7 @@ fn print_take(t: &TakeReport) {
     println!(
         "take {}: {} ({}, {} Hz, {}-bit, {} ch, {})",
         t.part,
-        t.source.file,
+        esc(&t.source.file),
         t.source.duration,
         t.source.sample_rate,
         t.source.bits_per_sample,
@@ -500,7 +518,11 @@ fn print_take(t: &TakeReport) {
         t.source.sha256.get(..16).unwrap_or_default()
     );
     for m in &t.masters {
-        println!("  master {}  sha256 {}  bit-exact", m.file, &m.sha256[..16]);
+        println!(
+            "  master {}  sha256 {}  bit-exact",
+            esc(&m.file),
+            &m.sha256[..16]
+        );
     }
     let o = &t.overall;
     println!(
@@ -594,8 +616,9 @@ impl Observer for VerifyProgress {
             if let Err(e) = outcome {
                 let mut w = self.warnings.lock().expect("not poisoned");
                 w.push(format!(
-                    "the outcome was not recorded in {}: {e}",
-                    archive.display()
+                    "the outcome was not recorded in {}: {}",
+                    text_path(&archive),
+                    esc(&e)
                 ));
             }
         }
@@ -617,6 +640,17 @@ fn verify_command(
     record: bool,
 ) -> ExitCode {
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    if record {
+        // Recording writes to the archive: ingestion records a crash left pending go first.
+        for p in paths.iter().filter(|p| p.join(".capstan").is_dir()) {
+            match capstan::pending::replay(&Archive::new(p)) {
+                Ok(list) => list
+                    .iter()
+                    .for_each(|r| eprintln!("capstan: {}", esc(capstan::pending::describe(r)))),
+                Err(e) => eprintln!("capstan: warning: {}", esc(&e)),
+            }
+        }
+    }
     let bar =
         indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
@@ -637,7 +671,7 @@ fn verify_command(
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             return ExitCode::from(2);
         }
     };
@@ -652,16 +686,16 @@ fn verify_command(
     let mut warnings = progress.warnings.into_inner().expect("not poisoned");
     warnings.dedup();
     for w in warnings {
-        eprintln!("capstan: warning: {w}");
+        eprintln!("capstan: warning: {}", esc(w));
     }
     ExitCode::from(if report.passed() { 0 } else { 1 })
 }
 
 fn print_verify_report(report: &VerifyReport) {
     for p in &report.problems {
-        println!("{}: {}: {}", p.kind.words(), p.path, p.detail);
+        println!("{}: {}: {}", p.kind.words(), esc(&p.path), esc(&p.detail));
         if let Some(from) = &p.moved_from {
-            println!("    moved from {from}");
+            println!("    moved from {}", esc(from));
         }
         if p.damage.len() > 1 {
             for d in &p.damage {
@@ -723,17 +757,17 @@ fn log_command(archive: &Archive, item: Option<&str>, json: bool) -> ExitCode {
         Ok(None) => {
             eprintln!(
                 "capstan: no item {} in the archive {}",
-                item.unwrap_or_default(),
-                archive.root.display()
+                esc(item.unwrap_or_default()),
+                text_path(&archive.root)
             );
             return ExitCode::from(1);
         }
         Err(e @ capstan::catalogue::CatalogueError::Ambiguous { .. }) => {
-            eprintln!("capstan: {e}; give it as collection/id");
+            eprintln!("capstan: {}; give it as collection/id", esc(&e));
             return ExitCode::from(1);
         }
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             return ExitCode::from(2);
         }
     };
@@ -744,19 +778,23 @@ fn log_command(archive: &Archive, item: Option<&str>, json: bool) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let rows: Vec<[&str; 7]> = events
+    let escaped: Vec<[String; 7]> = events
         .iter()
         .map(|e| {
             [
-                e.date_time.as_str(),
-                e.item.as_str(),
-                e.event_type.as_str(),
-                e.outcome.as_str(),
-                e.file.as_deref().unwrap_or("-"),
-                e.agent.as_str(),
-                e.detail.as_str(),
+                esc(&e.date_time),
+                esc(&e.item),
+                esc(&e.event_type),
+                esc(&e.outcome),
+                esc(e.file.as_deref().unwrap_or("-")),
+                esc(&e.agent),
+                esc(&e.detail),
             ]
         })
+        .collect();
+    let rows: Vec<[&str; 7]> = escaped
+        .iter()
+        .map(|r| std::array::from_fn(|i| r[i].as_str()))
         .collect();
     let header = [
         "DATE-TIME",
@@ -794,11 +832,27 @@ fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
     let summary = match reindex(archive) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             return ExitCode::from(2);
         }
     };
     let skipped = summary.skipped_event_lines + summary.skipped_paths + summary.skipped_bags;
+    for r in &summary.replayed {
+        eprintln!("capstan: {}", esc(r));
+    }
+    if summary.torn_event_lines > 0 {
+        eprintln!(
+            "capstan: skipped {} torn line(s) of events.jsonl (an append cut short by a crash or a full disk); every complete event is kept",
+            summary.torn_event_lines
+        );
+        for n in summary
+            .notes
+            .iter()
+            .filter(|n| n.contains("is a torn event"))
+        {
+            eprintln!("capstan:   {}", esc(n));
+        }
+    }
     if json {
         println!(
             "{}",
@@ -807,7 +861,7 @@ fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
     } else {
         println!(
             "reindexed {}: {} item(s), {} file(s) ({} missing), {} event(s)",
-            capstan::catalogue::catalogue_path(archive).display(),
+            text_path(&capstan::catalogue::catalogue_path(archive)),
             summary.items,
             summary.files,
             summary.missing_files,
@@ -818,8 +872,12 @@ fn reindex_command(archive: &Archive, json: bool) -> ExitCode {
                 "skipped: {} event line(s) that do not parse, {} manifest line(s) (unsafe paths or malformed), {} bag(s)",
                 summary.skipped_event_lines, summary.skipped_paths, summary.skipped_bags
             );
-            for n in &summary.notes {
-                println!("  {n}");
+            for n in summary
+                .notes
+                .iter()
+                .filter(|n| !n.contains("is a torn event"))
+            {
+                println!("  {}", esc(n));
             }
         }
     }
@@ -831,7 +889,7 @@ fn report_command(archive: &Archive, json: bool) -> ExitCode {
     let report = match Catalogue::open_read_only(archive).and_then(|c| c.report()) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             return ExitCode::from(2);
         }
     };
@@ -853,7 +911,7 @@ fn report_command(archive: &Archive, json: bool) -> ExitCode {
 
 fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
     let s = &report.summary;
-    println!("archive {}", archive.root.display());
+    println!("archive {}", text_path(&archive.root));
     println!("  items     {:>10}", s.items);
     println!(
         "  audio     {:>10.2} h{}",
@@ -883,7 +941,7 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
     let width = report
         .items
         .iter()
-        .map(|i| i.item.len())
+        .map(|i| esc(&i.item).chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -902,9 +960,14 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
             .map_or("never".to_string(), |v| {
                 format!("{} {}", v.date_time, v.outcome)
             });
-        println!("{:width$}  {duration:>9}  {:>14}  {last}", i.item, i.bytes);
+        println!(
+            "{:width$}  {duration:>9}  {:>14}  {}",
+            esc(&i.item),
+            i.bytes,
+            esc(&last)
+        );
         if let Some(why) = &i.needs_listen {
-            println!("    needs a listen: {why}");
+            println!("    needs a listen: {}", esc(why));
         }
         for p in &i.problems {
             let what = match (p.status, p.last_outcome.as_deref()) {
@@ -913,10 +976,10 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
             };
             println!(
                 "    problem: {} {what}{}",
-                p.path,
+                esc(&p.path),
                 p.last_detail
                     .as_deref()
-                    .map(|d| format!(": {d}"))
+                    .map(|d| format!(": {}", esc(d)))
                     .unwrap_or_default()
             );
         }
@@ -924,7 +987,7 @@ fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
             println!("    problem: the bag's last check failed: {}", v.detail);
         } else if i.problems.is_empty() && i.open_problems() > 0 {
             if let Some(v) = &i.last_verification {
-                println!("    problem: last verification failed: {}", v.detail);
+                println!("    problem: last verification failed: {}", esc(&v.detail));
             }
         }
     }
@@ -1018,15 +1081,17 @@ fn capture_command(req: &capstan::capture::CaptureRequest, json: bool) -> ExitCo
                 o.capture_seconds,
                 100.0 * o.capture_cpu_seconds / o.capture_seconds.max(1e-9)
             );
+            // A take whose record is only pending keeps its exit 2; a flagged one is 1.
+            let pending = o.ingest.exit_code() != 0;
             let code = finish(Ok(o.ingest), json);
-            if flagged {
+            if flagged && !pending {
                 ExitCode::from(1)
             } else {
                 code
             }
         }
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             ExitCode::from(e.exit_code())
         }
     }
@@ -1050,7 +1115,7 @@ fn declick_command(
             let text = serde_json::to_string_pretty(&o).expect("outcome serialises") + "\n";
             if let Some(path) = report {
                 if let Err(e) = std::fs::write(path, &text) {
-                    eprintln!("capstan: {}: {e}", path.display());
+                    eprintln!("capstan: {}: {}", text_path(path), esc(&e));
                     return ExitCode::from(2);
                 }
             }
@@ -1060,7 +1125,7 @@ fn declick_command(
                 let seconds = o.frames.0 as f64 / f64::from(o.sample_rate);
                 println!(
                     "{}: {} click(s), {} crackle repair(s), {} sample(s) changed, in {} ({} Hz, {}-bit, {} ch); {:.0}x real time",
-                    o.output,
+                    esc(&o.output),
                     o.declick.clicks,
                     o.declick.crackle,
                     o.declick.samples_repaired,
@@ -1074,7 +1139,7 @@ fn declick_command(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             ExitCode::from(e.exit_code())
         }
     }
@@ -1089,14 +1154,15 @@ fn recover_command(archive: &Archive) -> ExitCode {
                 match r.outcome {
                     Ok((o, frames)) => eprintln!(
                         "capstan: recovered {} ({frames} frames) into {}",
-                        r.item,
-                        o.bag.display()
+                        esc(&r.item),
+                        text_path(&o.bag)
                     ),
                     Err(e) => {
                         eprintln!(
-                            "capstan: could not recover {} from {}: {e}",
-                            r.item,
-                            r.journal.display()
+                            "capstan: could not recover {} from {}: {}",
+                            esc(&r.item),
+                            text_path(&r.journal),
+                            esc(&e)
                         );
                         code = ExitCode::from(2);
                     }
@@ -1105,7 +1171,7 @@ fn recover_command(archive: &Archive) -> ExitCode {
             code
         }
         Err(e) => {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             ExitCode::from(2)
         }
     }
@@ -1115,13 +1181,13 @@ fn recover_command(archive: &Archive) -> ExitCode {
 /// not (2: no such profile; 1: a bad field).
 fn profile_and_fields(profile: &str, meta: &[String]) -> Result<(Profile, Fields), ExitCode> {
     let profile = Profile::load(profile).map_err(|e| {
-        eprintln!("capstan: {e}");
+        eprintln!("capstan: {}", esc(&e));
         ExitCode::from(2)
     })?;
     let mut fields = Fields::default();
     for m in meta {
         let (k, v) = parse_meta_arg(m).map_err(|e| {
-            eprintln!("capstan: {e}");
+            eprintln!("capstan: {}", esc(&e));
             ExitCode::from(1)
         })?;
         fields.0.insert(k, v);

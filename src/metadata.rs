@@ -4,8 +4,14 @@
 //! One set of fields (profile defaults, then what the source file carried, then the operator's
 //! `--meta`) describes an item; the Vorbis comments, the BWF `bext` chunk and `bag-info.txt` are
 //! all written from it, so they cannot disagree. Values never contain control characters
-//! (newlines, tabs, NUL...): they are refused, not escaped, because each of those formats would
-//! need a different escape and a refused value is one the operator can see and fix.
+//! (newlines, tabs, NUL, U+0085...) nor the Unicode line and paragraph separators (U+2028,
+//! U+2029): they are refused, not escaped, because each of those formats would need a
+//! different escape and a refused value is one the operator can see and fix.
+//!
+//! The fields Capstan writes itself ([`RESERVED`]) cannot be given by the operator or a
+//! profile's defaults, so a master's role, coding history or origin can never be forged; and
+//! `ORIGINATION_DATE` / `ORIGINATION_TIME`, which go into the fixed-width bext fields, must be
+//! ISO `yyyy-mm-dd` and `hh:mm:ss`.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +30,92 @@ pub enum MetadataError {
     NotKeyValue(String),
     #[error("the profile requires metadata {} (give each with --meta KEY=VALUE)", .0.join(", "))]
     MissingRequired(Vec<String>),
+    #[error("{origin} may not set {key}: Capstan writes it itself (fields it writes: {})", RESERVED.join(", "))]
+    Reserved { origin: &'static str, key: String },
+}
+
+/// Fields that Capstan writes itself into every FLAC file (and bag): never taken from `--meta`
+/// or a profile's defaults.
+pub const RESERVED: &[&str] = &[
+    "ROLE",
+    "ENCODER",
+    "CODING_HISTORY",
+    "SOURCE_MD5",
+    "PART",
+    "CHANNEL",
+    "CHANNEL_NAMES",
+    "CAPSTAN_PROFILE",
+    "CARRIER_ID",
+    "COLLECTION",
+    "PROCESSING",
+    "SOURCE_CHUNKS",
+];
+
+/// Whether a character is refused in a value (and replaced by a space in text carried from a
+/// source): a control character (Unicode Cc, which holds U+0085 NEXT LINE) or a line or
+/// paragraph separator (U+2028, U+2029), each of which breaks a line in some reader.
+pub fn is_line_breaking_or_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// A bext OriginationDate, ISO 8601 `yyyy-mm-dd`, a real calendar date.
+pub fn is_iso_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(0..4)
+        || !digits(5..7)
+        || !digits(8..10)
+    {
+        return false;
+    }
+    let (y, m, d) = (&v[0..4], &v[5..7], &v[8..10]);
+    let month = m
+        .parse::<u8>()
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok());
+    match (y.parse::<i32>(), month, d.parse::<u8>()) {
+        (Ok(y), Some(m), Ok(d)) => time::Date::from_calendar_date(y, m, d).is_ok(),
+        _ => false,
+    }
+}
+
+/// A bext OriginationTime, `hh:mm:ss` (24-hour).
+pub fn is_iso_time(v: &str) -> bool {
+    let b = v.as_bytes();
+    let two = |i: usize| -> Option<u8> {
+        let s = v.get(i..i + 2)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    b.len() == 8
+        && b[2] == b':'
+        && b[5] == b':'
+        && matches!((two(0), two(3), two(6)), (Some(h), Some(m), Some(s)) if h < 24 && m < 60 && s < 60)
+}
+
+/// Checks one field given by the operator or a profile (`origin`, for the message): not one
+/// Capstan writes, and origination date and time in their ISO forms.
+pub fn check_given(origin: &'static str, key: &str, value: &str) -> Result<(), MetadataError> {
+    if RESERVED.contains(&key) {
+        return Err(MetadataError::Reserved {
+            origin,
+            key: key.to_string(),
+        });
+    }
+    let bad = |what: &str| {
+        Err(MetadataError::BadField(format!(
+            "{key}: {value:?} is not {what}; it goes into the bext chunk's fixed-width field"
+        )))
+    };
+    match key {
+        "ORIGINATION_DATE" if !is_iso_date(value) => bad("an ISO date yyyy-mm-dd"),
+        "ORIGINATION_TIME" if !is_iso_time(value) => bad("a time hh:mm:ss"),
+        _ => Ok(()),
+    }
 }
 
 /// Vorbis comment field names (RFC 9639 §D / Vorbis I §5.2.3 allow 0x20-0x7D except '=');
@@ -44,13 +136,21 @@ pub fn check_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A value may be any UTF-8 text without control characters.
+/// A value may be any UTF-8 text without control characters or line separators.
 pub fn check_value(key: &str, value: &str) -> Result<(), String> {
-    if let Some((pos, c)) = value.char_indices().find(|(_, c)| c.is_control()) {
+    if let Some((pos, c)) = value
+        .char_indices()
+        .find(|(_, c)| is_line_breaking_or_control(*c))
+    {
+        let what = if c.is_control() {
+            "the control character"
+        } else {
+            "the line separator"
+        };
         return Err(format!(
-            "{key}: value contains the control character U+{:04X} at byte {pos}; \
-             newlines, tabs and other control characters are refused (they would corrupt \
-             bag-info.txt and the bext chunk)",
+            "{key}: value contains {what} U+{:04X} at byte {pos}; \
+             newlines, tabs, line and paragraph separators and other control characters are \
+             refused (they would corrupt bag-info.txt and the bext chunk)",
             c as u32
         ));
     }
@@ -100,6 +200,7 @@ pub fn parse_meta_arg(arg: &str) -> Result<(String, String), MetadataError> {
     let key = k.trim().to_ascii_uppercase();
     check_key(&key).map_err(MetadataError::BadField)?;
     check_value(&key, v).map_err(MetadataError::BadField)?;
+    check_given("--meta", &key, v)?;
     Ok((key, v.to_string()))
 }
 
@@ -216,6 +317,53 @@ mod tests {
         );
         assert!(parse_meta_arg("NO VALUE").is_err());
         assert!(parse_meta_arg("BAD KEY=x").is_err());
+    }
+
+    #[test]
+    fn line_and_paragraph_separators_are_refused_like_control_characters() {
+        for v in ["a\u{2028}b", "a\u{2029}b", "a\u{85}b"] {
+            let err = parse_meta_arg(&format!("TITLE={v}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("at byte 1"), "{err}");
+        }
+    }
+
+    #[test]
+    fn fields_capstan_writes_are_refused_from_the_operator() {
+        for k in RESERVED {
+            let err = parse_meta_arg(&format!("{k}=x")).unwrap_err();
+            assert_eq!(
+                err,
+                MetadataError::Reserved {
+                    origin: "--meta",
+                    key: k.to_string()
+                }
+            );
+        }
+        assert!(
+            parse_meta_arg("role=x").is_err(),
+            "keys are upper-cased first"
+        );
+    }
+
+    #[test]
+    fn origination_date_and_time_must_be_iso() {
+        for good in ["ORIGINATION_DATE=2024-02-29", "ORIGINATION_TIME=23:59:59"] {
+            parse_meta_arg(good).unwrap();
+        }
+        for bad in [
+            "ORIGINATION_DATE=2023-02-29",
+            "ORIGINATION_DATE=2024:01:01",
+            "ORIGINATION_DATE=24-01-01",
+            "ORIGINATION_DATE=2024-13-01",
+            "ORIGINATION_DATE=2024-01-01x",
+            "ORIGINATION_TIME=24:00:00",
+            "ORIGINATION_TIME=1:02:03",
+            "ORIGINATION_TIME=12-00-00",
+        ] {
+            assert!(parse_meta_arg(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

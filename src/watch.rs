@@ -510,6 +510,13 @@ pub fn watch(
         source,
     })?;
     let archive = &Archive::new(root.clone());
+    // Ingestion records left pending by a crash at a commit go into the log first.
+    match crate::pending::replay(archive) {
+        Ok(list) => list
+            .iter()
+            .for_each(|r| tell(Tell::Notice(crate::pending::describe(r)))),
+        Err(e) => tell(Tell::Notice(e.to_string())),
+    }
     // Watching starts before the first reconcile, so a change made during it is not missed.
     let (tx, rx) = mpsc::channel();
     let mut notifier = notify::recommended_watcher(move |res| {

@@ -1,10 +1,14 @@
 //! The archive's event log, `ARCHIVE/.capstan/events.jsonl`: one JSON object a line, in PREMIS
 //! terms (event type, date-time, object, outcome, detail, agent). Lines are appended with one
 //! `write` on a file opened for appending, so concurrent writers never interleave within a line.
+//! A last line left without its newline (a crash or a full disk in the middle of an append) is
+//! closed by the next append, so the next event always starts on a line of its own and only the
+//! torn fragment is lost (`reindex` skips it and says so).
 
 use super::ArchiveError;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 /// One PREMIS event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,16 +43,25 @@ pub fn append(archive: &super::Archive, events: &[Event]) -> Result<(), ArchiveE
         path: path.clone(),
         source,
     };
-    let mut text = String::new();
+    let mut f = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&path)
+        .map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        f.read_exact_at(&mut last, len - 1).map_err(io)?;
+    }
+    // A torn last line: this append starts with the newline it lacks. Two writers that both see
+    // it leave an empty line, which readers skip.
+    let mut text = String::from(if last[0] == b'\n' { "" } else { "\n" });
     for e in events {
         text.push_str(&serde_json::to_string(e).expect("events serialise"));
         text.push('\n');
     }
-    let mut f = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io)?;
     f.write_all(text.as_bytes()).map_err(io)?;
     f.sync_data().map_err(io)
 }

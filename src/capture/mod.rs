@@ -512,6 +512,14 @@ pub fn capture_for_review(
     let p = &req.profile;
     crate::metadata::check_identifier("id", &req.id)?;
     crate::metadata::check_identifier("collection", &req.collection)?;
+    for (origin, given) in [
+        ("the profile's defaults", &p.default_metadata),
+        ("--meta", &req.meta.0),
+    ] {
+        for (k, v) in given {
+            crate::metadata::check_given(origin, k, v)?;
+        }
+    }
     let fields = Fields::layered(&p.default_metadata, &Default::default(), &req.meta);
     fields.check(&p.required_metadata)?;
     if req.archive.item_dir(&req.collection, &req.id).exists() {

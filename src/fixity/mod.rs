@@ -239,6 +239,37 @@ pub fn display_path(path: &Path) -> String {
     }
 }
 
+/// Text for a terminal: every control character (C0, DEL, C1 such as U+0085, so also ESC and
+/// the newline that would forge a line of output) and the Unicode line and paragraph
+/// separators (U+2028, U+2029) written as an escape (`\n`, `\r`, `\t`, else `\u{1B}`), so a
+/// hostile file name can neither start a line of its own nor drive the terminal. JSON output
+/// needs none of this: serde escapes its strings.
+pub fn escape_text(s: &str) -> String {
+    if !s.chars().any(needs_escape) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:X}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// A path for text output: [`display_path`], then [`escape_text`].
+pub fn text_path(path: &Path) -> String {
+    escape_text(&display_path(path))
+}
+
 /// One file to read.
 #[derive(Debug, Clone)]
 struct FileJob {

@@ -35,7 +35,7 @@ pub struct MasterMetadata {
     /// Vorbis comments, in the order given.
     pub comments: Vec<(String, String)>,
     /// Whole RIFF chunks (see [`super::riff`]), one `riff` APPLICATION block each.
-    pub riff_chunks: Vec<Vec<u8>>,
+    pub riff_chunks: Vec<std::sync::Arc<[u8]>>,
     /// Bytes of PADDING at the end of the metadata, so tags can be edited without rewriting.
     pub padding: u32,
     /// Seek points every this many seconds (0: no SEEKTABLE).
@@ -273,17 +273,29 @@ impl MasterEncoder {
                 }
             }
             for chunk in &meta.riff_chunks {
+                // The block's 24-bit length holds the 4-byte application id too.
+                if chunk.len() as u64 + 4 > super::riff::MAX_METADATA_BLOCK {
+                    return Err(FlacError::BlockTooLarge {
+                        path: self.path.clone(),
+                        what: format!(
+                            "RIFF chunk {:?}",
+                            String::from_utf8_lossy(chunk.get(..4).unwrap_or_default())
+                        ),
+                        bytes: chunk.len() as u64 + 4,
+                    });
+                }
                 let app = sys::FLAC__metadata_object_new(sys::FLAC__METADATA_TYPE_APPLICATION);
                 if app.is_null() {
                     return Err(alloc("an APPLICATION block"));
                 }
                 self.blocks.push(app);
                 (*app).data.application.id = *b"riff";
-                let mut copy = chunk.clone();
+                // copy = true: libFLAC copies the bytes (only reading them), so the shared chunk
+                // is not copied a second time here.
                 if sys::FLAC__metadata_object_application_set_data(
                     app,
-                    copy.as_mut_ptr(),
-                    copy.len() as u32,
+                    chunk.as_ptr() as *mut u8,
+                    chunk.len() as u32,
                     1,
                 ) == 0
                 {

@@ -43,6 +43,12 @@ pub enum FlacError {
         expected: u64,
         written: u64,
     },
+    #[error("{path}: the {what} needs a {bytes}-byte metadata block; libFLAC writes at most 16777212 bytes")]
+    BlockTooLarge {
+        path: PathBuf,
+        what: String,
+        bytes: u64,
+    },
     #[error("{path}: not a FLAC file ({detail})")]
     NotFlac { path: PathBuf, detail: String },
     #[error("{path}: damaged at {at} ({time}): {kind}")]

@@ -2,6 +2,22 @@
 //! per chunk, verbatim (8-byte header, payload, pad byte), in file order: the `RIFF`/`WAVE`
 //! header, `fmt `, the chunks before `data`, the `data` header alone, then the chunks after it.
 //! `flac -d --keep-foreign-metadata` rebuilds the WAV from these blocks around the decoded audio.
+//!
+//! Blocks are shared (`Arc`): a source's chunks are read once and the same bytes are handed to
+//! every file made from them, never copied per master.
+
+use std::sync::Arc;
+
+/// The largest metadata block libFLAC writes, in bytes after its 4-byte block header. The
+/// format's 24-bit length field would allow 16 777 215, but libFLAC's bit writer holds the
+/// header and the body together in at most 2^24 bytes (`bitwriter_grow_`, libFLAC 1.4/1.5), so
+/// a longer block fails the encoder's start with a framing error.
+pub const MAX_METADATA_BLOCK: u64 = (1 << 24) - 4;
+
+/// The largest chunk payload that fits one `riff` APPLICATION block: the block holds the 4-byte
+/// application id, the 8-byte chunk header, the payload and, for an odd payload, a pad byte
+/// (16 777 212 - 4 - 8 = 16 777 200, even, so the pad of an odd payload below it fits too).
+pub const MAX_CARRIED_PAYLOAD: u64 = MAX_METADATA_BLOCK - 4 - 8;
 
 /// One RIFF chunk: header, payload and the pad byte an odd payload needs (RIFF rule).
 pub fn chunk(id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
@@ -85,10 +101,10 @@ pub fn wav_header(channels: u16, rate: u32, bits: u16, data_bytes: u64, rf64: bo
 /// chunks (from [`chunk`]) that stand before and after the `data` chunk.
 pub fn foreign_blocks(
     fmt: &[u8],
-    before: &[Vec<u8>],
+    before: &[Arc<[u8]>],
     data_len: u64,
-    after: &[Vec<u8>],
-) -> Vec<Vec<u8>> {
+    after: &[Arc<[u8]>],
+) -> Vec<Arc<[u8]>> {
     let fmt_chunk = chunk(b"fmt ", fmt);
     let data_total = 8 + data_len + (data_len % 2);
     let riff_len: u64 = 4
@@ -102,13 +118,13 @@ pub fn foreign_blocks(
     // Over 4 GiB a RIFF size cannot be told: 0xFFFFFFFF, as RF64 writers do; flac recomputes it.
     header.extend_from_slice(&(u32::try_from(riff_len).unwrap_or(u32::MAX)).to_le_bytes());
     header.extend_from_slice(b"WAVE");
-    blocks.push(header);
-    blocks.push(fmt_chunk);
+    blocks.push(header.into());
+    blocks.push(fmt_chunk.into());
     blocks.extend(before.iter().cloned());
     let mut data = Vec::with_capacity(8);
     data.extend_from_slice(b"data");
     data.extend_from_slice(&(u32::try_from(data_len).unwrap_or(u32::MAX)).to_le_bytes());
-    blocks.push(data);
+    blocks.push(data.into());
     blocks.extend(after.iter().cloned());
     blocks
 }
@@ -124,7 +140,7 @@ mod tests {
         assert_eq!(&c[4..8], &3u32.to_le_bytes());
         let fmt = fmt_payload(2, 96_000, 24, None);
         assert_eq!(fmt.len(), 40);
-        let blocks = foreign_blocks(&fmt, std::slice::from_ref(&c), 6, &[]);
+        let blocks = foreign_blocks(&fmt, &[Arc::from(c)], 6, &[]);
         let riff_len = u32::from_le_bytes(blocks[0][4..8].try_into().unwrap());
         // WAVE + fmt(8+40) + iXML(12) + data(8+6)
         assert_eq!(riff_len, 4 + 48 + 12 + 14);

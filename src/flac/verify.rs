@@ -617,6 +617,15 @@ pub fn check_stream(
 /// Reads `path` once on three threads: SHA-256 of every byte, and a full decode with CRC and
 /// MD5 checks. Only failing to open or read the file is an error; damage is in the result.
 pub fn check_file(path: &Path) -> Result<FlacCheck, FlacError> {
+    check_file_until(path, None)
+}
+
+/// [`check_file`], stopping within one 1 MiB block of reading once `stop` is set (an ingest
+/// being interrupted): it then fails with an I/O error of kind `Interrupted`.
+pub fn check_file_until(
+    path: &Path,
+    stop: Option<&std::sync::atomic::AtomicBool>,
+) -> Result<FlacCheck, FlacError> {
     let io = |source| FlacError::Io {
         path: path.to_path_buf(),
         source,
@@ -631,6 +640,11 @@ pub fn check_file(path: &Path) -> Result<FlacCheck, FlacError> {
             let mut sha = Sha256::new();
             let mut total = 0u64;
             loop {
+                if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+                    let stopped = || io::Error::new(io::ErrorKind::Interrupted, "stopped");
+                    let _ = block_tx.send(Err(stopped()));
+                    return Err(stopped());
+                }
                 let mut block = vec![0u8; 1 << 20];
                 let n = match file.read(&mut block) {
                     Ok(n) => n,

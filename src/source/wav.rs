@@ -33,10 +33,76 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// Largest chunk other than `data` that is loaded into memory (bext, iXML, LIST...). Anything
-/// bigger is not metadata a person wrote, and loading it unbounded would let a lying size field
-/// exhaust memory.
-pub const MAX_CHUNK_BYTES: u64 = 16 << 20;
+/// Largest chunk other than `data` that is loaded into memory (bext, iXML, LIST...): the most
+/// that one FLAC metadata block can carry into the master (libFLAC's largest block, 16 777 212
+/// bytes, holds the application id and the chunk header too). Anything bigger is not
+/// metadata a person wrote, and loading it unbounded would let a lying size field exhaust
+/// memory.
+pub const MAX_CHUNK_BYTES: u64 = crate::flac::riff::MAX_CARRIED_PAYLOAD;
+
+/// Chunks other than `data`, `fmt `, `ds64` and filler that a file may hold, before and after
+/// `data` together: each is loaded and carried into the master, so their number and their
+/// total size are bounded (memory, and the master's header).
+pub const MAX_FOREIGN_CHUNKS: usize = 64;
+/// Their total payload bytes.
+pub const MAX_FOREIGN_BYTES: u64 = 32 << 20;
+
+/// What the chunks loaded so far have used of the budget.
+#[derive(Debug, Clone, Copy, Default)]
+struct Budget {
+    chunks: usize,
+    bytes: u64,
+}
+
+impl Budget {
+    fn of(chunks: &[ForeignChunk]) -> Budget {
+        Budget {
+            chunks: chunks.len(),
+            bytes: chunks.iter().map(|c| c.data.len() as u64).sum(),
+        }
+    }
+
+    /// Takes a chunk of `size` bytes from the budget, before it is loaded; refuses one that
+    /// would be too big alone or too many or too much with the others.
+    fn take(&mut self, ctx: &Ctx, id: &[u8; 4], offset: u64, size: u64) -> Result<(), WavError> {
+        if size > MAX_CHUNK_BYTES {
+            return Err(ctx.bad(
+                id,
+                offset,
+                format!(
+                    "{size} bytes long; chunks other than data are limited to {MAX_CHUNK_BYTES} \
+                     bytes, the most one FLAC metadata block can carry into the master (libFLAC \
+                     writes blocks of at most 16777212 bytes, which hold the 4-byte \
+                     application id and the 8-byte chunk header too)"
+                ),
+            ));
+        }
+        self.chunks += 1;
+        self.bytes += size;
+        if self.chunks > MAX_FOREIGN_CHUNKS {
+            return Err(ctx.bad(
+                id,
+                offset,
+                format!(
+                    "one chunk too many: at most {MAX_FOREIGN_CHUNKS} chunks other than data, \
+                     fmt, ds64 and filler are carried into a master"
+                ),
+            ));
+        }
+        if self.bytes > MAX_FOREIGN_BYTES {
+            return Err(ctx.bad(
+                id,
+                offset,
+                format!(
+                    "brings the chunks other than data to {} bytes; at most {MAX_FOREIGN_BYTES} \
+                     bytes in all are carried into a master",
+                    self.bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Bytes asked of the file per read while streaming audio: large enough that system-call and tap
 /// overhead vanish, small enough to stay in L2/L3 while converting.
@@ -797,6 +863,7 @@ impl<R: Read> WavReader<R> {
 
         let mut format: Option<Format> = None;
         let mut chunks = Vec::new();
+        let mut budget = Budget::default();
         let (f, data_offset, data_len) = loop {
             if src.pos >= ctx.riff_end {
                 if let Some(len) = file_len.filter(|&l| l.abs_diff(ctx.riff_end) > 1) {
@@ -880,16 +947,7 @@ impl<R: Read> WavReader<R> {
                 }
                 _ => {
                     ctx.check_inside(&id, offset, size)?;
-                    if size > MAX_CHUNK_BYTES {
-                        return Err(ctx.bad(
-                            &id,
-                            offset,
-                            format!(
-                                "{size} bytes long; chunks other than data are limited to \
-                                 {MAX_CHUNK_BYTES} bytes"
-                            ),
-                        ));
-                    }
+                    budget.take(&ctx, &id, offset, size)?;
                     let data = load_payload(&mut src, &ctx, size)?;
                     chunks.push(ForeignChunk {
                         id,
@@ -1011,7 +1069,18 @@ impl<R: Read> WavReader<R> {
     /// chunks after `data`, which it returns (`after_data` set), then anything past the RIFF form.
     /// Checks that the RIFF size matches the file's length. After `Ok`, the tap has seen every
     /// byte of the file exactly once.
-    pub fn finish(mut self) -> Result<Vec<ForeignChunk>, WavError> {
+    pub fn finish(self) -> Result<Vec<ForeignChunk>, WavError> {
+        self.finish_keeping(true)
+    }
+
+    /// [`WavReader::finish`] for a read that already has the chunks after `data` (a second
+    /// pass): every byte still goes through the tap and every check is made, but their payloads
+    /// are not loaded again.
+    pub fn finish_discarding_chunks(self) -> Result<(), WavError> {
+        self.finish_keeping(false).map(drop)
+    }
+
+    fn finish_keeping(mut self, keep: bool) -> Result<Vec<ForeignChunk>, WavError> {
         let left = self.info.data_len - self.data_read;
         if left > 0 {
             let got = self
@@ -1038,6 +1107,7 @@ impl<R: Read> WavReader<R> {
         skip_pad(src, &ctx, self.info.data_len)?;
         let mut last_odd = self.info.data_len % 2 == 1;
         let mut chunks = Vec::new();
+        let mut budget = Budget::of(&self.info.chunks);
         while src.pos < ctx.riff_end {
             let Some((id, size32, offset)) = next_header(src, &ctx)? else {
                 break;
@@ -1055,22 +1125,17 @@ impl<R: Read> WavReader<R> {
                 }
                 _ if is_filler(&id) => skip_payload(src, &ctx, size, buf)?,
                 _ => {
-                    if size > MAX_CHUNK_BYTES {
-                        return Err(ctx.bad(
-                            &id,
-                            offset,
-                            format!(
-                                "{size} bytes long; chunks other than data are limited to \
-                                 {MAX_CHUNK_BYTES} bytes"
-                            ),
-                        ));
+                    budget.take(&ctx, &id, offset, size)?;
+                    if keep {
+                        let data = load_payload(src, &ctx, size)?;
+                        chunks.push(ForeignChunk {
+                            id,
+                            data,
+                            after_data: true,
+                        });
+                    } else {
+                        skip_payload(src, &ctx, size, buf)?;
                     }
-                    let data = load_payload(src, &ctx, size)?;
-                    chunks.push(ForeignChunk {
-                        id,
-                        data,
-                        after_data: true,
-                    });
                 }
             }
             skip_pad(src, &ctx, size)?;

@@ -1,0 +1,301 @@
+//! Pending ingestion records: an item's history is never lost.
+//!
+//! Before an item's bag is renamed into the archive, its ingestion events (the `ingestion` and
+//! `message digest calculation` events) are written, fsynced, to
+//! `ARCHIVE/.capstan/pending/<collection>__<id>.<pid>.<nanos>.json`, locked by the ingesting
+//! process. Once they are in `events.jsonl` the record is removed. A process killed, or a disk
+//! that filled, between the rename and the log leaves the record behind, and the next command
+//! that opens the archive for writing (ingest, capture, recover, watch) or `reindex` calls
+//! [`replay`]: the events of a record whose owner is gone and whose bag is in the archive
+//! (the same bag: its `manifest-sha256.txt` has the digest the record names) are appended to
+//! `events.jsonl` and the catalogue, except those the log already holds, so replaying twice
+//! never duplicates an event. A record whose bag never arrived (the owner died before the
+//! rename) is removed.
+//!
+//! Promise: an item in the archive always has its ingestion events in `events.jsonl`, or in a
+//! pending record that the next writer appends there.
+
+use crate::archive::events::Event;
+use crate::archive::{sync_dir, Archive, ArchiveError};
+use crate::catalogue::{self, RecordError, ReindexSummary};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// The bag's file whose digest ties a record to the one bag it describes.
+const MANIFEST: &str = "manifest-sha256.txt";
+
+/// What a pending record holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    collection: String,
+    id: String,
+    /// SHA-256 of the bag's `manifest-sha256.txt`, hex.
+    manifest_sha256: String,
+    events: Vec<Event>,
+}
+
+/// `ARCHIVE/.capstan/pending`
+pub fn pending_dir(archive: &Archive) -> PathBuf {
+    archive.meta_dir().join("pending")
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
+    move |source| ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Opens a file under `.capstan/pending` without following a symbolic link in its place.
+fn open_nofollow(path: &Path, opts: &mut fs::OpenOptions) -> io::Result<File> {
+    opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// SHA-256 of a bag's `manifest-sha256.txt`, hex.
+fn manifest_digest(bag: &Path) -> io::Result<String> {
+    let mut f = open_nofollow(&bag.join(MANIFEST), File::options().read(true))?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{MANIFEST} is not a regular file"
+        )));
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(crate::flac::hex(&Sha256::digest(&bytes)))
+}
+
+/// A record written and held by this process until its events are in the log.
+#[derive(Debug)]
+pub struct Pending {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl Pending {
+    /// Where the record is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The events are in `events.jsonl`: the record goes. A failure to remove it is harmless
+    /// (a replay finds every event already logged) and so is not reported.
+    pub fn done(self, archive: &Archive) {
+        let _ = fs::remove_file(&self.path);
+        let _ = sync_dir(&pending_dir(archive));
+    }
+}
+
+/// Writes and fsyncs the pending record of the staged bag at `bag` (before its rename to
+/// `collection/id`), and holds its lock.
+pub fn write(
+    archive: &Archive,
+    bag: &Path,
+    collection: &str,
+    id: &str,
+    events: &[Event],
+) -> Result<Pending, ArchiveError> {
+    let dir = pending_dir(archive);
+    fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+    let manifest_path = bag.join(MANIFEST);
+    let record = Record {
+        collection: collection.into(),
+        id: id.into(),
+        manifest_sha256: manifest_digest(bag).map_err(io_at(&manifest_path))?,
+        events: events.to_vec(),
+    };
+    let stem = format!(
+        "{collection}__{id}.{}.{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    // Written under a temporary name and renamed, so that a record is whole or absent. A
+    // replay that opens the temporary file in the instant between its creation and its lock
+    // takes it for a dead owner's and removes it; the rename below then fails, and the ingest
+    // with it, before anything is committed.
+    let tmp = dir.join(format!("{stem}.tmp"));
+    let path = dir.join(format!("{stem}.json"));
+    let mut f =
+        open_nofollow(&tmp, File::options().write(true).create_new(true)).map_err(io_at(&tmp))?;
+    f.lock().map_err(io_at(&tmp))?;
+    let text = serde_json::to_vec(&record).expect("records serialise");
+    let written = f
+        .write_all(&text)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_at(&tmp)(e));
+    }
+    sync_dir(&dir)?;
+    Ok(Pending { path, _lock: f })
+}
+
+/// What [`replay`] did with one record.
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    /// `collection/id`
+    pub item: String,
+    /// Events appended to `events.jsonl` (0: the log already held them all).
+    pub appended: usize,
+    /// The catalogue could not take them (they are in `events.jsonl`; reindex brings it up).
+    pub catalogue_error: Option<String>,
+}
+
+/// Why the pending records could not be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum PendingError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("the pending ingestion record {path} could not be written to events.jsonl: {source}")]
+    Log { path: PathBuf, source: ArchiveError },
+}
+
+/// Item, type, date-time, file and detail of an event.
+type Key = (String, String, String, Option<String>, String);
+
+/// The key that tells one event from another for replay: an event in the log with the same
+/// key is the same event.
+fn key(e: &Event) -> Key {
+    (
+        e.item.clone(),
+        e.event_type.clone(),
+        e.date_time.clone(),
+        e.file.clone(),
+        e.detail.clone(),
+    )
+}
+
+/// The keys of `item`'s events already in `events.jsonl` (complete lines that parse).
+fn logged_keys(archive: &Archive, item: &str) -> Result<HashSet<Key>, ArchiveError> {
+    let log = archive.meta_dir().join("events.jsonl");
+    let mut bytes = Vec::new();
+    match open_nofollow(&log, File::options().read(true)) {
+        Ok(mut f) => {
+            f.read_to_end(&mut bytes).map_err(io_at(&log))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_at(&log)(e)),
+    }
+    Ok(bytes
+        .split(|&b| b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<Event>(line).ok())
+        .filter(|e| e.item == item)
+        .map(|e| key(&e))
+        .collect())
+}
+
+/// Appends to the log (and the catalogue) the events of every pending record whose owner is
+/// gone and whose bag is in the archive; removes records whose bag never arrived.
+pub fn replay(archive: &Archive) -> Result<Vec<Replayed>, PendingError> {
+    let dir = pending_dir(archive);
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_at(&dir)(e).into()),
+    };
+    let mut names: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        names.push(entry.map_err(io_at(&dir))?.path());
+    }
+    names.sort();
+    let mut out = Vec::new();
+    for path in names {
+        let ext = path.extension().and_then(|e| e.to_str());
+        if !matches!(ext, Some("json" | "tmp")) {
+            continue;
+        }
+        let mut f = match open_nofollow(&path, File::options().read(true).write(true)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_at(&path)(e).into()),
+        };
+        if !f.metadata().map_err(io_at(&path))?.is_file() {
+            continue;
+        }
+        if f.try_lock().is_err() {
+            continue; // its owner is alive and will log the events itself
+        }
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).map_err(io_at(&path))?;
+        // A temporary record, or one that does not parse, was never whole: its owner died
+        // before the rename that would have put its bag in the archive.
+        let record = match ext {
+            Some("json") => serde_json::from_slice::<Record>(&bytes).ok(),
+            _ => None,
+        };
+        if let Some(record) = record {
+            let bag = archive.item_dir(&record.collection, &record.id);
+            if manifest_digest(&bag).ok().as_deref() == Some(record.manifest_sha256.as_str()) {
+                out.push(replay_record(archive, &path, &bag, &record)?);
+            }
+        }
+        fs::remove_file(&path).map_err(io_at(&path))?;
+        sync_dir(&dir)?;
+    }
+    Ok(out)
+}
+
+fn replay_record(
+    archive: &Archive,
+    path: &Path,
+    bag: &Path,
+    record: &Record,
+) -> Result<Replayed, PendingError> {
+    let item = format!("{}/{}", record.collection, record.id);
+    let logged = logged_keys(archive, &item)?;
+    let missing: Vec<Event> = record
+        .events
+        .iter()
+        .filter(|e| !logged.contains(&key(e)))
+        .cloned()
+        .collect();
+    let mut replayed = Replayed {
+        item,
+        appended: missing.len(),
+        catalogue_error: None,
+    };
+    if missing.is_empty() {
+        return Ok(replayed);
+    }
+    let rel = Path::new(&record.collection).join(&record.id);
+    let item_record = catalogue::item_from_bag(bag, &rel, &mut ReindexSummary::default()).ok();
+    match catalogue::record(archive, item_record.as_ref(), &missing) {
+        Ok(()) => {}
+        Err(RecordError::Log(source)) => {
+            return Err(PendingError::Log {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        Err(RecordError::Catalogue(e)) => replayed.catalogue_error = Some(e.to_string()),
+    }
+    Ok(replayed)
+}
+
+/// One line for the operator about a replayed record.
+pub fn describe(r: &Replayed) -> String {
+    let mut s = if r.appended > 0 {
+        format!(
+            "{}: its ingestion record, left pending by an ingest that stopped after the item was committed, is now in events.jsonl ({} event(s))",
+            r.item, r.appended
+        )
+    } else {
+        format!(
+            "{}: its pending ingestion record was already in events.jsonl; removed",
+            r.item
+        )
+    };
+    if let Some(e) = &r.catalogue_error {
+        s.push_str(&format!("; not in the catalogue: {e}"));
+    }
+    s
+}
