@@ -129,6 +129,9 @@ pub enum CatalogueError {
         file: PathBuf,
         source: io::Error,
     },
+    /// The archive's own folders or files are not what Capstan made (a link, a FIFO, ...).
+    #[error(transparent)]
+    Confined(ArchiveError),
     #[error("catalogue {path}: item {name} is ambiguous: {}", .candidates.join(", "))]
     Ambiguous {
         path: PathBuf,
@@ -357,6 +360,9 @@ impl Catalogue {
                 path: archive.root.clone(),
             });
         }
+        // The catalogue's files are opened by path (SQLite), so first the folder they are in
+        // and each of them is held to what Capstan made: no link, no FIFO, no folder.
+        archive.check_confined().map_err(CatalogueError::Confined)?;
         let meta = archive.meta_dir();
         std::fs::create_dir_all(&meta).map_err(io_err(&meta))?;
         let lock_file = lock_path(archive);

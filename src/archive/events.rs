@@ -1,6 +1,7 @@
 //! The archive's event log, `ARCHIVE/.capstan/events.jsonl`: one JSON object a line, in PREMIS
 //! terms (event type, date-time, object, outcome, detail, agent). Lines are appended with one
 //! `write` on a file opened for appending, so concurrent writers never interleave within a line.
+//! The log is opened without following a link and only if it is a regular file.
 
 use super::ArchiveError;
 use serde::{Deserialize, Serialize};
@@ -37,11 +38,8 @@ pub fn append(archive: &super::Archive, events: &[Event]) -> Result<(), ArchiveE
         text.push_str(&serde_json::to_string(e).expect("events serialise"));
         text.push('\n');
     }
-    let mut f = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io)?;
+    // Through the confined opener: a link, FIFO or folder in the log's place is refused.
+    let mut f = archive.open_meta_file("events.jsonl", super::confined::Access::Append)?;
     f.write_all(text.as_bytes()).map_err(io)?;
     f.sync_data().map_err(io)
 }

@@ -40,6 +40,9 @@ pub enum FixityError {
     NothingToVerify { path: PathBuf },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    /// An archive whose own folders are not what Capstan made (a link, a FIFO...).
+    #[error(transparent)]
+    Confined(crate::archive::ArchiveError),
 }
 
 /// How to verify.
@@ -550,6 +553,12 @@ pub fn verify(
         if meta.is_file() && is_flac(path) {
             loose.push((path.clone(), meta.len()));
             continue;
+        }
+        // An archive's own folders are checked before anything in it is read or recorded.
+        if path.join(".capstan").symlink_metadata().is_ok() {
+            crate::archive::Archive::new(path)
+                .check_confined()
+                .map_err(FixityError::Confined)?;
         }
         let survey = crate::archive::bag::survey(path).map_err(|source| FixityError::Io {
             path: path.clone(),
