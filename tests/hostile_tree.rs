@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// Far more than any of these commands needs on a one-second item; a command that blocks on a
 /// FIFO never ends, so reaching it means it blocked.
-const LIMIT: Duration = Duration::from_secs(60);
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs `cmd`, killing it and failing the test if it has not ended within [`LIMIT`].
 fn run_limited(cmd: &mut Command, what: &str) -> Output {
@@ -151,11 +151,15 @@ impl Fixture {
     }
 
     fn ingest(&self, id: &str) -> Command {
+        self.ingest_into("c", id)
+    }
+
+    fn ingest_into(&self, collection: &str, id: &str) -> Command {
         ingest_command(
             &self.archive,
             &self.profile,
             id,
-            "c",
+            collection,
             &[&self.wav],
             &["TITLE=two"],
         )
@@ -281,4 +285,149 @@ fn a_catalogue_that_is_a_link_a_fifo_or_a_folder_is_refused() {
             Replacement::Folder,
         ],
     );
+}
+
+/// The one committed bag of the fixture.
+fn bag_of(f: &Fixture) -> PathBuf {
+    f.archive.join("c/one")
+}
+
+/// For a bag's contents replaced each way: `verify` reports the problem (exit 1) as `kind`
+/// naming `named` (the path itself, or for a bag-level problem its bag), `watch --once` and
+/// `report` end without blocking, and the decoy is untouched; the archive's other bag still
+/// passes `bagit.py`.
+fn bag_content_is_reported(rel: &str, cases: &[(Replacement, &str, &str)]) {
+    for &(with, kind, named) in cases {
+        let f = Fixture::new();
+        // A second, good bag in another collection, that must stay valid next to the hostile one.
+        let o = run_limited(&mut f.ingest_into("g", "good"), "ingest good");
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let before = decoy_state(&f.decoy);
+        f.replace(rel, with);
+        let path = f.archive.join(named);
+        let what = format!("{rel} as {with:?}");
+        let o = run_limited(&mut f.verify(), &format!("{what}: verify"));
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{what}: verify: {t}");
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with(kind) && l.contains(&path.display().to_string())),
+            "{what}: verify should report {kind} naming {}: {t}",
+            path.display()
+        );
+        for (name, mut cmd) in [("watch --once", f.watch_once()), ("report", f.report())] {
+            let o = run_limited(&mut cmd, &format!("{what}: {name}"));
+            assert!(
+                matches!(o.status.code(), Some(0) | Some(1)),
+                "{what}: {name}: {}",
+                text(&o)
+            );
+        }
+        assert_eq!(decoy_state(&f.decoy), before, "{what}: the decoy changed");
+        assert_valid_bag(&f.archive.join("g/good"));
+    }
+}
+
+#[test]
+fn a_collection_folder_that_is_a_link_is_reported_never_followed_and_never_ingested_into() {
+    bag_content_is_reported(
+        "c",
+        &[(Replacement::LinkToDecoyFolder, "symbolic link", "c")],
+    );
+    let f = Fixture::new();
+    let before = decoy_state(&f.decoy);
+    let path = f.replace("c", Replacement::LinkToDecoyFolder);
+    let o = run_limited(&mut f.ingest("two"), "ingest into a linked collection");
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains(&path.display().to_string()), "{t}");
+    assert!(t.contains("symbolic link"), "{t}");
+    assert_eq!(decoy_state(&f.decoy), before);
+}
+
+#[test]
+fn a_bag_that_is_a_link_is_reported_and_never_followed() {
+    bag_content_is_reported(
+        "c/one",
+        &[(Replacement::LinkToDecoyFolder, "symbolic link", "c/one")],
+    );
+}
+
+#[test]
+fn a_payload_file_that_is_a_link_a_fifo_or_a_folder_is_reported_without_blocking() {
+    let f = Fixture::new();
+    let master = masters(&bag_of(&f))[0]
+        .strip_prefix(&f.archive)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    drop(f);
+    bag_content_is_reported(
+        &master,
+        &[
+            (Replacement::LinkToDecoyFile, "symbolic link", &master),
+            (Replacement::Fifo, "unreadable", &master),
+            (Replacement::Folder, "missing", &master),
+        ],
+    );
+}
+
+#[test]
+fn a_bagit_txt_that_is_a_link_a_fifo_or_a_folder_is_reported_without_blocking() {
+    bag_content_is_reported(
+        "c/one/bagit.txt",
+        &[
+            (
+                Replacement::LinkToDecoyFile,
+                "symbolic link",
+                "c/one/bagit.txt",
+            ),
+            (Replacement::Fifo, "unreadable", "c/one/bagit.txt"),
+            (Replacement::Folder, "malformed bag", "c/one"),
+        ],
+    );
+}
+
+#[test]
+fn a_fifo_given_as_a_source_is_refused_before_it_is_opened_for_reading() {
+    let f = Fixture::new();
+    let before = snapshot(&f.archive);
+    for name in ["take.wav", "take.flac"] {
+        let fifo = f.tmp.path().join(format!("fifo-{name}"));
+        mkfifo(&fifo);
+        let out = f.tmp.path().join(format!("out-{name}"));
+        let mut declick = capstan();
+        declick.arg("declick").arg(&fifo).arg(&out);
+        let mut verify = capstan();
+        verify.arg("verify").arg(&fifo);
+        let mut ingest = ingest_command(
+            &f.archive,
+            &f.profile,
+            "fifo",
+            "c",
+            &[&fifo],
+            &["TITLE=fifo"],
+        );
+        let commands = [
+            ("ingest", &mut ingest),
+            ("declick", &mut declick),
+            ("verify", &mut verify),
+        ];
+        for (what, cmd) in commands {
+            if what == "ingest" && name.ends_with(".flac") {
+                continue; // ingest takes WAV only
+            }
+            let o = run_limited(cmd, &format!("{what} {name}"));
+            let t = text(&o);
+            assert_eq!(o.status.code(), Some(1), "{what} {name}: {t}");
+            assert!(
+                t.contains(&fifo.display().to_string()),
+                "{what} {name}: {t}"
+            );
+            assert!(t.contains("not a regular file"), "{what} {name}: {t}");
+            assert!(!out.exists(), "{what} {name}: wrote {}", out.display());
+        }
+    }
+    assert_eq!(snapshot(&f.archive), before, "the archive changed");
+    assert_valid_bag(&f.archive.join("c/one"));
 }

@@ -554,6 +554,22 @@ pub fn verify(
             loose.push((path.clone(), meta.len()));
             continue;
         }
+        // A FIFO or a device given as a PATH: a problem, never opened (it could block).
+        if !meta.is_file() && !meta.is_dir() && !meta.is_symlink() {
+            let ft = meta.file_type();
+            let what = if ft.is_fifo() {
+                "a FIFO"
+            } else {
+                "a device or socket"
+            };
+            outside.push(Problem::new(
+                ProblemKind::Unreadable,
+                path,
+                None,
+                format!("{what}, not a regular file; not read"),
+            ));
+            continue;
+        }
         // An archive's own folders are checked before anything in it is read or recorded.
         if path.join(".capstan").symlink_metadata().is_ok() {
             crate::archive::Archive::new(path)
