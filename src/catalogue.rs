@@ -613,6 +613,35 @@ impl Catalogue {
         rows.map_err(&sql)
     }
 
+    /// One page of the archive's events, newest first: `limit` events after skipping the
+    /// `offset` newest. Paged in the query, so a long history is never loaded whole (the
+    /// station's event log).
+    pub fn recent_events(&self, limit: u32, offset: u64) -> Result<Vec<Event>, CatalogueError> {
+        let sql = sql_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT date_time, event_type, item, file, outcome, detail, agent FROM events \
+                 ORDER BY seq DESC LIMIT ?1 OFFSET ?2",
+            )
+            .map_err(&sql)?;
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let rows = st
+            .query_map(rusqlite::params![limit, offset], |r| {
+                Ok(Event {
+                    date_time: r.get(0)?,
+                    event_type: r.get(1)?,
+                    item: r.get(2)?,
+                    file: r.get(3)?,
+                    outcome: r.get(4)?,
+                    detail: r.get(5)?,
+                    agent: r.get(6)?,
+                })
+            })
+            .map_err(&sql)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&sql)
+    }
+
     /// The item a name means: `collection/id` as given, or a bare id when exactly one
     /// collection has it. Items known only from their events count too. None if unknown.
     pub fn resolve_item(&self, name: &str) -> Result<Option<String>, CatalogueError> {
@@ -1695,6 +1724,11 @@ mod tests {
         ];
         cat.record(&evs).unwrap();
         assert_eq!(cat.history(None).unwrap(), evs);
+        // Paged newest first, in the query.
+        let newest: Vec<Event> = evs.iter().rev().cloned().collect();
+        assert_eq!(cat.recent_events(2, 0).unwrap(), newest[..2]);
+        assert_eq!(cat.recent_events(2, 3).unwrap(), newest[3..]);
+        assert!(cat.recent_events(2, 9).unwrap().is_empty());
         let ci: Vec<Event> = evs.iter().filter(|e| e.item == "c/i").cloned().collect();
         assert_eq!(cat.history(Some("c/i")).unwrap(), ci);
         // events.jsonl got them too, first.

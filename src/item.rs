@@ -5,8 +5,11 @@
 //! The item is named as `capstan log` names it (`collection/id`, or a bare id when only one
 //! collection has it) and resolved through the catalogue; its collection and id are held to
 //! the identifier rules before any path is made of them, so no name can reach outside the
-//! archive. Files are opened without following symbolic links.
+//! archive. Every file is opened through the archive's confined opener
+//! ([`crate::archive::confined`]), relative to the archive's root: never through a symbolic
+//! link (the collection, the bag or the file), and a FIFO or device is refused, not read.
 
+use crate::archive::confined::Access;
 use crate::archive::events::Event;
 use crate::archive::Archive;
 use crate::catalogue::{Catalogue, CatalogueError, FileRow};
@@ -58,14 +61,21 @@ pub struct ItemView {
     pub unreadable: Vec<String>,
 }
 
-/// Reads a file of the bag, refusing links and anything larger than [`MAX_TAG_FILE`].
-fn read_small(path: &Path) -> Result<Vec<u8>, String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+/// Opens `rel` (a path in the archive) for reading through the confined opener.
+fn open_in(archive: &Archive, rel: &Path) -> Result<std::fs::File, String> {
+    let path = archive.root.join(rel);
+    archive
+        .root_dir()
+        .map_err(|e| e.to_string())?
+        .open_file(rel, Access::Read)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads `rel` (a path in the archive), refusing links, FIFOs and anything larger than
+/// [`MAX_TAG_FILE`].
+fn read_small(archive: &Archive, rel: &Path) -> Result<Vec<u8>, String> {
+    let path = archive.root.join(rel);
+    let f = open_in(archive, rel)?;
     let mut bytes = Vec::new();
     f.take(MAX_TAG_FILE + 1)
         .read_to_end(&mut bytes)
@@ -80,9 +90,10 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// The item's QC report (`data/<id>.qc.json`) as written, or why it could not be read.
-fn read_qc(bag: &Path, id: &str) -> Result<serde_json::Value, String> {
-    let path = bag.join("data").join(format!("{id}.qc.json"));
-    let bytes = read_small(&path)?;
+fn read_qc(archive: &Archive, bag: &Path, id: &str) -> Result<serde_json::Value, String> {
+    let rel = bag.join("data").join(format!("{id}.qc.json"));
+    let path = archive.root.join(&rel);
+    let bytes = read_small(archive, &rel)?;
     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -91,6 +102,8 @@ struct Resolved {
     item: String,
     id: String,
     bag: PathBuf,
+    /// The bag relative to the archive's root (`collection/id`).
+    rel: PathBuf,
 }
 
 fn resolve(archive: &Archive, cat: &Catalogue, name: &str) -> Result<Resolved, ItemError> {
@@ -103,6 +116,7 @@ fn resolve(archive: &Archive, cat: &Catalogue, name: &str) -> Result<Resolved, I
     check_identifier("id", id)?;
     Ok(Resolved {
         bag: archive.item_dir(collection, id),
+        rel: Path::new(collection).join(id),
         id: id.to_string(),
         item: item.clone(),
     })
@@ -118,13 +132,13 @@ pub fn item_overview(
     buckets: usize,
 ) -> Result<Vec<crate::review::Waveform>, ItemError> {
     let cat = Catalogue::open(archive)?;
-    let Resolved { item, id, bag } = resolve(archive, &cat, name)?;
+    let Resolved { item, id, bag, rel } = resolve(archive, &cat, name)?;
     drop(cat);
     let report_err = |detail: String| ItemError::Report {
         item: item.clone(),
         detail,
     };
-    let qc = read_qc(&bag, &id).map_err(report_err)?;
+    let qc = read_qc(archive, &rel, &id).map_err(report_err)?;
     let masters: Vec<&str> = qc["takes"][0]["masters"]
         .as_array()
         .map(|m| m.iter().filter_map(|m| m["file"].as_str()).collect())
@@ -138,6 +152,9 @@ pub fn item_overview(
             if !crate::archive::bag::safe_payload_path(file) {
                 return Err(report_err(format!("{file:?} is not a path inside the bag")));
             }
+            // libFLAC opens the master by path; the confined opener first proves it is a
+            // regular file reached through no link, so a link or FIFO is refused, not read.
+            open_in(archive, &rel.join(file)).map_err(report_err)?;
             crate::review::overview(&bag.join(file), buckets).map_err(|source| ItemError::Master {
                 item: item.clone(),
                 source,
@@ -149,19 +166,19 @@ pub fn item_overview(
 /// The item `name` of `archive`.
 pub fn item_view(archive: &Archive, name: &str) -> Result<ItemView, ItemError> {
     let cat = Catalogue::open(archive)?;
-    let Resolved { item, id, bag } = resolve(archive, &cat, name)?;
+    let Resolved { item, id, bag, rel } = resolve(archive, &cat, name)?;
     let id = id.as_str();
     let files = cat.files_of(&item)?;
     let history = cat.history(Some(&item))?;
     let mut unreadable = Vec::new();
-    let bag_info = match read_small(&bag.join("bag-info.txt")) {
+    let bag_info = match read_small(archive, &rel.join("bag-info.txt")) {
         Ok(bytes) => crate::archive::bag::parse_bag_info(&bytes).0,
         Err(e) => {
             unreadable.push(e);
             Vec::new()
         }
     };
-    let qc = match read_qc(&bag, id) {
+    let qc = match read_qc(archive, &rel, id) {
         Ok(v) => Some(v),
         Err(e) => {
             unreadable.push(e);
@@ -174,9 +191,13 @@ pub fn item_view(archive: &Archive, name: &str) -> Result<ItemView, ItemError> {
         .iter()
         .filter(|f| f.path.ends_with(".flac") && crate::archive::bag::safe_payload_path(&f.path))
     {
-        match crate::flac::tags::vorbis_comments(&bag.join(&f.path)) {
+        let read = open_in(archive, &rel.join(&f.path)).and_then(|file| {
+            crate::flac::tags::comments_of(&bag.join(&f.path), std::io::BufReader::new(file))
+                .map_err(|e| e.to_string())
+        });
+        match read {
             Ok(t) => tags.push((f.path.clone(), t)),
-            Err(e) => unreadable.push(e.to_string()),
+            Err(e) => unreadable.push(e),
         }
     }
     Ok(ItemView {

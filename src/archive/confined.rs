@@ -532,11 +532,23 @@ impl Dir {
 /// only if it is a regular file: `O_NONBLOCK` and `fstat` before any read, so a FIFO or a
 /// device is refused without blocking. Links in the path are followed: the operator named it.
 pub fn open_regular_source(path: &Path) -> io::Result<File> {
+    open_regular_path(path, 0)
+}
+
+/// Opens, for reading, a file that a walk which never follows links found (a bag's payload
+/// file seen by `verify` or the watcher): its last component is opened with `O_NOFOLLOW`, and
+/// only a regular file is returned (`O_NONBLOCK` and `fstat` first), so a link or FIFO put in
+/// its place since the walk is refused, never followed or blocked on.
+pub fn open_found(path: &Path) -> io::Result<File> {
+    open_regular_path(path, libc::O_NOFOLLOW).map_err(|e| explain(e, "a regular file"))
+}
+
+fn open_regular_path(path: &Path, extra: libc::c_int) -> io::Result<File> {
     let c = cstr(path.as_os_str())?;
     let fd = openat(
         libc::AT_FDCWD,
         &c,
-        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | extra,
         0,
     )?;
     let kind = Kind::of_mode(fstat(fd.as_raw_fd())?.st_mode);

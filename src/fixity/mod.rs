@@ -26,7 +26,7 @@ use serde::Serialize;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -255,22 +255,7 @@ fn is_flac(path: &Path) -> bool {
 /// Opens a file found by a walk, never through a link, refusing anything but a regular file
 /// (a FIFO put in a file's place would otherwise block the read forever).
 fn open_regular(path: &Path) -> io::Result<File> {
-    let file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    let ft = file.metadata()?.file_type();
-    if !ft.is_file() {
-        let what = if ft.is_fifo() {
-            "a FIFO"
-        } else if ft.is_dir() {
-            "a folder"
-        } else {
-            "not a regular file"
-        };
-        return Err(io::Error::other(format!("{what}, not read")));
-    }
-    Ok(file)
+    crate::archive::confined::open_found(path)
 }
 
 /// Reads one file once: its digests and, if asked, a decode.

@@ -15,7 +15,16 @@ const LAST_BLOCK: u8 = 0x80;
 /// The comments of a FLAC file, `(FIELD, value)` in the file's order (field names as written).
 /// Empty when the file has no VORBIS_COMMENT block.
 pub fn vorbis_comments(path: &Path) -> Result<Vec<(String, String)>, FlacError> {
-    use std::os::unix::fs::OpenOptionsExt;
+    let f = crate::archive::confined::open_found(path).map_err(|source| FlacError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    comments_of(path, f)
+}
+
+/// The comments of the FLAC stream `f` (opened by the caller through the confined opener),
+/// `path` naming it in errors.
+pub fn comments_of(path: &Path, mut f: impl Read) -> Result<Vec<(String, String)>, FlacError> {
     let io = |source| FlacError::Io {
         path: path.to_path_buf(),
         source,
@@ -24,11 +33,6 @@ pub fn vorbis_comments(path: &Path) -> Result<Vec<(String, String)>, FlacError> 
         path: path.to_path_buf(),
         detail: detail.into(),
     };
-    let mut f = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(io)?;
     let mut marker = [0u8; 4];
     f.read_exact(&mut marker).map_err(io)?;
     if &marker != b"fLaC" {
