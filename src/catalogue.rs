@@ -1153,6 +1153,8 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
             path: archive.root.clone(),
         });
     }
+    // As `open`: the log and the catalogue's files are read and replaced by path.
+    archive.check_confined().map_err(CatalogueError::Confined)?;
     let meta = archive.meta_dir();
     std::fs::create_dir_all(&meta).map_err(io_err(&meta))?;
     let one_at_a_time = meta.join("reindex.lock");

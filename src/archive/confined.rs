@@ -209,8 +209,21 @@ fn open_beneath(
         }
         NO_OPENAT2.store(true, Ordering::Relaxed);
     }
-    // The walk: each folder opened without following a link, relative to the one before.
-    let (last, folders) = parts.split_last().expect("not empty");
+    walk(dir, &parts, flags, mode)
+}
+
+/// The fallback for kernels without `openat2`: each folder opened without following a link,
+/// relative to the one before, then the last name with `flags` (which hold `O_NOFOLLOW`).
+/// `parts` are plain names (see [`names`]), never `..`.
+fn walk(
+    dir: RawFd,
+    parts: &[&OsStr],
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
+    let Some((last, folders)) = parts.split_last() else {
+        return openat(dir, c".", flags, mode);
+    };
     let mut at: Option<OwnedFd> = None;
     for name in folders {
         let base = at.as_ref().map_or(dir, |f| f.as_raw_fd());
@@ -590,6 +603,43 @@ mod tests {
         root.remove_tree(OsStr::new("a")).unwrap();
         assert!(!tmp.path().join("a").exists());
         assert_eq!(std::fs::read(outside.path().join("f")).unwrap(), b"secret");
+    }
+
+    #[test]
+    fn the_walk_used_without_openat2_refuses_links_the_same_way() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("f"), b"secret").unwrap();
+        std::fs::create_dir_all(tmp.path().join("a/b")).unwrap();
+        std::fs::write(tmp.path().join("a/b/ok"), b"ok").unwrap();
+        symlink(outside.path(), tmp.path().join("a/link")).unwrap();
+        let root = Dir::open_root(tmp.path()).unwrap();
+        let fd = root.fd.as_raw_fd();
+        // The walk itself (what runs when the kernel has no openat2).
+        let open = |rel: &str| {
+            let parts = names(Path::new(rel)).unwrap();
+            walk(fd, &parts, libc::O_RDONLY | libc::O_NOFOLLOW, 0)
+        };
+        assert!(open("a/b/ok").is_ok());
+        assert_eq!(
+            open("a/link/f").unwrap_err().raw_os_error(),
+            Some(libc::ELOOP)
+        );
+        assert_eq!(
+            open("a/link").unwrap_err().raw_os_error(),
+            Some(libc::ELOOP)
+        );
+        assert_eq!(
+            names(Path::new("a/../../x")).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        // And the opener with the fallback forced gives the same answers.
+        NO_OPENAT2.store(true, Ordering::Relaxed);
+        let read = root.open_file(Path::new("a/b/ok"), Access::Read);
+        let linked = root.open_file(Path::new("a/link/f"), Access::Read);
+        NO_OPENAT2.store(false, Ordering::Relaxed);
+        assert!(read.is_ok());
+        assert!(refusal(&linked.unwrap_err()).is_some());
     }
 
     #[test]
