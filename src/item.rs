@@ -262,6 +262,47 @@ mod tests {
     }
 
     #[test]
+    fn a_linked_master_or_a_fifo_report_is_named_unreadable_never_followed_or_blocked_on() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let archive = Archive::new(root.path());
+        demo_item(&archive);
+        let data = root.path().join("tapes/reel-1/data");
+        // The master moved outside and linked back; a FIFO where the QC report was.
+        let decoy = outside.path().join("decoy.flac");
+        std::fs::rename(data.join("reel-1_pm.flac"), &decoy).unwrap();
+        std::os::unix::fs::symlink(&decoy, data.join("reel-1_pm.flac")).unwrap();
+        std::fs::remove_file(data.join("reel-1.qc.json")).unwrap();
+        let c = std::ffi::CString::new(data.join("reel-1.qc.json").to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string and mode.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let v = item_view(&archive, "tapes/reel-1").unwrap();
+        assert!(v.tags.is_empty(), "{:?}", v.tags);
+        assert!(v.qc.is_none());
+        let said = v.unreadable.join("\n");
+        assert!(said.contains("reel-1_pm.flac: a symbolic link"), "{said}");
+        assert!(
+            said.contains("reel-1.qc.json: a FIFO, not a regular file"),
+            "{said}"
+        );
+        // The overview refuses too: the report (a FIFO) is never read.
+        let err = item_overview(&archive, "tapes/reel-1", 100).unwrap_err();
+        assert!(err.to_string().contains("a FIFO"), "{err}");
+        // With the report back, the linked master is refused before libFLAC opens it.
+        std::fs::remove_file(data.join("reel-1.qc.json")).unwrap();
+        std::fs::write(
+            data.join("reel-1.qc.json"),
+            serde_json::to_vec(&serde_json::json!(
+                {"takes": [{"masters": [{"file": "data/reel-1_pm.flac"}]}]}
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let err = item_overview(&archive, "tapes/reel-1", 100).unwrap_err();
+        assert!(err.to_string().contains("a symbolic link"), "{err}");
+    }
+
+    #[test]
     fn an_archived_item_is_drawn_from_its_master() {
         let root = tempfile::tempdir().unwrap();
         let archive = Archive::new(root.path());

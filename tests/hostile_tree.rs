@@ -183,6 +183,23 @@ impl Fixture {
         c
     }
 
+    /// A short take from the built-in demo tape (no audio device needed).
+    fn capture(&self) -> Command {
+        let mut c = capstan();
+        c.args(["capture", "--device", "demo"])
+            .args(["--profile", "quarter-inch-half-track-stereo"])
+            .args(["--id", "take", "--collection", "c", "--duration", "300ms"])
+            .args([
+                "--meta",
+                "TITLE=take",
+                "--meta",
+                "TAPE_SPEED=7.5",
+                "--archive",
+            ])
+            .arg(&self.archive);
+        c
+    }
+
     fn recover(&self) -> Command {
         let mut c = capstan();
         c.arg("recover").arg("--archive").arg(&self.archive);
@@ -206,8 +223,9 @@ fn own_path_is_refused_by_every_command(rel: &str, replacements: &[Replacement])
         let f = Fixture::new();
         let before = decoy_state(&f.decoy);
         let path = f.replace(rel, with);
-        let commands: [(&str, Command); 5] = [
+        let commands: [(&str, Command); 6] = [
             ("ingest", f.ingest("two")),
+            ("capture", f.capture()),
             ("verify", f.verify()),
             ("watch --once", f.watch_once()),
             ("report", f.report()),
@@ -221,8 +239,9 @@ fn own_path_is_refused_by_every_command(rel: &str, replacements: &[Replacement])
             assert!(t.contains(&path.display().to_string()), "{what}: {t}");
             assert_eq!(decoy_state(&f.decoy), before, "{what}: the decoy changed");
         }
-        // Nothing was ingested through it.
+        // Nothing was ingested or captured through it.
         assert!(!f.archive.join("c/two").exists(), "{rel} as {with:?}");
+        assert!(!f.archive.join("c/take").exists(), "{rel} as {with:?}");
         drop(f.tmp);
     }
 }

@@ -227,12 +227,24 @@ fn walk(
     let mut at: Option<OwnedFd> = None;
     for name in folders {
         let base = at.as_ref().map_or(dir, |f| f.as_raw_fd());
+        let c = cstr(name)?;
         let next = openat(
             base,
-            &cstr(name)?,
+            &c,
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
             0,
-        )?;
+        )
+        .map_err(|e| {
+            // O_DIRECTORY answers ENOTDIR for a link; say ELOOP, as openat2 does.
+            // SAFETY: stat is plain data; fstatat fills it on success.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            let rc = unsafe { libc::fstatat(base, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+            if rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                io::Error::from_raw_os_error(libc::ELOOP)
+            } else {
+                e
+            }
+        })?;
         at = Some(next);
     }
     let base = at.as_ref().map_or(dir, |f| f.as_raw_fd());
