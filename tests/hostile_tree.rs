@@ -143,6 +143,7 @@ impl Fixture {
         match with {
             Replacement::LinkToDecoyFolder => symlink(&self.decoy, &p).unwrap(),
             Replacement::LinkToDecoyFile => symlink(self.decoy.join("precious.txt"), &p).unwrap(),
+            Replacement::LinkToDecoyFifo => symlink(self.decoy.join("pipe"), &p).unwrap(),
             Replacement::Fifo => mkfifo(&p),
             Replacement::Folder => std::fs::create_dir(&p).unwrap(),
             Replacement::File => std::fs::write(&p, b"a file where a folder belongs").unwrap(),
@@ -211,6 +212,8 @@ impl Fixture {
 enum Replacement {
     LinkToDecoyFolder,
     LinkToDecoyFile,
+    /// A link to the decoy's FIFO: opening it for reading or writing would block.
+    LinkToDecoyFifo,
     Fifo,
     Folder,
     File,
@@ -239,9 +242,10 @@ fn own_path_is_refused_by_every_command(rel: &str, replacements: &[Replacement])
             assert!(t.contains(&path.display().to_string()), "{what}: {t}");
             assert_eq!(decoy_state(&f.decoy), before, "{what}: the decoy changed");
         }
-        // Nothing was ingested or captured through it.
+        // Nothing was ingested or captured through it, and the item there is intact.
         assert!(!f.archive.join("c/two").exists(), "{rel} as {with:?}");
         assert!(!f.archive.join("c/take").exists(), "{rel} as {with:?}");
+        assert_valid_bag(&f.archive.join("c/one"));
         drop(f.tmp);
     }
 }
@@ -288,6 +292,7 @@ fn an_event_log_that_is_a_link_a_fifo_or_a_folder_is_refused() {
         ".capstan/events.jsonl",
         &[
             Replacement::LinkToDecoyFile,
+            Replacement::LinkToDecoyFifo,
             Replacement::Fifo,
             Replacement::Folder,
         ],
@@ -385,6 +390,7 @@ fn a_payload_file_that_is_a_link_a_fifo_or_a_folder_is_reported_without_blocking
         &master,
         &[
             (Replacement::LinkToDecoyFile, "symbolic link", &master),
+            (Replacement::LinkToDecoyFifo, "symbolic link", &master),
             (Replacement::Fifo, "unreadable", &master),
             (Replacement::Folder, "missing", &master),
         ],
@@ -398,6 +404,11 @@ fn a_bagit_txt_that_is_a_link_a_fifo_or_a_folder_is_reported_without_blocking() 
         &[
             (
                 Replacement::LinkToDecoyFile,
+                "symbolic link",
+                "c/one/bagit.txt",
+            ),
+            (
+                Replacement::LinkToDecoyFifo,
                 "symbolic link",
                 "c/one/bagit.txt",
             ),
