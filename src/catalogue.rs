@@ -1350,12 +1350,13 @@ fn note(summary: &mut ReindexSummary, text: String) {
 
 /// Reads a tag file that must be a regular file in the bag (links are not followed).
 fn read_tag_file(bag: &Path, name: &str) -> Result<Vec<u8>, String> {
-    let p = bag.join(name);
-    match p.symlink_metadata() {
-        Ok(m) if m.is_file() => std::fs::read(&p).map_err(|e| format!("{name}: {e}")),
-        Ok(_) => Err(format!("{name} is not a regular file")),
-        Err(e) => Err(format!("{name}: {e}")),
-    }
+    use std::io::Read;
+    // The confined opener: no link followed, a FIFO refused before it is read.
+    let mut bytes = Vec::new();
+    crate::archive::confined::open_found(&bag.join(name))
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| format!("{name}: {e}"))?;
+    Ok(bytes)
 }
 
 /// What a bag at `<collection>/<id>` (`rel`, relative to the archive root) tells the
