@@ -201,6 +201,18 @@ impl Fixture {
         c
     }
 
+    fn reindex(&self) -> Command {
+        let mut c = capstan();
+        c.arg("reindex").arg("--archive").arg(&self.archive);
+        c
+    }
+
+    fn log(&self) -> Command {
+        let mut c = capstan();
+        c.arg("log").arg("--archive").arg(&self.archive);
+        c
+    }
+
     fn recover(&self) -> Command {
         let mut c = capstan();
         c.arg("recover").arg("--archive").arg(&self.archive);
@@ -226,7 +238,9 @@ fn own_path_is_refused_by_every_command(rel: &str, replacements: &[Replacement])
         let f = Fixture::new();
         let before = decoy_state(&f.decoy);
         let path = f.replace(rel, with);
-        let commands: [(&str, Command); 6] = [
+        let commands: [(&str, Command); 8] = [
+            ("reindex", f.reindex()),
+            ("log", f.log()),
             ("ingest", f.ingest("two")),
             ("capture", f.capture()),
             ("verify", f.verify()),

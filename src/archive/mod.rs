@@ -472,6 +472,24 @@ mod tests {
     }
 
     #[test]
+    fn a_link_left_in_staging_is_removed_and_what_it_points_to_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep"), b"keep").unwrap();
+        let archive = Archive::new(tmp.path());
+        archive.prepare_for_writing().unwrap();
+        // An abandoned "staging folder" that is a link to a folder outside, and one holding a
+        // link to it.
+        std::os::unix::fs::symlink(outside.path(), archive.staging_dir().join("c__a.1.1")).unwrap();
+        let inner = archive.staging_dir().join("c__b.2.2/data");
+        fs::create_dir_all(&inner).unwrap();
+        std::os::unix::fs::symlink(outside.path(), inner.join("link")).unwrap();
+        archive.prepare_for_writing().unwrap();
+        assert_eq!(fs::read_dir(archive.staging_dir()).unwrap().count(), 0);
+        assert_eq!(fs::read(outside.path().join("keep")).unwrap(), b"keep");
+    }
+
+    #[test]
     fn commit_never_replaces_an_existing_item_even_an_empty_folder() {
         let tmp = tempfile::tempdir().unwrap();
         let archive = Archive::new(tmp.path());
