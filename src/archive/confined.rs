@@ -77,12 +77,8 @@ pub struct Refusal {
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.found == Kind::Symlink.describe() {
-            write!(
-                f,
-                "{} (or a path through one), never followed inside an archive",
-                self.found
-            )
+        if self.found.starts_with(Kind::Symlink.describe()) {
+            write!(f, "{}, never followed inside an archive", self.found)
         } else {
             write!(f, "{}, not {}", self.found, self.expected)
         }
@@ -90,6 +86,10 @@ impl std::fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// What ELOOP means: the name, or a folder on the way to it, is a link (the kernel does not say
+/// which).
+const THROUGH_A_LINK: &str = "a symbolic link (or a path through one)";
 
 fn refused(found: &'static str, expected: &'static str) -> io::Error {
     io::Error::other(Refusal { found, expected })
@@ -285,7 +285,7 @@ fn fstat(fd: RawFd) -> io::Result<libc::stat> {
 fn explain(e: io::Error, expected: &'static str) -> io::Error {
     match e.raw_os_error() {
         // RESOLVE_NO_SYMLINKS and O_NOFOLLOW both answer ELOOP for a link.
-        Some(libc::ELOOP) => refused(Kind::Symlink.describe(), expected),
+        Some(libc::ELOOP) => refused(THROUGH_A_LINK, expected),
         // RESOLVE_BENEATH: a path that would leave the folder.
         Some(libc::EXDEV) => refused("a path leaving the archive", expected),
         // O_WRONLY|O_NONBLOCK on a FIFO with no reader.
