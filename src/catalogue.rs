@@ -136,6 +136,9 @@ pub enum CatalogueError {
         file: PathBuf,
         source: io::Error,
     },
+    /// The archive's own folders or files are not what Capstan made (a link, a FIFO, ...).
+    #[error(transparent)]
+    Confined(ArchiveError),
     #[error("catalogue {path}: item {name} is ambiguous: {}", .candidates.join(", "))]
     Ambiguous {
         path: PathBuf,
@@ -414,6 +417,9 @@ impl Catalogue {
                 path: archive.root.clone(),
             });
         }
+        // The catalogue's files are opened by path (SQLite), so first the folder they are in
+        // and each of them is held to what Capstan made: no link, no FIFO, no folder.
+        archive.check_confined().map_err(CatalogueError::Confined)?;
         let meta = archive.meta_dir();
         std::fs::create_dir_all(&meta).map_err(io_err(&meta))?;
         let lock_file = lock_path(archive);
@@ -910,6 +916,35 @@ impl Catalogue {
                 .and_then(|mut st| st.query_row(params![item], map).optional()),
         };
         found.map_err(sql_err(&self.path))
+    }
+
+    /// One page of the archive's events, newest first: `limit` events after skipping the
+    /// `offset` newest. Paged in the query, so a long history is never loaded whole (the
+    /// station's event log).
+    pub fn recent_events(&self, limit: u32, offset: u64) -> Result<Vec<Event>, CatalogueError> {
+        let sql = sql_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT date_time, event_type, item, file, outcome, detail, agent FROM events \
+                 ORDER BY seq DESC LIMIT ?1 OFFSET ?2",
+            )
+            .map_err(&sql)?;
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let rows = st
+            .query_map(rusqlite::params![limit, offset], |r| {
+                Ok(Event {
+                    date_time: r.get(0)?,
+                    event_type: r.get(1)?,
+                    item: r.get(2)?,
+                    file: r.get(3)?,
+                    outcome: r.get(4)?,
+                    detail: r.get(5)?,
+                    agent: r.get(6)?,
+                })
+            })
+            .map_err(&sql)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&sql)
     }
 
     /// The item a name means: `collection/id` as given, or a bare id when exactly one
@@ -1447,6 +1482,8 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
             path: archive.root.clone(),
         });
     }
+    // As `open`: the log and the catalogue's files are read and replaced by path.
+    archive.check_confined().map_err(CatalogueError::Confined)?;
     let meta = archive.meta_dir();
     std::fs::create_dir_all(&meta).map_err(io_err(&meta))?;
     // Ingestion records left pending by a crash go into the log first, so the index has them.
@@ -1674,12 +1711,13 @@ fn note(summary: &mut ReindexSummary, text: String) {
 
 /// Reads a tag file that must be a regular file in the bag (links are not followed).
 fn read_tag_file(bag: &Path, name: &str) -> Result<Vec<u8>, String> {
-    let p = bag.join(name);
-    match p.symlink_metadata() {
-        Ok(m) if m.is_file() => std::fs::read(&p).map_err(|e| format!("{name}: {e}")),
-        Ok(_) => Err(format!("{name} is not a regular file")),
-        Err(e) => Err(format!("{name}: {e}")),
-    }
+    use std::io::Read;
+    // The confined opener: no link followed, a FIFO refused before it is read.
+    let mut bytes = Vec::new();
+    crate::archive::confined::open_found(&bag.join(name))
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| format!("{name}: {e}"))?;
+    Ok(bytes)
 }
 
 /// What a bag at `<collection>/<id>` (`rel`, relative to the archive root) tells the
@@ -2105,6 +2143,11 @@ mod tests {
         ];
         cat.record(&evs).unwrap();
         assert_eq!(cat.history(None).unwrap(), evs);
+        // Paged newest first, in the query.
+        let newest: Vec<Event> = evs.iter().rev().cloned().collect();
+        assert_eq!(cat.recent_events(2, 0).unwrap(), newest[..2]);
+        assert_eq!(cat.recent_events(2, 3).unwrap(), newest[3..]);
+        assert!(cat.recent_events(2, 9).unwrap().is_empty());
         let ci: Vec<Event> = evs.iter().filter(|e| e.item == "c/i").cloned().collect();
         assert_eq!(cat.history(Some("c/i")).unwrap(), ci);
         // events.jsonl got them too, first.

@@ -5,8 +5,11 @@
 //! The item is named as `capstan log` names it (`collection/id`, or a bare id when only one
 //! collection has it) and resolved through the catalogue; its collection and id are held to
 //! the identifier rules before any path is made of them, so no name can reach outside the
-//! archive. Files are opened without following symbolic links.
+//! archive. Every file is opened through the archive's confined opener
+//! ([`crate::archive::confined`]), relative to the archive's root: never through a symbolic
+//! link (the collection, the bag or the file), and a FIFO or device is refused, not read.
 
+use crate::archive::confined::Access;
 use crate::archive::events::Event;
 use crate::archive::Archive;
 use crate::catalogue::{Catalogue, CatalogueError, FileRow};
@@ -58,14 +61,21 @@ pub struct ItemView {
     pub unreadable: Vec<String>,
 }
 
-/// Reads a file of the bag, refusing links and anything larger than [`MAX_TAG_FILE`].
-fn read_small(path: &Path) -> Result<Vec<u8>, String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+/// Opens `rel` (a path in the archive) for reading through the confined opener.
+fn open_in(archive: &Archive, rel: &Path) -> Result<std::fs::File, String> {
+    let path = archive.root.join(rel);
+    archive
+        .root_dir()
+        .map_err(|e| e.to_string())?
+        .open_file(rel, Access::Read)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads `rel` (a path in the archive), refusing links, FIFOs and anything larger than
+/// [`MAX_TAG_FILE`].
+fn read_small(archive: &Archive, rel: &Path) -> Result<Vec<u8>, String> {
+    let path = archive.root.join(rel);
+    let f = open_in(archive, rel)?;
     let mut bytes = Vec::new();
     f.take(MAX_TAG_FILE + 1)
         .read_to_end(&mut bytes)
@@ -80,9 +90,10 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// The item's QC report (`data/<id>.qc.json`) as written, or why it could not be read.
-fn read_qc(bag: &Path, id: &str) -> Result<serde_json::Value, String> {
-    let path = bag.join("data").join(format!("{id}.qc.json"));
-    let bytes = read_small(&path)?;
+fn read_qc(archive: &Archive, bag: &Path, id: &str) -> Result<serde_json::Value, String> {
+    let rel = bag.join("data").join(format!("{id}.qc.json"));
+    let path = archive.root.join(&rel);
+    let bytes = read_small(archive, &rel)?;
     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -91,6 +102,8 @@ struct Resolved {
     item: String,
     id: String,
     bag: PathBuf,
+    /// The bag relative to the archive's root (`collection/id`).
+    rel: PathBuf,
 }
 
 fn resolve(archive: &Archive, cat: &Catalogue, name: &str) -> Result<Resolved, ItemError> {
@@ -103,6 +116,7 @@ fn resolve(archive: &Archive, cat: &Catalogue, name: &str) -> Result<Resolved, I
     check_identifier("id", id)?;
     Ok(Resolved {
         bag: archive.item_dir(collection, id),
+        rel: Path::new(collection).join(id),
         id: id.to_string(),
         item: item.clone(),
     })
@@ -118,13 +132,13 @@ pub fn item_overview(
     buckets: usize,
 ) -> Result<Vec<crate::review::Waveform>, ItemError> {
     let cat = Catalogue::open(archive)?;
-    let Resolved { item, id, bag } = resolve(archive, &cat, name)?;
+    let Resolved { item, id, bag, rel } = resolve(archive, &cat, name)?;
     drop(cat);
     let report_err = |detail: String| ItemError::Report {
         item: item.clone(),
         detail,
     };
-    let qc = read_qc(&bag, &id).map_err(report_err)?;
+    let qc = read_qc(archive, &rel, &id).map_err(report_err)?;
     let masters: Vec<&str> = qc["takes"][0]["masters"]
         .as_array()
         .map(|m| m.iter().filter_map(|m| m["file"].as_str()).collect())
@@ -138,6 +152,9 @@ pub fn item_overview(
             if !crate::archive::bag::safe_payload_path(file) {
                 return Err(report_err(format!("{file:?} is not a path inside the bag")));
             }
+            // libFLAC opens the master by path; the confined opener first proves it is a
+            // regular file reached through no link, so a link or FIFO is refused, not read.
+            open_in(archive, &rel.join(file)).map_err(report_err)?;
             crate::review::overview(&bag.join(file), buckets).map_err(|source| ItemError::Master {
                 item: item.clone(),
                 source,
@@ -149,19 +166,19 @@ pub fn item_overview(
 /// The item `name` of `archive`.
 pub fn item_view(archive: &Archive, name: &str) -> Result<ItemView, ItemError> {
     let cat = Catalogue::open(archive)?;
-    let Resolved { item, id, bag } = resolve(archive, &cat, name)?;
+    let Resolved { item, id, bag, rel } = resolve(archive, &cat, name)?;
     let id = id.as_str();
     let files = cat.files_of(&item)?;
     let history = cat.history(Some(&item))?;
     let mut unreadable = Vec::new();
-    let bag_info = match read_small(&bag.join("bag-info.txt")) {
+    let bag_info = match read_small(archive, &rel.join("bag-info.txt")) {
         Ok(bytes) => crate::archive::bag::parse_bag_info(&bytes).0,
         Err(e) => {
             unreadable.push(e);
             Vec::new()
         }
     };
-    let qc = match read_qc(&bag, id) {
+    let qc = match read_qc(archive, &rel, id) {
         Ok(v) => Some(v),
         Err(e) => {
             unreadable.push(e);
@@ -174,9 +191,13 @@ pub fn item_view(archive: &Archive, name: &str) -> Result<ItemView, ItemError> {
         .iter()
         .filter(|f| f.path.ends_with(".flac") && crate::archive::bag::safe_payload_path(&f.path))
     {
-        match crate::flac::tags::vorbis_comments(&bag.join(&f.path)) {
+        let read = open_in(archive, &rel.join(&f.path)).and_then(|file| {
+            crate::flac::tags::comments_of(&bag.join(&f.path), std::io::BufReader::new(file))
+                .map_err(|e| e.to_string())
+        });
+        match read {
             Ok(t) => tags.push((f.path.clone(), t)),
-            Err(e) => unreadable.push(e.to_string()),
+            Err(e) => unreadable.push(e),
         }
     }
     Ok(ItemView {
@@ -238,6 +259,47 @@ mod tests {
         assert!(v.files.iter().any(|f| f.path == "data/reel-1.qc.json"));
         assert!(v.history.iter().any(|e| e.event_type == "ingestion"));
         assert_eq!(v.qc.as_ref().unwrap()["item"], "reel-1");
+    }
+
+    #[test]
+    fn a_linked_master_or_a_fifo_report_is_named_unreadable_never_followed_or_blocked_on() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let archive = Archive::new(root.path());
+        demo_item(&archive);
+        let data = root.path().join("tapes/reel-1/data");
+        // The master moved outside and linked back; a FIFO where the QC report was.
+        let decoy = outside.path().join("decoy.flac");
+        std::fs::rename(data.join("reel-1_pm.flac"), &decoy).unwrap();
+        std::os::unix::fs::symlink(&decoy, data.join("reel-1_pm.flac")).unwrap();
+        std::fs::remove_file(data.join("reel-1.qc.json")).unwrap();
+        let c = std::ffi::CString::new(data.join("reel-1.qc.json").to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string and mode.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let v = item_view(&archive, "tapes/reel-1").unwrap();
+        assert!(v.tags.is_empty(), "{:?}", v.tags);
+        assert!(v.qc.is_none());
+        let said = v.unreadable.join("\n");
+        assert!(said.contains("reel-1_pm.flac: a symbolic link"), "{said}");
+        assert!(
+            said.contains("reel-1.qc.json: a FIFO, not a regular file"),
+            "{said}"
+        );
+        // The overview refuses too: the report (a FIFO) is never read.
+        let err = item_overview(&archive, "tapes/reel-1", 100).unwrap_err();
+        assert!(err.to_string().contains("a FIFO"), "{err}");
+        // With the report back, the linked master is refused before libFLAC opens it.
+        std::fs::remove_file(data.join("reel-1.qc.json")).unwrap();
+        std::fs::write(
+            data.join("reel-1.qc.json"),
+            serde_json::to_vec(&serde_json::json!(
+                {"takes": [{"masters": [{"file": "data/reel-1_pm.flac"}]}]}
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let err = item_overview(&archive, "tapes/reel-1", 100).unwrap_err();
+        assert!(err.to_string().contains("a symbolic link"), "{err}");
     }
 
     #[test]

@@ -578,15 +578,15 @@ fn print_take(t: &TakeReport) {
 fn print_watch_event(e: &capstan::archive::events::Event) {
     println!(
         "{}  {:<26} {:<7} {}{}  {}",
-        e.date_time,
-        e.event_type,
-        e.outcome,
-        e.item,
+        esc(&e.date_time),
+        esc(&e.event_type),
+        esc(&e.outcome),
+        esc(&e.item),
         e.file
             .as_deref()
-            .map(|f| format!("/{f}"))
+            .map(|f| format!("/{}", esc(f)))
             .unwrap_or_default(),
-        e.detail
+        esc(&e.detail)
     )
 }
 

@@ -217,9 +217,12 @@ enum Input {
 impl Input {
     fn open(path: &Path) -> Result<Input, RestoreError> {
         let mut magic = [0u8; 4];
-        let mut f = File::open(path).map_err(|source| RestoreError::Unreadable {
-            path: path.to_path_buf(),
-            source,
+        // A FIFO or a device is refused before it is read (it could block forever).
+        let mut f = crate::archive::confined::open_regular_source(path).map_err(|source| {
+            RestoreError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         let _ = io::Read::read(&mut f, &mut magic);
         Ok(if &magic == b"fLaC" {

@@ -111,7 +111,7 @@ pub fn bag_info(data: &[u8]) -> bool {
 /// A FLAC file's metadata blocks, walked to the VORBIS_COMMENT block (RFC 9639 §8), as the item
 /// view and reports read a master's archival metadata.
 pub fn flac_metadata(data: &[u8]) -> bool {
-    capstan::flac::tags::vorbis_comments_from(Cursor::new(data), Path::new("fuzz.flac")).is_ok()
+    capstan::flac::tags::comments_of(Path::new("fuzz.flac"), Cursor::new(data)).is_ok()
 }
 
 /// A FLAC stream through verification: libFLAC parses STREAMINFO and every frame, and Capstan's

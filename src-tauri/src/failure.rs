@@ -21,6 +21,14 @@ impl Failure {
     pub fn journal(e: capstan::capture::journal::JournalError) -> Failure {
         Failure::new("journal", e.to_string())
     }
+
+    pub fn archive(e: capstan::archive::ArchiveError) -> Failure {
+        let code = match e {
+            capstan::archive::ArchiveError::Confined { .. } => "archive_not_confined",
+            _ => "archive",
+        };
+        Failure::new(code, e.to_string())
+    }
 }
 
 impl From<capstan::profile::ProfileError> for Failure {

@@ -5,6 +5,12 @@
 //! names a file: items are named as `capstan log` names them and the library resolves and
 //! checks them; the archive is the one the CLI would use (`$CAPSTAN_ARCHIVE`, else
 //! `./archive`, or `--archive DIR`).
+//!
+//! Tauri runs a command that is not `async` on the main (window) thread, so every command that
+//! touches a file is `async` and does its work on a blocking thread ([`blocking`]); the few
+//! left synchronous only flip a flag or start a thread. Every file the library opens for the
+//! app goes through the archive's confined opener. Numbers from the page (a take's length,
+//! widths, page sizes) are checked here before they reach the library.
 
 // No console window on Windows release builds (the app has its own window).
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
@@ -36,6 +42,8 @@ struct Station {
     pending: Pending,
     /// The watcher, while it runs: its stop flag.
     watcher: Slot,
+    /// Set while a verification runs: one at a time.
+    verifying: Arc<AtomicBool>,
 }
 
 type Answer<T> = Result<T, Failure>;
@@ -76,7 +84,12 @@ struct StationInfo {
 }
 
 #[tauri::command]
-fn station(st: State<Station>) -> Answer<StationInfo> {
+async fn station(st: State<'_, Station>) -> Answer<StationInfo> {
+    let archive = st.archive.root.clone();
+    blocking(move || station_info(archive)).await?
+}
+
+fn station_info(archive: PathBuf) -> Answer<StationInfo> {
     let mut profiles = Vec::new();
     for (name, _) in SHIPPED {
         let p = Profile::load(name)?;
@@ -104,7 +117,7 @@ fn station(st: State<Station>) -> Answer<StationInfo> {
         name: d.name,
     }));
     Ok(StationInfo {
-        archive: st.archive.root.clone(),
+        archive,
         agent: capstan::ingest::agent(),
         profiles,
         devices,
@@ -117,9 +130,10 @@ fn station(st: State<Station>) -> Answer<StationInfo> {
 /// Seconds of recording the free disk allows at a shipped profile's data rate (null: the disk
 /// cannot say), for the capture view before a take starts.
 #[tauri::command]
-fn recording_room(st: State<Station>, profile: String) -> Answer<Option<f64>> {
+async fn recording_room(st: State<'_, Station>, profile: String) -> Answer<Option<f64>> {
     let profile = shipped_profile(&profile)?;
-    Ok(capstan::capture::recording_room(&st.archive, &profile))
+    let archive = st.archive.clone();
+    blocking(move || capstan::capture::recording_room(&archive, &profile)).await
 }
 
 /// A shipped profile by name: a name from the page never becomes a path to read.
@@ -143,9 +157,14 @@ struct Interrupted {
 }
 
 #[tauri::command]
-fn interrupted_takes(st: State<Station>) -> Answer<Vec<Interrupted>> {
-    let dir = st.archive.meta_dir().join("journal");
-    let found = capstan::capture::journal::orphans(&dir).map_err(Failure::journal)?;
+async fn interrupted_takes(st: State<'_, Station>) -> Answer<Vec<Interrupted>> {
+    let archive = st.archive.clone();
+    let found = blocking(move || {
+        archive.check_confined().map_err(Failure::archive)?;
+        capstan::capture::journal::orphans(&archive.meta_dir().join("journal"))
+            .map_err(Failure::journal)
+    })
+    .await??;
     Ok(found
         .into_iter()
         .map(|o| Interrupted {
@@ -209,11 +228,13 @@ fn start_capture(st: State<Station>, take: TakeRequest, events: Channel<CaptureM
     if running.is_some() {
         return Err(Failure::new("busy", "a take is already being captured"));
     }
+    let duration = take
+        .seconds
+        .map(|s| take_frames(s, profile.sample_rate))
+        .transpose()?;
     let stop = Arc::new(AtomicBool::new(false));
     let req = CaptureRequest {
-        duration: take
-            .seconds
-            .map(|s| (s * f64::from(profile.sample_rate)).round() as u64),
+        duration,
         profile,
         profile_arg: take.profile,
         id: take.id,
@@ -233,6 +254,48 @@ fn start_capture(st: State<Station>, take: TakeRequest, events: Channel<CaptureM
         .map_err(|e| Failure::new("thread", e.to_string()))?;
     Ok(())
 }
+
+/// The longest take the page may ask for: a day (longer than any carrier; the disk check
+/// refuses what the disk cannot hold).
+const MAX_TAKE_SECONDS: f64 = 24.0 * 3600.0;
+
+/// A take's length from the page, in frames: finite, more than nothing, at most
+/// [`MAX_TAKE_SECONDS`].
+fn take_frames(seconds: f64, rate: u32) -> Answer<u64> {
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > MAX_TAKE_SECONDS {
+        return Err(Failure::new(
+            "bad_number",
+            format!(
+                "a take's length must be more than 0 and at most {MAX_TAKE_SECONDS} seconds, not {seconds}"
+            ),
+        ));
+    }
+    let frames = (seconds * f64::from(rate)).round() as u64;
+    if frames == 0 {
+        return Err(Failure::new(
+            "bad_number",
+            format!("a take of {seconds} seconds holds no sample at {rate} Hz"),
+        ));
+    }
+    Ok(frames)
+}
+
+/// The widest waveform overview the page may ask for (columns).
+const MAX_BUCKETS: usize = 1 << 16;
+
+/// A waveform's width from the page: 1 to [`MAX_BUCKETS`].
+fn buckets_in_range(buckets: usize) -> Answer<usize> {
+    if buckets == 0 || buckets > MAX_BUCKETS {
+        return Err(Failure::new(
+            "bad_number",
+            format!("a waveform is 1 to {MAX_BUCKETS} columns wide, not {buckets}"),
+        ));
+    }
+    Ok(buckets)
+}
+
+/// The most events one page of the event log may ask for.
+const MAX_EVENTS_PAGE: u32 = 10_000;
 
 /// Ends the take being captured (it is then finished; its end comes over its channel).
 #[tauri::command]
@@ -279,9 +342,9 @@ async fn approve_take(st: State<'_, Station>, item: String) -> Answer<Approved> 
 
 /// Discards the reviewed take: its staged item and its journal are removed.
 #[tauri::command]
-fn discard_take(st: State<Station>, item: String) -> Answer<()> {
-    pending_take(&st, &item)?.discard();
-    Ok(())
+async fn discard_take(st: State<'_, Station>, item: String) -> Answer<()> {
+    let take = pending_take(&st, &item)?;
+    blocking(move || take.discard()).await
 }
 
 /// The waveform overview of the take waiting for review: each master's channels, in order,
@@ -292,6 +355,7 @@ async fn take_overview(
     item: String,
     buckets: usize,
 ) -> Answer<Vec<capstan::review::Waveform>> {
+    let buckets = buckets_in_range(buckets)?;
     let masters: Vec<PathBuf> = {
         let pending = st.pending.lock().expect("not poisoned");
         let Some((_, take)) = pending.as_ref().filter(|(name, _)| *name == item) else {
@@ -319,13 +383,15 @@ async fn take_overview(
 }
 
 #[tauri::command]
-fn archive_report(st: State<Station>) -> Answer<ArchiveReport> {
-    Ok(Catalogue::open(&st.archive)?.report()?)
+async fn archive_report(st: State<'_, Station>) -> Answer<ArchiveReport> {
+    let archive = st.archive.clone();
+    blocking(move || Ok(Catalogue::open(&archive)?.report()?)).await?
 }
 
 #[tauri::command]
-fn item_detail(st: State<Station>, item: String) -> Answer<capstan::item::ItemView> {
-    Ok(capstan::item::item_view(&st.archive, &item)?)
+async fn item_detail(st: State<'_, Station>, item: String) -> Answer<capstan::item::ItemView> {
+    let archive = st.archive.clone();
+    blocking(move || Ok(capstan::item::item_view(&archive, &item)?)).await?
 }
 
 /// The waveform overview of an archived item's first take, read back from its masters.
@@ -335,17 +401,51 @@ async fn item_overview(
     item: String,
     buckets: usize,
 ) -> Answer<Vec<capstan::review::Waveform>> {
+    let buckets = buckets_in_range(buckets)?;
     let archive = st.archive.clone();
     Ok(blocking(move || capstan::item::item_overview(&archive, &item, buckets)).await??)
 }
 
-/// The latest `limit` events of the archive, newest first.
+/// One page of the archive's events, newest first: `limit` (1 to [`MAX_EVENTS_PAGE`]) after
+/// the `offset` newest (default 0). Paged in the catalogue's query.
 #[tauri::command]
-fn event_log(st: State<Station>, limit: usize) -> Answer<Vec<capstan::archive::events::Event>> {
-    let mut events = Catalogue::open(&st.archive)?.history(None)?;
-    events.reverse();
-    events.truncate(limit);
-    Ok(events)
+async fn event_log(
+    st: State<'_, Station>,
+    limit: u32,
+    offset: Option<u64>,
+) -> Answer<Vec<capstan::archive::events::Event>> {
+    if limit == 0 || limit > MAX_EVENTS_PAGE {
+        return Err(Failure::new(
+            "bad_number",
+            format!("a page of the event log holds 1 to {MAX_EVENTS_PAGE} events, not {limit}"),
+        ));
+    }
+    let archive = st.archive.clone();
+    blocking(move || Ok(Catalogue::open(&archive)?.recent_events(limit, offset.unwrap_or(0))?))
+        .await?
+}
+
+/// Clears the station's "verifying" flag when a verification ends, however it ends.
+struct VerifyTurn(Arc<AtomicBool>);
+
+impl VerifyTurn {
+    /// The turn to verify, or a `busy` failure while another verification runs.
+    fn take(flag: &Arc<AtomicBool>) -> Answer<VerifyTurn> {
+        flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .map_err(|_| {
+                Failure::new(
+                    "busy",
+                    "a verification is already running; wait for it to finish",
+                )
+            })?;
+        Ok(VerifyTurn(Arc::clone(flag)))
+    }
+}
+
+impl Drop for VerifyTurn {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// Verifies the whole archive, or one item (named as `capstan log` names it), recording the
@@ -357,20 +457,20 @@ async fn verify(
     deep: bool,
     progress: Channel<VerifyMsg>,
 ) -> Answer<capstan::fixity::VerifyReport> {
-    let path = match item {
-        None => st.archive.root.clone(),
-        Some(name) => {
-            let view = capstan::item::item_view(&st.archive, &name)?;
-            view.bag
-        }
-    };
+    let turn = VerifyTurn::take(&st.verifying)?;
+    let archive = st.archive.clone();
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let report = blocking(move || {
+        let _turn = turn;
+        let path = match item {
+            None => archive.root.clone(),
+            Some(name) => capstan::item::item_view(&archive, &name)?.bag,
+        };
         let observer = live::VerifyProgress::new(progress);
         let report =
             capstan::fixity::verify(&[path], capstan::fixity::Options { deep, jobs }, &observer);
         observer.finish();
-        report
+        Ok::<_, Failure>(report?)
     })
     .await??;
     Ok(report)
@@ -438,6 +538,7 @@ fn main() {
             capture: Slot::default(),
             pending: Pending::default(),
             watcher: Slot::default(),
+            verifying: Arc::default(),
         })
         .invoke_handler(tauri::generate_handler![
             station,
@@ -459,4 +560,52 @@ fn main() {
         ])
         .run(tauri::generate_context!())
         .expect("the app's window could not be opened");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_take_length_from_the_page_must_be_finite_positive_and_at_most_a_day() {
+        assert_eq!(take_frames(1.5, 48_000).unwrap(), 72_000);
+        for bad in [
+            f64::NAN,
+            f64::INFINITY,
+            -1.0,
+            0.0,
+            1e-9,
+            MAX_TAKE_SECONDS + 1.0,
+            1e300,
+        ] {
+            let e = take_frames(bad, 48_000).unwrap_err();
+            assert_eq!(e.code, "bad_number", "{bad}");
+            assert!(e.message.contains("take"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_waveform_width_from_the_page_is_held_to_its_range() {
+        assert_eq!(buckets_in_range(800).unwrap(), 800);
+        assert_eq!(buckets_in_range(0).unwrap_err().code, "bad_number");
+        assert_eq!(buckets_in_range(usize::MAX).unwrap_err().code, "bad_number");
+    }
+
+    #[test]
+    fn only_one_verification_runs_at_a_time() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let first = VerifyTurn::take(&flag).unwrap();
+        let second = VerifyTurn::take(&flag).map(|_| ()).unwrap_err();
+        assert_eq!(second.code, "busy");
+        assert!(
+            second.message.contains("already running"),
+            "{}",
+            second.message
+        );
+        drop(first);
+        assert!(
+            VerifyTurn::take(&flag).is_ok(),
+            "the turn is free once the first ends"
+        );
+    }
 }

@@ -4,11 +4,12 @@
 //! A last line left without its newline (a crash or a full disk in the middle of an append) is
 //! closed by the next append, so the next event always starts on a line of its own and only the
 //! torn fragment is lost (`reindex` skips it and says so).
+//! The log is opened without following a link and only if it is a regular file.
 
 use super::ArchiveError;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 
 /// One PREMIS event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,13 +44,8 @@ pub fn append(archive: &super::Archive, events: &[Event]) -> Result<(), ArchiveE
         path: path.clone(),
         source,
     };
-    let mut f = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&path)
-        .map_err(io)?;
+    // Through the confined opener: a link, FIFO or folder in the log's place is refused.
+    let mut f = archive.open_meta_file("events.jsonl", super::confined::Access::ReadAppend)?;
     let len = f.metadata().map_err(io)?.len();
     let mut last = [b'\n'];
     if len > 0 {

@@ -6,12 +6,20 @@
 //! owned by the process that holds the lock on its `.lock` file; one whose owner died (crash,
 //! kill, power cut) is removed by the next process that opens the archive for writing, so a
 //! failure never leaves a partial item in the archive nor, after the next run, in staging.
+//!
+//! Everything under the archive's root is reached through [`confined`]: a `.capstan`, a
+//! staging or journal folder, a collection or an item that is a symbolic link, a FIFO or a
+//! file is refused with [`ArchiveError::Confined`], never followed, opened or removed through.
 
 pub mod bag;
+pub mod confined;
 pub mod events;
+
+use confined::{Access, Dir};
 
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Why the archive could not take an item.
@@ -27,6 +35,26 @@ pub enum ArchiveError {
     Unwritable { path: PathBuf, source: io::Error },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    /// Something under the archive is not what Capstan made there (a link, a FIFO, a file
+    /// where a folder belongs): refused, nothing done through it.
+    #[error("{path} is {refusal}; the archive is not as Capstan made it, so nothing was done there: look at it and move it aside")]
+    Confined { path: PathBuf, refusal: String },
+}
+
+impl ArchiveError {
+    /// The error for `path` from an operation of [`confined`]: a refusal, or plain I/O.
+    pub fn at(path: &Path, source: io::Error) -> ArchiveError {
+        match confined::refusal(&source) {
+            Some(r) => ArchiveError::Confined {
+                path: path.to_path_buf(),
+                refusal: r.to_string(),
+            },
+            None => ArchiveError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
 }
 
 /// Whether an I/O error means the disk or the user's quota is full (the operator frees space).
@@ -35,11 +63,21 @@ pub fn out_of_space(e: &io::Error) -> bool {
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
-    move |source| ArchiveError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| ArchiveError::at(path, source)
 }
+
+/// The names Capstan keeps in `.capstan`, each with the kind it must be if it exists.
+const META_NAMES: [(&str, confined::Kind); 9] = [
+    ("staging", confined::Kind::Dir),
+    ("journal", confined::Kind::Dir),
+    ("events.jsonl", confined::Kind::File),
+    ("catalogue.sqlite", confined::Kind::File),
+    ("catalogue.sqlite-wal", confined::Kind::File),
+    ("catalogue.sqlite-shm", confined::Kind::File),
+    ("catalogue.sqlite-journal", confined::Kind::File),
+    ("catalogue.lock", confined::Kind::File),
+    ("catalogue.sqlite.reindex", confined::Kind::File),
+];
 
 /// An archive folder.
 #[derive(Debug, Clone)]
@@ -66,53 +104,137 @@ impl Archive {
         self.root.join(collection).join(id)
     }
 
+    /// The archive's root folder, opened (the one path trusted as given).
+    pub fn root_dir(&self) -> Result<Dir, ArchiveError> {
+        Dir::open_root(&self.root).map_err(io_at(&self.root))
+    }
+
+    /// `.capstan`, opened without following a link; created if `create` and missing.
+    pub fn meta(&self, create: bool) -> Result<Option<Dir>, ArchiveError> {
+        let root = self.root_dir()?;
+        let meta = self.meta_dir();
+        let rel = Path::new(".capstan");
+        if create {
+            return root.create_dir_all(rel).map(Some).map_err(io_at(&meta));
+        }
+        match root.open_dir(rel) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ArchiveError::at(&meta, e)),
+        }
+    }
+
+    /// Refuses an archive whose own folders and files (`.capstan`, its staging and journal
+    /// folders, `events.jsonl`, the catalogue) are not what Capstan made there: a link, a
+    /// FIFO, a folder where a file belongs. Every command that opens an archive calls this
+    /// first, so none of them reads, writes or removes anything through such a thing.
+    pub fn check_confined(&self) -> Result<(), ArchiveError> {
+        let Some(meta) = self.meta(false)? else {
+            return Ok(());
+        };
+        for (name, want) in META_NAMES {
+            let path = self.meta_dir().join(name);
+            match meta.kind_of(Path::new(name)).map_err(io_at(&path))? {
+                Some(found) if found != want => {
+                    return Err(ArchiveError::Confined {
+                        path,
+                        refusal: confined::Refusal {
+                            found: found.describe(),
+                            expected: want.describe(),
+                        }
+                        .to_string(),
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// `.capstan/<name>`, a folder, opened without following a link (created if missing).
+    pub fn meta_subdir(&self, name: &str) -> Result<Dir, ArchiveError> {
+        self.check_confined()?;
+        let path = self.meta_dir().join(name);
+        let root = self.root_dir()?;
+        root.create_dir_all(&Path::new(".capstan").join(name))
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    ArchiveError::Unwritable {
+                        path: self.root.clone(),
+                        source: e,
+                    }
+                }
+                _ => ArchiveError::at(&path, e),
+            })
+    }
+
+    /// Opens `.capstan/<name>`, a file, without following a link and only if it is a regular
+    /// file (see [`confined::Dir::open_file`]).
+    pub fn open_meta_file(&self, name: &str, access: Access) -> Result<File, ArchiveError> {
+        let path = self.meta_dir().join(name);
+        let meta = self
+            .meta(access != Access::Read)?
+            .ok_or_else(|| ArchiveError::Io {
+                path: path.clone(),
+                source: io::Error::from(io::ErrorKind::NotFound),
+            })?;
+        meta.open_file(Path::new(name), access)
+            .map_err(io_at(&path))
+    }
+
     /// Creates the archive's folders if needed and removes staging folders whose owner is gone.
     pub fn prepare_for_writing(&self) -> Result<(), ArchiveError> {
-        let staging = self.staging_dir();
-        fs::create_dir_all(&staging).map_err(|source| ArchiveError::Unwritable {
+        // The root is the operator's path, trusted as given; made if it is not there yet.
+        fs::create_dir_all(&self.root).map_err(|source| ArchiveError::Unwritable {
             path: self.root.clone(),
             source,
         })?;
+        self.staging()?;
         self.remove_abandoned_staging()
     }
 
-    /// Removes every staging folder whose lock no live process holds.
+    /// `.capstan/staging`, opened (and created if missing) without following a link.
+    fn staging(&self) -> Result<Dir, ArchiveError> {
+        self.meta_subdir("staging")
+    }
+
+    /// Removes every staging folder whose lock no live process holds. Removal goes through
+    /// the staging folder's descriptor and never follows a link: a staging folder that is a
+    /// link is refused, and a link inside it is removed, not what it points to.
     pub fn remove_abandoned_staging(&self) -> Result<(), ArchiveError> {
-        let staging = self.staging_dir();
-        let entries = match fs::read_dir(&staging) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_at(&staging)(e)),
+        let staging_path = self.staging_dir();
+        let staging = match self.meta(false)? {
+            None => return Ok(()),
+            Some(meta) => match meta.open_dir(Path::new("staging")) {
+                Ok(d) => d,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(ArchiveError::at(&staging_path, e)),
+            },
         };
+        let entries = staging.entries().map_err(io_at(&staging_path))?;
         let mut stems = std::collections::BTreeSet::new();
-        for entry in entries {
-            let path = entry.map_err(io_at(&staging))?.path();
+        for (name, _) in entries {
             // Names hold dots (ids, pid, time), so the lock is the name plus ".lock", not an
             // extension swap.
-            let name = path.as_os_str().to_string_lossy();
-            stems.insert(match name.strip_suffix(".lock") {
-                Some(stem) => PathBuf::from(stem),
-                None => path.clone(),
+            let bytes = name.as_encoded_bytes();
+            stems.insert(match bytes.strip_suffix(b".lock") {
+                Some(stem) => std::ffi::OsStr::from_bytes(stem).to_os_string(),
+                None => name.clone(),
             });
         }
-        for path in stems {
-            let lock_path = lock_path_of(&path);
+        for stem in stems {
+            let lock_name = lock_name_of(&stem);
+            let lock_path = staging_path.join(&lock_name);
             // Creating the lock file when it is missing is harmless: an owner always creates and
             // locks its lock file before its folder, so a folder without one has no owner.
-            let lock = File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)
+            let lock = staging
+                .open_file(Path::new(&lock_name), Access::ReadWriteCreate)
                 .map_err(io_at(&lock_path))?;
             if lock.try_lock().is_ok() {
-                let removed = match path.symlink_metadata() {
-                    Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
-                    Ok(_) => fs::remove_file(&path),
-                    Err(_) => Ok(()), // a lone lock file: its owner died before its folder existed
-                };
-                removed.map_err(io_at(&path))?;
-                fs::remove_file(&lock_path).map_err(io_at(&lock_path))?;
+                let path = staging_path.join(&stem);
+                // A lone lock file: its owner died before its folder existed.
+                staging.remove_tree(&stem).map_err(io_at(&path))?;
+                staging.remove_file(&lock_name).map_err(io_at(&lock_path))?;
             }
         }
         Ok(())
@@ -121,7 +243,12 @@ impl Archive {
     /// Starts assembling item `collection/id` in staging. Refuses at once if the item exists.
     pub fn begin(&self, collection: &str, id: &str) -> Result<Staging, ArchiveError> {
         let target = self.item_dir(collection, id);
-        if target.symlink_metadata().is_ok() {
+        let root = self.root_dir()?;
+        if root
+            .kind_of(&Path::new(collection).join(id))
+            .map_err(io_at(&target))?
+            .is_some()
+        {
             return Err(ArchiveError::ItemExists {
                 collection: collection.into(),
                 id: id.into(),
@@ -136,26 +263,34 @@ impl Archive {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0)
         );
+        let staging = self.staging()?;
         let dir = self.staging_dir().join(&stem);
-        let lock_path = lock_path_of(&dir);
-        let unwritable = |source| ArchiveError::Unwritable {
-            path: self.root.clone(),
-            source,
+        let lock_name = lock_name_of(std::ffi::OsStr::new(&stem));
+        let lock_path = self.staging_dir().join(&lock_name);
+        let unwritable = |source: io::Error| match confined::refusal(&source) {
+            Some(_) => ArchiveError::at(&dir, source),
+            None => ArchiveError::Unwritable {
+                path: self.root.clone(),
+                source,
+            },
         };
-        let lock = File::options()
-            .create_new(true)
-            .write(true)
-            .open(&lock_path)
+        let lock = staging
+            .open_file(Path::new(&lock_name), Access::CreateNew)
             .map_err(unwritable)?;
         lock.lock().map_err(io_at(&lock_path))?;
-        let staging = Staging {
-            dir,
-            lock_path,
+        let staged = Staging {
+            dir: dir.clone(),
+            stem: stem.clone().into(),
+            lock_name,
+            staging,
             _lock: lock,
             committed: false,
         };
-        fs::create_dir_all(staging.dir.join("data")).map_err(unwritable)?;
-        Ok(staging)
+        staged
+            .staging
+            .create_dir_all(&Path::new(&stem).join("data"))
+            .map_err(unwritable)?;
+        Ok(staged)
     }
 }
 
@@ -163,7 +298,11 @@ impl Archive {
 #[derive(Debug)]
 pub struct Staging {
     dir: PathBuf,
-    lock_path: PathBuf,
+    /// The bag's name in `.capstan/staging`, and its lock file's.
+    stem: std::ffi::OsString,
+    lock_name: std::ffi::OsString,
+    /// `.capstan/staging`, held open: removal and the commit's rename go through it.
+    staging: Dir,
     _lock: File,
     committed: bool,
 }
@@ -189,13 +328,22 @@ impl Staging {
     ) -> Result<PathBuf, ArchiveError> {
         sync_tree(&self.dir)?;
         let collection_dir = archive.root.join(collection);
-        let created = !collection_dir.exists();
-        fs::create_dir_all(&collection_dir).map_err(io_at(&collection_dir))?;
+        let root = archive.root_dir()?;
+        let created = root
+            .kind_of(Path::new(collection))
+            .map_err(io_at(&collection_dir))?
+            .is_none();
+        let collection_fd = root
+            .create_dir_all(Path::new(collection))
+            .map_err(io_at(&collection_dir))?;
         if created {
-            sync_dir(&archive.root)?;
+            root.sync().map_err(io_at(&archive.root))?;
         }
         let target = collection_dir.join(id);
-        rename_no_replace(&self.dir, &target).map_err(|source| {
+        let renamed =
+            self.staging
+                .rename_no_replace(&self.stem, &collection_fd, std::ffi::OsStr::new(id));
+        renamed.map_err(|source| {
             if source.kind() == io::ErrorKind::AlreadyExists {
                 ArchiveError::ItemExists {
                     collection: collection.into(),
@@ -203,16 +351,13 @@ impl Staging {
                     path: target.clone(),
                 }
             } else {
-                ArchiveError::Io {
-                    path: target.clone(),
-                    source,
-                }
+                ArchiveError::at(&target, source)
             }
         })?;
         self.committed = true;
-        sync_dir(&collection_dir)?;
-        sync_dir(&archive.staging_dir())?;
-        let _ = fs::remove_file(&self.lock_path);
+        collection_fd.sync().map_err(io_at(&collection_dir))?;
+        self.staging.sync().map_err(io_at(&archive.staging_dir()))?;
+        let _ = self.staging.remove_file(&self.lock_name);
         Ok(target)
     }
 }
@@ -220,17 +365,17 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = fs::remove_dir_all(&self.dir);
-            let _ = fs::remove_file(&self.lock_path);
+            let _ = self.staging.remove_tree(&self.stem);
+            let _ = self.staging.remove_file(&self.lock_name);
         }
     }
 }
 
-/// The lock file that guards staging folder `dir`.
-fn lock_path_of(dir: &Path) -> PathBuf {
-    let mut name = dir.as_os_str().to_os_string();
+/// The lock file that guards staging folder `stem`.
+fn lock_name_of(stem: &std::ffi::OsStr) -> std::ffi::OsString {
+    let mut name = stem.to_os_string();
     name.push(".lock");
-    PathBuf::from(name)
+    name
 }
 
 /// fsyncs a folder, so that the names in it (new files, renames) survive a power cut.
@@ -324,6 +469,24 @@ mod tests {
         assert!(live.bag_dir().exists());
         // Only the live item's folder and lock file remain.
         assert_eq!(fs::read_dir(archive.staging_dir()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_link_left_in_staging_is_removed_and_what_it_points_to_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep"), b"keep").unwrap();
+        let archive = Archive::new(tmp.path());
+        archive.prepare_for_writing().unwrap();
+        // An abandoned "staging folder" that is a link to a folder outside, and one holding a
+        // link to it.
+        std::os::unix::fs::symlink(outside.path(), archive.staging_dir().join("c__a.1.1")).unwrap();
+        let inner = archive.staging_dir().join("c__b.2.2/data");
+        fs::create_dir_all(&inner).unwrap();
+        std::os::unix::fs::symlink(outside.path(), inner.join("link")).unwrap();
+        archive.prepare_for_writing().unwrap();
+        assert_eq!(fs::read_dir(archive.staging_dir()).unwrap().count(), 0);
+        assert_eq!(fs::read(outside.path().join("keep")).unwrap(), b"keep");
     }
 
     #[test]

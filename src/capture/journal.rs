@@ -174,11 +174,16 @@ impl Journal {
         })?;
         let side = |ext: &str| dir.join(format!("{name}.{ext}"));
         let json = side("json");
-        std::fs::write(
-            &json,
-            serde_json::to_string_pretty(info).expect("take info serialises"),
-        )
-        .map_err(io_at(&json))?;
+        // Created, never opened through an existing name (a link there is not followed).
+        File::create_new(&json)
+            .and_then(|mut f| {
+                f.write_all(
+                    serde_json::to_string_pretty(info)
+                        .expect("take info serialises")
+                        .as_bytes(),
+                )
+            })
+            .map_err(io_at(&json))?;
         let gaps_path = side("gaps.jsonl");
         let gaps = File::create_new(&gaps_path).map_err(io_at(&gaps_path))?;
         // Room reserved for the gap records and the end note, so that a disk filled by
@@ -303,41 +308,65 @@ pub struct Orphan {
     pub lock: File,
 }
 
-/// Journals whose owner is gone (their lock is free), oldest first.
+/// Journals whose owner is gone (their lock is free), oldest first. The journal folder's files
+/// are opened through [`confined`](crate::archive::confined): a link, a FIFO or a folder in a
+/// journal file's place is refused (naming it) without being followed or read.
 pub fn orphans(dir: &Path) -> Result<Vec<Orphan>, JournalError> {
+    use crate::archive::confined::{refusal, Access, Dir};
     let mut found = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
-        Err(e) => return Err(io_at(dir)(e)),
+    let bad = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: io::Error| match refusal(&e) {
+            Some(r) => JournalError::Bad {
+                path,
+                detail: r.to_string(),
+            },
+            None => io_at(&path)(e),
+        }
     };
-    let mut wavs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+    let folder = match Dir::open_root(dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(bad(dir)(e)),
+    };
+    let mut wavs: Vec<std::ffi::OsString> = folder
+        .entries()
+        .map_err(bad(dir))?
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|n| Path::new(n).extension().is_some_and(|e| e == "wav"))
         .collect();
     wavs.sort();
-    for wav in wavs {
-        let lock = File::options()
-            .read(true)
-            .write(true)
-            .open(&wav)
-            .map_err(io_at(&wav))?;
+    let read_small = |name: &Path| -> io::Result<Vec<u8>> {
+        let f = folder.open_file(name, Access::Read)?;
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut io::Read::take(f, 64 << 20), &mut bytes)?;
+        Ok(bytes)
+    };
+    for name in wavs {
+        let wav = dir.join(&name);
+        let lock = folder
+            .open_file(Path::new(&name), Access::ReadWrite)
+            .map_err(bad(&wav))?;
         if lock.try_lock().is_err() {
             continue; // a capture in progress
         }
         let json = wav.with_extension("json");
-        let info: TakeInfo = std::fs::read(&json).map_err(io_at(&json)).and_then(|b| {
+        let json_name = Path::new(&name).with_extension("json");
+        let info: TakeInfo = read_small(&json_name).map_err(bad(&json)).and_then(|b| {
             serde_json::from_slice(&b).map_err(|e| JournalError::Bad {
                 path: json.clone(),
                 detail: e.to_string(),
             })
         })?;
-        let gaps_path = wav.with_extension("gaps.jsonl");
+        let gaps_name = Path::new(&name).with_extension("gaps.jsonl");
         let (mut gaps, mut ended) = (Vec::new(), None);
-        for line in std::fs::read_to_string(&gaps_path)
-            .unwrap_or_default()
-            .lines()
-        {
+        let gaps_text = match read_small(&gaps_name) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(bad(&wav.with_extension("gaps.jsonl"))(e)),
+        };
+        for line in gaps_text.lines() {
             // A line torn by the crash is the only one that may not parse.
             if let Ok(g) = serde_json::from_str(line) {
                 merge_gap(&mut gaps, g);

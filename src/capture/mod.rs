@@ -1030,6 +1030,11 @@ pub struct Recovered {
 /// ingest path. A journal that cannot be finished is kept and reported.
 pub fn recover(archive: &Archive) -> Result<Vec<Recovered>, CaptureError> {
     let mut done = Vec::new();
+    // The archive's own folders first: a journal folder that is a link is never read through.
+    archive.check_confined().map_err(|e| JournalError::Bad {
+        path: archive.root.clone(),
+        detail: e.to_string(),
+    })?;
     for mut orphan in journal::orphans(&archive.meta_dir().join("journal"))? {
         let item = format!("{}/{}", orphan.info.collection, orphan.info.id);
         let outcome = (|| -> Result<(IngestOutcome, u64), String> {

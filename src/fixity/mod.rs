@@ -33,7 +33,7 @@ use serde::Serialize;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -47,6 +47,9 @@ pub enum FixityError {
     NothingToVerify { path: PathBuf },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    /// An archive whose own folders are not what Capstan made (a link, a FIFO...).
+    #[error(transparent)]
+    Confined(crate::archive::ArchiveError),
 }
 
 /// How to verify.
@@ -328,22 +331,7 @@ fn is_flac(path: &Path) -> bool {
 /// Opens a file found by a walk, never through a link, refusing anything but a regular file
 /// (a FIFO put in a file's place would otherwise block the read forever).
 fn open_regular(path: &Path) -> io::Result<File> {
-    let file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    let ft = file.metadata()?.file_type();
-    if !ft.is_file() {
-        let what = if ft.is_fifo() {
-            "a FIFO"
-        } else if ft.is_dir() {
-            "a folder"
-        } else {
-            "not a regular file"
-        };
-        return Err(io::Error::other(format!("{what}, not read")));
-    }
-    Ok(file)
+    crate::archive::confined::open_found(path)
 }
 
 /// Reads one file once: its digests and, if asked, a decode.
@@ -655,6 +643,28 @@ pub fn verify(
         if meta.is_file() && is_flac(path) {
             loose.push((path.clone(), meta.len()));
             continue;
+        }
+        // A FIFO or a device given as a PATH: a problem, never opened (it could block).
+        if !meta.is_file() && !meta.is_dir() && !meta.is_symlink() {
+            let ft = meta.file_type();
+            let what = if ft.is_fifo() {
+                "a FIFO"
+            } else {
+                "a device or socket"
+            };
+            outside.push(Problem::new(
+                ProblemKind::Unreadable,
+                path,
+                None,
+                format!("{what}, not a regular file; not read"),
+            ));
+            continue;
+        }
+        // An archive's own folders are checked before anything in it is read or recorded.
+        if path.join(".capstan").symlink_metadata().is_ok() {
+            crate::archive::Archive::new(path)
+                .check_confined()
+                .map_err(FixityError::Confined)?;
         }
         let survey = crate::archive::bag::survey(path).map_err(|source| FixityError::Io {
             path: path.clone(),

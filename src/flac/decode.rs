@@ -97,6 +97,12 @@ impl FlacReader {
             path: path.to_path_buf(),
             detail,
         };
+        // libFLAC opens the path itself; a FIFO or a device is refused first, without
+        // blocking, so libFLAC never opens it for reading.
+        crate::archive::confined::open_regular_source(path).map_err(|source| FlacError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let c_path = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| not_flac("the path holds a NUL byte".into()))?;
         let mut state = Box::new(State {

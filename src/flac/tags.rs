@@ -15,25 +15,16 @@ const LAST_BLOCK: u8 = 0x80;
 /// The comments of a FLAC file, `(FIELD, value)` in the file's order (field names as written).
 /// Empty when the file has no VORBIS_COMMENT block.
 pub fn vorbis_comments(path: &Path) -> Result<Vec<(String, String)>, FlacError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let io = |source| FlacError::Io {
+    let f = crate::archive::confined::open_found(path).map_err(|source| FlacError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let f = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(io)?;
-    vorbis_comments_from(f, path)
+    })?;
+    comments_of(path, f)
 }
 
-/// As [`vorbis_comments`], from any reader positioned at the `fLaC` marker (the fuzz targets
-/// give it bytes); `path` only names the stream in errors.
-pub fn vorbis_comments_from<R: Read>(
-    mut f: R,
-    path: &Path,
-) -> Result<Vec<(String, String)>, FlacError> {
+/// The comments of the FLAC stream `f` (opened by the caller through the confined opener),
+/// `path` naming it in errors.
+pub fn comments_of(path: &Path, mut f: impl Read) -> Result<Vec<(String, String)>, FlacError> {
     let io = |source| FlacError::Io {
         path: path.to_path_buf(),
         source,

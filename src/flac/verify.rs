@@ -27,7 +27,6 @@ use md5::Md5;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::ffi::c_void;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
@@ -630,7 +629,7 @@ pub fn check_file_until(
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(io)?;
+    let mut file = crate::archive::confined::open_regular_source(path).map_err(io)?;
     let (block_tx, block_rx) = sync_channel::<Result<Vec<u8>, io::Error>>(8);
     let (md5_tx, md5_rx) = sync_channel::<Vec<u8>>(16);
     let (spare_tx, spare_rx) = channel::<Vec<u8>>();

@@ -698,7 +698,8 @@ impl WavReader<BufReader<File>> {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(io_err)?;
+        // A FIFO or a device is refused before it is read (it could block forever).
+        let file = crate::archive::confined::open_regular_source(path).map_err(io_err)?;
         let len = file.metadata().map_err(io_err)?.len();
         // Header parsing reads a few bytes at a time; audio reads are larger than this buffer,
         // so BufReader passes them straight through.
