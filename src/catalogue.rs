@@ -467,6 +467,8 @@ impl Catalogue {
                 path: archive.root.clone(),
             });
         }
+        // As `open`: SQLite and the lock are opened by path, so their kinds are checked first.
+        archive.check_confined().map_err(CatalogueError::Confined)?;
         let owned = path.clone();
         let sql = sql_err(&owned);
         let exists = path.symlink_metadata().is_ok();

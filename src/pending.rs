@@ -15,15 +15,16 @@
 //! Promise: an item in the archive always has its ingestion events in `events.jsonl`, or in a
 //! pending record that the next writer appends there.
 
-use crate::archive::events::Event;
-use crate::archive::{sync_dir, Archive, ArchiveError};
+use crate::archive::confined::{self, Access, Dir, Kind};
+use crate::archive::events::{self, Event};
+use crate::archive::{Archive, ArchiveError};
 use crate::catalogue::{self, RecordError, ReindexSummary};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The bag's file whose digest ties a record to the one bag it describes.
@@ -44,27 +45,9 @@ pub fn pending_dir(archive: &Archive) -> PathBuf {
     archive.meta_dir().join("pending")
 }
 
-fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
-    move |source| ArchiveError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Opens a file under `.capstan/pending` without following a symbolic link in its place.
-fn open_nofollow(path: &Path, opts: &mut fs::OpenOptions) -> io::Result<File> {
-    opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-}
-
-/// SHA-256 of a bag's `manifest-sha256.txt`, hex.
-fn manifest_digest(bag: &Path) -> io::Result<String> {
-    let mut f = open_nofollow(&bag.join(MANIFEST), File::options().read(true))?;
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::other(format!(
-            "{MANIFEST} is not a regular file"
-        )));
-    }
+/// SHA-256 of a bag's `manifest-sha256.txt` (opened by the caller through the confined
+/// opener), hex.
+fn manifest_digest(mut f: File) -> io::Result<String> {
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes)?;
     Ok(crate::flac::hex(&Sha256::digest(&bytes)))
@@ -73,6 +56,8 @@ fn manifest_digest(bag: &Path) -> io::Result<String> {
 /// A record written and held by this process until its events are in the log.
 #[derive(Debug)]
 pub struct Pending {
+    dir: Dir,
+    name: OsString,
     path: PathBuf,
     _lock: File,
 }
@@ -85,14 +70,15 @@ impl Pending {
 
     /// The events are in `events.jsonl`: the record goes. A failure to remove it is harmless
     /// (a replay finds every event already logged) and so is not reported.
-    pub fn done(self, archive: &Archive) {
-        let _ = fs::remove_file(&self.path);
-        let _ = sync_dir(&pending_dir(archive));
+    pub fn done(self, _archive: &Archive) {
+        let _ = self.dir.remove_file(&self.name);
+        let _ = self.dir.sync();
     }
 }
 
 /// Writes and fsyncs the pending record of the staged bag at `bag` (before its rename to
-/// `collection/id`), and holds its lock.
+/// `collection/id`), and holds its lock. `.capstan/pending` is reached through the confined
+/// opener, like every folder of the archive's own.
 pub fn write(
     archive: &Archive,
     bag: &Path,
@@ -100,13 +86,17 @@ pub fn write(
     id: &str,
     events: &[Event],
 ) -> Result<Pending, ArchiveError> {
-    let dir = pending_dir(archive);
-    fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+    let dir_path = pending_dir(archive);
+    let dir = archive.meta_subdir("pending")?;
     let manifest_path = bag.join(MANIFEST);
+    // The staged bag is Capstan's own, in the staging folder it opened confined.
+    let digest = confined::open_found(&manifest_path)
+        .and_then(manifest_digest)
+        .map_err(|e| ArchiveError::at(&manifest_path, e))?;
     let record = Record {
         collection: collection.into(),
         id: id.into(),
-        manifest_sha256: manifest_digest(bag).map_err(io_at(&manifest_path))?,
+        manifest_sha256: digest,
         events: events.to_vec(),
     };
     let stem = format!(
@@ -121,22 +111,30 @@ pub fn write(
     // replay that opens the temporary file in the instant between its creation and its lock
     // takes it for a dead owner's and removes it; the rename below then fails, and the ingest
     // with it, before anything is committed.
-    let tmp = dir.join(format!("{stem}.tmp"));
-    let path = dir.join(format!("{stem}.json"));
-    let mut f =
-        open_nofollow(&tmp, File::options().write(true).create_new(true)).map_err(io_at(&tmp))?;
-    f.lock().map_err(io_at(&tmp))?;
+    let tmp = OsString::from(format!("{stem}.tmp"));
+    let name = OsString::from(format!("{stem}.json"));
+    let tmp_path = dir_path.join(&tmp);
+    let path = dir_path.join(&name);
+    let mut f = dir
+        .open_file(Path::new(&tmp), Access::CreateNew)
+        .map_err(|e| ArchiveError::at(&tmp_path, e))?;
+    f.lock().map_err(|e| ArchiveError::at(&tmp_path, e))?;
     let text = serde_json::to_vec(&record).expect("records serialise");
     let written = f
         .write_all(&text)
         .and_then(|()| f.sync_all())
-        .and_then(|()| fs::rename(&tmp, &path));
+        .and_then(|()| dir.rename_no_replace(&tmp, &dir, &name));
     if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_at(&tmp)(e));
+        let _ = dir.remove_file(&tmp);
+        return Err(ArchiveError::at(&tmp_path, e));
     }
-    sync_dir(&dir)?;
-    Ok(Pending { path, _lock: f })
+    dir.sync().map_err(|e| ArchiveError::at(&dir_path, e))?;
+    Ok(Pending {
+        dir,
+        name,
+        path,
+        _lock: f,
+    })
 }
 
 /// What [`replay`] did with one record.
@@ -178,54 +176,66 @@ fn key(e: &Event) -> Key {
 fn logged_keys(archive: &Archive, item: &str) -> Result<HashSet<Key>, ArchiveError> {
     let log = archive.meta_dir().join("events.jsonl");
     let mut bytes = Vec::new();
-    match open_nofollow(&log, File::options().read(true)) {
+    match archive.open_meta_file("events.jsonl", Access::Read) {
         Ok(mut f) => {
-            f.read_to_end(&mut bytes).map_err(io_at(&log))?;
+            f.read_to_end(&mut bytes)
+                .map_err(|e| ArchiveError::at(&log, e))?;
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_at(&log)(e)),
+        Err(ArchiveError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
     Ok(bytes
         .split(|&b| b == b'\n')
-        .filter_map(|line| serde_json::from_slice::<Event>(line).ok())
+        .filter_map(|line| events::parse_line(line).ok())
         .filter(|e| e.item == item)
         .map(|e| key(&e))
         .collect())
 }
 
 /// Appends to the log (and the catalogue) the events of every pending record whose owner is
-/// gone and whose bag is in the archive; removes records whose bag never arrived.
+/// gone and whose bag is in the archive; removes records whose bag never arrived. Every file
+/// is reached through the confined opener: a link or FIFO in `.capstan` refuses the archive,
+/// one among the records is passed over, never followed or removed.
 pub fn replay(archive: &Archive) -> Result<Vec<Replayed>, PendingError> {
-    let dir = pending_dir(archive);
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_at(&dir)(e).into()),
+    archive.check_confined()?;
+    let dir_path = pending_dir(archive);
+    let Some(meta) = archive.meta(false)? else {
+        return Ok(Vec::new());
     };
-    let mut names: Vec<PathBuf> = Vec::new();
-    for entry in entries {
-        names.push(entry.map_err(io_at(&dir))?.path());
-    }
+    let dir = match meta.open_dir(Path::new("pending")) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(ArchiveError::at(&dir_path, e).into()),
+    };
+    let mut names: Vec<OsString> = dir
+        .entries()
+        .map_err(|e| ArchiveError::at(&dir_path, e))?
+        .into_iter()
+        .filter(|(_, kind)| *kind == Kind::File)
+        .map(|(name, _)| name)
+        .collect();
     names.sort();
+    let root = archive.root_dir()?;
     let mut out = Vec::new();
-    for path in names {
-        let ext = path.extension().and_then(|e| e.to_str());
+    for name in names {
+        let path = dir_path.join(&name);
+        let ext = Path::new(&name).extension().and_then(|e| e.to_str());
         if !matches!(ext, Some("json" | "tmp")) {
             continue;
         }
-        let mut f = match open_nofollow(&path, File::options().read(true).write(true)) {
+        let mut f = match dir.open_file(Path::new(&name), Access::ReadWrite) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_at(&path)(e).into()),
+            // Swapped for something else since the listing: passed over, never removed.
+            Err(e) if confined::refusal(&e).is_some() => continue,
+            Err(e) => return Err(ArchiveError::at(&path, e).into()),
         };
-        if !f.metadata().map_err(io_at(&path))?.is_file() {
-            continue;
-        }
         if f.try_lock().is_err() {
             continue; // its owner is alive and will log the events itself
         }
         let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes).map_err(io_at(&path))?;
+        f.read_to_end(&mut bytes)
+            .map_err(|e| ArchiveError::at(&path, e))?;
         // A temporary record, or one that does not parse, was never whole: its owner died
         // before the rename that would have put its bag in the archive.
         let record = match ext {
@@ -233,15 +243,23 @@ pub fn replay(archive: &Archive) -> Result<Vec<Replayed>, PendingError> {
             _ => None,
         };
         if let Some(record) = record {
-            let bag = archive.item_dir(&record.collection, &record.id);
-            if manifest_digest(&bag).ok().as_deref() == Some(record.manifest_sha256.as_str()) {
+            let rel = Path::new(&record.collection)
+                .join(&record.id)
+                .join(MANIFEST);
+            let digest = root.open_file(&rel, Access::Read).and_then(manifest_digest);
+            if digest.ok().as_deref() == Some(record.manifest_sha256.as_str()) {
+                let bag = archive.item_dir(&record.collection, &record.id);
                 out.push(replay_record(archive, &path, &bag, &record)?);
             }
         }
-        fs::remove_file(&path).map_err(io_at(&path))?;
-        sync_dir(&dir)?;
+        remove_record(&dir, &name, &path)?;
+        dir.sync().map_err(|e| ArchiveError::at(&dir_path, e))?;
     }
     Ok(out)
+}
+
+fn remove_record(dir: &Dir, name: &OsStr, path: &Path) -> Result<(), ArchiveError> {
+    dir.remove_file(name).map_err(|e| ArchiveError::at(path, e))
 }
 
 fn replay_record(

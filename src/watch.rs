@@ -146,6 +146,27 @@ const UNLISTED: &str = "in the bag's payload but not in its manifest";
 const NO_BAGIT: &str =
     "malformed bag: no bagit.txt (the bag lost its declaration; its files are still checked)";
 
+/// What is wrong with a known bag's `bagit.txt`, if anything: missing, or something other
+/// than a regular file in its place (a link is never followed, a FIFO never opened).
+fn bagit_problem(bag: &Path) -> Option<String> {
+    match bag.join("bagit.txt").symlink_metadata() {
+        Ok(m) if m.is_file() => None,
+        Ok(m) => {
+            let found = if m.file_type().is_symlink() {
+                "a symbolic link, never followed"
+            } else if m.is_dir() {
+                "a folder"
+            } else {
+                "not a regular file; not read"
+            };
+            Some(format!(
+                "malformed bag: bagit.txt is {found} (its files are still checked)"
+            ))
+        }
+        Err(_) => Some(NO_BAGIT.into()),
+    }
+}
+
 /// Events a round keeps before recording them.
 const FLUSH_EVENTS: usize = 4096;
 
@@ -204,22 +225,26 @@ impl Watcher<'_> {
                 );
                 continue;
             }
-            // A bag that lost its bagit.txt: said once, and once more when it is back.
-            let declared = bag.join("bagit.txt").symlink_metadata().is_ok();
-            let said = cat
-                .last_event(&item.item, None)?
-                .is_some_and(|e| e.event_type == "fixity check" && e.detail == NO_BAGIT);
-            if declared == said {
-                events.push(match declared {
-                    false => event(&item.item, None, "fixity check", "fail", NO_BAGIT.into()),
-                    true => event(
-                        &item.item,
-                        None,
-                        "fixity check",
-                        "pass",
-                        "bagit.txt is back".into(),
-                    ),
-                });
+            // A bag that lost its bagit.txt (or has something else in its place): said once,
+            // again when what is there changes, and once more when it is back.
+            let said = cat.last_event(&item.item, None)?.filter(|e| {
+                e.event_type == "fixity check"
+                    && e.outcome == "fail"
+                    && e.detail.starts_with("malformed bag: ")
+            });
+            match (bagit_problem(&bag), said) {
+                (Some(found), Some(said)) if found == said.detail => {}
+                (Some(found), _) => {
+                    events.push(event(&item.item, None, "fixity check", "fail", found))
+                }
+                (None, Some(_)) => events.push(event(
+                    &item.item,
+                    None,
+                    "fixity check",
+                    "pass",
+                    "bagit.txt is back".into(),
+                )),
+                (None, None) => {}
             }
             let walk = walk_bag(&bag.join("data"));
             // A link or a FIFO where a file was is there but not readable: always checked

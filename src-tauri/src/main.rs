@@ -530,6 +530,14 @@ fn main() {
         eprintln!("capstan-station: {e}");
         std::process::exit(2);
     }
+    // An item committed by a run that died before its events reached the log gets them now,
+    // as every CLI command that writes to the archive does (`pending::replay`).
+    match capstan::pending::replay(&archive) {
+        Ok(done) => done
+            .iter()
+            .for_each(|r| eprintln!("capstan-station: {}", capstan::pending::describe(r))),
+        Err(e) => eprintln!("capstan-station: {e}"),
+    }
     // Shown in full in the app's header; the watcher needs it absolute anyway.
     let archive = Archive::new(std::fs::canonicalize(&archive.root).unwrap_or(archive.root));
     tauri::Builder::default()

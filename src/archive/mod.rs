@@ -67,9 +67,10 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
 }
 
 /// The names Capstan keeps in `.capstan`, each with the kind it must be if it exists.
-const META_NAMES: [(&str, confined::Kind); 9] = [
+const META_NAMES: [(&str, confined::Kind); 10] = [
     ("staging", confined::Kind::Dir),
     ("journal", confined::Kind::Dir),
+    ("pending", confined::Kind::Dir),
     ("events.jsonl", confined::Kind::File),
     ("catalogue.sqlite", confined::Kind::File),
     ("catalogue.sqlite-wal", confined::Kind::File),

@@ -196,6 +196,8 @@ export interface ItemSummary {
   /** Why the item needs a listen (a captured take that lost samples, failed or was recovered). */
   needs_listen: string | null;
   last_verification: Verification | null;
+  /** The bag's own latest check, when it failed (a lost bagit.txt, a gone item): open until a check of the bag passes. */
+  bag_failed?: Verification;
   problems: FileRow[];
 }
 

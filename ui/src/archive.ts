@@ -101,7 +101,10 @@ export class ArchiveView {
   }
 
   private itemRow(i: ItemSummary): HTMLElement {
-    const problems = Math.max(i.problems.length, i.last_verification?.outcome === "fail" ? 1 : 0);
+    const problems = Math.max(
+      i.problems.length + (i.bag_failed ? 1 : 0),
+      i.last_verification?.outcome === "fail" ? 1 : 0,
+    );
     const status = problems > 0 ? "fail" : i.last_verification ? i.last_verification.outcome : "never";
     const words = problems > 0 ? `${problems} problem(s)` : i.last_verification ? "intact" : "not yet verified";
     return el(
