@@ -289,6 +289,18 @@ fn a_journal_folder_that_is_a_link_a_fifo_or_a_file_is_refused() {
 }
 
 #[test]
+fn a_pending_folder_that_is_a_link_a_fifo_or_a_file_is_refused() {
+    own_path_is_refused_by_every_command(
+        ".capstan/pending",
+        &[
+            Replacement::LinkToDecoyFolder,
+            Replacement::Fifo,
+            Replacement::File,
+        ],
+    );
+}
+
+#[test]
 fn a_capstan_folder_that_is_a_link_a_fifo_or_a_file_is_refused() {
     own_path_is_refused_by_every_command(
         ".capstan",
