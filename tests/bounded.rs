@@ -21,13 +21,6 @@ fn profile(dir: &Path, layout: &str, extra: &str) -> PathBuf {
     path
 }
 
-fn decoy(dir: &Path) -> PathBuf {
-    let d = dir.join("decoy");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("keep.txt"), b"not the archive's").unwrap();
-    d
-}
-
 /// Ingesting a WAV with these chunks before `data` is refused with exit 1 and `message`,
 /// nothing committed.
 fn refused_with(chunks: Vec<([u8; 4], Vec<u8>)>, message: &str) {

@@ -60,31 +60,6 @@ fn mkfifo(path: &Path) {
     );
 }
 
-/// Every entry below `dir` with its kind and, for regular files, its content: "nothing outside
-/// the archive changed". FIFOs are recorded, never opened.
-fn decoy_state(dir: &Path) -> Vec<(PathBuf, String, Vec<u8>)> {
-    let mut out = Vec::new();
-    fn walk(root: &Path, d: &Path, out: &mut Vec<(PathBuf, String, Vec<u8>)>) {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_path_buf();
-            let m = p.symlink_metadata().unwrap();
-            let kind = format!("{:?}", m.file_type());
-            if m.is_dir() {
-                out.push((rel, kind, Vec::new()));
-                walk(root, &p, out);
-            } else if m.is_file() {
-                out.push((rel, kind, std::fs::read(&p).unwrap()));
-            } else {
-                out.push((rel, kind, Vec::new()));
-            }
-        }
-    }
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
 /// A scratch folder holding an archive with one good item (`c/one`), a take to ingest, its
 /// profile, and a decoy folder outside the archive (files, a subfolder, a FIFO, and names a
 /// staging folder would hold).
@@ -236,7 +211,7 @@ enum Replacement {
 fn own_path_is_refused_by_every_command(rel: &str, replacements: &[Replacement]) {
     for &with in replacements {
         let f = Fixture::new();
-        let before = decoy_state(&f.decoy);
+        let before = snapshot(&f.decoy);
         let path = f.replace(rel, with);
         let commands: [(&str, Command); 8] = [
             ("reindex", f.reindex()),
@@ -254,7 +229,7 @@ fn own_path_is_refused_by_every_command(rel: &str, replacements: &[Replacement])
             let t = text(&o);
             assert_eq!(o.status.code(), Some(2), "{what}: {t}");
             assert!(t.contains(&path.display().to_string()), "{what}: {t}");
-            assert_eq!(decoy_state(&f.decoy), before, "{what}: the decoy changed");
+            assert_eq!(snapshot(&f.decoy), before, "{what}: the decoy changed");
         }
         // Nothing was ingested or captured through it, and the item there is intact.
         assert!(!f.archive.join("c/two").exists(), "{rel} as {with:?}");
@@ -352,7 +327,7 @@ fn bag_content_is_reported(rel: &str, cases: &[(Replacement, &str, &str)]) {
         // A second, good bag in another collection, that must stay valid next to the hostile one.
         let o = run_limited(&mut f.ingest_into("g", "good"), "ingest good");
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-        let before = decoy_state(&f.decoy);
+        let before = snapshot(&f.decoy);
         f.replace(rel, with);
         let path = f.archive.join(named);
         let what = format!("{rel} as {with:?}");
@@ -370,7 +345,7 @@ fn bag_content_is_reported(rel: &str, cases: &[(Replacement, &str, &str)]) {
             let o = run_limited(&mut cmd, &format!("{what}: {name}"));
             assert_eq!(o.status.code(), Some(1), "{what}: {name}: {}", text(&o));
         }
-        assert_eq!(decoy_state(&f.decoy), before, "{what}: the decoy changed");
+        assert_eq!(snapshot(&f.decoy), before, "{what}: the decoy changed");
         assert_valid_bag(&f.archive.join("g/good"));
     }
 }
@@ -382,14 +357,14 @@ fn a_collection_folder_that_is_a_link_is_reported_never_followed_and_never_inges
         &[(Replacement::LinkToDecoyFolder, "symbolic link", "c")],
     );
     let f = Fixture::new();
-    let before = decoy_state(&f.decoy);
+    let before = snapshot(&f.decoy);
     let path = f.replace("c", Replacement::LinkToDecoyFolder);
     let o = run_limited(&mut f.ingest("two"), "ingest into a linked collection");
     let t = text(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
     assert!(t.contains(&path.display().to_string()), "{t}");
     assert!(t.contains("symbolic link"), "{t}");
-    assert_eq!(decoy_state(&f.decoy), before);
+    assert_eq!(snapshot(&f.decoy), before);
 }
 
 #[test]

@@ -27,9 +27,7 @@ fn setup() -> Setup {
         &WavSpec::pcm(2, 48_000, 16),
         &signal(2, 48_000, 16, 0.5),
     );
-    let decoy = dir.join("decoy");
-    std::fs::create_dir_all(&decoy).unwrap();
-    std::fs::write(decoy.join("keep.txt"), b"not the archive's").unwrap();
+    let decoy = decoy(&dir);
     Setup {
         archive: dir.join("archive"),
         _tmp: tmp,

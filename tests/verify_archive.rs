@@ -108,8 +108,9 @@ fn a_bag_with_100000_missing_files_is_verified_and_recorded_in_under_30_s() {
     assert_eq!(logged.len(), 100_001, "one per file and one for the bag");
 }
 
-/// A folder outside the archive, hashed before and after: nothing Capstan does may touch it.
-fn decoy(tmp: &Path) -> (PathBuf, Vec<(PathBuf, Vec<u8>)>) {
+/// A folder outside the archive that looks like a bag, hashed before and after: nothing
+/// Capstan does may touch it.
+fn bag_like_decoy(tmp: &Path) -> (PathBuf, Vec<(PathBuf, String, Vec<u8>)>) {
     let d = tmp.join("decoy");
     std::fs::create_dir_all(d.join("sub")).unwrap();
     std::fs::write(d.join("keep.txt"), "not Capstan's").unwrap();
@@ -149,7 +150,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn an_item_deleted_whole_is_item_missing_until_it_is_restored() {
     let tmp = tempfile::tempdir().unwrap();
-    let (decoy_dir, decoy_before) = decoy(tmp.path());
+    let (decoy_dir, decoy_before) = bag_like_decoy(tmp.path());
     let (archive, bag) = archive_with_item(tmp.path(), "gone", 1.0);
     let (_, stay) = archive_with_item(tmp.path(), "stay", 0.5);
     let (code, v, all) = verify_json(&[&archive], &[]);
@@ -216,7 +217,7 @@ fn an_item_deleted_whole_is_item_missing_until_it_is_restored() {
 #[test]
 fn a_bag_that_lost_its_bagit_txt_is_still_verified_and_never_deleted() {
     let tmp = tempfile::tempdir().unwrap();
-    let (decoy_dir, decoy_before) = decoy(tmp.path());
+    let (decoy_dir, decoy_before) = bag_like_decoy(tmp.path());
     let (archive, bag) = archive_with_item(tmp.path(), "decl", 1.0);
     let o = run(capstan().args(["watch", "--once"]).arg(&archive));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -287,7 +288,7 @@ fn a_bag_that_lost_its_bagit_txt_is_still_verified_and_never_deleted() {
 #[test]
 fn a_master_replaced_by_another_valid_flac_is_audio_replaced_not_metadata_changed() {
     let tmp = tempfile::tempdir().unwrap();
-    let (decoy_dir, decoy_before) = decoy(tmp.path());
+    let (decoy_dir, decoy_before) = bag_like_decoy(tmp.path());
     let (archive, bag) = archive_with_item(tmp.path(), "orig", 1.0);
     // Another valid master, made by the same tool from other audio.
     let other = tmp.path().join("other");

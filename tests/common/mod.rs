@@ -325,25 +325,40 @@ pub fn assert_flac_t_fails(file: &Path) {
     );
 }
 
-/// Every file below `dir` with its size and content, for "the archive is unchanged".
-pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+/// Every entry below `dir` with its kind and, for regular files, its content: for "the archive
+/// is unchanged" and "nothing outside the archive changed". Links are recorded, never followed;
+/// FIFOs are recorded, never opened (a test must not block on what it checks).
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, String, Vec<u8>)> {
     let mut out = Vec::new();
-    fn walk(root: &Path, d: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    fn walk(root: &Path, d: &Path, out: &mut Vec<(PathBuf, String, Vec<u8>)>) {
         let Ok(rd) = std::fs::read_dir(d) else { return };
         for e in rd {
             let p = e.unwrap().path();
             let rel = p.strip_prefix(root).unwrap().to_path_buf();
-            if p.is_dir() {
-                out.push((rel.join(""), Vec::new()));
+            let m = p.symlink_metadata().unwrap();
+            let kind = format!("{:?}", m.file_type());
+            if m.is_dir() {
+                out.push((rel, kind, Vec::new()));
                 walk(root, &p, out);
+            } else if m.is_file() {
+                out.push((rel, kind, std::fs::read(&p).unwrap()));
             } else {
-                out.push((rel, std::fs::read(&p).unwrap()));
+                out.push((rel, kind, Vec::new()));
             }
         }
     }
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// A folder outside the archive (`dir/decoy`, holding one file) that a test hashes with
+/// [`snapshot`] before and after: nothing Capstan does may touch it.
+pub fn decoy(dir: &Path) -> PathBuf {
+    let d = dir.join("decoy");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("keep.txt"), b"not the archive's").unwrap();
+    d
 }
 
 /// The FLAC masters of a committed bag.
