@@ -376,19 +376,7 @@ impl Dir {
                 _ => explain(e, "a regular file"),
             },
         )?;
-        let kind = Kind::of_mode(fstat(fd.as_raw_fd())?.st_mode);
-        if kind != Kind::File {
-            return Err(refused(kind.describe(), "a regular file"));
-        }
-        // A regular file: back to ordinary (blocking) I/O, as the rest of Capstan expects.
-        // SAFETY: a valid descriptor; F_GETFL/F_SETFL only change its status flags.
-        unsafe {
-            let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-            if fl >= 0 {
-                libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK);
-            }
-        }
-        Ok(File::from(fd))
+        regular_file(fd)
     }
 
     /// What `rel` is, seen without following it; None if nothing is there. The folders on the
@@ -579,11 +567,18 @@ fn open_regular_path(path: &Path, extra: libc::c_int) -> io::Result<File> {
         libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | extra,
         0,
     )?;
+    regular_file(fd)
+}
+
+/// The file opened `O_NONBLOCK` as `fd`, if it is a regular one (`fstat`): a FIFO or device is
+/// refused before a byte is read or written. A regular file goes back to ordinary (blocking)
+/// I/O, as the rest of Capstan expects.
+fn regular_file(fd: OwnedFd) -> io::Result<File> {
     let kind = Kind::of_mode(fstat(fd.as_raw_fd())?.st_mode);
     if kind != Kind::File {
         return Err(refused(kind.describe(), "a regular file"));
     }
-    // SAFETY: a valid descriptor; only its status flags change.
+    // SAFETY: a valid descriptor; F_GETFL/F_SETFL only change its status flags.
     unsafe {
         let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
         if fl >= 0 {
