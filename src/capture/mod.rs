@@ -16,19 +16,29 @@
 //! stays in its journal with the reason it ended. A capture that dies leaves its journal,
 //! which [`recover`] turns into an item flagged "recovered".
 
+mod demo_tape;
 pub mod device;
 pub mod journal;
+mod recover;
+mod ring;
+mod room;
+
+pub use recover::{recover, Recovered};
+pub use room::recording_room;
 
 use crate::archive::Archive;
 use crate::dsp::correlation::Correlation;
-use crate::ingest::{ingest, prepare, IngestError, IngestOutcome, IngestRequest, Prepared};
+use crate::ingest::{prepare, IngestError, IngestOutcome, IngestRequest, Prepared};
 use crate::metadata::Fields;
 use crate::profile::Profile;
 use crate::report::{CaptureReport, Defect};
 use crate::units::{rfc3339, FrameCount, FrameIndex};
-use cpal::traits::{DeviceTrait, StreamTrait};
+use cpal::traits::StreamTrait;
+use demo_tape::DemoTape;
 use device::{open_input, DeviceError};
 use journal::{Gap, GapKind, Journal, JournalError, TakeInfo};
+use ring::{build, CallbackEnds, RawGap, FAILED_NOT};
+use room::{free_bytes, master_room, SPACE_CHECK_EVERY};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -185,86 +195,11 @@ fn process_cpu_seconds() -> f64 {
     t(u.ru_utime) + t(u.ru_stime)
 }
 
-/// A gap as the callbacks see it: in frames the device delivered.
-#[derive(Clone, Copy, Default)]
-struct RawGap {
-    at_delivered: u64,
-    frames: u64,
-}
-
-/// Why the callbacks say the stream failed (0: it did not).
-const FAILED_NOT: u8 = 0;
-
 fn db(v: f64) -> f64 {
     if v <= 0.0 {
         f64::NEG_INFINITY
     } else {
         20.0 * v.log10()
-    }
-}
-
-/// What the device's callbacks own: their ends of the rings, and what they tell the
-/// capturing thread.
-struct CallbackEnds {
-    samples: rtrb::Producer<i32>,
-    gaps: rtrb::Producer<RawGap>,
-    xruns: rtrb::Producer<RawGap>,
-    delivered: Arc<AtomicU64>,
-    failed: Arc<AtomicU8>,
-}
-
-/// The producing side of the rings, shared by the device callback and the demo tape: it only
-/// copies, counts, and reports drops (no locks, allocation or I/O).
-struct Feed {
-    samples: rtrb::Producer<i32>,
-    gaps: rtrb::Producer<RawGap>,
-    delivered: Arc<AtomicU64>,
-    frames_delivered: u64,
-    inputs: usize,
-    /// Frames dropped since the last period that got through, not yet reported: while the ring
-    /// stays full one gap grows, so no number of dropped periods can overflow the gap ring.
-    pending: RawGap,
-}
-
-impl Feed {
-    fn new(
-        samples: rtrb::Producer<i32>,
-        gaps: rtrb::Producer<RawGap>,
-        delivered: Arc<AtomicU64>,
-        inputs: u16,
-    ) -> Feed {
-        Feed {
-            samples,
-            gaps,
-            delivered,
-            frames_delivered: 0,
-            inputs: usize::from(inputs),
-            pending: RawGap::default(),
-        }
-    }
-
-    /// One period: `len` interleaved samples.
-    fn deliver(&mut self, len: usize, data: impl Iterator<Item = i32>) {
-        let frames = (len / self.inputs) as u64;
-        // A gap is reported just before the samples that follow it, or neither goes: one gap
-        // for one unbroken run of dropped periods. (Only this side writes, so the room seen
-        // here can only grow before the write.)
-        let room = self.samples.slots() >= len;
-        let gap_told = room && (self.pending.frames == 0 || self.gaps.push(self.pending).is_ok());
-        if gap_told {
-            self.pending.frames = 0;
-            if let Ok(chunk) = self.samples.write_chunk_uninit(len) {
-                chunk.fill_from_iter(data);
-            }
-        } else {
-            if self.pending.frames == 0 {
-                self.pending.at_delivered = self.frames_delivered;
-            }
-            self.pending.frames += frames;
-        }
-        self.frames_delivered += frames;
-        self.delivered
-            .store(self.frames_delivered, Ordering::Release);
     }
 }
 
@@ -292,139 +227,9 @@ impl Source {
     }
 }
 
-/// The demo tape (`crate::demo`: line-up tone, programme, clicks, a dropout, a clipped
-/// passage), played at real time in 10 ms periods through the same rings as a device, looping
-/// until the take ends.
-struct DemoTape {
-    feed: Option<(Feed, u16, u32)>,
-    stop: Arc<AtomicBool>,
-    player: Option<std::thread::JoinHandle<()>>,
-}
-
-impl DemoTape {
-    fn new(ends: CallbackEnds, inputs: u16, bits: u32) -> DemoTape {
-        DemoTape {
-            feed: Some((
-                Feed::new(ends.samples, ends.gaps, ends.delivered, inputs),
-                inputs,
-                bits,
-            )),
-            stop: Arc::new(AtomicBool::new(false)),
-            player: None,
-        }
-    }
-
-    fn start(&mut self) {
-        let Some((mut feed, inputs, bits)) = self.feed.take() else {
-            return;
-        };
-        let stop = Arc::clone(&self.stop);
-        self.player = Some(std::thread::spawn(move || {
-            let tape = crate::demo::demo_signal();
-            let frames = tape.len() / 2;
-            let rate = f64::from(crate::demo::RATE);
-            let period = crate::demo::RATE as usize / 100;
-            let inputs = usize::from(inputs);
-            let mut buf = vec![0i32; period * inputs];
-            let start = Instant::now();
-            let (mut sent, mut pos) = (0u64, 0usize);
-            while !stop.load(Ordering::Relaxed) {
-                for (f, frame) in buf.chunks_exact_mut(inputs).enumerate() {
-                    let at = (pos + f) % frames;
-                    for (c, s) in frame.iter_mut().enumerate() {
-                        let v = tape[at * 2 + c.min(1)];
-                        // The tape is 24-bit: as a 16- or 32-bit converter would give it.
-                        *s = match bits {
-                            16 => v >> 8,
-                            32 => v << 8,
-                            _ => v,
-                        };
-                    }
-                }
-                feed.deliver(buf.len(), buf.iter().copied());
-                sent += period as u64;
-                pos = (pos + period) % frames;
-                let due = start + Duration::from_secs_f64(sent as f64 / rate);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
-        }));
-    }
-}
-
-impl Drop for DemoTape {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(p) = self.player.take() {
-            let _ = p.join();
-        }
-    }
-}
-
-/// Builds the input stream for sample type `T`.
-fn build<T>(
-    device: &cpal::Device,
-    config: &cpal::StreamConfig,
-    ends: CallbackEnds,
-    convert: fn(T) -> i32,
-) -> Result<cpal::Stream, cpal::Error>
-where
-    T: cpal::SizedSample + Send + 'static,
-{
-    let CallbackEnds {
-        samples,
-        gaps,
-        mut xruns,
-        delivered,
-        failed,
-    } = ends;
-    let mut feed = Feed::new(samples, gaps, Arc::clone(&delivered), config.channels);
-    let inputs = usize::from(config.channels);
-    let mut clock = XrunClock::new(config.sample_rate);
-    // Both callbacks run on the stream's one worker thread; the flag only carries "an xrun
-    // happened" from the error callback to the next period, which measures its length.
-    let xrun = Arc::new(AtomicBool::new(false));
-    let xrun_seen = Arc::clone(&xrun);
-    device.build_input_stream(
-        *config,
-        move |data: &[T], info: &cpal::InputCallbackInfo| {
-            let at = info.timestamp().capture.as_nanos();
-            if xrun_seen.swap(false, Ordering::AcqRel) {
-                let _ = xruns.push(RawGap {
-                    at_delivered: delivered.load(Ordering::Acquire),
-                    frames: clock.lost_before(at),
-                });
-            }
-            let frames = (data.len() / inputs) as u64;
-            clock.period(at, frames);
-            feed.deliver(data.len(), data.iter().map(|&s| convert(s)));
-        },
-        move |e: cpal::Error| {
-            if e.kind() == cpal::ErrorKind::Xrun {
-                xrun.store(true, Ordering::Release);
-            } else {
-                // The kind's code; the capturing thread puts it into words.
-                failed.store(1 + e.kind() as u8, Ordering::Release);
-            }
-        },
-        None,
-    )
-}
-
 /// How a take ends as asked: its duration reached, or stopped (a signal, the app).
 const ENDED_DURATION: &str = "duration reached";
 const ENDED_STOPPED: &str = "stopped";
-
-/// How often, at least, capture checks that the disk still has room to finish the take.
-const SPACE_CHECK_EVERY: Duration = Duration::from_millis(250);
-
-/// Free bytes a take of `journal_bytes` needs to be finished: its master (FLAC of
-/// incompressible audio is at most a few per mille larger than the PCM), the bag's small files,
-/// and a margin for everything else writing to the disk.
-fn master_room(journal_bytes: u64) -> u64 {
-    journal_bytes + journal_bytes / 64 + 16 * 1024 * 1024
-}
 
 /// The reason a take ended when its journal could not be written.
 fn write_failure(e: &JournalError) -> String {
@@ -436,63 +241,6 @@ fn write_failure(e: &JournalError) -> String {
     } else {
         format!("journal write failed: {e}")
     }
-}
-
-/// Measures the samples a device dropped in an xrun from its capture timestamps: where the
-/// period after the xrun was captured against where the stream would have been had nothing
-/// been lost. ALSA stamps periods from the device's own clock, so this is accurate to the
-/// timestamps' jitter, well under a period; a device without timestamps reads 0 (unknown).
-#[derive(Debug, Clone, Copy)]
-struct XrunClock {
-    rate: u32,
-    /// Capture time (ns) of the last period and its length in frames.
-    last: Option<(u128, u64)>,
-}
-
-impl XrunClock {
-    fn new(rate: u32) -> XrunClock {
-        XrunClock { rate, last: None }
-    }
-
-    /// Notes a period that arrived.
-    fn period(&mut self, captured_ns: u128, frames: u64) {
-        self.last = Some((captured_ns, frames));
-    }
-
-    /// Frames missing before a period captured at `captured_ns`.
-    fn lost_before(&self, captured_ns: u128) -> u64 {
-        let Some((last, frames)) = self.last else {
-            return 0;
-        };
-        if last == 0 || captured_ns <= last {
-            return 0; // no timestamps, or ones that do not move forward
-        }
-        let rate = u128::from(self.rate);
-        let elapsed = (captured_ns - last) * rate; // frame-nanoseconds
-        let expected = u128::from(frames) * 1_000_000_000;
-        // Round to the nearest frame.
-        (elapsed.saturating_sub(expected) + 500_000_000).div_euclid(1_000_000_000) as u64
-    }
-}
-
-/// Seconds of recording at `profile`'s data rate that the free disk under `archive` allows
-/// (journal and master both), or None when the disk cannot say. What a take is told as it
-/// starts ([`CaptureEvent::Ready`]), for showing before one does.
-pub fn recording_room(archive: &Archive, profile: &Profile) -> Option<f64> {
-    free_bytes(&archive.root).map(|free| free as f64 / data_rate(profile) as f64)
-}
-
-/// Bytes a second of journal plus master (the master at most the journal's size).
-fn data_rate(p: &Profile) -> u64 {
-    2 * u64::from(p.sample_rate) * p.channel_names.len() as u64 * u64::from(p.bit_depth / 8)
-}
-
-/// Free bytes for unprivileged writers where `path` is.
-fn free_bytes(path: &std::path::Path) -> Option<u64> {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: a valid C string and a zeroed out-parameter.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    (unsafe { libc::statvfs(c.as_ptr(), &mut s) } == 0).then(|| s.f_bavail * s.f_frsize)
 }
 
 /// Captures a take and finishes it into an item in the archive. `tell` hears the start and
@@ -965,7 +713,7 @@ impl CapturedTake {
 }
 
 /// The QC report's account of a captured take.
-fn capture_report(
+pub(super) fn capture_report(
     device: &str,
     ended: &str,
     recovered: bool,
@@ -1014,136 +762,4 @@ fn finish(
         interrupt: None,
         capture: Some(capture),
     })
-}
-
-/// One interrupted take and what became of it.
-#[derive(Debug)]
-pub struct Recovered {
-    pub journal: PathBuf,
-    pub item: String,
-    pub outcome: Result<(IngestOutcome, u64), String>,
-}
-
-/// Finishes every take whose capture died (its journal's lock is free) into an item flagged
-/// "recovered": the journal is cut at its last whole frame (what was made durable: at most the
-/// last second is lost), its gaps are carried into the QC report, and it goes through the
-/// ingest path. A journal that cannot be finished is kept and reported.
-pub fn recover(archive: &Archive) -> Result<Vec<Recovered>, CaptureError> {
-    let mut done = Vec::new();
-    // The archive's own folders first: a journal folder that is a link is never read through.
-    archive.check_confined().map_err(|e| JournalError::Bad {
-        path: archive.root.clone(),
-        detail: e.to_string(),
-    })?;
-    for mut orphan in journal::orphans(&archive.meta_dir().join("journal"))? {
-        let item = format!("{}/{}", orphan.info.collection, orphan.info.id);
-        let outcome = (|| -> Result<(IngestOutcome, u64), String> {
-            let frames = journal::seal(&orphan.wav, &mut orphan.lock).map_err(|e| e.to_string())?;
-            let profile = Profile::load(&orphan.info.profile).map_err(|e| e.to_string())?;
-            let mut meta = Fields::default();
-            for (k, v) in &orphan.info.meta {
-                meta.0.insert(k.clone(), v.clone());
-            }
-            let now = time::OffsetDateTime::parse(
-                &orphan.info.started,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .unwrap_or_else(|_| OffsetDateTime::now_utc());
-            let ended = match &orphan.ended {
-                Some(reason) => format!("{reason} (finished from its journal by recover)"),
-                None => "interrupted (recovered from its journal)".into(),
-            };
-            let report = capture_report(
-                &orphan.info.device,
-                &ended,
-                true,
-                &orphan.gaps,
-                profile.sample_rate,
-            );
-            let ingested = ingest(&IngestRequest {
-                profile,
-                id: orphan.info.id.clone(),
-                collection: orphan.info.collection.clone(),
-                meta,
-                archive: archive.clone(),
-                sources: vec![orphan.wav.clone()],
-                now,
-                interrupt: None,
-                capture: Some(report),
-            })
-            .map_err(|e| e.to_string())?;
-            Ok((ingested, frames))
-        })();
-        if outcome.is_ok() {
-            journal::remove(&orphan.wav);
-        }
-        done.push(Recovered {
-            journal: orphan.wav,
-            item,
-            outcome,
-        });
-    }
-    Ok(done)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_xrun_is_measured_from_the_capture_timestamps() {
-        let mut clock = XrunClock::new(48_000);
-        assert_eq!(
-            clock.lost_before(5_000_000),
-            0,
-            "nothing before the first period"
-        );
-        let ns = |frames: u64| u128::from(frames) * 1_000_000_000 / 48_000;
-        let t0 = 1_000_000_000u128;
-        clock.period(t0, 480);
-        // The next period captured right after this one: nothing lost.
-        assert_eq!(clock.lost_before(t0 + ns(480)), 0);
-        // 1234 frames later than that.
-        assert_eq!(clock.lost_before(t0 + ns(480 + 1234)), 1234);
-        // Jitter of a few microseconds rounds away; time running backwards loses nothing.
-        assert_eq!(clock.lost_before(t0 + ns(480) + 7_000), 0);
-        assert_eq!(clock.lost_before(t0 - 1), 0);
-        // A device without timestamps (all zero) says nothing.
-        let mut blind = XrunClock::new(48_000);
-        blind.period(0, 480);
-        assert_eq!(blind.lost_before(0), 0);
-    }
-
-    #[test]
-    fn a_take_is_stopped_while_its_master_still_fits() {
-        let gib = 1u64 << 30;
-        assert!(master_room(gib) > gib + gib / 100);
-        assert!(master_room(0) >= 16 << 20);
-    }
-
-    #[test]
-    fn a_full_ring_drops_whole_periods_and_reports_them_before_what_follows() {
-        let (tx, mut rx) = rtrb::RingBuffer::<i32>::new(8); // 4 stereo frames
-        let (gtx, mut grx) = rtrb::RingBuffer::<RawGap>::new(1); // room for one report
-        let delivered = Arc::new(AtomicU64::new(0));
-        let mut feed = Feed::new(tx, gtx, Arc::clone(&delivered), 2);
-        let period = |v: i32| [v, v, v + 1, v + 1];
-        feed.deliver(4, period(0).into_iter()); // frames 0-1
-        feed.deliver(4, period(10).into_iter()); // frames 2-3: the ring is full
-        feed.deliver(4, period(20).into_iter()); // frames 4-5: dropped
-        feed.deliver(4, period(30).into_iter()); // frames 6-7: dropped, the same gap
-        assert_eq!(delivered.load(Ordering::Relaxed), 8);
-        assert!(
-            grx.is_empty(),
-            "a gap is reported only when samples follow it"
-        );
-        let mut out = [0; 4];
-        rx.pop_entire_slice(&mut out).unwrap(); // the writer drains two frames
-        feed.deliver(4, period(40).into_iter()); // frames 8-9: get through
-        let g = grx.pop().unwrap();
-        assert_eq!((g.at_delivered, g.frames), (4, 4));
-        let mut rest = [0; 8];
-        rx.pop_entire_slice(&mut rest).unwrap();
-        assert_eq!(rest, [10, 10, 11, 11, 40, 40, 41, 41]);
-    }
 }
