@@ -22,9 +22,11 @@ pub mod journal;
 mod recover;
 mod ring;
 mod room;
+mod writer;
 
 pub use recover::{recover, Recovered};
 pub use room::recording_room;
+pub use writer::TakeEnd;
 
 use crate::archive::Archive;
 use crate::dsp::correlation::Correlation;
@@ -168,8 +170,9 @@ pub enum CaptureEvent<'a> {
     /// The device has delivered nothing for `seconds` (once per silence; at
     /// [`SILENT_DEVICE`] the take ends).
     DeviceSilent { seconds: u64 },
-    /// Recording is over (`reason` as the QC report will say it); the take is being finished.
-    Ended { reason: &'a str },
+    /// Recording is over (`reason` displays as the QC report will say it); the take is being
+    /// finished.
+    Ended { reason: &'a TakeEnd },
 }
 
 /// A finished take.
@@ -224,22 +227,6 @@ impl Source {
                 Ok(Source::Demo(tape))
             }
         }
-    }
-}
-
-/// How a take ends as asked: its duration reached, or stopped (a signal, the app).
-const ENDED_DURATION: &str = "duration reached";
-const ENDED_STOPPED: &str = "stopped";
-
-/// The reason a take ended when its journal could not be written.
-fn write_failure(e: &JournalError) -> String {
-    let full = matches!(e, JournalError::Io { source, .. }
-        if source.kind() == std::io::ErrorKind::StorageFull
-            || source.raw_os_error() == Some(libc::EDQUOT));
-    if full {
-        format!("disk full: {e}")
-    } else {
-        format!("journal write failed: {e}")
     }
 }
 
@@ -420,7 +407,7 @@ pub fn capture_for_review(
                 Some((at.parse().ok()?, ms.parse().ok()?))
             });
     let mut last_space_check = Instant::now();
-    let ended: String;
+    let ended: TakeEnd;
     'take: loop {
         if let Some((at, ms)) = stall {
             if consumed >= at {
@@ -442,7 +429,7 @@ pub fn capture_for_review(
                 frames: g.frames,
             });
             if let Err(e) = journal.gap(g) {
-                ended = write_failure(&e);
+                ended = TakeEnd::journal(e);
                 break 'take;
             }
         }
@@ -471,7 +458,7 @@ pub fn capture_for_review(
                     frames: gap.frames,
                 });
                 if let Err(e) = journal.gap(gap) {
-                    ended = write_failure(&e);
+                    ended = TakeEnd::journal(e);
                     break 'take;
                 }
                 continue;
@@ -505,7 +492,7 @@ pub fn capture_for_review(
             }
             chunk.commit_all();
             if let Err(e) = journal.append(&routed) {
-                ended = write_failure(&e);
+                ended = TakeEnd::journal(e);
                 break 'take;
             }
             for frame in routed.chunks_exact(channels) {
@@ -577,32 +564,31 @@ pub fn capture_for_review(
             }
         }
         if req.duration.is_some_and(|d| consumed >= d) {
-            ended = ENDED_DURATION.into();
+            ended = TakeEnd::Duration;
             break;
         }
         if last_space_check.elapsed() >= SPACE_CHECK_EVERY {
             last_space_check = Instant::now();
             let needed = master_room(journal.bytes());
             if let Some(free) = free_bytes(&req.archive.root).filter(|&f| f < needed) {
-                ended = format!(
-                    "disk full: stopped with {} free, the room the master needs",
-                    crate::units::bytes_human(free)
-                );
+                ended = TakeEnd::DiskFull { free };
                 break;
             }
         }
         if n == 0 {
             let code = failed.load(Ordering::Acquire);
             if code != FAILED_NOT && samples.slots() == 0 {
-                ended = format!("device error (cpal error kind {})", code - 1);
+                ended = TakeEnd::DeviceError { kind: code - 1 };
                 break;
             }
             if req.stop.load(Ordering::Relaxed) && samples.slots() == 0 {
-                ended = ENDED_STOPPED.into();
+                ended = TakeEnd::Stopped;
                 break;
             }
             if last_data.elapsed() > SILENT_DEVICE {
-                ended = format!("device error: no samples for {} s", SILENT_DEVICE.as_secs());
+                ended = TakeEnd::DeviceSilent {
+                    seconds: SILENT_DEVICE.as_secs(),
+                };
                 break;
             }
             if !silence_told && last_data.elapsed() > SILENCE_WARNING {
@@ -615,7 +601,7 @@ pub fn capture_for_review(
         }
     }
     tell(CaptureEvent::Ended { reason: &ended });
-    if ended.starts_with("device error") {
+    if ended.is_device_failure() {
         // A hung device may never return from its read: dropping the stream would wait on it
         // forever. Let it go on a thread of its own; the take is finished regardless.
         std::thread::spawn(move || drop(source));
@@ -624,7 +610,7 @@ pub fn capture_for_review(
     }
     // Said beside the journal, so that a take that cannot be finished now is recovered later
     // with the reason it ended (best effort: on a full disk even this may not fit).
-    let _ = journal.note_end(&ended);
+    let _ = journal.note_end(&ended.to_string());
     let frames = journal.frames();
     let capture_seconds = started.elapsed().as_secs_f64();
     let capture_cpu_seconds = process_cpu_seconds() - cpu_at_start;
@@ -715,7 +701,7 @@ impl CapturedTake {
 /// The QC report's account of a captured take.
 pub(super) fn capture_report(
     device: &str,
-    ended: &str,
+    ended: &TakeEnd,
     recovered: bool,
     gaps: &[Gap],
     rate: u32,
@@ -737,10 +723,10 @@ pub(super) fn capture_report(
         .collect();
     CaptureReport {
         device: device.into(),
-        ended: ended.into(),
+        ended: ended.to_string(),
         recovered,
         // A take that ended on a failure is as suspect as one with a gap.
-        flagged: recovered || !gaps.is_empty() || !matches!(ended, ENDED_DURATION | ENDED_STOPPED),
+        flagged: recovered || !gaps.is_empty() || !ended.as_asked(),
         gaps,
     }
 }

@@ -2,7 +2,7 @@
 //! "recovered".
 
 use super::journal::{self, JournalError};
-use super::{capture_report, CaptureError};
+use super::{capture_report, CaptureError, TakeEnd};
 use crate::archive::Archive;
 use crate::ingest::{ingest, IngestOutcome, IngestRequest};
 use crate::metadata::Fields;
@@ -43,9 +43,8 @@ pub fn recover(archive: &Archive) -> Result<Vec<Recovered>, CaptureError> {
                 &time::format_description::well_known::Rfc3339,
             )
             .unwrap_or_else(|_| OffsetDateTime::now_utc());
-            let ended = match &orphan.ended {
-                Some(reason) => format!("{reason} (finished from its journal by recover)"),
-                None => "interrupted (recovered from its journal)".into(),
+            let ended = TakeEnd::Recovered {
+                noted: orphan.ended.clone(),
             };
             let report = capture_report(
                 &orphan.info.device,
