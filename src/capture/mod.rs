@@ -24,12 +24,13 @@ mod ring;
 mod room;
 mod writer;
 
+pub use crate::dsp::meter::ChannelMeter;
 pub use recover::{recover, Recovered};
 pub use room::recording_room;
 pub use writer::TakeEnd;
 
 use crate::archive::Archive;
-use crate::dsp::correlation::Correlation;
+use crate::dsp::meter::LiveMeter;
 use crate::ingest::{prepare, IngestError, IngestOutcome, IngestRequest, Prepared};
 use crate::metadata::Fields;
 use crate::profile::Profile;
@@ -134,19 +135,6 @@ pub struct CaptureRequest {
     pub now: OffsetDateTime,
 }
 
-/// One channel's live levels.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ChannelMeter {
-    /// Sample peak over the last interval, dBFS.
-    pub peak_dbfs: f64,
-    /// Highest peak of the last 2 s, dBFS.
-    pub hold_dbfs: f64,
-    /// A full-scale sample in the last 2 s.
-    pub clip: bool,
-    /// True peak over the last interval, dBTP (BS.1770 oversampling).
-    pub true_peak_dbtp: f64,
-}
-
 /// What a capture says while it runs.
 pub enum CaptureEvent<'a> {
     /// About to start: how long the free disk allows at this data rate.
@@ -196,14 +184,6 @@ fn process_cpu_seconds() -> f64 {
     }
     let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
     t(u.ru_utime) + t(u.ru_stime)
-}
-
-fn db(v: f64) -> f64 {
-    if v <= 0.0 {
-        f64::NEG_INFINITY
-    } else {
-        20.0 * v.log10()
-    }
 }
 
 /// `--device demo`: the built-in test tape.
@@ -382,21 +362,11 @@ pub fn capture_for_review(
     let mut consumed = 0u64; // device frames accounted for (written or lost)
     let mut lost_before = 0u64; // frames lost so far (take position = delivered - lost)
     let mut take_gaps: Vec<Gap> = Vec::new();
-    let (mut routed, mut scaled): (Vec<i32>, Vec<i32>) = (Vec::new(), Vec::new());
-    let full = (1i64 << (p.bit_depth - 1)) - 1;
-    let mut meters = vec![ChannelMeter::default(); channels];
-    let mut holds = vec![(f64::NEG_INFINITY, Instant::now(), false); channels];
-    let mut interval_peak = vec![0i64; channels];
-    let mut loudness = ebur128::EbuR128::new(channels as u32, p.sample_rate, ebur128::Mode::M).ok();
-    let mut true_peaks: Vec<crate::dsp::truepeak::TruePeak> = (0..channels)
-        .map(|_| crate::dsp::truepeak::TruePeak::new(p.sample_rate))
-        .collect();
-    let mut plane: Vec<f32> = Vec::new();
-    let mut correlation = (channels >= 2).then(|| Correlation::new(channels, (0, 1)));
+    let mut routed: Vec<i32> = Vec::new();
+    let mut meter = LiveMeter::new(channels, p.sample_rate, p.bit_depth);
     let mut next_meter = Instant::now() + METER_EVERY;
     let mut last_data = Instant::now();
     let mut silence_told = false;
-    let shift = 32 - p.bit_depth;
     // A test knob (`<frame>:<ms>`): the writer stalls once, on purpose, to prove overruns are
     // caught and placed. Read once here, never in the callback.
     let mut stall: Option<(u64, u64)> =
@@ -495,66 +465,23 @@ pub fn capture_for_review(
                 ended = TakeEnd::journal(e);
                 break 'take;
             }
-            for frame in routed.chunks_exact(channels) {
-                for (c, &s) in frame.iter().enumerate() {
-                    interval_peak[c] = interval_peak[c].max(i64::from(s).abs());
-                }
-            }
-            if let Some(c) = correlation.as_mut() {
-                c.process(&routed);
-            }
             // The journal comes first: when the ring is filling (the writer behind the device)
-            // the loudness meter skips this stretch; peaks, which cost little, never do.
-            let behind = samples.slots() > capacity / 4;
-            if !behind {
-                let scale = 1.0 / (full as f32 + 1.0);
-                for (c, tp) in true_peaks.iter_mut().enumerate() {
-                    plane.clear();
-                    plane.extend(
-                        routed
-                            .iter()
-                            .skip(c)
-                            .step_by(channels)
-                            .map(|&s| s as f32 * scale),
-                    );
-                    tp.process(&plane);
-                }
-            }
-            if let Some(l) = loudness.as_mut().filter(|_| !behind) {
-                // ebur128 takes full-scale 32-bit values.
-                scaled.clear();
-                scaled.extend(routed.iter().map(|&s| s << shift));
-                let _ = l.add_frames_i32(&scaled);
+            // the loudness and true-peak meters skip this stretch; peaks, which cost little,
+            // never do.
+            if samples.slots() > capacity / 4 {
+                meter.process_peaks(&routed);
+            } else {
+                meter.process(&routed);
             }
             consumed += n as u64;
         }
         if Instant::now() >= next_meter {
-            for c in 0..channels {
-                let peak = interval_peak[c] as f64 / (full as f64 + 1.0);
-                let (hold, since, clip) = &mut holds[c];
-                let clipped = interval_peak[c] >= full;
-                if db(peak) >= *hold || since.elapsed() > Duration::from_secs(2) {
-                    *hold = db(peak);
-                    *since = Instant::now();
-                    *clip = clipped;
-                }
-                *clip |= clipped;
-                meters[c] = ChannelMeter {
-                    peak_dbfs: db(peak),
-                    hold_dbfs: *hold,
-                    clip: *clip,
-                    true_peak_dbtp: db(f64::from(true_peaks[c].take_interval())),
-                };
-                interval_peak[c] = 0;
-            }
+            let reading = meter.read();
             tell(CaptureEvent::Levels {
                 frames: consumed - lost_before,
-                channels: &meters,
-                momentary_lufs: loudness
-                    .as_ref()
-                    .and_then(|l| l.loudness_momentary().ok())
-                    .unwrap_or(f64::NEG_INFINITY),
-                correlation: correlation.as_mut().and_then(Correlation::take_interval),
+                channels: reading.channels,
+                momentary_lufs: reading.momentary_lufs,
+                correlation: reading.correlation,
             });
             // The next slot on the grid; after a stall, the next one still ahead.
             next_meter += METER_EVERY;

@@ -8,6 +8,7 @@ pub mod correlation;
 pub mod declick;
 pub mod defects;
 pub mod levels;
+pub mod meter;
 pub mod truepeak;
 
 /// Reference signals shared by the kernels' tests.
