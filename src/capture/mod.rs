@@ -39,14 +39,15 @@ use crate::units::{rfc3339, FrameCount, FrameIndex};
 use cpal::traits::StreamTrait;
 use demo_tape::DemoTape;
 use device::{open_input, DeviceError};
-use journal::{Gap, GapKind, Journal, JournalError, TakeInfo};
-use ring::{build, CallbackEnds, RawGap, FAILED_NOT};
-use room::{free_bytes, master_room, SPACE_CHECK_EVERY};
+use journal::{Gap, Journal, JournalError, TakeInfo};
+use ring::{build, CallbackEnds};
+use room::free_bytes;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+use writer::TakeWriter;
 
 /// Seconds of audio the ring holds: how long the writer may stall before samples are lost.
 pub const RING_SECONDS: usize = 4;
@@ -196,6 +197,17 @@ enum Source {
 }
 
 impl Source {
+    /// Stops the samples at the take's end.
+    fn release(self, ended: &TakeEnd) {
+        if ended.is_device_failure() {
+            // A hung device may never return from its read: dropping the stream would wait on
+            // it forever. Let it go on a thread of its own; the take is finished regardless.
+            std::thread::spawn(move || drop(self));
+        } else {
+            drop(self);
+        }
+    }
+
     fn start(self) -> Result<Source, cpal::Error> {
         match self {
             Source::Device(stream) => {
@@ -224,6 +236,60 @@ pub fn capture_for_review(
     req: &CaptureRequest,
     tell: &mut dyn FnMut(CaptureEvent),
 ) -> Result<CapturedTake, CaptureError> {
+    let p = &req.profile;
+    let allows = check_request(req)?;
+    let inputs = p.routing.iter().copied().max().unwrap_or(1) as u16;
+    let route: Vec<usize> = p.routing.iter().map(|&r| r as usize - 1).collect();
+    let channels = route.len();
+    // Whole frames, so that no frame ever straddles the ring's end.
+    let capacity = p.sample_rate as usize * usize::from(inputs) * RING_SECONDS;
+    let (ends, drain) = ring::rings(capacity);
+    let (source, open_err) = open_source(req, inputs, ends)?;
+    let journal = create_journal(req, channels as u16)?;
+    tell(CaptureEvent::Ready {
+        allows_seconds: allows,
+    });
+    let source = source.start().map_err(|e| open_err(e.to_string()))?;
+    let (started, cpu_at_start) = (Instant::now(), process_cpu_seconds());
+    let meter = LiveMeter::new(channels, p.sample_rate, p.bit_depth);
+    let mut writer = TakeWriter::new(drain, journal, inputs, route, capacity, req.duration, meter);
+    let ended = writer.run(&req.stop, &req.archive.root, tell);
+    tell(CaptureEvent::Ended { reason: &ended });
+    source.release(&ended);
+    // Said beside the journal, so that a take that cannot be finished now is recovered later
+    // with the reason it ended (best effort: on a full disk even this may not fit).
+    let (mut journal, take_gaps) = writer.finish();
+    let _ = journal.note_end(&ended.to_string());
+    let frames = journal.frames();
+    let capture_seconds = started.elapsed().as_secs_f64();
+    let capture_cpu_seconds = process_cpu_seconds() - cpu_at_start;
+    let (wav, lock) = journal.finish().map_err(|source| CaptureError::Journal {
+        journal: PathBuf::new(),
+        source,
+    })?;
+    let report = capture_report(&req.device, &ended, false, &take_gaps, p.sample_rate);
+    match finish(req, &wav, report.clone()) {
+        Ok(prepared) => Ok(CapturedTake {
+            prepared,
+            journal: wav,
+            lock,
+            frames,
+            capture: report,
+            capture_seconds,
+            capture_cpu_seconds,
+        }),
+        Err(e) => Err(CaptureError::Finish {
+            ended: report.ended,
+            journal: wav,
+            source: Box::new(e),
+        }),
+    }
+}
+
+/// Refuses a take that could not become an item (identifiers, metadata, an existing item,
+/// an archive that cannot be written, a disk without room for the duration asked); the
+/// seconds of recording the disk allows.
+fn check_request(req: &CaptureRequest) -> Result<f64, CaptureError> {
     let p = &req.profile;
     crate::metadata::check_identifier("id", &req.id)?;
     crate::metadata::check_identifier("collection", &req.collection)?;
@@ -261,24 +327,16 @@ pub fn capture_for_review(
             });
         }
     }
+    Ok(allows)
+}
 
-    let inputs = p.routing.iter().copied().max().unwrap_or(1) as u16;
-    let route: Vec<usize> = p.routing.iter().map(|&r| r as usize - 1).collect();
-    let channels = route.len();
-    // Whole frames, so that no frame ever straddles the ring's end.
-    let capacity = p.sample_rate as usize * usize::from(inputs) * RING_SECONDS;
-    let (samples_tx, mut samples) = rtrb::RingBuffer::<i32>::new(capacity);
-    let (gaps_tx, mut gaps) = rtrb::RingBuffer::<RawGap>::new(4096);
-    let (xruns_tx, mut xruns) = rtrb::RingBuffer::<RawGap>::new(4096);
-    let delivered = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU8::new(FAILED_NOT));
-    let ends = CallbackEnds {
-        samples: samples_tx,
-        gaps: gaps_tx,
-        xruns: xruns_tx,
-        delivered: Arc::clone(&delivered),
-        failed: Arc::clone(&failed),
-    };
+/// The source of the take's samples, started later, and how to say it could not be opened.
+fn open_source(
+    req: &CaptureRequest,
+    inputs: u16,
+    ends: CallbackEnds,
+) -> Result<(Source, impl Fn(String) -> CaptureError + '_), CaptureError> {
+    let p = &req.profile;
     let format = match p.bit_depth {
         16 => "16-bit integer",
         // cpal's I24 is S24_LE: 24 bits right-justified in 4 bytes.
@@ -291,7 +349,7 @@ pub fn capture_for_review(
             })
         }
     };
-    let open_err = |detail: String| CaptureError::Open {
+    let open_err = move |detail: String| CaptureError::Open {
         device: req.device.clone(),
         channels: inputs,
         rate: p.sample_rate,
@@ -323,6 +381,12 @@ pub fn capture_for_review(
         Source::Device(stream.map_err(|e| open_err(e.to_string()))?)
     };
 
+    Ok((source, open_err))
+}
+
+/// The take's journal, named for the item, the start and this process.
+fn create_journal(req: &CaptureRequest, channels: u16) -> Result<Journal, CaptureError> {
+    let p = &req.profile;
     let info = TakeInfo {
         profile: req.profile_arg.clone(),
         id: req.id.clone(),
@@ -344,224 +408,14 @@ pub fn capture_for_review(
         req.now.unix_timestamp(),
         std::process::id()
     );
-    let mut journal = Journal::create(
+    Ok(Journal::create(
         &req.archive.meta_dir().join("journal"),
         &journal_name,
         &info,
-        channels as u16,
+        channels,
         p.sample_rate,
         p.bit_depth as u16,
-    )?;
-    tell(CaptureEvent::Ready {
-        allows_seconds: allows,
-    });
-    let source = source.start().map_err(|e| open_err(e.to_string()))?;
-    let (started, cpu_at_start) = (Instant::now(), process_cpu_seconds());
-
-    // The capturing thread: drain, route, journal, meter.
-    let mut consumed = 0u64; // device frames accounted for (written or lost)
-    let mut lost_before = 0u64; // frames lost so far (take position = delivered - lost)
-    let mut take_gaps: Vec<Gap> = Vec::new();
-    let mut routed: Vec<i32> = Vec::new();
-    let mut meter = LiveMeter::new(channels, p.sample_rate, p.bit_depth);
-    let mut next_meter = Instant::now() + METER_EVERY;
-    let mut last_data = Instant::now();
-    let mut silence_told = false;
-    // A test knob (`<frame>:<ms>`): the writer stalls once, on purpose, to prove overruns are
-    // caught and placed. Read once here, never in the callback.
-    let mut stall: Option<(u64, u64)> =
-        std::env::var("CAPSTAN_TEST_STALL_WRITER")
-            .ok()
-            .and_then(|v| {
-                let (at, ms) = v.split_once(':')?;
-                Some((at.parse().ok()?, ms.parse().ok()?))
-            });
-    let mut last_space_check = Instant::now();
-    let ended: TakeEnd;
-    'take: loop {
-        if let Some((at, ms)) = stall {
-            if consumed >= at {
-                std::thread::sleep(Duration::from_millis(ms));
-                stall = None;
-            }
-        }
-        // Device xruns: where the device stood, in the take's frames.
-        while let Ok(x) = xruns.pop() {
-            let g = Gap {
-                kind: GapKind::Xrun,
-                at: x.at_delivered.saturating_sub(lost_before),
-                frames: x.frames,
-            };
-            journal::merge_gap(&mut take_gaps, g);
-            tell(CaptureEvent::Gap {
-                kind: "xrun",
-                at: g.at,
-                frames: g.frames,
-            });
-            if let Err(e) = journal.gap(g) {
-                ended = TakeEnd::journal(e);
-                break 'take;
-            }
-        }
-        // Samples first, then gaps: a gap the callback recorded before samples we are about
-        // to read is then certainly visible (the rings publish in the callback's order).
-        let available = samples.slots() / usize::from(inputs);
-        let next_gap = gaps.peek().ok().copied();
-        if let Some(g) = next_gap {
-            if g.at_delivered <= consumed {
-                let _ = gaps.pop();
-                // Frames past the requested duration were never part of the take.
-                let frames = req
-                    .duration
-                    .map_or(g.frames, |d| g.frames.min(d.saturating_sub(consumed)));
-                let gap = Gap {
-                    kind: GapKind::Overrun,
-                    at: consumed - lost_before,
-                    frames,
-                };
-                consumed += frames;
-                lost_before += frames;
-                journal::merge_gap(&mut take_gaps, gap);
-                tell(CaptureEvent::Gap {
-                    kind: "overrun",
-                    at: gap.at,
-                    frames: gap.frames,
-                });
-                if let Err(e) = journal.gap(gap) {
-                    ended = TakeEnd::journal(e);
-                    break 'take;
-                }
-                continue;
-            }
-        }
-        let mut n = available;
-        if let Some(g) = next_gap {
-            n = n.min((g.at_delivered - consumed) as usize);
-        }
-        if let Some(limit) = req.duration {
-            n = n.min(limit.saturating_sub(consumed) as usize);
-        }
-        if n > 0 {
-            last_data = Instant::now();
-            silence_told = false;
-            let chunk = samples
-                .read_chunk(n * usize::from(inputs))
-                .expect("slots counted above");
-            // Every write and read is whole frames and the capacity is too, so the ring's wrap
-            // never splits a frame.
-            let (a, b) = chunk.as_slices();
-            debug_assert_eq!(a.len() % usize::from(inputs), 0);
-            routed.clear();
-            for frame in a
-                .chunks_exact(usize::from(inputs))
-                .chain(b.chunks_exact(usize::from(inputs)))
-            {
-                for &input in &route {
-                    routed.push(frame[input]);
-                }
-            }
-            chunk.commit_all();
-            if let Err(e) = journal.append(&routed) {
-                ended = TakeEnd::journal(e);
-                break 'take;
-            }
-            // The journal comes first: when the ring is filling (the writer behind the device)
-            // the loudness and true-peak meters skip this stretch; peaks, which cost little,
-            // never do.
-            if samples.slots() > capacity / 4 {
-                meter.process_peaks(&routed);
-            } else {
-                meter.process(&routed);
-            }
-            consumed += n as u64;
-        }
-        if Instant::now() >= next_meter {
-            let reading = meter.read();
-            tell(CaptureEvent::Levels {
-                frames: consumed - lost_before,
-                channels: reading.channels,
-                momentary_lufs: reading.momentary_lufs,
-                correlation: reading.correlation,
-            });
-            // The next slot on the grid; after a stall, the next one still ahead.
-            next_meter += METER_EVERY;
-            let now = Instant::now();
-            if next_meter < now {
-                next_meter = now + METER_EVERY;
-            }
-        }
-        if req.duration.is_some_and(|d| consumed >= d) {
-            ended = TakeEnd::Duration;
-            break;
-        }
-        if last_space_check.elapsed() >= SPACE_CHECK_EVERY {
-            last_space_check = Instant::now();
-            let needed = master_room(journal.bytes());
-            if let Some(free) = free_bytes(&req.archive.root).filter(|&f| f < needed) {
-                ended = TakeEnd::DiskFull { free };
-                break;
-            }
-        }
-        if n == 0 {
-            let code = failed.load(Ordering::Acquire);
-            if code != FAILED_NOT && samples.slots() == 0 {
-                ended = TakeEnd::DeviceError { kind: code - 1 };
-                break;
-            }
-            if req.stop.load(Ordering::Relaxed) && samples.slots() == 0 {
-                ended = TakeEnd::Stopped;
-                break;
-            }
-            if last_data.elapsed() > SILENT_DEVICE {
-                ended = TakeEnd::DeviceSilent {
-                    seconds: SILENT_DEVICE.as_secs(),
-                };
-                break;
-            }
-            if !silence_told && last_data.elapsed() > SILENCE_WARNING {
-                silence_told = true;
-                tell(CaptureEvent::DeviceSilent {
-                    seconds: SILENCE_WARNING.as_secs(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-    tell(CaptureEvent::Ended { reason: &ended });
-    if ended.is_device_failure() {
-        // A hung device may never return from its read: dropping the stream would wait on it
-        // forever. Let it go on a thread of its own; the take is finished regardless.
-        std::thread::spawn(move || drop(source));
-    } else {
-        drop(source);
-    }
-    // Said beside the journal, so that a take that cannot be finished now is recovered later
-    // with the reason it ended (best effort: on a full disk even this may not fit).
-    let _ = journal.note_end(&ended.to_string());
-    let frames = journal.frames();
-    let capture_seconds = started.elapsed().as_secs_f64();
-    let capture_cpu_seconds = process_cpu_seconds() - cpu_at_start;
-    let (wav, lock) = journal.finish().map_err(|source| CaptureError::Journal {
-        journal: PathBuf::new(),
-        source,
-    })?;
-    let report = capture_report(&req.device, &ended, false, &take_gaps, p.sample_rate);
-    match finish(req, &wav, report.clone()) {
-        Ok(prepared) => Ok(CapturedTake {
-            prepared,
-            journal: wav,
-            lock,
-            frames,
-            capture: report,
-            capture_seconds,
-            capture_cpu_seconds,
-        }),
-        Err(e) => Err(CaptureError::Finish {
-            ended: report.ended,
-            journal: wav,
-            source: Box::new(e),
-        }),
-    }
+    )?)
 }
 
 /// A take captured and made into an item in staging, proved, for review: [`CapturedTake::commit`]
@@ -637,10 +491,7 @@ pub(super) fn capture_report(
         .iter()
         .map(|g| {
             Defect::new(
-                match g.kind {
-                    GapKind::Overrun => "overrun",
-                    GapKind::Xrun => "xrun",
-                },
+                g.kind.as_str(),
                 None,
                 FrameIndex(g.at),
                 FrameCount(g.frames),

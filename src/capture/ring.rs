@@ -33,6 +33,40 @@ pub(super) struct CallbackEnds {
     pub(super) failed: Arc<AtomicU8>,
 }
 
+/// What the capturing thread owns: the other ends of the rings, and the failure code.
+pub(super) struct Drain {
+    pub(super) samples: rtrb::Consumer<i32>,
+    pub(super) gaps: rtrb::Consumer<RawGap>,
+    pub(super) xruns: rtrb::Consumer<RawGap>,
+    pub(super) failed: Arc<AtomicU8>,
+}
+
+/// Overrun and xrun records a ring holds before the capturing thread must have read them.
+const GAP_RECORDS: usize = 4096;
+
+/// The rings between the callbacks and the capturing thread, `capacity` samples for the audio
+/// (whole frames, so that no frame ever straddles the ring's end).
+pub(super) fn rings(capacity: usize) -> (CallbackEnds, Drain) {
+    let (samples_tx, samples) = rtrb::RingBuffer::<i32>::new(capacity);
+    let (gaps_tx, gaps) = rtrb::RingBuffer::<RawGap>::new(GAP_RECORDS);
+    let (xruns_tx, xruns) = rtrb::RingBuffer::<RawGap>::new(GAP_RECORDS);
+    let failed = Arc::new(AtomicU8::new(FAILED_NOT));
+    let ends = CallbackEnds {
+        samples: samples_tx,
+        gaps: gaps_tx,
+        xruns: xruns_tx,
+        delivered: Arc::new(AtomicU64::new(0)),
+        failed: Arc::clone(&failed),
+    };
+    let drain = Drain {
+        samples,
+        gaps,
+        xruns,
+        failed,
+    };
+    (ends, drain)
+}
+
 /// The producing side of the rings, shared by the device callback and the demo tape: it only
 /// copies, counts, and reports drops (no locks, allocation or I/O).
 pub(super) struct Feed {

@@ -1,13 +1,28 @@
-//! The writer's side of capture: how a take ends ([`TakeEnd`]).
+//! The writer's side of capture: the capturing thread ([`TakeWriter`]) and how a take ends
+//! ([`TakeEnd`]).
+//!
+//! The writer drains the rings [`super::ring`] fills: it routes interface inputs to the
+//! profile's channels, appends them to the take's journal (the journal first, always), places
+//! each gap in the take's frames and logs it durably, feeds the live meters
+//! ([`crate::dsp::meter`]) and publishes them on a fixed schedule, and watches for the take's
+//! end: its duration, a stop, a disk without room for the master, a device that failed or fell
+//! silent, a journal that cannot be written.
 //!
 //! A take ends in one of a closed set of ways; each is a variant here, and its words (what the
 //! QC report's `capture.ended`, the app's `ended` event and the journal's end note say) are
 //! written once, in [`TakeEnd`]'s `Display`, byte for byte as earlier releases wrote them, so
 //! reports already in archives keep reading the same.
 
-use super::journal::JournalError;
+use super::journal::{self, Gap, GapKind, Journal, JournalError};
+use super::ring::{Drain, FAILED_NOT};
+use super::room::{free_bytes, master_room, SPACE_CHECK_EVERY};
+use super::{CaptureEvent, METER_EVERY, SILENCE_WARNING, SILENT_DEVICE};
+use crate::dsp::meter::LiveMeter;
 use serde::{Serialize, Serializer};
 use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// How a take ended.
 #[derive(Debug)]
@@ -91,6 +106,267 @@ impl fmt::Display for TakeEnd {
 impl Serialize for TakeEnd {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+/// The capturing thread's state over one take: its end of the rings, the journal, where the
+/// take stands, and the meters.
+pub(super) struct TakeWriter {
+    drain: Drain,
+    journal: Journal,
+    /// Interface inputs per frame in the ring.
+    inputs: usize,
+    /// For each of the take's channels, the input (0-based) it comes from.
+    route: Vec<usize>,
+    /// The audio ring's size in samples.
+    capacity: usize,
+    /// Stop after this many device frames.
+    duration: Option<u64>,
+    /// Device frames accounted for (written or lost).
+    consumed: u64,
+    /// Frames lost so far (a position in the take = device frames − lost).
+    lost: u64,
+    gaps: Vec<Gap>,
+    /// The frames being written, routed (kept, so that draining does not allocate).
+    routed: Vec<i32>,
+    meter: LiveMeter,
+    /// A test knob (`<frame>:<ms>`, `CAPSTAN_TEST_STALL_WRITER`): the writer stalls once, on
+    /// purpose, to prove overruns are caught and placed.
+    stall: Option<(u64, u64)>,
+}
+
+/// What one pass over the rings did.
+enum Step {
+    /// An overrun at the read position was placed: look again before reading.
+    Gap,
+    /// This many frames were written (0: the ring was empty).
+    Wrote(usize),
+}
+
+impl TakeWriter {
+    pub(super) fn new(
+        drain: Drain,
+        journal: Journal,
+        inputs: u16,
+        route: Vec<usize>,
+        capacity: usize,
+        duration: Option<u64>,
+        meter: LiveMeter,
+    ) -> TakeWriter {
+        // Read once here, never in the callback.
+        let stall = std::env::var("CAPSTAN_TEST_STALL_WRITER")
+            .ok()
+            .and_then(|v| {
+                let (at, ms) = v.split_once(':')?;
+                Some((at.parse().ok()?, ms.parse().ok()?))
+            });
+        TakeWriter {
+            drain,
+            journal,
+            inputs: usize::from(inputs),
+            route,
+            capacity,
+            duration,
+            consumed: 0,
+            lost: 0,
+            gaps: Vec::new(),
+            routed: Vec::new(),
+            meter,
+            stall,
+        }
+    }
+
+    /// Drains, journals and meters until the take ends, and says how. `stop` asks for the
+    /// end; `disk` is where the room for the master is checked.
+    pub(super) fn run(
+        &mut self,
+        stop: &AtomicBool,
+        disk: &Path,
+        tell: &mut dyn FnMut(CaptureEvent),
+    ) -> TakeEnd {
+        let mut next_meter = Instant::now() + METER_EVERY;
+        let mut last_data = Instant::now();
+        let mut silence_told = false;
+        let mut last_space_check = Instant::now();
+        loop {
+            self.stall_once();
+            let n = match self.step(tell) {
+                Err(end) => return end,
+                Ok(Step::Gap) => continue,
+                Ok(Step::Wrote(n)) => n,
+            };
+            if n > 0 {
+                last_data = Instant::now();
+                silence_told = false;
+            }
+            if Instant::now() >= next_meter {
+                self.publish_levels(tell);
+                // The next slot on the grid; after a stall, the next one still ahead.
+                next_meter += METER_EVERY;
+                let now = Instant::now();
+                if next_meter < now {
+                    next_meter = now + METER_EVERY;
+                }
+            }
+            if self.duration.is_some_and(|d| self.consumed >= d) {
+                return TakeEnd::Duration;
+            }
+            if last_space_check.elapsed() >= SPACE_CHECK_EVERY {
+                last_space_check = Instant::now();
+                let needed = master_room(self.journal.bytes());
+                if let Some(free) = free_bytes(disk).filter(|&f| f < needed) {
+                    return TakeEnd::DiskFull { free };
+                }
+            }
+            if n == 0 {
+                if let Some(end) = self.idle_end(stop, last_data) {
+                    return end;
+                }
+                if !silence_told && last_data.elapsed() > SILENCE_WARNING {
+                    silence_told = true;
+                    tell(CaptureEvent::DeviceSilent {
+                        seconds: SILENCE_WARNING.as_secs(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// The journal, to be finished, and the take's gaps.
+    pub(super) fn finish(self) -> (Journal, Vec<Gap>) {
+        (self.journal, self.gaps)
+    }
+
+    fn stall_once(&mut self) {
+        if let Some((at, ms)) = self.stall {
+            if self.consumed >= at {
+                std::thread::sleep(Duration::from_millis(ms));
+                self.stall = None;
+            }
+        }
+    }
+
+    /// One pass: the device's xruns, then an overrun at the read position or the frames up to
+    /// the next one.
+    fn step(&mut self, tell: &mut dyn FnMut(CaptureEvent)) -> Result<Step, TakeEnd> {
+        // Device xruns: where the device stood, in the take's frames.
+        while let Ok(x) = self.drain.xruns.pop() {
+            let gap = Gap {
+                kind: GapKind::Xrun,
+                at: x.at_delivered.saturating_sub(self.lost),
+                frames: x.frames,
+            };
+            self.record(gap, tell)?;
+        }
+        // Samples first, then gaps: a gap the callback recorded before samples we are about
+        // to read is then certainly visible (the rings publish in the callback's order).
+        let available = self.drain.samples.slots() / self.inputs;
+        let next_gap = self.drain.gaps.peek().ok().copied();
+        let mut n = available;
+        if let Some(g) = next_gap {
+            if g.at_delivered <= self.consumed {
+                let _ = self.drain.gaps.pop();
+                // Frames past the requested duration were never part of the take.
+                let frames = self
+                    .duration
+                    .map_or(g.frames, |d| g.frames.min(d.saturating_sub(self.consumed)));
+                let gap = Gap {
+                    kind: GapKind::Overrun,
+                    at: self.consumed - self.lost,
+                    frames,
+                };
+                self.consumed += frames;
+                self.lost += frames;
+                self.record(gap, tell)?;
+                return Ok(Step::Gap);
+            }
+            n = n.min((g.at_delivered - self.consumed) as usize);
+        }
+        if let Some(limit) = self.duration {
+            n = n.min(limit.saturating_sub(self.consumed) as usize);
+        }
+        if n > 0 {
+            self.write(n)?;
+        }
+        Ok(Step::Wrote(n))
+    }
+
+    /// A gap into the take's list, told, and into the journal.
+    fn record(&mut self, gap: Gap, tell: &mut dyn FnMut(CaptureEvent)) -> Result<(), TakeEnd> {
+        journal::merge_gap(&mut self.gaps, gap);
+        tell(CaptureEvent::Gap {
+            kind: gap.kind.as_str(),
+            at: gap.at,
+            frames: gap.frames,
+        });
+        self.journal.gap(gap).map_err(TakeEnd::journal)
+    }
+
+    /// `n` frames from the ring: routed, journalled, metered.
+    fn write(&mut self, n: usize) -> Result<(), TakeEnd> {
+        let chunk = self
+            .drain
+            .samples
+            .read_chunk(n * self.inputs)
+            .expect("slots counted above");
+        // Every write and read is whole frames and the capacity is too, so the ring's wrap
+        // never splits a frame.
+        let (a, b) = chunk.as_slices();
+        debug_assert_eq!(a.len() % self.inputs, 0);
+        self.routed.clear();
+        for frame in a
+            .chunks_exact(self.inputs)
+            .chain(b.chunks_exact(self.inputs))
+        {
+            for &input in &self.route {
+                self.routed.push(frame[input]);
+            }
+        }
+        chunk.commit_all();
+        self.journal
+            .append(&self.routed)
+            .map_err(TakeEnd::journal)?;
+        // The journal comes first: when the ring is filling (the writer behind the device)
+        // the loudness and true-peak meters skip this stretch; peaks, which cost little,
+        // never do.
+        if self.drain.samples.slots() > self.capacity / 4 {
+            self.meter.process_peaks(&self.routed);
+        } else {
+            self.meter.process(&self.routed);
+        }
+        self.consumed += n as u64;
+        Ok(())
+    }
+
+    fn publish_levels(&mut self, tell: &mut dyn FnMut(CaptureEvent)) {
+        let frames = self.consumed - self.lost;
+        let reading = self.meter.read();
+        tell(CaptureEvent::Levels {
+            frames,
+            channels: reading.channels,
+            momentary_lufs: reading.momentary_lufs,
+            correlation: reading.correlation,
+        });
+    }
+
+    /// How the take ends when the ring is empty: the device failed (once what it delivered
+    /// is written), a stop was asked for, or nothing has come for [`SILENT_DEVICE`].
+    fn idle_end(&self, stop: &AtomicBool, last_data: Instant) -> Option<TakeEnd> {
+        let drained = self.drain.samples.slots() == 0;
+        let code = self.drain.failed.load(Ordering::Acquire);
+        if code != FAILED_NOT && drained {
+            return Some(TakeEnd::DeviceError { kind: code - 1 });
+        }
+        if stop.load(Ordering::Relaxed) && drained {
+            return Some(TakeEnd::Stopped);
+        }
+        if last_data.elapsed() > SILENT_DEVICE {
+            return Some(TakeEnd::DeviceSilent {
+                seconds: SILENT_DEVICE.as_secs(),
+            });
+        }
+        None
     }
 }
 
