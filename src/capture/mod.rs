@@ -1,20 +1,24 @@
 //! Capture: a take from an audio interface into the archive, every sample or every loss
 //! accounted for, crash-safe.
 //!
-//! The device's callback (cpal) only converts its samples to `i32` into a lock-free SPSC ring
-//! (`rtrb`) sized for several seconds; when the ring has no room for a whole callback the
-//! callback's frames are dropped and an overrun record (position, length) goes into a second
-//! ring — no locks, no allocation, no I/O, no logging there. Device xruns arrive through
-//! cpal's error callback; the next period measures their length from the capture timestamps
-//! and records them the same way. The capturing thread drains the rings:
-//! it routes interface inputs to the profile's channels, appends to the take's journal
-//! ([`journal`], durable at least twice a second), logs each gap durably, and publishes live
-//! meters. When the take ends (duration reached, a stop signal, a device error, a disk that no
-//! longer has room for the master, a journal that cannot be written), what was captured is
-//! finished into an item by the ingest path (analysis, verified master, bag, catalogue) with
-//! the take's story in its QC report ([`CaptureReport`]); a take that cannot be finished then
-//! stays in its journal with the reason it ended. A capture that dies leaves its journal,
-//! which [`recover`] turns into an item flagged "recovered".
+//! One file per stage, and [`capture_for_review`] only puts them in order:
+//! - `ring`: the real-time side. The device's callback (cpal) converts its samples to
+//!   `i32` into a lock-free SPSC ring (`rtrb`) sized for several seconds; when the ring has no
+//!   room for a whole callback the callback's frames are dropped and an overrun record
+//!   (position, length) goes into a second ring — no locks, no allocation, no I/O, no logging
+//!   there. Device xruns arrive through cpal's error callback; the next period measures their
+//!   length from the capture timestamps and records them the same way.
+//! - `demo_tape`: `--device demo`, the built-in test tape through the same rings.
+//! - `writer`: the capturing thread, a `TakeWriter` that drains the rings: it routes interface
+//!   inputs to the profile's channels, appends to the take's [`journal`] (durable at least
+//!   twice a second), logs each gap durably, feeds the live meters
+//!   ([`crate::dsp::meter`]) and publishes them, until the take ends: duration reached, a
+//!   stop signal, a device error, a disk that no longer has room for the master (`room`),
+//!   a journal that cannot be written — each a [`TakeEnd`].
+//! - Then what was captured is finished into an item by the ingest path (analysis, verified
+//!   master, bag, catalogue) with the take's story in its QC report ([`CaptureReport`]); a take
+//!   that cannot be finished then stays in its journal with the reason it ended. A capture that
+//!   dies leaves its journal, which [`recover`] turns into an item flagged "recovered".
 
 mod demo_tape;
 pub mod device;
