@@ -51,7 +51,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use writer::TakeWriter;
+use writer::{Routing, TakeWriter};
 
 /// Seconds of audio the ring holds: how long the writer may stall before samples are lost.
 pub const RING_SECONDS: usize = 4;
@@ -242,13 +242,10 @@ pub fn capture_for_review(
 ) -> Result<CapturedTake, CaptureError> {
     let p = &req.profile;
     let allows = check_request(req)?;
-    let inputs = p.routing.iter().copied().max().unwrap_or(1) as u16;
-    let route: Vec<usize> = p.routing.iter().map(|&r| r as usize - 1).collect();
-    let channels = route.len();
-    // Whole frames, so that no frame ever straddles the ring's end.
-    let capacity = p.sample_rate as usize * usize::from(inputs) * RING_SECONDS;
-    let (ends, drain) = ring::rings(capacity);
-    let (source, open_err) = open_source(req, inputs, ends)?;
+    let routing = Routing::of(p);
+    let channels = routing.route.len();
+    let (ends, drain) = ring::rings(routing.capacity);
+    let (source, open_err) = open_source(req, routing.inputs, ends)?;
     let journal = create_journal(req, channels as u16)?;
     tell(CaptureEvent::Ready {
         allows_seconds: allows,
@@ -256,7 +253,7 @@ pub fn capture_for_review(
     let source = source.start().map_err(|e| open_err(e.to_string()))?;
     let (started, cpu_at_start) = (Instant::now(), process_cpu_seconds());
     let meter = LiveMeter::new(channels, p.sample_rate, p.bit_depth);
-    let mut writer = TakeWriter::new(drain, journal, inputs, route, capacity, req.duration, meter);
+    let mut writer = TakeWriter::new(drain, journal, routing, req.duration, meter);
     let ended = writer.run(&req.stop, &req.archive.root, tell);
     tell(CaptureEvent::Ended { reason: &ended });
     source.release(&ended);

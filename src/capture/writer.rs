@@ -109,6 +109,31 @@ impl Serialize for TakeEnd {
     }
 }
 
+/// Where the take's channels are in the ring: interface inputs per frame, the input each
+/// channel comes from, and the ring's size.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Routing {
+    /// Interface inputs per frame in the ring.
+    pub(super) inputs: u16,
+    /// For each of the take's channels, the input (0-based) it comes from.
+    pub(super) route: Vec<usize>,
+    /// The audio ring's size in samples: whole frames, so that no frame ever straddles the
+    /// ring's end.
+    pub(super) capacity: usize,
+}
+
+impl Routing {
+    /// The profile's routing (1-based inputs) and a ring of [`super::RING_SECONDS`].
+    pub(super) fn of(p: &crate::profile::Profile) -> Routing {
+        let inputs = p.routing.iter().copied().max().unwrap_or(1) as u16;
+        Routing {
+            inputs,
+            route: p.routing.iter().map(|&r| r as usize - 1).collect(),
+            capacity: p.sample_rate as usize * usize::from(inputs) * super::RING_SECONDS,
+        }
+    }
+}
+
 /// The capturing thread's state over one take: its end of the rings, the journal, where the
 /// take stands, and the meters.
 pub(super) struct TakeWriter {
@@ -116,10 +141,7 @@ pub(super) struct TakeWriter {
     journal: Journal,
     /// Interface inputs per frame in the ring.
     inputs: usize,
-    /// For each of the take's channels, the input (0-based) it comes from.
-    route: Vec<usize>,
-    /// The audio ring's size in samples.
-    capacity: usize,
+    routing: Routing,
     /// Stop after this many device frames.
     duration: Option<u64>,
     /// Device frames accounted for (written or lost).
@@ -147,9 +169,7 @@ impl TakeWriter {
     pub(super) fn new(
         drain: Drain,
         journal: Journal,
-        inputs: u16,
-        route: Vec<usize>,
-        capacity: usize,
+        routing: Routing,
         duration: Option<u64>,
         meter: LiveMeter,
     ) -> TakeWriter {
@@ -163,9 +183,8 @@ impl TakeWriter {
         TakeWriter {
             drain,
             journal,
-            inputs: usize::from(inputs),
-            route,
-            capacity,
+            inputs: usize::from(routing.inputs),
+            routing,
             duration,
             consumed: 0,
             lost: 0,
@@ -319,7 +338,7 @@ impl TakeWriter {
             .chunks_exact(self.inputs)
             .chain(b.chunks_exact(self.inputs))
         {
-            for &input in &self.route {
+            for &input in &self.routing.route {
                 self.routed.push(frame[input]);
             }
         }
@@ -330,7 +349,7 @@ impl TakeWriter {
         // The journal comes first: when the ring is filling (the writer behind the device)
         // the loudness and true-peak meters skip this stretch; peaks, which cost little,
         // never do.
-        if self.drain.samples.slots() > self.capacity / 4 {
+        if self.drain.samples.slots() > self.routing.capacity / 4 {
             self.meter.process_peaks(&self.routed);
         } else {
             self.meter.process(&self.routed);
@@ -373,7 +392,108 @@ impl TakeWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::journal::TakeInfo;
+    use crate::capture::ring::{rings, Feed};
     use std::path::PathBuf;
+    use std::sync::Arc;
+
+    /// A writer over a ring of `capacity` samples for stereo 24-bit frames at 48 kHz, its
+    /// journal in `dir`, with the callback's side to feed it.
+    fn writer(
+        dir: &Path,
+        capacity: usize,
+        duration: Option<u64>,
+    ) -> (TakeWriter, Feed, Arc<std::sync::atomic::AtomicU8>) {
+        let (ends, drain) = rings(capacity);
+        let failed = Arc::clone(&ends.failed);
+        let feed = Feed::new(ends.samples, ends.gaps, ends.delivered, 2);
+        let info = TakeInfo {
+            profile: "p".into(),
+            id: "t".into(),
+            collection: "c".into(),
+            meta: Vec::new(),
+            device: "test".into(),
+            started: "2026-01-01T00:00:00Z".into(),
+            pid: std::process::id(),
+        };
+        let journal = Journal::create(dir, "take", &info, 2, 48_000, 24).unwrap();
+        let routing = Routing {
+            inputs: 2,
+            route: vec![0, 1],
+            capacity,
+        };
+        let meter = LiveMeter::new(2, 48_000, 24);
+        let w = TakeWriter::new(drain, journal, routing, duration, meter);
+        (w, feed, failed)
+    }
+
+    fn period(v: i32) -> [i32; 4] {
+        [v, -v, v + 1, -v - 1]
+    }
+
+    #[test]
+    fn a_stop_ends_the_take_with_everything_delivered_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut w, mut feed, _) = writer(tmp.path(), 4096, None);
+        for v in 0..3 {
+            feed.deliver(4, period(v * 10).into_iter());
+        }
+        let stop = AtomicBool::new(true);
+        let end = w.run(&stop, tmp.path(), &mut |_| {});
+        assert!(matches!(end, TakeEnd::Stopped), "{end}");
+        let (journal, gaps) = w.finish();
+        assert_eq!(
+            journal.frames(),
+            6,
+            "every delivered frame is written first"
+        );
+        assert!(gaps.is_empty());
+    }
+
+    #[test]
+    fn a_device_failure_ends_the_take_with_everything_delivered_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut w, mut feed, failed) = writer(tmp.path(), 4096, None);
+        feed.deliver(4, period(5).into_iter());
+        failed.store(1 + 3, Ordering::Release);
+        let end = w.run(&AtomicBool::new(false), tmp.path(), &mut |_| {});
+        assert_eq!(end.to_string(), "device error (cpal error kind 3)");
+        assert!(end.is_device_failure());
+        assert_eq!(w.finish().0.frames(), 2);
+    }
+
+    #[test]
+    fn an_overrun_is_placed_in_the_take_and_counts_towards_its_duration() {
+        let tmp = tempfile::tempdir().unwrap();
+        // 4 stereo frames of ring; the take is 8 device frames.
+        let (mut w, mut feed, _) = writer(tmp.path(), 8, Some(8));
+        let mut told = Vec::new();
+        let mut tell = |e: CaptureEvent| {
+            if let CaptureEvent::Gap { kind, at, frames } = e {
+                told.push((kind, at, frames));
+            }
+        };
+        feed.deliver(4, period(0).into_iter()); // device frames 0-1
+        feed.deliver(4, period(10).into_iter()); // 2-3: the ring is full
+        feed.deliver(4, period(20).into_iter()); // 4-5: dropped
+        assert!(matches!(w.step(&mut tell), Ok(Step::Wrote(4))));
+        feed.deliver(4, period(30).into_iter()); // 6-7: the gap is reported, then these
+        assert!(matches!(w.step(&mut tell), Ok(Step::Gap)));
+        assert!(matches!(w.step(&mut tell), Ok(Step::Wrote(2))));
+        let end = w.run(&AtomicBool::new(false), tmp.path(), &mut tell);
+        assert!(matches!(end, TakeEnd::Duration), "{end}");
+        assert_eq!(told, [("overrun", 4, 2)]);
+        let (journal, gaps) = w.finish();
+        assert_eq!(journal.frames(), 6, "8 device frames, 2 of them lost");
+        assert_eq!(
+            gaps,
+            [Gap {
+                kind: GapKind::Overrun,
+                at: 4,
+                frames: 2
+            }]
+        );
+    }
 
     fn io(kind: std::io::ErrorKind) -> JournalError {
         JournalError::Io {
