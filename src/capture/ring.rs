@@ -262,4 +262,23 @@ mod tests {
         rx.pop_entire_slice(&mut rest).unwrap();
         assert_eq!(rest, [10, 10, 11, 11, 40, 40, 41, 41]);
     }
+
+    #[test]
+    fn the_callbacks_side_never_allocates() {
+        let (ends, mut drain) = rings(64);
+        let mut feed = Feed::new(ends.samples, ends.gaps, ends.delivered, 2);
+        let data = [7i32; 48];
+        let (allocations, ()) = crate::dsp::test_alloc::allocations_in(|| {
+            feed.deliver(48, data.iter().copied()); // written
+            feed.deliver(48, data.iter().copied()); // dropped: a gap pending
+            let mut out = [0i32; 48];
+            drain.samples.pop_entire_slice(&mut out).unwrap();
+            feed.deliver(48, data.iter().copied()); // the gap reported, then written
+            let mut clock = XrunClock::new(48_000);
+            clock.period(1_000_000_000, 24);
+            assert_eq!(clock.lost_before(1_000_500_000), 0);
+        });
+        assert_eq!(allocations, 0);
+        assert_eq!(drain.gaps.pop().unwrap().frames, 24);
+    }
 }

@@ -14,7 +14,8 @@
 //! Time is counted in frames, not read from a clock, so the readings depend only on the
 //! frames and on where readings are taken: the same input in blocks of any size gives the
 //! same readings at the same frame positions (tested). Buffers are allocated in
-//! [`LiveMeter::new`]; processing and reading never allocate, lock or do I/O.
+//! [`LiveMeter::new`] (the true-peak filter's history grows once, on the first chunk); once
+//! running, processing and reading never allocate (tested), lock or do I/O.
 
 use super::correlation::Correlation;
 use super::truepeak::TruePeak;
@@ -375,5 +376,30 @@ mod tests {
         assert_eq!(small.len(), 125);
         assert_eq!(small, large);
         assert!(small.iter().any(|r| r.channels[0].clip), "the burst clips");
+    }
+
+    #[test]
+    fn metering_allocates_nothing_once_running() {
+        let mut noise = Noise(5);
+        let signal = stereo(RATE as usize * 2, |_| {
+            let v = noise.next();
+            (v, -v)
+        });
+        let mut m = LiveMeter::new(2, RATE, 24);
+        // The first second in: every kernel has seen its largest chunk.
+        m.process(&signal[..RATE as usize * 2]);
+        let _ = m.read();
+        let (allocations, ()) = crate::dsp::test_alloc::allocations_in(|| {
+            for (i, block) in signal[RATE as usize * 2..].chunks(2 * 1000).enumerate() {
+                if i % 2 == 0 {
+                    m.process(block);
+                } else {
+                    m.process_peaks(block);
+                }
+                let r = m.read();
+                assert!(r.channels[0].peak_dbfs > -20.0);
+            }
+        });
+        assert_eq!(allocations, 0);
     }
 }
