@@ -61,6 +61,16 @@ pub enum GapKind {
     Xrun,
 }
 
+impl GapKind {
+    /// Its name, as the gaps file, the QC report and live events spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapKind::Overrun => "overrun",
+            GapKind::Xrun => "xrun",
+        }
+    }
+}
+
 /// Adds a gap to a take's list: one that continues the last (same kind, same position: the
 /// ring stayed full over several device periods) lengthens it instead.
 pub fn merge_gap(gaps: &mut Vec<Gap>, gap: Gap) {

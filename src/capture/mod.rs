@@ -1,39 +1,57 @@
 //! Capture: a take from an audio interface into the archive, every sample or every loss
 //! accounted for, crash-safe.
 //!
-//! The device's callback (cpal) only converts its samples to `i32` into a lock-free SPSC ring
-//! (`rtrb`) sized for several seconds; when the ring has no room for a whole callback the
-//! callback's frames are dropped and an overrun record (position, length) goes into a second
-//! ring — no locks, no allocation, no I/O, no logging there. Device xruns arrive through
-//! cpal's error callback; the next period measures their length from the capture timestamps
-//! and records them the same way. The capturing thread drains the rings:
-//! it routes interface inputs to the profile's channels, appends to the take's journal
-//! ([`journal`], durable at least twice a second), logs each gap durably, and publishes live
-//! meters. When the take ends (duration reached, a stop signal, a device error, a disk that no
-//! longer has room for the master, a journal that cannot be written), what was captured is
-//! finished into an item by the ingest path (analysis, verified master, bag, catalogue) with
-//! the take's story in its QC report ([`CaptureReport`]); a take that cannot be finished then
-//! stays in its journal with the reason it ended. A capture that dies leaves its journal,
-//! which [`recover`] turns into an item flagged "recovered".
+//! One file per stage, and [`capture_for_review`] only puts them in order:
+//! - `ring`: the real-time side. The device's callback (cpal) converts its samples to
+//!   `i32` into a lock-free SPSC ring (`rtrb`) sized for several seconds; when the ring has no
+//!   room for a whole callback the callback's frames are dropped and an overrun record
+//!   (position, length) goes into a second ring — no locks, no allocation, no I/O, no logging
+//!   there. Device xruns arrive through cpal's error callback; the next period measures their
+//!   length from the capture timestamps and records them the same way.
+//! - `demo_tape`: `--device demo`, the built-in test tape through the same rings.
+//! - `writer`: the capturing thread, a `TakeWriter` that drains the rings: it routes interface
+//!   inputs to the profile's channels, appends to the take's [`journal`] (durable at least
+//!   twice a second), logs each gap durably, feeds the live meters
+//!   ([`crate::dsp::meter`]) and publishes them, until the take ends: duration reached, a
+//!   stop signal, a device error, a disk that no longer has room for the master (`room`),
+//!   a journal that cannot be written — each a [`TakeEnd`].
+//! - Then what was captured is finished into an item by the ingest path (analysis, verified
+//!   master, bag, catalogue) with the take's story in its QC report ([`CaptureReport`]); a take
+//!   that cannot be finished then stays in its journal with the reason it ended. A capture that
+//!   dies leaves its journal, which [`recover`] turns into an item flagged "recovered".
 
+mod demo_tape;
 pub mod device;
 pub mod journal;
+mod recover;
+mod ring;
+mod room;
+mod writer;
+
+pub use crate::dsp::meter::ChannelMeter;
+pub use recover::{recover, Recovered};
+pub use room::recording_room;
+pub use writer::TakeEnd;
 
 use crate::archive::Archive;
-use crate::dsp::correlation::Correlation;
-use crate::ingest::{ingest, prepare, IngestError, IngestOutcome, IngestRequest, Prepared};
+use crate::dsp::meter::LiveMeter;
+use crate::ingest::{prepare, IngestError, IngestOutcome, IngestRequest, Prepared};
 use crate::metadata::Fields;
 use crate::profile::Profile;
 use crate::report::{CaptureReport, Defect};
 use crate::units::{rfc3339, FrameCount, FrameIndex};
-use cpal::traits::{DeviceTrait, StreamTrait};
+use cpal::traits::StreamTrait;
+use demo_tape::DemoTape;
 use device::{open_input, DeviceError};
-use journal::{Gap, GapKind, Journal, JournalError, TakeInfo};
+use journal::{Gap, Journal, JournalError, TakeInfo};
+use ring::{build, CallbackEnds};
+use room::free_bytes;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+use writer::{Routing, TakeWriter};
 
 /// Seconds of audio the ring holds: how long the writer may stall before samples are lost.
 pub const RING_SECONDS: usize = 4;
@@ -122,19 +140,6 @@ pub struct CaptureRequest {
     pub now: OffsetDateTime,
 }
 
-/// One channel's live levels.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ChannelMeter {
-    /// Sample peak over the last interval, dBFS.
-    pub peak_dbfs: f64,
-    /// Highest peak of the last 2 s, dBFS.
-    pub hold_dbfs: f64,
-    /// A full-scale sample in the last 2 s.
-    pub clip: bool,
-    /// True peak over the last interval, dBTP (BS.1770 oversampling).
-    pub true_peak_dbtp: f64,
-}
-
 /// What a capture says while it runs.
 pub enum CaptureEvent<'a> {
     /// About to start: how long the free disk allows at this data rate.
@@ -158,8 +163,9 @@ pub enum CaptureEvent<'a> {
     /// The device has delivered nothing for `seconds` (once per silence; at
     /// [`SILENT_DEVICE`] the take ends).
     DeviceSilent { seconds: u64 },
-    /// Recording is over (`reason` as the QC report will say it); the take is being finished.
-    Ended { reason: &'a str },
+    /// Recording is over (`reason` displays as the QC report will say it); the take is being
+    /// finished.
+    Ended { reason: &'a TakeEnd },
 }
 
 /// A finished take.
@@ -185,89 +191,6 @@ fn process_cpu_seconds() -> f64 {
     t(u.ru_utime) + t(u.ru_stime)
 }
 
-/// A gap as the callbacks see it: in frames the device delivered.
-#[derive(Clone, Copy, Default)]
-struct RawGap {
-    at_delivered: u64,
-    frames: u64,
-}
-
-/// Why the callbacks say the stream failed (0: it did not).
-const FAILED_NOT: u8 = 0;
-
-fn db(v: f64) -> f64 {
-    if v <= 0.0 {
-        f64::NEG_INFINITY
-    } else {
-        20.0 * v.log10()
-    }
-}
-
-/// What the device's callbacks own: their ends of the rings, and what they tell the
-/// capturing thread.
-struct CallbackEnds {
-    samples: rtrb::Producer<i32>,
-    gaps: rtrb::Producer<RawGap>,
-    xruns: rtrb::Producer<RawGap>,
-    delivered: Arc<AtomicU64>,
-    failed: Arc<AtomicU8>,
-}
-
-/// The producing side of the rings, shared by the device callback and the demo tape: it only
-/// copies, counts, and reports drops (no locks, allocation or I/O).
-struct Feed {
-    samples: rtrb::Producer<i32>,
-    gaps: rtrb::Producer<RawGap>,
-    delivered: Arc<AtomicU64>,
-    frames_delivered: u64,
-    inputs: usize,
-    /// Frames dropped since the last period that got through, not yet reported: while the ring
-    /// stays full one gap grows, so no number of dropped periods can overflow the gap ring.
-    pending: RawGap,
-}
-
-impl Feed {
-    fn new(
-        samples: rtrb::Producer<i32>,
-        gaps: rtrb::Producer<RawGap>,
-        delivered: Arc<AtomicU64>,
-        inputs: u16,
-    ) -> Feed {
-        Feed {
-            samples,
-            gaps,
-            delivered,
-            frames_delivered: 0,
-            inputs: usize::from(inputs),
-            pending: RawGap::default(),
-        }
-    }
-
-    /// One period: `len` interleaved samples.
-    fn deliver(&mut self, len: usize, data: impl Iterator<Item = i32>) {
-        let frames = (len / self.inputs) as u64;
-        // A gap is reported just before the samples that follow it, or neither goes: one gap
-        // for one unbroken run of dropped periods. (Only this side writes, so the room seen
-        // here can only grow before the write.)
-        let room = self.samples.slots() >= len;
-        let gap_told = room && (self.pending.frames == 0 || self.gaps.push(self.pending).is_ok());
-        if gap_told {
-            self.pending.frames = 0;
-            if let Ok(chunk) = self.samples.write_chunk_uninit(len) {
-                chunk.fill_from_iter(data);
-            }
-        } else {
-            if self.pending.frames == 0 {
-                self.pending.at_delivered = self.frames_delivered;
-            }
-            self.pending.frames += frames;
-        }
-        self.frames_delivered += frames;
-        self.delivered
-            .store(self.frames_delivered, Ordering::Release);
-    }
-}
-
 /// `--device demo`: the built-in test tape.
 pub const DEMO_DEVICE: &str = "demo";
 
@@ -278,6 +201,17 @@ enum Source {
 }
 
 impl Source {
+    /// Stops the samples at the take's end.
+    fn release(self, ended: &TakeEnd) {
+        if ended.is_device_failure() {
+            // A hung device may never return from its read: dropping the stream would wait on
+            // it forever. Let it go on a thread of its own; the take is finished regardless.
+            std::thread::spawn(move || drop(self));
+        } else {
+            drop(self);
+        }
+    }
+
     fn start(self) -> Result<Source, cpal::Error> {
         match self {
             Source::Device(stream) => {
@@ -290,209 +224,6 @@ impl Source {
             }
         }
     }
-}
-
-/// The demo tape (`crate::demo`: line-up tone, programme, clicks, a dropout, a clipped
-/// passage), played at real time in 10 ms periods through the same rings as a device, looping
-/// until the take ends.
-struct DemoTape {
-    feed: Option<(Feed, u16, u32)>,
-    stop: Arc<AtomicBool>,
-    player: Option<std::thread::JoinHandle<()>>,
-}
-
-impl DemoTape {
-    fn new(ends: CallbackEnds, inputs: u16, bits: u32) -> DemoTape {
-        DemoTape {
-            feed: Some((
-                Feed::new(ends.samples, ends.gaps, ends.delivered, inputs),
-                inputs,
-                bits,
-            )),
-            stop: Arc::new(AtomicBool::new(false)),
-            player: None,
-        }
-    }
-
-    fn start(&mut self) {
-        let Some((mut feed, inputs, bits)) = self.feed.take() else {
-            return;
-        };
-        let stop = Arc::clone(&self.stop);
-        self.player = Some(std::thread::spawn(move || {
-            let tape = crate::demo::demo_signal();
-            let frames = tape.len() / 2;
-            let rate = f64::from(crate::demo::RATE);
-            let period = crate::demo::RATE as usize / 100;
-            let inputs = usize::from(inputs);
-            let mut buf = vec![0i32; period * inputs];
-            let start = Instant::now();
-            let (mut sent, mut pos) = (0u64, 0usize);
-            while !stop.load(Ordering::Relaxed) {
-                for (f, frame) in buf.chunks_exact_mut(inputs).enumerate() {
-                    let at = (pos + f) % frames;
-                    for (c, s) in frame.iter_mut().enumerate() {
-                        let v = tape[at * 2 + c.min(1)];
-                        // The tape is 24-bit: as a 16- or 32-bit converter would give it.
-                        *s = match bits {
-                            16 => v >> 8,
-                            32 => v << 8,
-                            _ => v,
-                        };
-                    }
-                }
-                feed.deliver(buf.len(), buf.iter().copied());
-                sent += period as u64;
-                pos = (pos + period) % frames;
-                let due = start + Duration::from_secs_f64(sent as f64 / rate);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
-        }));
-    }
-}
-
-impl Drop for DemoTape {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(p) = self.player.take() {
-            let _ = p.join();
-        }
-    }
-}
-
-/// Builds the input stream for sample type `T`.
-fn build<T>(
-    device: &cpal::Device,
-    config: &cpal::StreamConfig,
-    ends: CallbackEnds,
-    convert: fn(T) -> i32,
-) -> Result<cpal::Stream, cpal::Error>
-where
-    T: cpal::SizedSample + Send + 'static,
-{
-    let CallbackEnds {
-        samples,
-        gaps,
-        mut xruns,
-        delivered,
-        failed,
-    } = ends;
-    let mut feed = Feed::new(samples, gaps, Arc::clone(&delivered), config.channels);
-    let inputs = usize::from(config.channels);
-    let mut clock = XrunClock::new(config.sample_rate);
-    // Both callbacks run on the stream's one worker thread; the flag only carries "an xrun
-    // happened" from the error callback to the next period, which measures its length.
-    let xrun = Arc::new(AtomicBool::new(false));
-    let xrun_seen = Arc::clone(&xrun);
-    device.build_input_stream(
-        *config,
-        move |data: &[T], info: &cpal::InputCallbackInfo| {
-            let at = info.timestamp().capture.as_nanos();
-            if xrun_seen.swap(false, Ordering::AcqRel) {
-                let _ = xruns.push(RawGap {
-                    at_delivered: delivered.load(Ordering::Acquire),
-                    frames: clock.lost_before(at),
-                });
-            }
-            let frames = (data.len() / inputs) as u64;
-            clock.period(at, frames);
-            feed.deliver(data.len(), data.iter().map(|&s| convert(s)));
-        },
-        move |e: cpal::Error| {
-            if e.kind() == cpal::ErrorKind::Xrun {
-                xrun.store(true, Ordering::Release);
-            } else {
-                // The kind's code; the capturing thread puts it into words.
-                failed.store(1 + e.kind() as u8, Ordering::Release);
-            }
-        },
-        None,
-    )
-}
-
-/// How a take ends as asked: its duration reached, or stopped (a signal, the app).
-const ENDED_DURATION: &str = "duration reached";
-const ENDED_STOPPED: &str = "stopped";
-
-/// How often, at least, capture checks that the disk still has room to finish the take.
-const SPACE_CHECK_EVERY: Duration = Duration::from_millis(250);
-
-/// Free bytes a take of `journal_bytes` needs to be finished: its master (FLAC of
-/// incompressible audio is at most a few per mille larger than the PCM), the bag's small files,
-/// and a margin for everything else writing to the disk.
-fn master_room(journal_bytes: u64) -> u64 {
-    journal_bytes + journal_bytes / 64 + 16 * 1024 * 1024
-}
-
-/// The reason a take ended when its journal could not be written.
-fn write_failure(e: &JournalError) -> String {
-    let full = matches!(e, JournalError::Io { source, .. }
-        if source.kind() == std::io::ErrorKind::StorageFull
-            || source.raw_os_error() == Some(libc::EDQUOT));
-    if full {
-        format!("disk full: {e}")
-    } else {
-        format!("journal write failed: {e}")
-    }
-}
-
-/// Measures the samples a device dropped in an xrun from its capture timestamps: where the
-/// period after the xrun was captured against where the stream would have been had nothing
-/// been lost. ALSA stamps periods from the device's own clock, so this is accurate to the
-/// timestamps' jitter, well under a period; a device without timestamps reads 0 (unknown).
-#[derive(Debug, Clone, Copy)]
-struct XrunClock {
-    rate: u32,
-    /// Capture time (ns) of the last period and its length in frames.
-    last: Option<(u128, u64)>,
-}
-
-impl XrunClock {
-    fn new(rate: u32) -> XrunClock {
-        XrunClock { rate, last: None }
-    }
-
-    /// Notes a period that arrived.
-    fn period(&mut self, captured_ns: u128, frames: u64) {
-        self.last = Some((captured_ns, frames));
-    }
-
-    /// Frames missing before a period captured at `captured_ns`.
-    fn lost_before(&self, captured_ns: u128) -> u64 {
-        let Some((last, frames)) = self.last else {
-            return 0;
-        };
-        if last == 0 || captured_ns <= last {
-            return 0; // no timestamps, or ones that do not move forward
-        }
-        let rate = u128::from(self.rate);
-        let elapsed = (captured_ns - last) * rate; // frame-nanoseconds
-        let expected = u128::from(frames) * 1_000_000_000;
-        // Round to the nearest frame.
-        (elapsed.saturating_sub(expected) + 500_000_000).div_euclid(1_000_000_000) as u64
-    }
-}
-
-/// Seconds of recording at `profile`'s data rate that the free disk under `archive` allows
-/// (journal and master both), or None when the disk cannot say. What a take is told as it
-/// starts ([`CaptureEvent::Ready`]), for showing before one does.
-pub fn recording_room(archive: &Archive, profile: &Profile) -> Option<f64> {
-    free_bytes(&archive.root).map(|free| free as f64 / data_rate(profile) as f64)
-}
-
-/// Bytes a second of journal plus master (the master at most the journal's size).
-fn data_rate(p: &Profile) -> u64 {
-    2 * u64::from(p.sample_rate) * p.channel_names.len() as u64 * u64::from(p.bit_depth / 8)
-}
-
-/// Free bytes for unprivileged writers where `path` is.
-fn free_bytes(path: &std::path::Path) -> Option<u64> {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: a valid C string and a zeroed out-parameter.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    (unsafe { libc::statvfs(c.as_ptr(), &mut s) } == 0).then(|| s.f_bavail * s.f_frsize)
 }
 
 /// Captures a take and finishes it into an item in the archive. `tell` hears the start and
@@ -509,6 +240,57 @@ pub fn capture_for_review(
     req: &CaptureRequest,
     tell: &mut dyn FnMut(CaptureEvent),
 ) -> Result<CapturedTake, CaptureError> {
+    let p = &req.profile;
+    let allows = check_request(req)?;
+    let routing = Routing::of(p);
+    let channels = routing.route.len();
+    let (ends, drain) = ring::rings(routing.capacity);
+    let (source, open_err) = open_source(req, routing.inputs, ends)?;
+    let journal = create_journal(req, channels as u16)?;
+    tell(CaptureEvent::Ready {
+        allows_seconds: allows,
+    });
+    let source = source.start().map_err(|e| open_err(e.to_string()))?;
+    let (started, cpu_at_start) = (Instant::now(), process_cpu_seconds());
+    let meter = LiveMeter::new(channels, p.sample_rate, p.bit_depth);
+    let mut writer = TakeWriter::new(drain, journal, routing, req.duration, meter);
+    let ended = writer.run(&req.stop, &req.archive.root, tell);
+    tell(CaptureEvent::Ended { reason: &ended });
+    source.release(&ended);
+    // Said beside the journal, so that a take that cannot be finished now is recovered later
+    // with the reason it ended (best effort: on a full disk even this may not fit).
+    let (mut journal, take_gaps) = writer.finish();
+    let _ = journal.note_end(&ended.to_string());
+    let frames = journal.frames();
+    let capture_seconds = started.elapsed().as_secs_f64();
+    let capture_cpu_seconds = process_cpu_seconds() - cpu_at_start;
+    let (wav, lock) = journal.finish().map_err(|source| CaptureError::Journal {
+        journal: PathBuf::new(),
+        source,
+    })?;
+    let report = capture_report(&req.device, &ended, false, &take_gaps, p.sample_rate);
+    match finish(req, &wav, report.clone()) {
+        Ok(prepared) => Ok(CapturedTake {
+            prepared,
+            journal: wav,
+            lock,
+            frames,
+            capture: report,
+            capture_seconds,
+            capture_cpu_seconds,
+        }),
+        Err(e) => Err(CaptureError::Finish {
+            ended: report.ended,
+            journal: wav,
+            source: Box::new(e),
+        }),
+    }
+}
+
+/// Refuses a take that could not become an item (identifiers, metadata, an existing item,
+/// an archive that cannot be written, a disk without room for the duration asked); the
+/// seconds of recording the disk allows.
+fn check_request(req: &CaptureRequest) -> Result<f64, CaptureError> {
     let p = &req.profile;
     crate::metadata::check_identifier("id", &req.id)?;
     crate::metadata::check_identifier("collection", &req.collection)?;
@@ -546,24 +328,16 @@ pub fn capture_for_review(
             });
         }
     }
+    Ok(allows)
+}
 
-    let inputs = p.routing.iter().copied().max().unwrap_or(1) as u16;
-    let route: Vec<usize> = p.routing.iter().map(|&r| r as usize - 1).collect();
-    let channels = route.len();
-    // Whole frames, so that no frame ever straddles the ring's end.
-    let capacity = p.sample_rate as usize * usize::from(inputs) * RING_SECONDS;
-    let (samples_tx, mut samples) = rtrb::RingBuffer::<i32>::new(capacity);
-    let (gaps_tx, mut gaps) = rtrb::RingBuffer::<RawGap>::new(4096);
-    let (xruns_tx, mut xruns) = rtrb::RingBuffer::<RawGap>::new(4096);
-    let delivered = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU8::new(FAILED_NOT));
-    let ends = CallbackEnds {
-        samples: samples_tx,
-        gaps: gaps_tx,
-        xruns: xruns_tx,
-        delivered: Arc::clone(&delivered),
-        failed: Arc::clone(&failed),
-    };
+/// The source of the take's samples, started later, and how to say it could not be opened.
+fn open_source(
+    req: &CaptureRequest,
+    inputs: u16,
+    ends: CallbackEnds,
+) -> Result<(Source, impl Fn(String) -> CaptureError + '_), CaptureError> {
+    let p = &req.profile;
     let format = match p.bit_depth {
         16 => "16-bit integer",
         // cpal's I24 is S24_LE: 24 bits right-justified in 4 bytes.
@@ -576,7 +350,7 @@ pub fn capture_for_review(
             })
         }
     };
-    let open_err = |detail: String| CaptureError::Open {
+    let open_err = move |detail: String| CaptureError::Open {
         device: req.device.clone(),
         channels: inputs,
         rate: p.sample_rate,
@@ -608,6 +382,12 @@ pub fn capture_for_review(
         Source::Device(stream.map_err(|e| open_err(e.to_string()))?)
     };
 
+    Ok((source, open_err))
+}
+
+/// The take's journal, named for the item, the start and this process.
+fn create_journal(req: &CaptureRequest, channels: u16) -> Result<Journal, CaptureError> {
+    let p = &req.profile;
     let info = TakeInfo {
         profile: req.profile_arg.clone(),
         id: req.id.clone(),
@@ -629,278 +409,14 @@ pub fn capture_for_review(
         req.now.unix_timestamp(),
         std::process::id()
     );
-    let mut journal = Journal::create(
+    Ok(Journal::create(
         &req.archive.meta_dir().join("journal"),
         &journal_name,
         &info,
-        channels as u16,
+        channels,
         p.sample_rate,
         p.bit_depth as u16,
-    )?;
-    tell(CaptureEvent::Ready {
-        allows_seconds: allows,
-    });
-    let source = source.start().map_err(|e| open_err(e.to_string()))?;
-    let (started, cpu_at_start) = (Instant::now(), process_cpu_seconds());
-
-    // The capturing thread: drain, route, journal, meter.
-    let mut consumed = 0u64; // device frames accounted for (written or lost)
-    let mut lost_before = 0u64; // frames lost so far (take position = delivered - lost)
-    let mut take_gaps: Vec<Gap> = Vec::new();
-    let (mut routed, mut scaled): (Vec<i32>, Vec<i32>) = (Vec::new(), Vec::new());
-    let full = (1i64 << (p.bit_depth - 1)) - 1;
-    let mut meters = vec![ChannelMeter::default(); channels];
-    let mut holds = vec![(f64::NEG_INFINITY, Instant::now(), false); channels];
-    let mut interval_peak = vec![0i64; channels];
-    let mut loudness = ebur128::EbuR128::new(channels as u32, p.sample_rate, ebur128::Mode::M).ok();
-    let mut true_peaks: Vec<crate::dsp::truepeak::TruePeak> = (0..channels)
-        .map(|_| crate::dsp::truepeak::TruePeak::new(p.sample_rate))
-        .collect();
-    let mut plane: Vec<f32> = Vec::new();
-    let mut correlation = (channels >= 2).then(|| Correlation::new(channels, (0, 1)));
-    let mut next_meter = Instant::now() + METER_EVERY;
-    let mut last_data = Instant::now();
-    let mut silence_told = false;
-    let shift = 32 - p.bit_depth;
-    // A test knob (`<frame>:<ms>`): the writer stalls once, on purpose, to prove overruns are
-    // caught and placed. Read once here, never in the callback.
-    let mut stall: Option<(u64, u64)> =
-        std::env::var("CAPSTAN_TEST_STALL_WRITER")
-            .ok()
-            .and_then(|v| {
-                let (at, ms) = v.split_once(':')?;
-                Some((at.parse().ok()?, ms.parse().ok()?))
-            });
-    let mut last_space_check = Instant::now();
-    let ended: String;
-    'take: loop {
-        if let Some((at, ms)) = stall {
-            if consumed >= at {
-                std::thread::sleep(Duration::from_millis(ms));
-                stall = None;
-            }
-        }
-        // Device xruns: where the device stood, in the take's frames.
-        while let Ok(x) = xruns.pop() {
-            let g = Gap {
-                kind: GapKind::Xrun,
-                at: x.at_delivered.saturating_sub(lost_before),
-                frames: x.frames,
-            };
-            journal::merge_gap(&mut take_gaps, g);
-            tell(CaptureEvent::Gap {
-                kind: "xrun",
-                at: g.at,
-                frames: g.frames,
-            });
-            if let Err(e) = journal.gap(g) {
-                ended = write_failure(&e);
-                break 'take;
-            }
-        }
-        // Samples first, then gaps: a gap the callback recorded before samples we are about
-        // to read is then certainly visible (the rings publish in the callback's order).
-        let available = samples.slots() / usize::from(inputs);
-        let next_gap = gaps.peek().ok().copied();
-        if let Some(g) = next_gap {
-            if g.at_delivered <= consumed {
-                let _ = gaps.pop();
-                // Frames past the requested duration were never part of the take.
-                let frames = req
-                    .duration
-                    .map_or(g.frames, |d| g.frames.min(d.saturating_sub(consumed)));
-                let gap = Gap {
-                    kind: GapKind::Overrun,
-                    at: consumed - lost_before,
-                    frames,
-                };
-                consumed += frames;
-                lost_before += frames;
-                journal::merge_gap(&mut take_gaps, gap);
-                tell(CaptureEvent::Gap {
-                    kind: "overrun",
-                    at: gap.at,
-                    frames: gap.frames,
-                });
-                if let Err(e) = journal.gap(gap) {
-                    ended = write_failure(&e);
-                    break 'take;
-                }
-                continue;
-            }
-        }
-        let mut n = available;
-        if let Some(g) = next_gap {
-            n = n.min((g.at_delivered - consumed) as usize);
-        }
-        if let Some(limit) = req.duration {
-            n = n.min(limit.saturating_sub(consumed) as usize);
-        }
-        if n > 0 {
-            last_data = Instant::now();
-            silence_told = false;
-            let chunk = samples
-                .read_chunk(n * usize::from(inputs))
-                .expect("slots counted above");
-            // Every write and read is whole frames and the capacity is too, so the ring's wrap
-            // never splits a frame.
-            let (a, b) = chunk.as_slices();
-            debug_assert_eq!(a.len() % usize::from(inputs), 0);
-            routed.clear();
-            for frame in a
-                .chunks_exact(usize::from(inputs))
-                .chain(b.chunks_exact(usize::from(inputs)))
-            {
-                for &input in &route {
-                    routed.push(frame[input]);
-                }
-            }
-            chunk.commit_all();
-            if let Err(e) = journal.append(&routed) {
-                ended = write_failure(&e);
-                break 'take;
-            }
-            for frame in routed.chunks_exact(channels) {
-                for (c, &s) in frame.iter().enumerate() {
-                    interval_peak[c] = interval_peak[c].max(i64::from(s).abs());
-                }
-            }
-            if let Some(c) = correlation.as_mut() {
-                c.process(&routed);
-            }
-            // The journal comes first: when the ring is filling (the writer behind the device)
-            // the loudness meter skips this stretch; peaks, which cost little, never do.
-            let behind = samples.slots() > capacity / 4;
-            if !behind {
-                let scale = 1.0 / (full as f32 + 1.0);
-                for (c, tp) in true_peaks.iter_mut().enumerate() {
-                    plane.clear();
-                    plane.extend(
-                        routed
-                            .iter()
-                            .skip(c)
-                            .step_by(channels)
-                            .map(|&s| s as f32 * scale),
-                    );
-                    tp.process(&plane);
-                }
-            }
-            if let Some(l) = loudness.as_mut().filter(|_| !behind) {
-                // ebur128 takes full-scale 32-bit values.
-                scaled.clear();
-                scaled.extend(routed.iter().map(|&s| s << shift));
-                let _ = l.add_frames_i32(&scaled);
-            }
-            consumed += n as u64;
-        }
-        if Instant::now() >= next_meter {
-            for c in 0..channels {
-                let peak = interval_peak[c] as f64 / (full as f64 + 1.0);
-                let (hold, since, clip) = &mut holds[c];
-                let clipped = interval_peak[c] >= full;
-                if db(peak) >= *hold || since.elapsed() > Duration::from_secs(2) {
-                    *hold = db(peak);
-                    *since = Instant::now();
-                    *clip = clipped;
-                }
-                *clip |= clipped;
-                meters[c] = ChannelMeter {
-                    peak_dbfs: db(peak),
-                    hold_dbfs: *hold,
-                    clip: *clip,
-                    true_peak_dbtp: db(f64::from(true_peaks[c].take_interval())),
-                };
-                interval_peak[c] = 0;
-            }
-            tell(CaptureEvent::Levels {
-                frames: consumed - lost_before,
-                channels: &meters,
-                momentary_lufs: loudness
-                    .as_ref()
-                    .and_then(|l| l.loudness_momentary().ok())
-                    .unwrap_or(f64::NEG_INFINITY),
-                correlation: correlation.as_mut().and_then(Correlation::take_interval),
-            });
-            // The next slot on the grid; after a stall, the next one still ahead.
-            next_meter += METER_EVERY;
-            let now = Instant::now();
-            if next_meter < now {
-                next_meter = now + METER_EVERY;
-            }
-        }
-        if req.duration.is_some_and(|d| consumed >= d) {
-            ended = ENDED_DURATION.into();
-            break;
-        }
-        if last_space_check.elapsed() >= SPACE_CHECK_EVERY {
-            last_space_check = Instant::now();
-            let needed = master_room(journal.bytes());
-            if let Some(free) = free_bytes(&req.archive.root).filter(|&f| f < needed) {
-                ended = format!(
-                    "disk full: stopped with {} free, the room the master needs",
-                    crate::units::bytes_human(free)
-                );
-                break;
-            }
-        }
-        if n == 0 {
-            let code = failed.load(Ordering::Acquire);
-            if code != FAILED_NOT && samples.slots() == 0 {
-                ended = format!("device error (cpal error kind {})", code - 1);
-                break;
-            }
-            if req.stop.load(Ordering::Relaxed) && samples.slots() == 0 {
-                ended = ENDED_STOPPED.into();
-                break;
-            }
-            if last_data.elapsed() > SILENT_DEVICE {
-                ended = format!("device error: no samples for {} s", SILENT_DEVICE.as_secs());
-                break;
-            }
-            if !silence_told && last_data.elapsed() > SILENCE_WARNING {
-                silence_told = true;
-                tell(CaptureEvent::DeviceSilent {
-                    seconds: SILENCE_WARNING.as_secs(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-    tell(CaptureEvent::Ended { reason: &ended });
-    if ended.starts_with("device error") {
-        // A hung device may never return from its read: dropping the stream would wait on it
-        // forever. Let it go on a thread of its own; the take is finished regardless.
-        std::thread::spawn(move || drop(source));
-    } else {
-        drop(source);
-    }
-    // Said beside the journal, so that a take that cannot be finished now is recovered later
-    // with the reason it ended (best effort: on a full disk even this may not fit).
-    let _ = journal.note_end(&ended);
-    let frames = journal.frames();
-    let capture_seconds = started.elapsed().as_secs_f64();
-    let capture_cpu_seconds = process_cpu_seconds() - cpu_at_start;
-    let (wav, lock) = journal.finish().map_err(|source| CaptureError::Journal {
-        journal: PathBuf::new(),
-        source,
-    })?;
-    let report = capture_report(&req.device, &ended, false, &take_gaps, p.sample_rate);
-    match finish(req, &wav, report.clone()) {
-        Ok(prepared) => Ok(CapturedTake {
-            prepared,
-            journal: wav,
-            lock,
-            frames,
-            capture: report,
-            capture_seconds,
-            capture_cpu_seconds,
-        }),
-        Err(e) => Err(CaptureError::Finish {
-            ended: report.ended,
-            journal: wav,
-            source: Box::new(e),
-        }),
-    }
+    )?)
 }
 
 /// A take captured and made into an item in staging, proved, for review: [`CapturedTake::commit`]
@@ -965,9 +481,9 @@ impl CapturedTake {
 }
 
 /// The QC report's account of a captured take.
-fn capture_report(
+pub(super) fn capture_report(
     device: &str,
-    ended: &str,
+    ended: &TakeEnd,
     recovered: bool,
     gaps: &[Gap],
     rate: u32,
@@ -976,10 +492,7 @@ fn capture_report(
         .iter()
         .map(|g| {
             Defect::new(
-                match g.kind {
-                    GapKind::Overrun => "overrun",
-                    GapKind::Xrun => "xrun",
-                },
+                g.kind.as_str(),
                 None,
                 FrameIndex(g.at),
                 FrameCount(g.frames),
@@ -989,10 +502,10 @@ fn capture_report(
         .collect();
     CaptureReport {
         device: device.into(),
-        ended: ended.into(),
+        ended: ended.to_string(),
         recovered,
         // A take that ended on a failure is as suspect as one with a gap.
-        flagged: recovered || !gaps.is_empty() || !matches!(ended, ENDED_DURATION | ENDED_STOPPED),
+        flagged: recovered || !gaps.is_empty() || !ended.as_asked(),
         gaps,
     }
 }
@@ -1014,136 +527,4 @@ fn finish(
         interrupt: None,
         capture: Some(capture),
     })
-}
-
-/// One interrupted take and what became of it.
-#[derive(Debug)]
-pub struct Recovered {
-    pub journal: PathBuf,
-    pub item: String,
-    pub outcome: Result<(IngestOutcome, u64), String>,
-}
-
-/// Finishes every take whose capture died (its journal's lock is free) into an item flagged
-/// "recovered": the journal is cut at its last whole frame (what was made durable: at most the
-/// last second is lost), its gaps are carried into the QC report, and it goes through the
-/// ingest path. A journal that cannot be finished is kept and reported.
-pub fn recover(archive: &Archive) -> Result<Vec<Recovered>, CaptureError> {
-    let mut done = Vec::new();
-    // The archive's own folders first: a journal folder that is a link is never read through.
-    archive.check_confined().map_err(|e| JournalError::Bad {
-        path: archive.root.clone(),
-        detail: e.to_string(),
-    })?;
-    for mut orphan in journal::orphans(&archive.meta_dir().join("journal"))? {
-        let item = format!("{}/{}", orphan.info.collection, orphan.info.id);
-        let outcome = (|| -> Result<(IngestOutcome, u64), String> {
-            let frames = journal::seal(&orphan.wav, &mut orphan.lock).map_err(|e| e.to_string())?;
-            let profile = Profile::load(&orphan.info.profile).map_err(|e| e.to_string())?;
-            let mut meta = Fields::default();
-            for (k, v) in &orphan.info.meta {
-                meta.0.insert(k.clone(), v.clone());
-            }
-            let now = time::OffsetDateTime::parse(
-                &orphan.info.started,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .unwrap_or_else(|_| OffsetDateTime::now_utc());
-            let ended = match &orphan.ended {
-                Some(reason) => format!("{reason} (finished from its journal by recover)"),
-                None => "interrupted (recovered from its journal)".into(),
-            };
-            let report = capture_report(
-                &orphan.info.device,
-                &ended,
-                true,
-                &orphan.gaps,
-                profile.sample_rate,
-            );
-            let ingested = ingest(&IngestRequest {
-                profile,
-                id: orphan.info.id.clone(),
-                collection: orphan.info.collection.clone(),
-                meta,
-                archive: archive.clone(),
-                sources: vec![orphan.wav.clone()],
-                now,
-                interrupt: None,
-                capture: Some(report),
-            })
-            .map_err(|e| e.to_string())?;
-            Ok((ingested, frames))
-        })();
-        if outcome.is_ok() {
-            journal::remove(&orphan.wav);
-        }
-        done.push(Recovered {
-            journal: orphan.wav,
-            item,
-            outcome,
-        });
-    }
-    Ok(done)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_xrun_is_measured_from_the_capture_timestamps() {
-        let mut clock = XrunClock::new(48_000);
-        assert_eq!(
-            clock.lost_before(5_000_000),
-            0,
-            "nothing before the first period"
-        );
-        let ns = |frames: u64| u128::from(frames) * 1_000_000_000 / 48_000;
-        let t0 = 1_000_000_000u128;
-        clock.period(t0, 480);
-        // The next period captured right after this one: nothing lost.
-        assert_eq!(clock.lost_before(t0 + ns(480)), 0);
-        // 1234 frames later than that.
-        assert_eq!(clock.lost_before(t0 + ns(480 + 1234)), 1234);
-        // Jitter of a few microseconds rounds away; time running backwards loses nothing.
-        assert_eq!(clock.lost_before(t0 + ns(480) + 7_000), 0);
-        assert_eq!(clock.lost_before(t0 - 1), 0);
-        // A device without timestamps (all zero) says nothing.
-        let mut blind = XrunClock::new(48_000);
-        blind.period(0, 480);
-        assert_eq!(blind.lost_before(0), 0);
-    }
-
-    #[test]
-    fn a_take_is_stopped_while_its_master_still_fits() {
-        let gib = 1u64 << 30;
-        assert!(master_room(gib) > gib + gib / 100);
-        assert!(master_room(0) >= 16 << 20);
-    }
-
-    #[test]
-    fn a_full_ring_drops_whole_periods_and_reports_them_before_what_follows() {
-        let (tx, mut rx) = rtrb::RingBuffer::<i32>::new(8); // 4 stereo frames
-        let (gtx, mut grx) = rtrb::RingBuffer::<RawGap>::new(1); // room for one report
-        let delivered = Arc::new(AtomicU64::new(0));
-        let mut feed = Feed::new(tx, gtx, Arc::clone(&delivered), 2);
-        let period = |v: i32| [v, v, v + 1, v + 1];
-        feed.deliver(4, period(0).into_iter()); // frames 0-1
-        feed.deliver(4, period(10).into_iter()); // frames 2-3: the ring is full
-        feed.deliver(4, period(20).into_iter()); // frames 4-5: dropped
-        feed.deliver(4, period(30).into_iter()); // frames 6-7: dropped, the same gap
-        assert_eq!(delivered.load(Ordering::Relaxed), 8);
-        assert!(
-            grx.is_empty(),
-            "a gap is reported only when samples follow it"
-        );
-        let mut out = [0; 4];
-        rx.pop_entire_slice(&mut out).unwrap(); // the writer drains two frames
-        feed.deliver(4, period(40).into_iter()); // frames 8-9: get through
-        let g = grx.pop().unwrap();
-        assert_eq!((g.at_delivered, g.frames), (4, 4));
-        let mut rest = [0; 8];
-        rx.pop_entire_slice(&mut rest).unwrap();
-        assert_eq!(rest, [10, 10, 11, 11, 40, 40, 41, 41]);
-    }
 }
