@@ -1,0 +1,499 @@
+//! Ingest: source files in, one verified bag out. The one path into the archive.
+//!
+//! Each source file (a take: a side, a reel of a set) is read once. The bytes pass through
+//! SHA-256 as they are read; the samples go, block by block, to the analysers (levels and the
+//! defect map, on one thread) and to the FLAC encoder(s), on another. Each master is then read
+//! back once, hashing it while libFLAC decodes it: its frame CRCs must hold and its STREAMINFO
+//! MD5 must equal the MD5 of the source samples computed on the way in, so the master is proved
+//! bit-identical to the source before the bag is committed. Takes run in parallel. Any failure,
+//! or an interrupt, drops the staging bag: nothing reaches the archive.
+
+use crate::archive::bag::{write_tag_files, PayloadFile};
+use crate::archive::events::Event;
+use crate::archive::{out_of_space, Archive, ArchiveError, Staging};
+use crate::catalogue::{self, Catalogue, RecordError};
+use crate::dsp::levels::LevelError;
+use crate::flac::verify::{check_file_until, FlacCheck};
+use crate::flac::{hex, libflac_version, FlacError};
+use crate::metadata::{check_identifier, Fields, MetadataError};
+use crate::pending::{self, PendingError};
+use crate::profile::Profile;
+use crate::report::QcReport;
+use crate::source::wav::{WavError, WavReader};
+use crate::units::rfc3339;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+mod access;
+mod master;
+mod tags;
+mod take;
+
+use master::{transfer_take, TakeResult};
+use tags::carried_fields;
+pub use tags::coding_history;
+use take::{check_against_profile, Take};
+
+/// Why an ingest failed. Nothing reached the archive in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error(transparent)]
+    Source(#[from] WavError),
+    #[error("{path} does not match profile {profile}: {}", .differences.join("; "))]
+    Mismatch {
+        path: PathBuf,
+        profile: String,
+        differences: Vec<String>,
+    },
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Flac(#[from] FlacError),
+    #[error("{path}: the master does not decode to the source: {detail}")]
+    NotBitExact { path: PathBuf, detail: String },
+    #[error("{path}: level analysis: {source}")]
+    Analysis { path: PathBuf, source: LevelError },
+    #[error("{path}: declicker: {source}")]
+    Declick {
+        path: PathBuf,
+        source: crate::dsp::declick::DeclickError,
+    },
+    #[error("no source files given")]
+    NoSources,
+    #[error("interrupted: nothing was added to the archive")]
+    Interrupted,
+    /// The source's samples differ between the read that made the master and the one that
+    /// made the access copy (or the click map): the file changed during the ingest. A problem
+    /// with the input (exit 1): the operator must find what is writing to it.
+    #[error("{path} changed while it was being ingested: the samples read again for {purpose} are not the master's ({detail}); nothing was added to the archive")]
+    SourceChanged {
+        path: PathBuf,
+        purpose: &'static str,
+        detail: String,
+    },
+    #[error(transparent)]
+    Pending(#[from] PendingError),
+}
+
+impl IngestError {
+    /// Exit status per DESIGN.md: 1 for a problem with the input or the item (bad file, existing
+    /// id, a master that is not bit-exact), 2 when the ingest could not run (archive not
+    /// writable, disk full, interrupted).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            IngestError::Archive(ArchiveError::ItemExists { .. }) => 1,
+            IngestError::Archive(_) | IngestError::Interrupted | IngestError::Pending(_) => 2,
+            IngestError::Flac(FlacError::Io { source, .. })
+                if out_of_space(source)
+                    || source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                2
+            }
+            _ => 1,
+        }
+    }
+}
+
+/// What to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestRequest {
+    pub profile: Profile,
+    pub id: String,
+    pub collection: String,
+    /// The operator's fields (`--meta`).
+    pub meta: Fields,
+    pub archive: Archive,
+    /// The takes of the item, in order.
+    pub sources: Vec<PathBuf>,
+    /// The transfer's date and time (bext origination, bag-info, events).
+    pub now: OffsetDateTime,
+    /// Set from a signal handler to stop cleanly.
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// For a captured take (one source): how it was captured; its gaps join the defects.
+    pub capture: Option<crate::report::CaptureReport>,
+}
+
+/// A committed item.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    pub bag: PathBuf,
+    pub report: QcReport,
+    /// What went wrong after the item was committed (its events not logged or not
+    /// catalogued); the item is in the archive regardless.
+    pub warnings: Vec<String>,
+    /// The item's ingestion events are not in `events.jsonl` but only in this pending record
+    /// (the disk filled after the commit): the record of the ingest is not yet kept where it
+    /// belongs, and the command must not report success.
+    pub record_pending: Option<PathBuf>,
+}
+
+impl IngestOutcome {
+    /// 0, or 2 when the ingestion events are only pending (the item is in the archive, but
+    /// the ingest could not finish recording it: free disk space and run any writing command).
+    pub fn exit_code(&self) -> i32 {
+        if self.record_pending.is_some() {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// `CAPSTAN_TEST_PAUSE=STAGE:GO`: at stage `STAGE` (`reading`: the first read of a take
+/// begins; `verifying`: its masters are about to be proved; `reread`: before a take's source is
+/// read the second time, for its access copy or click map; `bagging`: the tag files are about
+/// to be written; `recorded`: the pending
+/// record is written, the bag still in staging; `renamed`: the bag is in the archive, its
+/// events not yet logged; `logged`: logged, the pending record not yet removed),
+/// creates `GO.reached` and waits (at most 2 minutes) until `GO` exists: the tests kill the
+/// process there, or fill the disk, to prove the history survives. Unset in normal use.
+fn test_pause(stage: &str) {
+    let Some(v) = std::env::var_os("CAPSTAN_TEST_PAUSE") else {
+        return;
+    };
+    let v = v.to_string_lossy().into_owned();
+    let Some(go) = v.strip_prefix(stage).and_then(|r| r.strip_prefix(':')) else {
+        return;
+    };
+    let _ = std::fs::write(format!("{go}.reached"), b"");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !Path::new(go).exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// `capstan 0.1.0`
+pub fn agent() -> String {
+    format!(
+        "capstan {}; libFLAC {}",
+        env!("CARGO_PKG_VERSION"),
+        libflac_version()
+    )
+}
+
+/// The time of the transfer: `SOURCE_DATE_EPOCH` when set (reproducible output, as in
+/// reproducible builds), else now.
+pub fn transfer_time() -> OffsetDateTime {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .unwrap_or_else(OffsetDateTime::now_utc)
+}
+
+/// Ingests the request's takes as one item: [`prepare`], then [`Prepared::commit`].
+pub fn ingest(req: &IngestRequest) -> Result<IngestOutcome, IngestError> {
+    prepare(req)?.commit()
+}
+
+/// An item made and proved in staging, not yet in the archive: for a person to review before
+/// it is committed (the station app's review step). Dropped without [`Prepared::commit`], the
+/// staging bag is removed and the archive is as it was.
+#[derive(Debug)]
+pub struct Prepared {
+    req: IngestRequest,
+    staging: Staging,
+    report: QcReport,
+    payload: Vec<PayloadFile>,
+    bagging_date: String,
+    /// What was done on opening the archive (pending records replayed), told as warnings.
+    notes: Vec<String>,
+}
+
+impl Prepared {
+    /// The item's QC report (also in the staged bag as `data/<id>.qc.json`).
+    pub fn report(&self) -> &QcReport {
+        &self.report
+    }
+
+    /// The staged bag's folder: its masters can be read for review (e.g. with
+    /// [`crate::review::overview`]) until it is committed or dropped.
+    pub fn bag_dir(&self) -> &Path {
+        self.staging.bag_dir()
+    }
+
+    /// Discards the staged item (the same as dropping it, said out loud).
+    pub fn discard(self) {}
+
+    /// Moves the staged bag into the archive (one atomic rename that never replaces an item)
+    /// and records its events in the log and the catalogue.
+    pub fn commit(self) -> Result<IngestOutcome, IngestError> {
+        let Prepared {
+            req,
+            staging,
+            report,
+            payload,
+            bagging_date,
+            notes,
+        } = self;
+        let req = &req;
+        let profile = &req.profile;
+        let parts = req.sources.len();
+        let item = format!("{}/{}", req.collection, req.id);
+        let mut evs = vec![Event {
+            date_time: rfc3339(req.now),
+            event_type: "ingestion".into(),
+            item: item.clone(),
+            file: None,
+            outcome: "pass".into(),
+            detail: format!(
+                "{} take(s) from {} with profile {}",
+                parts,
+                req.sources
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                profile.name
+            ),
+            agent: agent(),
+        }];
+        for p in &payload {
+            evs.push(Event {
+                date_time: rfc3339(req.now),
+                event_type: "message digest calculation".into(),
+                item: item.clone(),
+                file: Some(p.path.clone()),
+                outcome: "pass".into(),
+                detail: format!("SHA-256 {}", hex(&p.sha256)),
+                agent: agent(),
+            });
+        }
+        if interrupted(req) {
+            return Err(IngestError::Interrupted);
+        }
+        // The events are durable before the bag is in the archive: a crash or a full disk
+        // between the rename and the log leaves them pending, for the next writer to log.
+        let pending = pending::write(
+            &req.archive,
+            staging.bag_dir(),
+            &req.collection,
+            &req.id,
+            &evs,
+        )?;
+        test_pause("recorded");
+        let bag = match staging.commit(&req.archive, &req.collection, &req.id) {
+            Ok(bag) => bag,
+            Err(e @ ArchiveError::ItemExists { .. }) => {
+                pending.done(&req.archive);
+                return Err(e.into());
+            }
+            // The rename may have happened before the failure: the record stays for the next
+            // writer, which logs it if the bag is there and removes it if not.
+            Err(e) => return Err(e.into()),
+        };
+        test_pause("renamed");
+        // The item is committed; events that cannot be logged or catalogued are reported but undo
+        // nothing.
+        let record = catalogue::item_record(
+            &req.collection,
+            &req.id,
+            &profile.name,
+            &bagging_date,
+            &payload,
+            &report,
+        );
+        let mut warnings = notes;
+        let mut record_pending = None;
+        match catalogue::record(&req.archive, Some(&record), &evs) {
+            Ok(()) => {}
+            Err(e @ RecordError::Log(_)) => {
+                warnings.push(format!(
+                    "{e}; the item is committed at {}, and its ingestion record is kept in {} until the next command that writes to the archive (or `capstan reindex`) puts it in the event log",
+                    bag.display(),
+                    pending.path().display()
+                ));
+                record_pending = Some(pending.path().to_path_buf());
+            }
+            Err(RecordError::Catalogue(e)) => warnings.push(format!(
+                "the item is committed and its events are in events.jsonl, but not in the catalogue: {e}{}",
+                if e.advises_reindex() {
+                    ""
+                } else {
+                    "; `capstan reindex` brings the catalogue up to date"
+                }
+            )),
+        }
+        test_pause("logged");
+        if record_pending.is_none() {
+            pending.done(&req.archive);
+        }
+        Ok(IngestOutcome {
+            bag,
+            report,
+            warnings,
+            record_pending,
+        })
+    }
+}
+
+/// Makes the item in staging and proves it (the first half of [`ingest`]).
+pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
+    check_identifier("item id", &req.id)?;
+    check_identifier("collection", &req.collection)?;
+    if req.sources.is_empty() {
+        return Err(IngestError::NoSources);
+    }
+    let profile = &req.profile;
+    let mut takes = Vec::new();
+    for (i, path) in req.sources.iter().enumerate() {
+        let reader = WavReader::open(path)?;
+        let info = reader.info().clone();
+        check_against_profile(path, &info, profile)?;
+        let trailing = crate::source::wav::read_trailing_chunks(path, &info)?;
+        takes.push(Take {
+            part: i + 1,
+            path: path.clone(),
+            info,
+            trailing,
+        });
+    }
+    // Metadata: profile defaults, then what the first take carried, then the operator's. The
+    // fields Capstan writes itself are refused from the first and the last.
+    for (origin, given) in [
+        ("the profile's defaults", &profile.default_metadata),
+        ("--meta", &req.meta.0),
+    ] {
+        for (k, v) in given {
+            crate::metadata::check_given(origin, k, v)?;
+        }
+    }
+    let (carried, mut notes) = carried_fields(&takes[0].path, &takes[0].info, &takes[0].trailing);
+    let mut fields = Fields::layered(&profile.default_metadata, &carried, &req.meta);
+    fields.0.insert("CARRIER_ID".into(), req.id.clone());
+    fields.0.insert("COLLECTION".into(), req.collection.clone());
+    fields.check(&profile.required_metadata)?;
+
+    req.archive.prepare_for_writing()?;
+    notes.extend(pending::replay(&req.archive)?.iter().map(pending::describe));
+    // A new archive gets its catalogue now, before any item is in it: one created later would
+    // look like a lost catalogue. A failure here is reported when the item is recorded.
+    drop(Catalogue::open(&req.archive));
+    let staging = req.archive.begin(&req.collection, &req.id)?;
+    let parts = takes.len();
+    let results: Vec<Result<TakeResult, IngestError>> = takes
+        .par_iter()
+        .map(|take| transfer_take(req, &fields, take, parts, &staging))
+        .collect();
+    let mut take_results = Vec::with_capacity(results.len());
+    for r in results {
+        take_results.push(r?);
+    }
+    if interrupted(req) {
+        return Err(IngestError::Interrupted);
+    }
+
+    let report = QcReport {
+        version: crate::report::QC_VERSION,
+        item: req.id.clone(),
+        collection: req.collection.clone(),
+        profile: profile.name.clone(),
+        generated: rfc3339(req.now),
+        software: agent(),
+        takes: take_results.iter().map(|t| t.report.clone()).collect(),
+    };
+    let qc_name = format!("{}.qc.json", req.id);
+    let qc_text = serde_json::to_string_pretty(&report).expect("QC report serialises") + "\n";
+    let qc_path = staging.data_dir().join(&qc_name);
+    std::fs::write(&qc_path, &qc_text).map_err(|source| ArchiveError::Io {
+        path: qc_path.clone(),
+        source,
+    })?;
+    let mut payload: Vec<PayloadFile> = take_results
+        .iter()
+        .flat_map(|t| t.payload.iter().cloned())
+        .collect();
+    payload.push(PayloadFile {
+        path: format!("data/{qc_name}"),
+        sha256: Sha256::digest(qc_text.as_bytes()).into(),
+        bytes: qc_text.len() as u64,
+    });
+    let mut info: Vec<(&str, String)> = Vec::new();
+    if let Some(org) = fields.get("ORGANIZATION") {
+        info.push(("Source-Organization", org.to_string()));
+    }
+    info.push(("External-Identifier", req.id.clone()));
+    if let Some(d) = fields.get("DESCRIPTION").or(fields.get("TITLE")) {
+        info.push(("External-Description", d.to_string()));
+    }
+    let bagging_date = format!(
+        "{:04}-{:02}-{:02}",
+        req.now.year(),
+        u8::from(req.now.month()),
+        req.now.day()
+    );
+    info.push(("Bagging-Date", bagging_date.clone()));
+    info.push(("Bag-Software-Agent", agent()));
+    info.push(("Capstan-Profile", profile.name.clone()));
+    info.push(("Capstan-Collection", req.collection.clone()));
+    test_pause("bagging");
+    write_tag_files(staging.bag_dir(), &payload, &info)?;
+    if interrupted(req) {
+        return Err(IngestError::Interrupted);
+    }
+    Ok(Prepared {
+        req: req.clone(),
+        staging,
+        report,
+        payload,
+        bagging_date,
+        notes,
+    })
+}
+
+/// [`check_file`] that stops when the ingest is interrupted.
+fn check_master(req: &IngestRequest, path: &Path) -> Result<FlacCheck, IngestError> {
+    check_file_until(path, req.interrupt.as_deref()).map_err(|e| {
+        if interrupted(req) {
+            IngestError::Interrupted
+        } else {
+            e.into()
+        }
+    })
+}
+
+fn interrupted(req: &IngestRequest) -> bool {
+    req.interrupt
+        .as_ref()
+        .is_some_and(|f| f.load(Ordering::Relaxed))
+}
+
+/// libFLAC threads per master. One: the analysis thread and the reader already keep the
+/// second core busy (10-minute 96 kHz/24-bit stereo ingest on 2 cores, paired against the peer
+/// of benches/ingest.sh: 1 thread 0.642 of the peer's wall time, 2 threads 0.645;
+/// docs/benchmarks.md). Items of several takes use both cores by encoding takes side by side.
+fn encoder_threads() -> u32 {
+    1
+}
+
+/// The decoded master must be intact: every frame CRC good, exactly the source's frame count,
+/// and the MD5 of the decoded audio equal to the STREAMINFO MD5 that libFLAC computed from the
+/// source samples as they were handed to it (an all-zero MD5 fails: nothing was checked).
+fn prove_bit_exact(check: &FlacCheck, frames: u64) -> Result<(), IngestError> {
+    let fail = |detail: String| IngestError::NotBitExact {
+        path: check.path.clone(),
+        detail,
+    };
+    if let Some(d) = check.audio.damage.first() {
+        return Err(fail(format!("{} at frame {}", d.kind, d.at.0)));
+    }
+    if check.audio.streaminfo.is_none() {
+        return Err(fail("no STREAMINFO".into()));
+    }
+    if !check.audio.is_intact() {
+        return Err(fail(format!("MD5 check: {:?}", check.audio.md5)));
+    }
+    if check.audio.decoded_frames != frames {
+        return Err(fail(format!(
+            "{} frames decoded, the source has {frames}",
+            check.audio.decoded_frames
+        )));
+    }
+    Ok(())
+}
