@@ -13,7 +13,6 @@ use crate::archive::events::Event;
 use crate::archive::{out_of_space, Archive, ArchiveError, Staging};
 use crate::catalogue::{self, Catalogue, RecordError};
 use crate::dsp::levels::LevelError;
-use crate::flac::verify::{check_file_until, FlacCheck};
 use crate::flac::{hex, libflac_version, FlacError};
 use crate::metadata::{check_identifier, Fields, MetadataError};
 use crate::pending::{self, PendingError};
@@ -30,6 +29,7 @@ use time::OffsetDateTime;
 
 mod access;
 mod master;
+mod seal;
 mod tags;
 mod take;
 
@@ -185,6 +185,40 @@ pub fn transfer_time() -> OffsetDateTime {
         .and_then(|s| s.trim().parse::<i64>().ok())
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         .unwrap_or_else(OffsetDateTime::now_utc)
+}
+
+/// The item as [`prepare`] resolved it from the request, once, before any take is read: what
+/// every step of a take (masters, access copy, their tags) reads, passed by reference.
+struct ItemPlan<'a> {
+    /// The request: profile, ids, archive, transfer time, interrupt flag, capture report.
+    req: &'a IngestRequest,
+    /// The item's metadata: the profile's defaults, then what the first take carried, then the
+    /// operator's; with `CARRIER_ID` and `COLLECTION`, checked against the profile.
+    fields: Fields,
+    /// How many takes the item has (a part number and suffix are written when more than one).
+    parts: usize,
+    /// Where the item's files are written.
+    staging: &'a Staging,
+}
+
+impl ItemPlan<'_> {
+    fn profile(&self) -> &Profile {
+        &self.req.profile
+    }
+
+    /// `_pNN` after a file's stem when the item has more than one take, else nothing.
+    fn part_suffix(&self, take: &Take) -> String {
+        if self.parts > 1 {
+            format!("_p{:02}", take.part)
+        } else {
+            String::new()
+        }
+    }
+
+    /// A file of the item in staging: its path in the bag (`data/<name>`) and on disk.
+    fn data_file(&self, name: &str) -> (String, PathBuf) {
+        (format!("data/{name}"), self.staging.data_dir().join(name))
+    }
 }
 
 /// Ingests the request's takes as one item: [`prepare`], then [`Prepared::commit`].
@@ -376,11 +410,17 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
     // look like a lost catalogue. A failure here is reported when the item is recorded.
     drop(Catalogue::open(&req.archive));
     let staging = req.archive.begin(&req.collection, &req.id)?;
-    let parts = takes.len();
+    let plan = ItemPlan {
+        req,
+        fields,
+        parts: takes.len(),
+        staging: &staging,
+    };
     let results: Vec<Result<TakeResult, IngestError>> = takes
         .par_iter()
-        .map(|take| transfer_take(req, &fields, take, parts, &staging))
+        .map(|take| transfer_take(&plan, take))
         .collect();
+    let fields = plan.fields;
     let mut take_results = Vec::with_capacity(results.len());
     for r in results {
         take_results.push(r?);
@@ -447,17 +487,6 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
     })
 }
 
-/// [`check_file`] that stops when the ingest is interrupted.
-fn check_master(req: &IngestRequest, path: &Path) -> Result<FlacCheck, IngestError> {
-    check_file_until(path, req.interrupt.as_deref()).map_err(|e| {
-        if interrupted(req) {
-            IngestError::Interrupted
-        } else {
-            e.into()
-        }
-    })
-}
-
 fn interrupted(req: &IngestRequest) -> bool {
     req.interrupt
         .as_ref()
@@ -470,30 +499,4 @@ fn interrupted(req: &IngestRequest) -> bool {
 /// docs/benchmarks.md). Items of several takes use both cores by encoding takes side by side.
 fn encoder_threads() -> u32 {
     1
-}
-
-/// The decoded master must be intact: every frame CRC good, exactly the source's frame count,
-/// and the MD5 of the decoded audio equal to the STREAMINFO MD5 that libFLAC computed from the
-/// source samples as they were handed to it (an all-zero MD5 fails: nothing was checked).
-fn prove_bit_exact(check: &FlacCheck, frames: u64) -> Result<(), IngestError> {
-    let fail = |detail: String| IngestError::NotBitExact {
-        path: check.path.clone(),
-        detail,
-    };
-    if let Some(d) = check.audio.damage.first() {
-        return Err(fail(format!("{} at frame {}", d.kind, d.at.0)));
-    }
-    if check.audio.streaminfo.is_none() {
-        return Err(fail("no STREAMINFO".into()));
-    }
-    if !check.audio.is_intact() {
-        return Err(fail(format!("MD5 check: {:?}", check.audio.md5)));
-    }
-    if check.audio.decoded_frames != frames {
-        return Err(fail(format!(
-            "{} frames decoded, the source has {frames}",
-            check.audio.decoded_frames
-        )));
-    }
-    Ok(())
 }

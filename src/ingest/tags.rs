@@ -3,12 +3,14 @@
 //! comments and RIFF chunks.
 
 use super::take::Take;
-use super::IngestRequest;
-use crate::flac::bext::{Bext, BextLoudness};
+use super::ItemPlan;
 use crate::flac::encode::MasterMetadata;
-use crate::flac::{libflac_version, riff};
+use crate::flac::libflac_version;
 use crate::metadata::Fields;
 use crate::profile::{CarrierCoding, Profile};
+use crate::riff;
+use crate::riff::bext::{Bext, BextLoudness};
+use crate::riff::info::{carried_field, list_info};
 use crate::source::wav::{ForeignChunk, WavInfo};
 use std::path::Path;
 use std::sync::Arc;
@@ -96,16 +98,8 @@ pub(super) fn carried_fields(
             }
             b"LIST" if c.data.starts_with(b"INFO") => {
                 for (id, text) in list_info(&c.data[4..]) {
-                    let key = match &id {
-                        b"INAM" => "TITLE",
-                        b"ICRD" => "DATE",
-                        b"ICMT" => "DESCRIPTION",
-                        b"IART" => "ARTIST",
-                        b"ICOP" => "COPYRIGHT",
-                        b"IENG" => "ENGINEER",
-                        b"ISRC" => "SOURCE",
-                        b"ITCH" => "TECHNICIAN",
-                        _ => continue,
+                    let Some(key) = carried_field(&id) else {
+                        continue;
                     };
                     f.set_default(key, &clean_carried(&text));
                 }
@@ -114,20 +108,6 @@ pub(super) fn carried_fields(
         }
     }
     (f, warnings)
-}
-
-/// The sub-chunks of a `LIST/INFO` payload (after "INFO").
-pub(super) fn list_info(mut b: &[u8]) -> Vec<([u8; 4], String)> {
-    let mut out = Vec::new();
-    while b.len() >= 8 {
-        let id = [b[0], b[1], b[2], b[3]];
-        let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
-        let Some(body) = b.get(8..8 + len) else { break };
-        let end = body.iter().position(|&c| c == 0).unwrap_or(body.len());
-        out.push((id, String::from_utf8_lossy(&body[..end]).into_owned()));
-        b = &b[(8 + len + len % 2).min(b.len())..];
-    }
-    out
 }
 
 pub(super) fn mode(channels: usize) -> &'static str {
@@ -202,12 +182,8 @@ pub fn coding_history(
 }
 
 /// The bext a master carries (loudness filled in after encoding).
-pub(super) fn master_bext(
-    req: &IngestRequest,
-    fields: &Fields,
-    source: Option<&Bext>,
-    history: String,
-) -> Bext {
+fn master_bext(plan: &ItemPlan, source: Option<&Bext>, history: String) -> Bext {
+    let (req, fields) = (plan.req, &plan.fields);
     let originator = fields
         .get("ORIGINATOR")
         .map(str::to_string)
@@ -263,6 +239,64 @@ pub(super) fn master_bext(
     }
 }
 
+/// The RIFF chunks of a take's source, read once: its bext, parsed, and the others whole.
+pub(super) struct SourceChunks {
+    pub(super) bext: Option<Bext>,
+    /// Whole RIFF chunks before `data` (other than bext) and after it.
+    pub(super) before: Vec<Arc<[u8]>>,
+    pub(super) after: Vec<Arc<[u8]>>,
+}
+
+impl SourceChunks {
+    pub(super) fn of(take: &Take) -> SourceChunks {
+        let info = &take.info;
+        let bext = info
+            .chunks
+            .iter()
+            .find(|c| &c.id == b"bext")
+            .and_then(|c| Bext::parse(&c.data));
+        let before: Vec<Arc<[u8]>> = info
+            .chunks
+            .iter()
+            .filter(|c| &c.id != b"bext")
+            .map(|c| riff::chunk(&c.id, &c.data).into())
+            .collect();
+        let after: Vec<Arc<[u8]>> = take
+            .trailing
+            .iter()
+            .map(|c| riff::chunk(&c.id, &c.data).into())
+            .collect();
+        SourceChunks {
+            bext,
+            before,
+            after,
+        }
+    }
+
+    /// Everything the source carried, for a file that takes it all.
+    pub(super) fn all(&self) -> Carried<'_> {
+        Carried {
+            bext: self.bext.as_ref(),
+            before: &self.before,
+            after: &self.after,
+        }
+    }
+
+    /// The source's bext only: its other chunks are in another file of the take.
+    pub(super) fn bext_only(&self) -> Carried<'_> {
+        Carried {
+            bext: self.bext.as_ref(),
+            before: &[],
+            after: &[],
+        }
+    }
+
+    /// The source's coding history, if it brought one.
+    pub(super) fn history(&self) -> Option<&str> {
+        self.bext.as_ref().map(|b| b.coding_history.as_str())
+    }
+}
+
 /// What a take's source carried into the files made from it: read once, shared by them all.
 pub(super) struct Carried<'a> {
     pub(super) bext: Option<&'a Bext>,
@@ -271,26 +305,38 @@ pub(super) struct Carried<'a> {
     pub(super) after: &'a [Arc<[u8]>],
 }
 
+/// What differs between the FLAC files of a take.
+pub(super) struct FileTags<'a> {
+    /// The channel a per-channel master holds (1-based), or None for all of the take's.
+    pub(super) channel: Option<usize>,
+    pub(super) channels: usize,
+    /// Its EBU R98 coding history (lines ending in CR LF).
+    pub(super) history: &'a str,
+    /// The comments that say what the file is (`ROLE`, `SOURCE`...).
+    pub(super) role: Vec<(String, String)>,
+}
+
 /// The metadata of one FLAC file of a take (a master or the access copy): its Vorbis comments
 /// (the item's fields, channels, part, `role`'s comments, coding history, profile, encoder) and
 /// the RIFF chunks `flac -d --keep-foreign-metadata` restores (bext with `history`, and what the
 /// source carried).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn file_metadata(
-    req: &IngestRequest,
-    fields: &Fields,
+    plan: &ItemPlan,
     take: &Take,
-    parts: usize,
     carried: &Carried,
-    channel: Option<usize>,
-    channels: usize,
-    history: &str,
-    role: Vec<(String, String)>,
+    file: FileTags,
 ) -> MasterMetadata {
+    let FileTags {
+        channel,
+        channels,
+        history,
+        role,
+    } = file;
+    let (fields, parts) = (&plan.fields, plan.parts);
     let info = &take.info;
-    let profile = &req.profile;
+    let profile = plan.profile();
     let bits = u32::from(info.valid_bits);
-    let bext = master_bext(req, fields, carried.bext, history.to_string());
+    let bext = master_bext(plan, carried.bext, history.to_string());
     let mut before: Vec<Arc<[u8]>> = vec![riff::chunk(b"bext", &bext.to_bytes()).into()];
     before.extend(carried.before.iter().cloned());
     // The WAV that `flac -d` rebuilds holds bits/8 bytes a sample.
@@ -386,15 +432,5 @@ mod tests {
             kept.starts_with("A=PCM,F=96000,W=24,M=stereo,T=Other tool\r\nA=FLAC,"),
             "{kept}"
         );
-    }
-
-    #[test]
-    fn list_info_reads_padded_subchunks() {
-        let mut b = Vec::new();
-        b.extend_from_slice(b"INAM\x05\0\0\0Title\0");
-        b.extend_from_slice(b"ICRD\x0a\0\0\x001999-01-02");
-        let got = list_info(&b);
-        assert_eq!(got[0], (*b"INAM", "Title".to_string()));
-        assert_eq!(got[1], (*b"ICRD", "1999-01-02".to_string()));
     }
 }

@@ -6,7 +6,7 @@ use super::{interrupted, test_pause, IngestError, IngestRequest};
 use crate::dsp::declick::Repair;
 use crate::dsp::defects::{DefectAnalyser, DefectReport};
 use crate::dsp::levels::{LevelAnalyser, LevelReport};
-use crate::flac::encode::MasterEncoder;
+use crate::flac::encode::{EncodedMaster, MasterEncoder};
 use crate::flac::hex;
 use crate::profile::Profile;
 use crate::report::MasterReport;
@@ -153,23 +153,26 @@ pub(super) fn map_clicks(
     )
 }
 
-pub(super) type Streamed = (
-    LevelReport,
-    DefectReport,
-    [u8; 32],
-    u64,
-    Vec<crate::flac::encode::EncodedMaster>,
-);
+/// What the one read of a take found and made.
+pub(super) struct FirstRead {
+    pub(super) levels: LevelReport,
+    pub(super) defects: DefectReport,
+    /// SHA-256 and length of the source file's bytes, as they were read.
+    pub(super) source_sha256: [u8; 32],
+    pub(super) source_bytes: u64,
+    /// The masters, one an encoder, finished.
+    pub(super) encoded: Vec<EncodedMaster>,
+}
 
 /// Reads the take once, feeding analysis and encoding on their own threads.
 pub(super) fn stream_take(
     req: &IngestRequest,
     take: &Take,
     encoders: Vec<MasterEncoder>,
-    channels: usize,
-    bits: u32,
-    profile: &Profile,
-) -> Result<Streamed, IngestError> {
+) -> Result<FirstRead, IngestError> {
+    let profile = &req.profile;
+    let channels = usize::from(take.info.channels);
+    let bits = u32::from(take.info.valid_bits);
     let analysis_error = |source| IngestError::Analysis {
         path: take.path.clone(),
         source,
@@ -260,7 +263,13 @@ pub(super) fn stream_take(
         // The chunks after `data` were read before the transfer (`Take::trailing`).
         reader.finish_discarding_chunks()?;
         let (hasher, bytes) = std::mem::take(&mut *sha.lock().expect("hash lock"));
-        Ok((levels, found, hasher.finalize().into(), bytes, encoded))
+        Ok(FirstRead {
+            levels,
+            defects: found,
+            source_sha256: hasher.finalize().into(),
+            source_bytes: bytes,
+            encoded,
+        })
     })
 }
 
