@@ -64,23 +64,7 @@ pub(super) fn make_access_copy(
         .collect();
     let recipe = recipe(plan, levels, &master_names);
     let processing = &recipe.description;
-    let mut history = coding_history(
-        profile,
-        &plan.fields,
-        carried.bext.map(|b| b.coding_history.as_str()),
-        channels,
-    );
-    history.push_str(&format!(
-        "A=PCM,F={rate},W={bits},M={},T=Capstan {}; {processing}\r\n",
-        mode(channels),
-        env!("CARGO_PKG_VERSION"),
-    ));
-    history.push_str(&format!(
-        "A=FLAC,F={rate},W={bits},M={},T=Capstan {}; libFLAC {}\r\n",
-        mode(channels),
-        env!("CARGO_PKG_VERSION"),
-        libflac_version()
-    ));
+    let history = access_history(plan, take, carried, processing);
     let mut role = vec![
         ("ROLE".to_string(), "access copy".to_string()),
         ("SOURCE".to_string(), master_names.join(";")),
@@ -211,4 +195,34 @@ fn recipe(plan: &ItemPlan, levels: &LevelReport, master_names: &[&str]) -> Recip
         limited,
         description,
     }
+}
+
+/// The access copy's coding history: the masters' (the source's lines and the carrier's), then
+/// the processing and the FLAC step.
+fn access_history(plan: &ItemPlan, take: &Take, carried: &Carried, processing: &str) -> String {
+    let info = &take.info;
+    let (channels, bits, rate) = (
+        usize::from(info.channels),
+        u32::from(info.valid_bits),
+        info.sample_rate,
+    );
+    let profile = plan.profile();
+    let mut history = coding_history(
+        profile,
+        &plan.fields,
+        carried.bext.map(|b| b.coding_history.as_str()),
+        channels,
+    );
+    history.push_str(&format!(
+        "A=PCM,F={rate},W={bits},M={},T=Capstan {}; {processing}\r\n",
+        mode(channels),
+        env!("CARGO_PKG_VERSION"),
+    ));
+    history.push_str(&format!(
+        "A=FLAC,F={rate},W={bits},M={},T=Capstan {}; libFLAC {}\r\n",
+        mode(channels),
+        env!("CARGO_PKG_VERSION"),
+        libflac_version()
+    ));
+    history
 }

@@ -18,7 +18,7 @@ use crate::metadata::{check_identifier, Fields, MetadataError};
 use crate::pending::{self, PendingError};
 use crate::profile::Profile;
 use crate::report::QcReport;
-use crate::source::wav::{WavError, WavReader};
+use crate::source::wav::WavError;
 use crate::units::rfc3339;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -34,9 +34,9 @@ mod tags;
 mod take;
 
 use master::{transfer_take, TakeResult};
-use tags::carried_fields;
 pub use tags::coding_history;
-use take::{check_against_profile, Take};
+use tags::{bag_info, item_fields};
+use take::{open_takes, Take};
 
 /// Why an ingest failed. Nothing reached the archive in any case.
 #[derive(Debug, thiserror::Error)]
@@ -268,37 +268,7 @@ impl Prepared {
         } = self;
         let req = &req;
         let profile = &req.profile;
-        let parts = req.sources.len();
-        let item = format!("{}/{}", req.collection, req.id);
-        let mut evs = vec![Event {
-            date_time: rfc3339(req.now),
-            event_type: "ingestion".into(),
-            item: item.clone(),
-            file: None,
-            outcome: "pass".into(),
-            detail: format!(
-                "{} take(s) from {} with profile {}",
-                parts,
-                req.sources
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                profile.name
-            ),
-            agent: agent(),
-        }];
-        for p in &payload {
-            evs.push(Event {
-                date_time: rfc3339(req.now),
-                event_type: "message digest calculation".into(),
-                item: item.clone(),
-                file: Some(p.path.clone()),
-                outcome: "pass".into(),
-                detail: format!("SHA-256 {}", hex(&p.sha256)),
-                agent: agent(),
-            });
-        }
+        let evs = ingestion_events(req, &payload);
         if interrupted(req) {
             return Err(IngestError::Interrupted);
         }
@@ -375,34 +345,8 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
         return Err(IngestError::NoSources);
     }
     let profile = &req.profile;
-    let mut takes = Vec::new();
-    for (i, path) in req.sources.iter().enumerate() {
-        let reader = WavReader::open(path)?;
-        let info = reader.info().clone();
-        check_against_profile(path, &info, profile)?;
-        let trailing = crate::source::wav::read_trailing_chunks(path, &info)?;
-        takes.push(Take {
-            part: i + 1,
-            path: path.clone(),
-            info,
-            trailing,
-        });
-    }
-    // Metadata: profile defaults, then what the first take carried, then the operator's. The
-    // fields Capstan writes itself are refused from the first and the last.
-    for (origin, given) in [
-        ("the profile's defaults", &profile.default_metadata),
-        ("--meta", &req.meta.0),
-    ] {
-        for (k, v) in given {
-            crate::metadata::check_given(origin, k, v)?;
-        }
-    }
-    let (carried, mut notes) = carried_fields(&takes[0].path, &takes[0].info, &takes[0].trailing);
-    let mut fields = Fields::layered(&profile.default_metadata, &carried, &req.meta);
-    fields.0.insert("CARRIER_ID".into(), req.id.clone());
-    fields.0.insert("COLLECTION".into(), req.collection.clone());
-    fields.check(&profile.required_metadata)?;
+    let takes = open_takes(req)?;
+    let (fields, mut notes) = item_fields(req, &takes[0])?;
 
     req.archive.prepare_for_writing()?;
     notes.extend(pending::replay(&req.archive)?.iter().map(pending::describe));
@@ -454,24 +398,13 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
         sha256: Sha256::digest(qc_text.as_bytes()).into(),
         bytes: qc_text.len() as u64,
     });
-    let mut info: Vec<(&str, String)> = Vec::new();
-    if let Some(org) = fields.get("ORGANIZATION") {
-        info.push(("Source-Organization", org.to_string()));
-    }
-    info.push(("External-Identifier", req.id.clone()));
-    if let Some(d) = fields.get("DESCRIPTION").or(fields.get("TITLE")) {
-        info.push(("External-Description", d.to_string()));
-    }
     let bagging_date = format!(
         "{:04}-{:02}-{:02}",
         req.now.year(),
         u8::from(req.now.month()),
         req.now.day()
     );
-    info.push(("Bagging-Date", bagging_date.clone()));
-    info.push(("Bag-Software-Agent", agent()));
-    info.push(("Capstan-Profile", profile.name.clone()));
-    info.push(("Capstan-Collection", req.collection.clone()));
+    let info = bag_info(req, &fields, &bagging_date);
     test_pause("bagging");
     write_tag_files(staging.bag_dir(), &payload, &info)?;
     if interrupted(req) {
@@ -485,6 +418,43 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
         bagging_date,
         notes,
     })
+}
+
+/// The item's ingestion event and one message digest calculation event per payload file.
+fn ingestion_events(req: &IngestRequest, payload: &[PayloadFile]) -> Vec<Event> {
+    let profile = &req.profile;
+    let parts = req.sources.len();
+    let item = format!("{}/{}", req.collection, req.id);
+    let mut evs = vec![Event {
+        date_time: rfc3339(req.now),
+        event_type: "ingestion".into(),
+        item: item.clone(),
+        file: None,
+        outcome: "pass".into(),
+        detail: format!(
+            "{} take(s) from {} with profile {}",
+            parts,
+            req.sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            profile.name
+        ),
+        agent: agent(),
+    }];
+    for p in payload {
+        evs.push(Event {
+            date_time: rfc3339(req.now),
+            event_type: "message digest calculation".into(),
+            item: item.clone(),
+            file: Some(p.path.clone()),
+            outcome: "pass".into(),
+            detail: format!("SHA-256 {}", hex(&p.sha256)),
+            agent: agent(),
+        });
+    }
+    evs
 }
 
 fn interrupted(req: &IngestRequest) -> bool {

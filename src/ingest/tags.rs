@@ -3,7 +3,7 @@
 //! comments and RIFF chunks.
 
 use super::take::Take;
-use super::ItemPlan;
+use super::{agent, IngestError, IngestRequest, ItemPlan};
 use crate::flac::encode::MasterMetadata;
 use crate::flac::libflac_version;
 use crate::metadata::Fields;
@@ -384,6 +384,52 @@ pub(super) fn file_metadata(
         padding: 8192,
         seek_every_seconds: 10,
     }
+}
+
+/// The item's metadata (and warnings about what the first take carried that was dropped).
+pub(super) fn item_fields(
+    req: &IngestRequest,
+    first: &Take,
+) -> Result<(Fields, Vec<String>), IngestError> {
+    let profile = &req.profile;
+    // Metadata: profile defaults, then what the first take carried, then the operator's. The
+    // fields Capstan writes itself are refused from the first and the last.
+    for (origin, given) in [
+        ("the profile's defaults", &profile.default_metadata),
+        ("--meta", &req.meta.0),
+    ] {
+        for (k, v) in given {
+            crate::metadata::check_given(origin, k, v)?;
+        }
+    }
+    let (carried, notes) = carried_fields(&first.path, &first.info, &first.trailing);
+    let mut fields = Fields::layered(&profile.default_metadata, &carried, &req.meta);
+    fields.0.insert("CARRIER_ID".into(), req.id.clone());
+    fields.0.insert("COLLECTION".into(), req.collection.clone());
+    fields.check(&profile.required_metadata)?;
+    Ok((fields, notes))
+}
+
+/// The bag's `bag-info.txt` fields, in order.
+pub(super) fn bag_info(
+    req: &IngestRequest,
+    fields: &Fields,
+    bagging_date: &str,
+) -> Vec<(&'static str, String)> {
+    let profile = &req.profile;
+    let mut info: Vec<(&str, String)> = Vec::new();
+    if let Some(org) = fields.get("ORGANIZATION") {
+        info.push(("Source-Organization", org.to_string()));
+    }
+    info.push(("External-Identifier", req.id.clone()));
+    if let Some(d) = fields.get("DESCRIPTION").or(fields.get("TITLE")) {
+        info.push(("External-Description", d.to_string()));
+    }
+    info.push(("Bagging-Date", bagging_date.to_string()));
+    info.push(("Bag-Software-Agent", agent()));
+    info.push(("Capstan-Profile", profile.name.clone()));
+    info.push(("Capstan-Collection", req.collection.clone()));
+    info
 }
 
 #[cfg(test)]

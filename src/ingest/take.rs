@@ -14,7 +14,7 @@ use crate::restore::{derive, DeriveError, Processing};
 use crate::source::wav::{ForeignChunk, WavInfo, WavReader};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 /// Frames per block handed from the reader to the encoder and analyser.
@@ -27,6 +27,24 @@ pub(super) struct Take {
     pub(super) info: WavInfo,
     /// Chunks after `data`, read ahead so that they can be written into the master's header.
     pub(super) trailing: Vec<ForeignChunk>,
+}
+
+/// Opens every take of the request and checks it against the profile, before any work starts.
+pub(super) fn open_takes(req: &IngestRequest) -> Result<Vec<Take>, IngestError> {
+    let mut takes = Vec::new();
+    for (i, path) in req.sources.iter().enumerate() {
+        let reader = WavReader::open(path)?;
+        let info = reader.info().clone();
+        check_against_profile(path, &info, &req.profile)?;
+        let trailing = crate::source::wav::read_trailing_chunks(path, &info)?;
+        takes.push(Take {
+            part: i + 1,
+            path: path.clone(),
+            info,
+            trailing,
+        });
+    }
+    Ok(takes)
 }
 
 /// Every way the take differs from the profile, in one message.
@@ -203,36 +221,7 @@ pub(super) fn stream_take(
             }
             (analyser.finish(), defects.finish())
         });
-        let encoding = scope.spawn(move || -> Result<Vec<_>, IngestError> {
-            let mut encoders = encoders;
-            let mut planes: Vec<Vec<i32>> =
-                vec![Vec::new(); if encoders.len() > 1 { channels } else { 0 }];
-            let mut failed = None;
-            for block in from_reader_e {
-                if failed.is_some() {
-                    continue; // drain, so the reader never blocks on a dead encoder
-                }
-                let result = if encoders.len() == 1 {
-                    encoders[0].write(&block)
-                } else {
-                    deinterleave(&block, &mut planes);
-                    encoders
-                        .iter_mut()
-                        .zip(&planes)
-                        .try_for_each(|(e, p)| e.write(p))
-                };
-                if let Err(e) = result {
-                    failed = Some(e);
-                }
-            }
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
-            encoders
-                .into_iter()
-                .map(|e| e.finish().map_err(IngestError::from))
-                .collect()
-        });
+        let encoding = scope.spawn(move || encode_blocks(encoders, from_reader_e, channels));
         test_pause("reading");
         let read_result = (|| -> Result<(), IngestError> {
             loop {
@@ -273,8 +262,44 @@ pub(super) fn stream_take(
     })
 }
 
+/// The encoder side of the first read: each block to the one encoder, or split into its
+/// channels for per-channel masters; the masters finished. After a failure the blocks are
+/// drained, so that the reader never blocks on a dead encoder.
+fn encode_blocks(
+    mut encoders: Vec<MasterEncoder>,
+    blocks: Receiver<Arc<Vec<i32>>>,
+    channels: usize,
+) -> Result<Vec<EncodedMaster>, IngestError> {
+    let mut planes: Vec<Vec<i32>> = vec![Vec::new(); if encoders.len() > 1 { channels } else { 0 }];
+    let mut failed = None;
+    for block in blocks {
+        if failed.is_some() {
+            continue; // drain, so the reader never blocks on a dead encoder
+        }
+        let result = if encoders.len() == 1 {
+            encoders[0].write(&block)
+        } else {
+            deinterleave(&block, &mut planes);
+            encoders
+                .iter_mut()
+                .zip(&planes)
+                .try_for_each(|(e, p)| e.write(p))
+        };
+        if let Err(e) = result {
+            failed = Some(e);
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    encoders
+        .into_iter()
+        .map(|e| e.finish().map_err(IngestError::from))
+        .collect()
+}
+
 /// Splits interleaved frames into one plane per channel.
-pub(super) fn deinterleave(block: &[i32], planes: &mut [Vec<i32>]) {
+fn deinterleave(block: &[i32], planes: &mut [Vec<i32>]) {
     let channels = planes.len();
     for (c, plane) in planes.iter_mut().enumerate() {
         plane.clear();
