@@ -7,6 +7,11 @@
 //! MD5 must equal the MD5 of the source samples computed on the way in, so the master is proved
 //! bit-identical to the source before the bag is committed. Takes run in parallel. Any failure,
 //! or an interrupt, drops the staging bag: nothing reaches the archive.
+//!
+//! [`prepare`] resolves the request once into an `ItemPlan` (profile, ids, metadata, staging)
+//! that every step reads: `take` opens and reads each take, `master` makes its masters,
+//! `access` its access copy, `tags` the metadata of both, and `seal` proves each file the same
+//! way. [`Prepared::commit`] moves the proved bag into the archive and records it.
 
 use crate::archive::bag::{write_tag_files, PayloadFile};
 use crate::archive::events::Event;
