@@ -21,6 +21,7 @@ pub mod profile;
 pub mod report;
 pub mod restore;
 pub mod review;
+pub mod riff;
 pub mod source;
 pub mod units;
 pub mod watch;

@@ -9,12 +9,14 @@
 //! [`tags::vorbis_comments`] reads a file's archival metadata back without decoding it.
 //! [`riff`] lays out the BWF chunks that `flac -d --keep-foreign-metadata` turns back into a WAV.
 
-pub mod bext;
 pub mod decode;
 pub mod encode;
-pub mod riff;
 pub mod tags;
 pub mod verify;
+
+// The RIFF layout moved to `crate::riff`; these paths stay for the code that uses them.
+pub use crate::riff::bext;
+pub use crate::riff::chunk as riff;
 
 use std::ffi::CStr;
 use std::path::PathBuf;
