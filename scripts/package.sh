@@ -37,8 +37,9 @@ rm -rf "$stage"
 mkdir -p "$stage/release"
 strip --strip-debug -o "$stage/release/capstan-station" "$CARGO_TARGET_DIR/station/capstan-station"
 strip --strip-debug -o "$stage/capstan" "$CARGO_TARGET_DIR/release/capstan"
-# The CLI's path depends on the build cache, so it is given here rather than in tauri.conf.json.
-config=$(printf '{"bundle":{"active":true,"targets":["deb"],"linux":{"deb":{"files":{"/usr/bin/capstan":"%s","/usr/lib/systemd/system/capstan-watch.service":"../packaging/capstan-watch.service"}}}}}' "$stage/capstan")
+# The CLI's path depends on the build cache, so it is given here (merged into tauri.conf.json's
+# bundle.linux.deb.files, which places the unit).
+config=$(printf '{"bundle":{"active":true,"targets":["deb"],"linux":{"deb":{"files":{"/usr/bin/capstan":"%s"}}}}}' "$stage/capstan")
 (cd src-tauri && CARGO_TARGET_DIR="$stage" CI=true "$tauri" bundle --bundles deb --config "$config" >&2)
 built=$(ls "$stage"/release/bundle/deb/*.deb)
 version=$(sed -n 's/^ *"version": "\(.*\)",$/\1/p' src-tauri/tauri.conf.json)
