@@ -7,14 +7,21 @@
 # to open a window on: the app is started on a virtual display (Xvfb) instead, long enough to
 # prove that it runs, its first view is saved as a picture, and it is closed again. Run it from
 # a desktop session to use it.
+#
+# CAPSTAN_APP_BIN=PATH starts that binary instead of building one (the package test starts the
+# app unpacked from the Debian package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh >/dev/null
-export PATH="$HOME/.cargo/bin:$PATH"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan-target}"
-scripts/ui.sh
-cargo build --quiet -p capstan-station --profile station
-app="$CARGO_TARGET_DIR/station/capstan-station"
+if [ -n "${CAPSTAN_APP_BIN:-}" ]; then
+    app="$CAPSTAN_APP_BIN"
+else
+    scripts/setup.sh >/dev/null
+    export PATH="$HOME/.cargo/bin:$PATH"
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan-target}"
+    scripts/ui.sh
+    cargo build --quiet -p capstan-station --profile station
+    app="$CARGO_TARGET_DIR/station/capstan-station"
+fi
 if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
     exec "$app" "$@"
 fi

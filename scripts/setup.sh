@@ -4,7 +4,11 @@
 # ffmpeg, bagit.py, numpy/soundfile for the corpus scripts); for the station app, WebKitGTK's
 # headers, Node.js (the page is TypeScript compiled by tsc), and for its end-to-end test
 # WebKitWebDriver, Xvfb and ImageMagick. Idempotent and quiet when done.
+#
+# CAPSTAN_SETUP_DRY_RUN=1 installs nothing: it prints the Debian packages it would install (one
+# `setup: would install: PACKAGE...` line per apt-get call) and exits 0 (scripts/setup-test.sh).
 set -euo pipefail
+dry_run="${CAPSTAN_SETUP_DRY_RUN:-}"
 
 need_apt=()
 for cmd in cc cmake flac metaflac ffmpeg; do
@@ -14,12 +18,15 @@ done
 # ALSA's headers for cpal (capture); alsa-utils' arecord for listing devices by hand.
 [ -f /usr/include/alsa/asoundlib.h ] || need_apt+=(alsa)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(venv)
-if [ ${#need_apt[@]} -gt 0 ]; then
+base_packages=(build-essential cmake pkg-config flac ffmpeg
+    python3 python3-venv python3-numpy python3-soundfile libasound2-dev alsa-utils)
+if [ ${#need_apt[@]} -gt 0 ] && [ -n "$dry_run" ]; then
+    echo "setup: would install: ${base_packages[*]}"
+elif [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages for: ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq build-essential cmake pkg-config flac ffmpeg \
-        python3 python3-venv python3-numpy python3-soundfile libasound2-dev alsa-utils >/dev/null
+    apt-get install -y -qq "${base_packages[@]}" >/dev/null
 fi
 
 # The station app (src-tauri, ui) and its end-to-end test. Recommends are left out: WebKitGTK's
@@ -35,12 +42,16 @@ for cmd in import identify; do
 done
 command -v node >/dev/null 2>&1 || need_app+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_app+=(npm)
-if [ ${#need_app[@]} -gt 0 ]; then
+if [ ${#need_app[@]} -gt 0 ] && [ -n "$dry_run" ]; then
+    echo "setup: would install: pkg-config ${need_app[*]}"
+elif [ ${#need_app[@]} -gt 0 ]; then
     echo "setup: installing Debian packages for the station app: ${need_app[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends pkg-config "${need_app[@]}" >/dev/null
 fi
+
+[ -z "$dry_run" ] || exit 0
 
 if ! command -v cargo >/dev/null 2>&1; then
     if [ -x "$HOME/.cargo/bin/cargo" ]; then
