@@ -81,18 +81,39 @@ fn an_archive_written_by_the_previous_release_reads_and_prints_as_it_did() {
         ("report-text", &["report", "archive"]),
         ("log-json", &["log", "--archive", "archive", "--json"]),
         ("log-text", &["log", "--archive", "archive"]),
-        ("log-item-json", &["log", "--archive", "archive", "tapes/dat-1", "--json"]),
-        ("log-item-text", &["log", "--archive", "archive", "discs/disc-1"]),
-        ("log-unknown-item", &["log", "--archive", "archive", "tapes/none"]),
+        (
+            "log-item-json",
+            &["log", "--archive", "archive", "tapes/dat-1", "--json"],
+        ),
+        (
+            "log-item-text",
+            &["log", "--archive", "archive", "discs/disc-1"],
+        ),
+        (
+            "log-unknown-item",
+            &["log", "--archive", "archive", "tapes/none"],
+        ),
     ];
     // Then the ones that write: the catalogue rebuilt from the archive must say the same, and
     // a deep verification must find the same problem in the same words.
     let writing: &[(&str, &[&str])] = &[
         ("reindex", &["reindex", "--archive", "archive"]),
-        ("report-after-reindex-json", &["report", "archive", "--json"]),
-        ("log-after-reindex-json", &["log", "--archive", "archive", "--json"]),
-        ("verify-deep-json", &["verify", "--deep", "archive", "--json"]),
-        ("verify-item-json", &["verify", "--deep", "archive/discs/disc-1", "--json"]),
+        (
+            "report-after-reindex-json",
+            &["report", "archive", "--json"],
+        ),
+        (
+            "log-after-reindex-json",
+            &["log", "--archive", "archive", "--json"],
+        ),
+        (
+            "verify-deep-json",
+            &["verify", "--deep", "archive", "--json"],
+        ),
+        (
+            "verify-item-json",
+            &["verify", "--deep", "archive/discs/disc-1", "--json"],
+        ),
     ];
     let mut differ = Vec::new();
     for (i, (name, args)) in read_only.iter().chain(writing).enumerate() {
@@ -112,8 +133,8 @@ fn an_archive_written_by_the_previous_release_reads_and_prints_as_it_did() {
             std::fs::write(&file, &got).unwrap();
             continue;
         }
-        let want = std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let want =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         if got != want {
             differ.push(format!(
                 "{name} ({args:?}):\n--- {RELEASE} printed\n{want}\n--- this version printed\n{got}\nstderr: {}",
@@ -146,5 +167,8 @@ fn every_event_the_previous_release_logged_reads_and_writes_back_byte_identical(
         );
         n += 1;
     }
-    assert!(n > 40, "the old log holds the events of 4 items and 2 verifications: {n}");
+    assert!(
+        n > 40,
+        "the old log holds the events of 4 items and 2 verifications: {n}"
+    );
 }
