@@ -30,6 +30,7 @@ use crate::units::Timecode;
 pub use digest::Algorithm;
 use digest::Digests;
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -626,10 +627,73 @@ pub fn verify(
     observer: &dyn Observer,
 ) -> Result<VerifyReport, FixityError> {
     let started = Instant::now();
-    let mut bags = Vec::new();
-    let mut loose = Vec::new();
-    // Found while looking for bags and FLAC files: links (never followed), unreadable folders.
-    let mut outside = Vec::new();
+    let Targets {
+        bags,
+        loose,
+        outside,
+    } = find_targets(paths)?;
+    let Record { recorded, gone } = compare_with_record(paths, &bags);
+
+    let mut run = Run {
+        problems: outside,
+        ..Run::default()
+    };
+    run.bags(&bags, &recorded, options, observer);
+    if !gone.is_empty() {
+        let (outcomes, found): (Vec<BagOutcome>, Vec<Problem>) = gone.into_iter().unzip();
+        observer.bags_done(&outcomes, &found, options.deep);
+        run.bag_outcomes
+            .extend(outcomes.into_iter().map(|o| BagOutcome {
+                payload: Vec::new(),
+                ..o
+            }));
+        run.problems.extend(found);
+    }
+    run.loose_flacs(&loose, options, observer);
+
+    let Run {
+        mut problems,
+        bag_outcomes,
+        files,
+        bytes,
+    } = run;
+    problems.sort_by(|a, b| (&a.bag, &a.path, a.kind).cmp(&(&b.bag, &b.path, b.kind)));
+    problems.dedup();
+    Ok(VerifyReport {
+        version: 1,
+        deep: options.deep,
+        outcome: if problems.is_empty() { "pass" } else { "fail" },
+        summary: Summary {
+            bags: bag_outcomes.len() as u64,
+            files,
+            bytes,
+            problems: problems.len() as u64,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        bags: bag_outcomes,
+        problems,
+    })
+}
+
+/// What the PATHs given to `verify` hold, found without reading any payload.
+struct Targets {
+    /// Bag folders, sorted, each once.
+    bags: Vec<PathBuf>,
+    /// FLAC files outside any bag, with their sizes, sorted, each once.
+    loose: Vec<(PathBuf, u64)>,
+    /// Found while looking for bags and FLAC files: links (never followed), unreadable folders,
+    /// FIFOs and devices given as a PATH.
+    outside: Vec<Problem>,
+}
+
+/// Finds the bags and loose FLAC files under each PATH. An archive's own folders are checked
+/// (confined) before anything in it is read; a PATH with nothing to verify is an error.
+fn find_targets(paths: &[PathBuf]) -> Result<Targets, FixityError> {
+    let mut t = Targets {
+        bags: Vec::new(),
+        loose: Vec::new(),
+        outside: Vec::new(),
+    };
     for path in paths {
         let meta = path
             .symlink_metadata()
@@ -641,7 +705,7 @@ pub fn verify(
                 },
             })?;
         if meta.is_file() && is_flac(path) {
-            loose.push((path.clone(), meta.len()));
+            t.loose.push((path.clone(), meta.len()));
             continue;
         }
         // A FIFO or a device given as a PATH: a problem, never opened (it could block).
@@ -652,7 +716,7 @@ pub fn verify(
             } else {
                 "a device or socket"
             };
-            outside.push(Problem::new(
+            t.outside.push(Problem::new(
                 ProblemKind::Unreadable,
                 path,
                 None,
@@ -682,13 +746,13 @@ pub fn verify(
         {
             return Err(FixityError::NothingToVerify { path: path.clone() });
         }
-        bags.extend(survey.bags);
-        loose.extend(flacs);
+        t.bags.extend(survey.bags);
+        t.loose.extend(flacs);
         for link in survey.links {
             let target = std::fs::read_link(&link)
                 .map(|t| display_path(&t))
                 .unwrap_or_else(|_| "?".into());
-            outside.push(Problem::new(
+            t.outside.push(Problem::new(
                 ProblemKind::Symlink,
                 &link,
                 None,
@@ -696,7 +760,7 @@ pub fn verify(
             ));
         }
         for (dir, e) in survey.errors {
-            outside.push(Problem::new(
+            t.outside.push(Problem::new(
                 ProblemKind::Unreadable,
                 &dir,
                 None,
@@ -704,20 +768,30 @@ pub fn verify(
             ));
         }
     }
-    bags.sort();
-    bags.dedup();
-    loose.sort();
-    loose.dedup();
+    t.bags.sort();
+    t.bags.dedup();
+    t.loose.sort();
+    t.loose.dedup();
+    Ok(t)
+}
 
-    // What the archives these paths are in should hold: a known item whose bag is not on disk
-    // is a problem, and a master's audio is compared with the MD5 recorded at ingest.
-    let on_disk: std::collections::HashSet<&Path> = bags.iter().map(PathBuf::as_path).collect();
-    let mut recorded: std::collections::HashMap<
-        PathBuf,
-        std::collections::HashMap<String, String>,
-    > = Default::default();
-    let mut gone: Vec<(BagOutcome, Problem)> = Vec::new();
-    let mut seen_items = std::collections::HashSet::new();
+/// What the archives the PATHs are in say should be there.
+struct Record {
+    /// Per bag on disk: each master's audio MD5 as recorded at ingest, by file.
+    recorded: HashMap<PathBuf, HashMap<String, String>>,
+    /// Known items whose bag is not on disk (or no longer a bag), each with its problem.
+    gone: Vec<(BagOutcome, Problem)>,
+}
+
+/// Compares the bags found with the archive's record: a known item whose bag is not on disk is
+/// a problem, and a master's audio will be compared with the MD5 recorded at ingest.
+fn compare_with_record(paths: &[PathBuf], bags: &[PathBuf]) -> Record {
+    let on_disk: HashSet<&Path> = bags.iter().map(PathBuf::as_path).collect();
+    let mut record = Record {
+        recorded: HashMap::new(),
+        gone: Vec::new(),
+    };
+    let mut seen_items = HashSet::new();
     for path in paths {
         let Some(root) = (if path.join(".capstan").is_dir() {
             Some(path.clone())
@@ -736,14 +810,14 @@ pub fn verify(
             if !dir.starts_with(path) || !seen_items.insert(dir.clone()) {
                 continue;
             }
-            let md5s: std::collections::HashMap<String, String> = known
+            let md5s: HashMap<String, String> = known
                 .files
                 .iter()
                 .filter_map(|(f, m)| Some((f.clone(), m.clone()?)))
                 .collect();
             if on_disk.contains(dir.as_path()) {
                 if !md5s.is_empty() {
-                    recorded.insert(dir, md5s);
+                    record.recorded.insert(dir, md5s);
                 }
                 continue;
             }
@@ -759,7 +833,7 @@ pub fn verify(
                     known.files.len()
                 ),
             };
-            gone.push((
+            record.gone.push((
                 BagOutcome {
                     path: shown.clone(),
                     dir: dir.clone(),
@@ -773,102 +847,102 @@ pub fn verify(
             ));
         }
     }
+    record
+}
 
-    // Bags are verified a batch at a time, so memory follows the batch, not the archive: what
-    // outlives a batch is its problems and one line per bag.
-    let mut problems = outside;
-    let mut bag_outcomes = Vec::new();
-    let (mut files, mut bytes) = (0u64, 0u64);
-    let mut next = 0;
-    while next < bags.len() {
-        let (mut plans, mut jobs, mut found) = (Vec::new(), Vec::new(), Vec::new());
-        while next < bags.len() && jobs.len() < BATCH_FILES {
-            plans.push(bag::inspect(
-                &bags[next],
-                options.deep,
-                recorded.get(&bags[next]),
-                &mut found,
-                &mut jobs,
-            ));
-            next += 1;
+/// What a verification run has found so far.
+#[derive(Default)]
+struct Run {
+    problems: Vec<Problem>,
+    bag_outcomes: Vec<BagOutcome>,
+    files: u64,
+    bytes: u64,
+}
+
+impl Run {
+    /// Verifies bags a batch at a time, so memory follows the batch, not the archive: what
+    /// outlives a batch is its problems and one line per bag.
+    fn bags(
+        &mut self,
+        bags: &[PathBuf],
+        recorded: &HashMap<PathBuf, HashMap<String, String>>,
+        options: Options,
+        observer: &dyn Observer,
+    ) {
+        let mut next = 0;
+        while next < bags.len() {
+            let (mut plans, mut jobs, mut found) = (Vec::new(), Vec::new(), Vec::new());
+            while next < bags.len() && jobs.len() < BATCH_FILES {
+                plans.push(bag::inspect(
+                    &bags[next],
+                    options.deep,
+                    recorded.get(&bags[next]),
+                    &mut found,
+                    &mut jobs,
+                ));
+                next += 1;
+            }
+            observer.planned(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
+            let results = read_all(&jobs, options.jobs, observer);
+            for plan in &plans {
+                plan.judge(&jobs, &results, &mut found);
+            }
+            // Looked up, not searched: a bag may have 100,000 problems.
+            let failing: HashSet<&str> = found.iter().filter_map(|p| p.bag.as_deref()).collect();
+            let mut outcomes: Vec<BagOutcome> = plans
+                .iter()
+                .map(|plan| {
+                    let shown = display_path(&plan.dir);
+                    let failed = failing.contains(shown.as_str());
+                    BagOutcome {
+                        dir: plan.dir.clone(),
+                        payload: plan.payload(),
+                        item: plan.item.clone(),
+                        outcome: if failed { "fail" } else { "pass" },
+                        files: plan.jobs.len() as u64,
+                        bytes: plan.jobs.clone().map(|i| results[i].bytes).sum(),
+                        path: shown,
+                    }
+                })
+                .collect();
+            observer.bags_done(&outcomes, &found, options.deep);
+            self.count(&results);
+            for o in &mut outcomes {
+                o.payload = Vec::new();
+            }
+            self.bag_outcomes.extend(outcomes);
+            self.problems.extend(found);
         }
-        observer.planned(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
-        let results = read_all(&jobs, options.jobs, observer);
-        for plan in &plans {
-            plan.judge(&jobs, &results, &mut found);
-        }
-        // Looked up, not searched: a bag may have 100,000 problems.
-        let failing: std::collections::HashSet<&str> =
-            found.iter().filter_map(|p| p.bag.as_deref()).collect();
-        let mut outcomes: Vec<BagOutcome> = plans
-            .iter()
-            .map(|plan| {
-                let shown = display_path(&plan.dir);
-                let failed = failing.contains(shown.as_str());
-                BagOutcome {
-                    dir: plan.dir.clone(),
-                    payload: plan.payload(),
-                    item: plan.item.clone(),
-                    outcome: if failed { "fail" } else { "pass" },
-                    files: plan.jobs.len() as u64,
-                    bytes: plan.jobs.clone().map(|i| results[i].bytes).sum(),
-                    path: shown,
-                }
-            })
-            .collect();
-        observer.bags_done(&outcomes, &found, options.deep);
-        files += results.iter().filter(|r| r.error.is_none()).count() as u64;
-        bytes += results.iter().map(|r| r.bytes).sum::<u64>();
-        for o in &mut outcomes {
-            o.payload = Vec::new();
-        }
-        bag_outcomes.extend(outcomes);
-        problems.extend(found);
     }
-    if !gone.is_empty() {
-        let (outcomes, found): (Vec<BagOutcome>, Vec<Problem>) = gone.into_iter().unzip();
-        observer.bags_done(&outcomes, &found, options.deep);
-        bag_outcomes.extend(outcomes.into_iter().map(|o| BagOutcome {
-            payload: Vec::new(),
-            ..o
-        }));
-        problems.extend(found);
-    }
-    for batch in loose.chunks(BATCH_FILES) {
-        let jobs: Vec<FileJob> = batch
-            .iter()
-            .map(|(path, size)| FileJob {
-                path: path.clone(),
-                size: *size,
-                algorithms: vec![],
-                decode: true,
-                audio_md5: None,
-            })
-            .collect();
-        observer.planned(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
-        let results = read_all(&jobs, options.jobs, observer);
-        for (job, result) in jobs.iter().zip(&results) {
-            problems.extend(changed_file_problems(job, result, true, &[], None));
+
+    /// Decodes FLAC files outside any bag (their own MD5 and frame CRCs are all they can be
+    /// checked against), a batch at a time.
+    fn loose_flacs(&mut self, loose: &[(PathBuf, u64)], options: Options, observer: &dyn Observer) {
+        for batch in loose.chunks(BATCH_FILES) {
+            let jobs: Vec<FileJob> = batch
+                .iter()
+                .map(|(path, size)| FileJob {
+                    path: path.clone(),
+                    size: *size,
+                    algorithms: vec![],
+                    decode: true,
+                    audio_md5: None,
+                })
+                .collect();
+            observer.planned(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
+            let results = read_all(&jobs, options.jobs, observer);
+            for (job, result) in jobs.iter().zip(&results) {
+                self.problems
+                    .extend(changed_file_problems(job, result, true, &[], None));
+            }
+            self.count(&results);
         }
-        files += results.iter().filter(|r| r.error.is_none()).count() as u64;
-        bytes += results.iter().map(|r| r.bytes).sum::<u64>();
     }
-    problems.sort_by(|a, b| (&a.bag, &a.path, a.kind).cmp(&(&b.bag, &b.path, b.kind)));
-    problems.dedup();
-    Ok(VerifyReport {
-        version: 1,
-        deep: options.deep,
-        outcome: if problems.is_empty() { "pass" } else { "fail" },
-        summary: Summary {
-            bags: bag_outcomes.len() as u64,
-            files,
-            bytes,
-            problems: problems.len() as u64,
-            seconds: started.elapsed().as_secs_f64(),
-        },
-        bags: bag_outcomes,
-        problems,
-    })
+
+    fn count(&mut self, results: &[FileResult]) {
+        self.files += results.iter().filter(|r| r.error.is_none()).count() as u64;
+        self.bytes += results.iter().map(|r| r.bytes).sum::<u64>();
+    }
 }
 
 /// The items an archive's record knows (its catalogue, read-only; else the `ingestion` events
