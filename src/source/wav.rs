@@ -740,6 +740,227 @@ pub fn read_trailing_chunks(path: &Path, info: &WavInfo) -> Result<Vec<ForeignCh
     reader.finish()
 }
 
+/// Everything before the samples: the format, where the samples are, and the chunks to carry.
+struct Header {
+    format: Format,
+    data_offset: u64,
+    data_len: u64,
+    chunks: Vec<ForeignChunk>,
+}
+
+/// The first 12 bytes (`RIFF`/`RF64`/`BW64`, size, `WAVE`) and, for RF64/BW64, the ds64 chunk
+/// that must follow: sets the container and where the form ends.
+fn read_form<R: Read>(src: &mut Tapped<R>, ctx: &mut Ctx<'_>) -> Result<(), WavError> {
+    let not_wav = |detail: String| WavError::NotWav {
+        path: ctx.path.to_path_buf(),
+        detail,
+    };
+    let mut head = [0u8; 12];
+    let got = src.fill(&mut head).map_err(|e| ctx.io(e))?;
+    if got < 12 {
+        return Err(not_wav(format!(
+            "{got} bytes long, shorter than a RIFF header"
+        )));
+    }
+    let magic = [head[0], head[1], head[2], head[3]];
+    let container = match &magic {
+        b"RIFF" => Container::Riff,
+        b"RF64" | b"BW64" => Container::Rf64,
+        b"RIFX" => return Err(not_wav("big-endian RIFX is not supported".into())),
+        _ => {
+            return Err(not_wav(format!(
+                "it starts with '{}', not RIFF, RF64 or BW64",
+                show_id(&magic)
+            )))
+        }
+    };
+    if &head[8..12] != b"WAVE" {
+        return Err(not_wav(format!(
+            "the RIFF form is '{}', not 'WAVE'",
+            show_id(&[head[8], head[9], head[10], head[11]])
+        )));
+    }
+    ctx.container = container;
+    if container == Container::Rf64 {
+        let (ds64, size) = read_ds64(src, ctx)?;
+        ctx.riff_end = ds64.riff_size.saturating_add(8);
+        ctx.ds64 = Some(ds64);
+        // Its pad byte is skipped only once the form's end is known.
+        skip_pad(src, ctx, size)?;
+    } else {
+        ctx.riff_end = u64::from(le32(&head, 4)) + 8;
+    }
+    Ok(())
+}
+
+/// The ds64 chunk an RF64/BW64 file starts with: the 64-bit sizes of the form and its data,
+/// and the table of other chunks' sizes; with the chunk's size, for its pad byte.
+fn read_ds64<R: Read>(src: &mut Tapped<R>, ctx: &Ctx<'_>) -> Result<(Ds64, u64), WavError> {
+    let not_wav = |detail: &str| WavError::NotWav {
+        path: ctx.path.to_path_buf(),
+        detail: detail.into(),
+    };
+    let Some((id, size32, offset)) = next_header(src, ctx)? else {
+        return Err(not_wav("an RF64/BW64 file with no chunks"));
+    };
+    if &id != b"ds64" {
+        return Err(ctx.bad(
+            &id,
+            offset,
+            "an RF64/BW64 file must start with a ds64 chunk",
+        ));
+    }
+    let size = u64::from(size32);
+    if !(28..=MAX_CHUNK_BYTES).contains(&size) {
+        return Err(ctx.bad(
+            &id,
+            offset,
+            format!("{size} bytes long; ds64 needs 28 and up"),
+        ));
+    }
+    let Some(p) = read_growing(src, size).map_err(|e| ctx.io(e))? else {
+        return Err(not_wav("the file ends inside its ds64 chunk"));
+    };
+    let count = le32(&p, 24) as usize;
+    if 28 + count.saturating_mul(12) > p.len() {
+        return Err(ctx.bad(
+            &id,
+            offset,
+            format!("its table claims {count} entries but the chunk is {size} bytes"),
+        ));
+    }
+    let table = p[28..28 + count * 12]
+        .chunks_exact(12)
+        .map(|e| ([e[0], e[1], e[2], e[3]], le64(e, 4)))
+        .collect();
+    let ds64 = Ds64 {
+        riff_size: le64(&p, 0),
+        data_size: le64(&p, 8),
+        table,
+    };
+    Ok((ds64, size))
+}
+
+/// Reads chunk after chunk up to the start of the samples: one `fmt `, fillers skipped, every
+/// other chunk kept to carry (within the budget), then the `data` chunk's place checked against
+/// the format and the file's length.
+fn read_up_to_data<R: Read>(
+    src: &mut Tapped<R>,
+    ctx: &Ctx<'_>,
+    file_len: Option<u64>,
+    buf: &mut [u8],
+) -> Result<Header, WavError> {
+    let path = ctx.path;
+    let missing = |id, detail| WavError::Missing {
+        path: path.to_path_buf(),
+        id,
+        detail,
+    };
+    let mut format: Option<Format> = None;
+    let mut chunks = Vec::new();
+    let mut budget = Budget::default();
+    loop {
+        if src.pos >= ctx.riff_end {
+            if let Some(len) = file_len.filter(|&l| l.abs_diff(ctx.riff_end) > 1) {
+                return Err(ctx.riff_mismatch(len));
+            }
+            return Err(missing("data", "inside the RIFF form"));
+        }
+        let Some((id, size32, offset)) = next_header(src, ctx)? else {
+            if src.pos + 1 < ctx.riff_end {
+                return Err(ctx.riff_mismatch(src.pos));
+            }
+            return Err(missing("data", "in the file"));
+        };
+        let size = ctx.chunk_size(&id, offset, size32)?;
+        match &id {
+            b"data" => {
+                let Some(f) = format.take() else {
+                    return Err(missing("fmt ", "before the data chunk"));
+                };
+                let data_offset = src.pos;
+                check_data(ctx, &f, data_offset, size, file_len)?;
+                ctx.check_inside(&id, offset, size)?;
+                return Ok(Header {
+                    format: f,
+                    data_offset,
+                    data_len: size,
+                    chunks,
+                });
+            }
+            b"fmt " => {
+                if format.is_some() {
+                    return Err(ctx.bad(&id, offset, "a second format chunk"));
+                }
+                ctx.check_inside(&id, offset, size)?;
+                if size > 4096 {
+                    return Err(ctx.bad(&id, offset, format!("{size} bytes long")));
+                }
+                let p = load_payload(src, ctx, size)?;
+                format = Some(parse_fmt(&p, ctx, offset)?);
+            }
+            b"ds64" => {
+                return Err(ctx.bad(
+                    &id,
+                    offset,
+                    "ds64 is only allowed as the first chunk of an RF64/BW64 file",
+                ))
+            }
+            _ if is_filler(&id) => {
+                ctx.check_inside(&id, offset, size)?;
+                skip_payload(src, ctx, size, buf)?;
+            }
+            _ => {
+                ctx.check_inside(&id, offset, size)?;
+                budget.take(ctx, &id, offset, size)?;
+                let data = load_payload(src, ctx, size)?;
+                chunks.push(ForeignChunk {
+                    id,
+                    data,
+                    after_data: false,
+                });
+            }
+        }
+        skip_pad(src, ctx, size)?;
+    }
+}
+
+/// The data chunk holds whole frames, and (when the file's length is known) is all there and
+/// ends where the RIFF form says the file ends.
+fn check_data(
+    ctx: &Ctx<'_>,
+    f: &Format,
+    data_offset: u64,
+    size: u64,
+    file_len: Option<u64>,
+) -> Result<(), WavError> {
+    let block_align = f.channels * (f.bits / 8);
+    if !size.is_multiple_of(u64::from(block_align)) {
+        return Err(WavError::PartialFrame {
+            path: ctx.path.to_path_buf(),
+            bytes: size,
+            block_align,
+        });
+    }
+    if let Some(len) = file_len {
+        // Truncation first: it is what a cut-short file is, and a cut file's RIFF size
+        // disagrees too.
+        if data_offset.saturating_add(size) > len {
+            let got = (len - data_offset) / u64::from(block_align);
+            return Err(WavError::Truncated {
+                path: ctx.path.to_path_buf(),
+                expected_frames: FrameCount(size / u64::from(block_align)),
+                got_frames: FrameCount(got),
+                at: FrameCount(got).timecode(f.sample_rate),
+            });
+        }
+        if len.abs_diff(ctx.riff_end) > 1 {
+            return Err(ctx.riff_mismatch(len));
+        }
+    }
+    Ok(())
+}
+
 impl<R: Read> WavReader<R> {
     /// Parses the header of a WAV stream. `path` is only used in messages. The stream's length is
     /// unknown, so size lies are found while reading (see the module documentation).
@@ -785,180 +1006,13 @@ impl<R: Read> WavReader<R> {
             riff_end: 0,
             ds64: None,
         };
-        let not_wav = |detail: String| WavError::NotWav {
-            path: path.clone(),
-            detail,
-        };
-
-        let mut head = [0u8; 12];
-        let got = src.fill(&mut head).map_err(|e| ctx.io(e))?;
-        if got < 12 {
-            return Err(not_wav(format!(
-                "{got} bytes long, shorter than a RIFF header"
-            )));
-        }
-        let magic = [head[0], head[1], head[2], head[3]];
-        ctx.container = match &magic {
-            b"RIFF" => Container::Riff,
-            b"RF64" | b"BW64" => Container::Rf64,
-            b"RIFX" => return Err(not_wav("big-endian RIFX is not supported".into())),
-            _ => {
-                return Err(not_wav(format!(
-                    "it starts with '{}', not RIFF, RF64 or BW64",
-                    show_id(&magic)
-                )))
-            }
-        };
-        if &head[8..12] != b"WAVE" {
-            return Err(not_wav(format!(
-                "the RIFF form is '{}', not 'WAVE'",
-                show_id(&[head[8], head[9], head[10], head[11]])
-            )));
-        }
-        let riff_size32 = le32(&head, 4);
-        if ctx.container == Container::Rf64 {
-            let Some((id, size32, offset)) = next_header(&mut src, &ctx)? else {
-                return Err(not_wav("an RF64/BW64 file with no chunks".into()));
-            };
-            if &id != b"ds64" {
-                return Err(ctx.bad(
-                    &id,
-                    offset,
-                    "an RF64/BW64 file must start with a ds64 chunk",
-                ));
-            }
-            let size = u64::from(size32);
-            if !(28..=MAX_CHUNK_BYTES).contains(&size) {
-                return Err(ctx.bad(
-                    &id,
-                    offset,
-                    format!("{size} bytes long; ds64 needs 28 and up"),
-                ));
-            }
-            let Some(p) = read_growing(&mut src, size).map_err(|e| ctx.io(e))? else {
-                return Err(not_wav("the file ends inside its ds64 chunk".into()));
-            };
-            let count = le32(&p, 24) as usize;
-            if 28 + count.saturating_mul(12) > p.len() {
-                return Err(ctx.bad(
-                    &id,
-                    offset,
-                    format!("its table claims {count} entries but the chunk is {size} bytes"),
-                ));
-            }
-            let table = p[28..28 + count * 12]
-                .chunks_exact(12)
-                .map(|e| ([e[0], e[1], e[2], e[3]], le64(e, 4)))
-                .collect();
-            let ds64 = Ds64 {
-                riff_size: le64(&p, 0),
-                data_size: le64(&p, 8),
-                table,
-            };
-            ctx.riff_end = ds64.riff_size.saturating_add(8);
-            ctx.ds64 = Some(ds64);
-            skip_pad(&mut src, &ctx, size)?;
-        } else {
-            ctx.riff_end = u64::from(riff_size32) + 8;
-        }
-
-        let mut format: Option<Format> = None;
-        let mut chunks = Vec::new();
-        let mut budget = Budget::default();
-        let (f, data_offset, data_len) = loop {
-            if src.pos >= ctx.riff_end {
-                if let Some(len) = file_len.filter(|&l| l.abs_diff(ctx.riff_end) > 1) {
-                    return Err(ctx.riff_mismatch(len));
-                }
-                return Err(WavError::Missing {
-                    path: path.clone(),
-                    id: "data",
-                    detail: "inside the RIFF form",
-                });
-            }
-            let Some((id, size32, offset)) = next_header(&mut src, &ctx)? else {
-                if src.pos + 1 < ctx.riff_end {
-                    return Err(ctx.riff_mismatch(src.pos));
-                }
-                return Err(WavError::Missing {
-                    path: path.clone(),
-                    id: "data",
-                    detail: "in the file",
-                });
-            };
-            let size = ctx.chunk_size(&id, offset, size32)?;
-            match &id {
-                b"data" => {
-                    let Some(f) = format.take() else {
-                        return Err(WavError::Missing {
-                            path: path.clone(),
-                            id: "fmt ",
-                            detail: "before the data chunk",
-                        });
-                    };
-                    let block_align = f.channels * (f.bits / 8);
-                    if size % u64::from(block_align) != 0 {
-                        return Err(WavError::PartialFrame {
-                            path: path.clone(),
-                            bytes: size,
-                            block_align,
-                        });
-                    }
-                    let data_offset = src.pos;
-                    if let Some(len) = file_len {
-                        // Truncation first: it is what a cut-short file is, and a cut file's
-                        // RIFF size disagrees too.
-                        if data_offset.saturating_add(size) > len {
-                            let got = (len - data_offset) / u64::from(block_align);
-                            return Err(WavError::Truncated {
-                                path: path.clone(),
-                                expected_frames: FrameCount(size / u64::from(block_align)),
-                                got_frames: FrameCount(got),
-                                at: FrameCount(got).timecode(f.sample_rate),
-                            });
-                        }
-                        if len.abs_diff(ctx.riff_end) > 1 {
-                            return Err(ctx.riff_mismatch(len));
-                        }
-                    }
-                    ctx.check_inside(&id, offset, size)?;
-                    break (f, data_offset, size);
-                }
-                b"fmt " => {
-                    if format.is_some() {
-                        return Err(ctx.bad(&id, offset, "a second format chunk"));
-                    }
-                    ctx.check_inside(&id, offset, size)?;
-                    if size > 4096 {
-                        return Err(ctx.bad(&id, offset, format!("{size} bytes long")));
-                    }
-                    let p = load_payload(&mut src, &ctx, size)?;
-                    format = Some(parse_fmt(&p, &ctx, offset)?);
-                }
-                b"ds64" => {
-                    return Err(ctx.bad(
-                        &id,
-                        offset,
-                        "ds64 is only allowed as the first chunk of an RF64/BW64 file",
-                    ))
-                }
-                _ if is_filler(&id) => {
-                    ctx.check_inside(&id, offset, size)?;
-                    skip_payload(&mut src, &ctx, size, &mut buf)?;
-                }
-                _ => {
-                    ctx.check_inside(&id, offset, size)?;
-                    budget.take(&ctx, &id, offset, size)?;
-                    let data = load_payload(&mut src, &ctx, size)?;
-                    chunks.push(ForeignChunk {
-                        id,
-                        data,
-                        after_data: false,
-                    });
-                }
-            }
-            skip_pad(&mut src, &ctx, size)?;
-        };
+        read_form(&mut src, &mut ctx)?;
+        let Header {
+            format: f,
+            data_offset,
+            data_len,
+            chunks,
+        } = read_up_to_data(&mut src, &ctx, file_len, &mut buf)?;
 
         let block_align = f.channels * (f.bits / 8);
         let info = WavInfo {
