@@ -63,11 +63,16 @@ if ! command -v cargo >/dev/null 2>&1; then
     fi
 fi
 
-# bagit.py (PyPI `bagit`) in a venv of Debian's python, outside the clone.
+# bagit.py (PyPI `bagit`) and Archivematica's METS/PREMIS library (PyPI `metsrw`, which reads
+# the bags' premis.xml in the tests) in a venv of Debian's python, outside the clone.
 TOOLS="${CAPSTAN_TOOLS:-$HOME/.cache/capstan-tools}"
 if [ ! -x "$TOOLS/venv/bin/bagit.py" ]; then
     echo "setup: installing bagit.py into $TOOLS/venv" >&2
     /usr/bin/python3 -m venv "$TOOLS/venv"
     "$TOOLS/venv/bin/pip" install -q bagit
+fi
+if ! "$TOOLS/venv/bin/python" -c 'import metsrw' 2>/dev/null; then
+    echo "setup: installing metsrw into $TOOLS/venv" >&2
+    "$TOOLS/venv/bin/pip" install -q metsrw
 fi
 echo "$TOOLS/venv/bin"

@@ -2026,6 +2026,7 @@ mod tests {
                 ("Bagging-Date", "2026-01-02".into()),
                 ("Capstan-Profile", "dat".into()),
             ],
+            &[],
         )
         .unwrap();
     }

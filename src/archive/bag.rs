@@ -45,12 +45,14 @@ fn write_hashed(bag: &Path, name: &str, text: &str) -> Result<(String, [u8; 32])
     Ok((name.to_string(), Sha256::digest(text.as_bytes()).into()))
 }
 
-/// Writes `bagit.txt`, `bag-info.txt` (the given fields, then Payload-Oxum), the payload manifest
-/// and the tag manifest. Values must hold no line breaks (the metadata rules refuse them).
+/// Writes `bagit.txt`, `bag-info.txt` (the given fields, then Payload-Oxum), the payload manifest,
+/// any `other` tag files (name, text: `premis.xml`) and the tag manifest listing them all. Values
+/// must hold no line breaks (the metadata rules refuse them).
 pub fn write_tag_files(
     bag: &Path,
     payload: &[PayloadFile],
     info: &[(&str, String)],
+    other: &[(&str, &str)],
 ) -> Result<(), ArchiveError> {
     let mut tags = Vec::new();
     tags.push(write_hashed(bag, "bagit.txt", BAGIT_TXT)?);
@@ -76,6 +78,9 @@ pub fn write_tag_files(
         })
         .collect();
     tags.push(write_hashed(bag, "manifest-sha256.txt", &manifest)?);
+    for (name, text) in other {
+        tags.push(write_hashed(bag, name, text)?);
+    }
     let tag_manifest: String = tags
         .iter()
         .map(|(name, sha)| format!("{}  {name}\n", crate::flac::hex(sha)))
@@ -440,7 +445,13 @@ mod tests {
                 bytes: 1,
             },
         ];
-        write_tag_files(tmp.path(), &payload, &[("External-Identifier", "x".into())]).unwrap();
+        write_tag_files(
+            tmp.path(),
+            &payload,
+            &[("External-Identifier", "x".into())],
+            &[],
+        )
+        .unwrap();
         let info = std::fs::read_to_string(tmp.path().join("bag-info.txt")).unwrap();
         assert!(info.ends_with("Payload-Oxum: 3.2\n"), "{info}");
         let manifest = std::fs::read_to_string(tmp.path().join("manifest-sha256.txt")).unwrap();

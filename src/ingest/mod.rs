@@ -15,6 +15,7 @@
 
 use crate::archive::bag::{write_tag_files, PayloadFile};
 use crate::archive::events::Event;
+use crate::archive::premis;
 use crate::archive::{out_of_space, Archive, ArchiveError, Staging};
 use crate::catalogue::{self, Catalogue, RecordError};
 use crate::dsp::levels::LevelError;
@@ -410,8 +411,14 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
         req.now.day()
     );
     let info = bag_info(req, &fields, &bagging_date);
+    let premis = premis_record(req, &payload, &report);
     test_pause("bagging");
-    write_tag_files(staging.bag_dir(), &payload, &info)?;
+    write_tag_files(
+        staging.bag_dir(),
+        &payload,
+        &info,
+        &[("premis.xml", premis.as_str())],
+    )?;
     if interrupted(req) {
         return Err(IngestError::Interrupted);
     }
@@ -423,6 +430,37 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
         bagging_date,
         notes,
     })
+}
+
+/// The bag's `premis.xml`: the item as ingested (its files with their digests, the masters'
+/// audio MD5s, each access copy's sources, and the ingestion events the log will hold).
+fn premis_record(req: &IngestRequest, payload: &[PayloadFile], report: &QcReport) -> String {
+    let mut audio: Vec<(&str, &str, &[String])> = Vec::new();
+    for t in &report.takes {
+        for m in &t.masters {
+            audio.push((&m.file, &m.audio_md5, &[]));
+        }
+        if let Some(ac) = &t.access_copy {
+            audio.push((&ac.file, &ac.audio_md5, &ac.derived_from));
+        }
+    }
+    let digests: Vec<String> = payload.iter().map(|p| hex(&p.sha256)).collect();
+    let files: Vec<premis::File<'_>> = payload
+        .iter()
+        .zip(&digests)
+        .map(|(p, sha256)| {
+            let known = audio.iter().find(|(file, _, _)| *file == p.path);
+            premis::File {
+                path: &p.path,
+                bytes: Some(p.bytes),
+                sha256,
+                audio_md5: known.map(|(_, md5, _)| *md5),
+                derived_from: known.map_or(&[], |(_, _, from)| from),
+            }
+        })
+        .collect();
+    let item = format!("{}/{}", req.collection, req.id);
+    premis::item_record(&item, &files, &ingestion_events(req, payload))
 }
 
 /// The item's ingestion event and one message digest calculation event per payload file.

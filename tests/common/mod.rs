@@ -14,6 +14,22 @@ pub fn capstan() -> Command {
     c
 }
 
+/// The python of the venv `scripts/setup.sh` makes (bagit.py, metsrw), whatever python comes
+/// first on the PATH.
+pub fn venv_python() -> PathBuf {
+    let tools = std::env::var_os("CAPSTAN_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/capstan-tools")))
+        .unwrap_or_default();
+    let python = tools.join("venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is not installed: run scripts/setup.sh (the README's commands install it)",
+        python.display()
+    );
+    python
+}
+
 /// Finds an external tool on PATH or in the venv `scripts/setup.sh` makes.
 pub fn tool(name: &str) -> PathBuf {
     let venv = std::env::var_os("HOME")
