@@ -7,6 +7,7 @@
 //! an archived item as people look at it ([`item`]). See `docs/design.md` for the data model.
 
 pub mod archive;
+pub mod batch;
 pub mod capture;
 pub mod catalogue;
 pub mod demo;

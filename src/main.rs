@@ -52,6 +52,26 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Ingest an inventory of transfers (CSV: one row per take; columns id, collection, profile,
+    /// file, and any metadata field) item by item, in parallel. Resumable: an item already
+    /// archived from the same sources is skipped. Exit 0 every row archived, 1 a row failed,
+    /// 2 could not run or interrupted.
+    IngestBatch {
+        /// The inventory (UTF-8 CSV); files and profile paths are relative to its folder.
+        inventory: PathBuf,
+        /// Check every row as an ingest would, and write nothing.
+        #[arg(long)]
+        check: bool,
+        /// Items ingested at once [default: half the CPUs, at least 1].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Write the outcome of every row here, as CSV.
+        #[arg(long, value_name = "OUT.csv")]
+        report: Option<PathBuf>,
+        /// The archive folder [default: $CAPSTAN_ARCHIVE, else ./archive].
+        #[arg(long)]
+        archive: Option<PathBuf>,
+    },
     /// Generate a demo transfer and ingest it, to show the whole path on any machine.
     Demo {
         #[arg(long)]
@@ -233,6 +253,19 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::IngestBatch {
+            inventory,
+            check,
+            jobs,
+            report,
+            archive,
+        } => Ok(ingest_batch(
+            &inventory,
+            check,
+            jobs,
+            report.as_deref(),
+            &Archive::new(archive_dir(archive)),
+        )),
         Command::Ingest {
             profile,
             id,
@@ -1193,4 +1226,82 @@ fn profile_and_fields(profile: &str, meta: &[String]) -> Result<(Profile, Fields
         fields.0.insert(k, v);
     }
     Ok((profile, fields))
+}
+
+/// A progress bar on a terminal for `ingest-batch` (items, bytes, rate, ETA); nothing otherwise.
+struct BatchBar(indicatif::ProgressBar, u64, u64);
+
+impl capstan::batch::Progress for BatchBar {
+    fn start(&mut self, items: u64, bytes: u64) {
+        self.1 = items;
+        self.0.set_length(bytes);
+        self.0.set_message(format!("0/{items} items"));
+    }
+
+    fn item_done(&mut self, bytes: u64) {
+        self.2 += 1;
+        self.0.inc(bytes);
+        self.0.set_message(format!("{}/{} items", self.2, self.1));
+    }
+}
+
+fn ingest_batch(
+    inventory: &std::path::Path,
+    check: bool,
+    jobs: Option<usize>,
+    report: Option<&std::path::Path>,
+    archive: &Archive,
+) -> ExitCode {
+    use capstan::batch::{self, Status};
+    let inv = match batch::read(inventory) {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
+    let rows = if check {
+        batch::check(&inv, archive)
+    } else {
+        let jobs = jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+        });
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg}  {bytes}/{total_bytes}  {binary_bytes_per_sec}  ETA {eta}  [{wide_bar}]",
+            )
+            .expect("valid template"),
+        );
+        let mut progress = BatchBar(bar, 0, 0);
+        let rows = batch::run(&inv, archive, jobs, interrupt_flag(), &mut progress);
+        progress.0.finish_and_clear();
+        rows
+    };
+    for r in &rows {
+        if let Some(p) = &r.problem {
+            eprintln!("capstan: {}", esc(p));
+        }
+    }
+    let count = |s: Status| rows.iter().filter(|r| r.status == s).count();
+    println!(
+        "{}: {} row(s): {} {}, {} already archived, {} failed, {} not run",
+        text_path(inventory),
+        rows.len(),
+        count(if check { Status::Ok } else { Status::Archived }),
+        if check { "ok" } else { "archived" },
+        count(Status::AlreadyArchived),
+        count(Status::Failed),
+        count(Status::NotRun),
+    );
+    if let Some(out) = report {
+        if let Err(e) = batch::write_report(out, &rows) {
+            eprintln!("capstan: {}", esc(&e));
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::from(batch::exit_code(&rows) as u8)
 }

@@ -343,6 +343,20 @@ impl Prepared {
     }
 }
 
+/// Everything [`prepare`] checks before it writes anything: the identifiers, each take (a WAV,
+/// BWF or RF64 file the reader accepts, matching the profile) and the item's metadata (the
+/// profile's required fields, the rules for given values). Reads only the takes' headers.
+pub fn check(req: &IngestRequest) -> Result<(), IngestError> {
+    check_identifier("item id", &req.id)?;
+    check_identifier("collection", &req.collection)?;
+    if req.sources.is_empty() {
+        return Err(IngestError::NoSources);
+    }
+    let takes = open_takes(req)?;
+    item_fields(req, &takes[0])?;
+    Ok(())
+}
+
 /// Makes the item in staging and proves it (the first half of [`ingest`]).
 pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
     check_identifier("item id", &req.id)?;
