@@ -552,3 +552,17 @@ fn a_take_tells_its_phase_correlation_and_its_end() {
     assert!(tone.iter().all(|c| (c - 1.0).abs() < 1e-6), "{tone:?}");
     take.discard();
 }
+
+#[test]
+fn a_bare_duration_is_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let samples = signal(2, 48_000, 16, 1.0);
+    let infile = tmp.path().join("bare.raw");
+    std::fs::write(&infile, raw(&samples, 16)).unwrap();
+    let profile = profile_for(tmp.path(), 2, 48_000, 16, "interleaved");
+    let o =
+        run(capture_command(tmp.path(), &profile, "bare", &infile).args(["--duration", "0.25"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, got) = master_samples(&tmp.path().join("archive"), "bare");
+    assert_eq!(got.len(), 2 * 12_000, "0.25 means a quarter of a second");
+}

@@ -425,3 +425,67 @@ fn verify_records_its_checks_and_report_shows_the_last_verification() {
         before
     );
 }
+
+#[test]
+fn report_and_log_take_the_archive_as_archive_option_positional_or_environment_alike() {
+    let f = fixture();
+    let wav = f.wav("a", 0.5);
+    f.ingest("a1", "tapes", &[&wav]);
+    let outside = decoy(f.tmp.path());
+    let before = snapshot(&outside);
+    let archive_before = snapshot(&f.archive);
+
+    let spelled = |args: &[&str], how: &str| {
+        let mut c = capstan();
+        c.args(args);
+        match how {
+            "option" => {
+                c.arg("--archive").arg(&f.archive);
+            }
+            "positional" => {
+                c.arg(&f.archive);
+            }
+            _ => {
+                c.env("CAPSTAN_ARCHIVE", &f.archive);
+            }
+        }
+        let out = run(&mut c);
+        assert_eq!(code(&out), 0, "{args:?} ({how}): {}", text(&out));
+        out.stdout
+    };
+    for args in [&["report"][..], &["report", "--json"][..]] {
+        let positional = spelled(args, "positional");
+        assert!(String::from_utf8_lossy(&positional).contains("tapes/a1"));
+        assert_eq!(spelled(args, "option"), positional, "{args:?}");
+        assert_eq!(spelled(args, "environment"), positional, "{args:?}");
+    }
+    for args in [&["log", "tapes/a1"][..], &["log", "--json"][..]] {
+        let option = spelled(args, "option");
+        assert!(
+            String::from_utf8_lossy(&option).contains("ingestion"),
+            "{args:?}"
+        );
+        assert_eq!(spelled(args, "environment"), option, "{args:?}");
+    }
+
+    // Both spellings at once is a usage error, not a silent choice between two archives.
+    let out = run(capstan()
+        .arg("report")
+        .arg(&f.archive)
+        .arg("--archive")
+        .arg(f.tmp.path().join("other")));
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("cannot be used with"), "{}", text(&out));
+
+    assert_eq!(
+        snapshot(&outside),
+        before,
+        "nothing outside the archive changed"
+    );
+    assert_eq!(
+        snapshot(&f.archive),
+        archive_before,
+        "report and log write nothing"
+    );
+    assert_valid_bag(&f.archive.join("tapes/a1"));
+}

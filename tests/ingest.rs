@@ -555,3 +555,43 @@ fn qc_report_maps_dropouts_phase_offset_and_bit_depth() {
         alarms[0]
     );
 }
+
+#[test]
+fn a_clipped_passage_is_one_line_of_the_defect_map_with_its_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    let mut samples = signal(1, 48_000, 16, 1.0);
+    // Twenty runs of two full-scale samples, 1 ms apart, from 0.5 s: one clipped passage.
+    for k in 0..20 {
+        let at = 24_000 + k * 48;
+        samples[at] = i32::from(i16::MAX);
+        samples[at + 1] = i32::from(i16::MAX);
+    }
+    let wav = tmp.path().join("clipped.wav");
+    write_wav(&wav, &WavSpec::pcm(1, 48_000, 16), &samples);
+    let profile = profile_for(tmp.path(), 1, 48_000, 16, "interleaved");
+    let out = ingest(&archive, &profile, "clipped", &[&wav], &["TITLE=t"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let clip_lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("defect clip") && l.contains("at 00:00:00.5"))
+        .collect();
+    assert_eq!(
+        clip_lines,
+        ["  defect clip          ch 1   at 00:00:00.500 for 00:00:00.019  20 runs, 40 samples clipped"],
+        "{stdout}"
+    );
+    // The JSON still holds every run.
+    let qc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(archive.join("tests/clipped/data/clipped.qc.json")).unwrap(),
+    )
+    .unwrap();
+    let runs = qc["takes"][0]["defects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "clip" && d["start"].as_u64().unwrap() >= 24_000)
+        .count();
+    assert_eq!(runs, 20);
+}

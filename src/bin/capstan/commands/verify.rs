@@ -1,0 +1,191 @@
+//! `capstan verify`: archives, bags, folders of FLAC files proved intact, with a progress bar on a
+//! terminal and each batch's outcome recorded in its archive.
+
+use super::esc;
+use crate::exit::ExitStatus;
+use crate::OutputArgs;
+use capstan::archive::Archive;
+use capstan::fixity::{
+    text_path, verify, BagOutcome, Observer, Options, Problem, ProblemKind, VerifyReport,
+};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Decode every FLAC (frame CRCs and STREAMINFO MD5) in the read that hashes it.
+    #[arg(long)]
+    deep: bool,
+    /// Files read at once [default: the number of cores].
+    #[arg(long)]
+    jobs: Option<usize>,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Do not record the outcome as fixity-check events in the archive (read-only media).
+    #[arg(long)]
+    no_record: bool,
+    /// Archives, bags, folders of FLAC files, FLAC files.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+pub fn run(args: Args) -> ExitStatus {
+    verify_command(
+        &args.paths,
+        args.deep,
+        args.jobs,
+        args.output.json,
+        !args.no_record,
+    )
+}
+
+/// A progress bar on a terminal (files, bytes, rate, ETA); nothing otherwise.
+struct VerifyProgress {
+    bar: indicatif::ProgressBar,
+    /// Record each batch's outcome in its archive.
+    record: bool,
+    warnings: std::sync::Mutex<Vec<String>>,
+    files: std::sync::atomic::AtomicU64,
+    total_files: std::sync::atomic::AtomicU64,
+}
+
+impl Observer for VerifyProgress {
+    fn planned(&self, files: u64, bytes: u64) {
+        let total = self.total_files.fetch_add(files, Ordering::Relaxed) + files;
+        self.bar.inc_length(bytes);
+        let done = self.files.load(Ordering::Relaxed);
+        self.bar.set_message(format!("{done}/{total} files"));
+    }
+
+    fn bags_done(&self, bags: &[BagOutcome], problems: &[Problem], deep: bool) {
+        if !self.record {
+            return;
+        }
+        for (archive, outcome) in capstan::fixity::record_checks(bags, problems, deep) {
+            if let Err(e) = outcome {
+                let mut w = self.warnings.lock().expect("not poisoned");
+                w.push(format!(
+                    "the outcome was not recorded in {}: {}",
+                    text_path(&archive),
+                    esc(&e)
+                ));
+            }
+        }
+    }
+
+    fn checked(&self, bytes: u64) {
+        let done = self.files.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = self.total_files.load(Ordering::Relaxed);
+        self.bar.set_message(format!("{done}/{total} files"));
+        self.bar.inc(bytes);
+    }
+}
+
+pub(crate) fn verify_command(
+    paths: &[PathBuf],
+    deep: bool,
+    jobs: Option<usize>,
+    json: bool,
+    record: bool,
+) -> ExitStatus {
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    if record {
+        // Recording writes to the archive: ingestion records a crash left pending go first.
+        for p in paths.iter().filter(|p| p.join(".capstan").is_dir()) {
+            match capstan::pending::replay(&Archive::new(p)) {
+                Ok(list) => list
+                    .iter()
+                    .for_each(|r| eprintln!("capstan: {}", esc(capstan::pending::describe(r)))),
+                Err(e) => eprintln!("capstan: warning: {}", esc(&e)),
+            }
+        }
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg}  {bytes}/{total_bytes}  {binary_bytes_per_sec}  ETA {eta}  [{wide_bar}]",
+        )
+        .expect("valid template"),
+    );
+    let progress = VerifyProgress {
+        bar,
+        record,
+        warnings: Default::default(),
+        files: Default::default(),
+        total_files: Default::default(),
+    };
+    let report = verify(paths, Options { deep, jobs }, &progress);
+    progress.bar.finish_and_clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            return ExitStatus::CouldNotRun;
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        print_verify_report(&report);
+    }
+    let mut warnings = progress.warnings.into_inner().expect("not poisoned");
+    warnings.dedup();
+    for w in warnings {
+        eprintln!("capstan: warning: {}", esc(w));
+    }
+    ExitStatus::problem_if(!report.passed())
+}
+
+pub(crate) fn print_verify_report(report: &VerifyReport) {
+    for p in &report.problems {
+        println!("{}: {}: {}", p.kind.words(), esc(&p.path), esc(&p.detail));
+        if let Some(from) = &p.moved_from {
+            println!("    moved from {}", esc(from));
+        }
+        if p.damage.len() > 1 {
+            for d in &p.damage {
+                println!("    {} at {} (sample {})", d.kind, d.time, d.sample);
+            }
+        }
+    }
+    let s = &report.summary;
+    let failed = report.bags.iter().filter(|b| b.outcome == "fail").count();
+    if !report.problems.is_empty() {
+        println!();
+    }
+    println!(
+        "verify{}: {}",
+        if report.deep { " --deep" } else { "" },
+        if report.passed() {
+            "PASS, everything checked is intact".to_string()
+        } else {
+            format!("FAIL, {} problem(s)", s.problems)
+        }
+    );
+    println!(
+        "  bags      {:>8}  ({} pass, {failed} fail)",
+        s.bags,
+        s.bags as usize - failed
+    );
+    println!(
+        "  files     {:>8}  {:.2} GB in {:.1} s ({:.0} MB/s)",
+        s.files,
+        s.bytes as f64 / 1e9,
+        s.seconds,
+        s.bytes as f64 / 1e6 / s.seconds.max(1e-9)
+    );
+    let mut kinds: Vec<(ProblemKind, usize)> = Vec::new();
+    for p in &report.problems {
+        match kinds.iter_mut().find(|(k, _)| *k == p.kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((p.kind, 1)),
+        }
+    }
+    for (kind, n) in kinds {
+        println!("  {:<24}{n:>3}", kind.words());
+    }
+}
