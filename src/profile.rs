@@ -8,7 +8,7 @@
 
 use crate::dsp::levels::AnalysisSettings;
 use crate::metadata::{check_key, check_value};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -208,7 +208,64 @@ pub struct Profile {
     pub access_copy: AccessCopy,
 }
 
+/// A profile at a glance: what `capstan profiles` lists and the station's capture form offers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub name: String,
+    /// The carrier's description.
+    pub carrier: String,
+    pub sample_rate: u32,
+    pub bit_depth: u32,
+    /// The channels' names, in order.
+    pub channels: Vec<String>,
+    /// One mono master per channel.
+    pub per_channel: bool,
+    /// Metadata fields an item must have.
+    pub required: Vec<String>,
+    /// Metadata fields the profile fills in.
+    pub defaults: BTreeMap<String, String>,
+    /// An access copy is made.
+    pub access_copy: bool,
+    /// The access copy is declicked.
+    pub declick: bool,
+}
+
+impl Summary {
+    /// The layout's name as `capstan profiles --json` has always printed it.
+    pub fn layout_name(&self) -> &'static str {
+        if self.per_channel {
+            "PerChannel"
+        } else {
+            "Interleaved"
+        }
+    }
+}
+
+/// Every shipped profile's summary, in the order they are listed.
+pub fn shipped_summaries() -> Result<Vec<Summary>, ProfileError> {
+    SHIPPED
+        .iter()
+        .map(|(name, _)| Profile::load(name).map(|p| p.summary()))
+        .collect()
+}
+
 impl Profile {
+    /// This profile at a glance.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            name: self.name.clone(),
+            carrier: self.carrier_description.clone(),
+            sample_rate: self.sample_rate,
+            bit_depth: self.bit_depth,
+            channels: self.channel_names.clone(),
+            per_channel: self.layout == Layout::PerChannel,
+            required: self.required_metadata.clone(),
+            defaults: self.default_metadata.clone(),
+            access_copy: self.access_copy.enabled,
+            declick: self.access_copy.declick,
+        }
+    }
+
     /// A shipped profile's name, or a path to a TOML file.
     pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
         if let Some((name, text)) = SHIPPED.iter().find(|(n, _)| *n == name_or_path) {
@@ -481,6 +538,22 @@ fn check_name_pattern(pattern: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_shipped_profile_has_a_summary_with_its_layout_named_as_the_cli_always_did() {
+        let all = shipped_summaries().unwrap();
+        assert_eq!(all.len(), SHIPPED.len());
+        let eight = all.iter().find(|s| s.name == "half-inch-8-track").unwrap();
+        assert!(eight.per_channel);
+        assert_eq!(eight.layout_name(), "PerChannel");
+        assert_eq!(eight.channels.len(), 8);
+        assert!(eight.required.contains(&"TAPE_SPEED".to_string()));
+        let dat = all.iter().find(|s| s.name == "dat").unwrap();
+        assert_eq!(
+            (dat.sample_rate, dat.bit_depth, dat.layout_name()),
+            (48_000, 16, "Interleaved")
+        );
+    }
 
     #[test]
     fn every_shipped_profile_parses_and_matches_its_file() {

@@ -48,21 +48,6 @@ struct Station {
 
 type Answer<T> = Result<T, Failure>;
 
-/// A shipped profile, with what the capture form needs.
-#[derive(Serialize)]
-struct ProfileInfo {
-    name: &'static str,
-    carrier: String,
-    sample_rate: u32,
-    bit_depth: u32,
-    channels: Vec<String>,
-    per_channel: bool,
-    required: Vec<String>,
-    defaults: BTreeMap<String, String>,
-    access_copy: bool,
-    declick: bool,
-}
-
 #[derive(Serialize)]
 struct DeviceInfo {
     name: String,
@@ -74,7 +59,7 @@ struct DeviceInfo {
 struct StationInfo {
     archive: PathBuf,
     agent: String,
-    profiles: Vec<ProfileInfo>,
+    profiles: Vec<capstan::profile::Summary>,
     devices: Vec<DeviceInfo>,
     default_device: String,
     /// Why interfaces could not be listed (the demo tape is still there).
@@ -90,22 +75,7 @@ async fn station(st: State<'_, Station>) -> Answer<StationInfo> {
 }
 
 fn station_info(archive: PathBuf) -> Answer<StationInfo> {
-    let mut profiles = Vec::new();
-    for (name, _) in SHIPPED {
-        let p = Profile::load(name)?;
-        profiles.push(ProfileInfo {
-            name,
-            carrier: p.carrier_description,
-            sample_rate: p.sample_rate,
-            bit_depth: p.bit_depth,
-            channels: p.channel_names,
-            per_channel: p.layout == capstan::profile::Layout::PerChannel,
-            required: p.required_metadata,
-            defaults: p.default_metadata,
-            access_copy: p.access_copy.enabled,
-            declick: p.access_copy.declick,
-        });
-    }
+    let profiles = capstan::profile::shipped_summaries()?;
     let mut devices = vec![DeviceInfo {
         name: DEMO_DEVICE.into(),
         description: "Demo tape (built in: 96 kHz stereo, line-up tone, programme, defects)".into(),
@@ -228,24 +198,25 @@ fn start_capture(st: State<Station>, take: TakeRequest, events: Channel<CaptureM
     if running.is_some() {
         return Err(Failure::new("busy", "a take is already being captured"));
     }
-    let duration = take
-        .seconds
-        .map(|s| take_frames(s, profile.sample_rate))
-        .transpose()?;
+    if let Some(s) = take.seconds {
+        take_frames(s, profile.sample_rate)?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
-    let req = CaptureRequest {
-        duration,
+    let req = CaptureRequest::new(
+        capstan::capture::TakeRequest {
+            profile_arg: take.profile,
+            collection: take.collection,
+            id: take.id,
+            meta: Fields(take.meta),
+            device: take.device,
+            seconds: take.seconds,
+            buffer: None,
+        },
         profile,
-        profile_arg: take.profile,
-        id: take.id,
-        collection: take.collection,
-        meta: Fields(take.meta),
-        archive: st.archive.clone(),
-        device: take.device,
-        buffer: None,
-        stop: Arc::clone(&stop),
-        now: capstan::ingest::transfer_time(),
-    };
+        st.archive.clone(),
+        Arc::clone(&stop),
+    )
+    .map_err(|e| Failure::new("bad_number", e.to_string()))?;
     *running = Some(stop);
     let app = live::Capture::new(events, Arc::clone(&st.capture), Arc::clone(&st.pending));
     std::thread::Builder::new()
@@ -262,7 +233,7 @@ const MAX_TAKE_SECONDS: f64 = 24.0 * 3600.0;
 /// A take's length from the page, in frames: finite, more than nothing, at most
 /// [`MAX_TAKE_SECONDS`].
 fn take_frames(seconds: f64, rate: u32) -> Answer<u64> {
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > MAX_TAKE_SECONDS {
+    if seconds > MAX_TAKE_SECONDS {
         return Err(Failure::new(
             "bad_number",
             format!(
@@ -270,14 +241,8 @@ fn take_frames(seconds: f64, rate: u32) -> Answer<u64> {
             ),
         ));
     }
-    let frames = (seconds * f64::from(rate)).round() as u64;
-    if frames == 0 {
-        return Err(Failure::new(
-            "bad_number",
-            format!("a take of {seconds} seconds holds no sample at {rate} Hz"),
-        ));
-    }
-    Ok(frames)
+    capstan::capture::take_frames(seconds, rate)
+        .map_err(|e| Failure::new("bad_number", e.to_string()))
 }
 
 /// The widest waveform overview the page may ask for (columns).

@@ -140,6 +140,70 @@ pub struct CaptureRequest {
     pub now: OffsetDateTime,
 }
 
+/// A take as the operator asks for it, the same from the CLI and the station.
+#[derive(Debug, Clone)]
+pub struct TakeRequest {
+    /// A shipped profile's name, or a path to a TOML profile.
+    pub profile_arg: String,
+    pub collection: String,
+    pub id: String,
+    pub meta: Fields,
+    /// A device name as `capstan devices` lists it, or `demo`.
+    pub device: String,
+    /// Stop after this many seconds (none: until stopped).
+    pub seconds: Option<f64>,
+    /// Frames per device period (none: the device's).
+    pub buffer: Option<u32>,
+}
+
+/// A take's length that cannot be captured.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("a take's length must be a number of seconds more than 0 holding at least one sample at {rate} Hz, not {seconds}")]
+pub struct TakeLengthError {
+    pub seconds: f64,
+    pub rate: u32,
+}
+
+/// Frames in `seconds` at `rate`, rounded to the nearest frame: finite, more than 0, at least
+/// one frame.
+pub fn take_frames(seconds: f64, rate: u32) -> Result<u64, TakeLengthError> {
+    let frames = (seconds * f64::from(rate)).round();
+    if !seconds.is_finite() || seconds <= 0.0 || frames < 1.0 {
+        return Err(TakeLengthError { seconds, rate });
+    }
+    Ok(frames as u64)
+}
+
+impl CaptureRequest {
+    /// The capture of `take` with its loaded profile, stopping when `stop` is set; the
+    /// transfer's time is now (or `SOURCE_DATE_EPOCH`). The one place a request is made, for
+    /// the CLI and the station alike.
+    pub fn new(
+        take: TakeRequest,
+        profile: Profile,
+        archive: Archive,
+        stop: Arc<AtomicBool>,
+    ) -> Result<CaptureRequest, TakeLengthError> {
+        let duration = take
+            .seconds
+            .map(|s| take_frames(s, profile.sample_rate))
+            .transpose()?;
+        Ok(CaptureRequest {
+            profile,
+            profile_arg: take.profile_arg,
+            id: take.id,
+            collection: take.collection,
+            meta: take.meta,
+            archive,
+            device: take.device,
+            duration,
+            buffer: take.buffer,
+            stop,
+            now: crate::ingest::transfer_time(),
+        })
+    }
+}
+
 /// What a capture says while it runs.
 pub enum CaptureEvent<'a> {
     /// About to start: how long the free disk allows at this data rate.
@@ -527,4 +591,18 @@ fn finish(
         interrupt: None,
         capture: Some(capture),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_take_length_is_whole_frames_more_than_none() {
+        assert_eq!(take_frames(1.5, 48_000), Ok(72_000));
+        assert_eq!(take_frames(0.25, 96_000), Ok(24_000));
+        for bad in [f64::NAN, f64::INFINITY, -1.0, 0.0, 1e-9] {
+            assert!(take_frames(bad, 48_000).is_err(), "{bad}");
+        }
+    }
 }

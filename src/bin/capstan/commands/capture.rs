@@ -5,7 +5,6 @@ use super::{esc, finish, interrupt_flag, profile_and_fields};
 use crate::exit::ExitStatus;
 use crate::{parse_duration, ArchiveArg, OutputArgs};
 use capstan::archive::Archive;
-use capstan::ingest::transfer_time;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,22 +41,23 @@ pub fn run(args: Args) -> ExitStatus {
         Ok(loaded) => loaded,
         Err(status) => return status,
     };
-    let req = capstan::capture::CaptureRequest {
-        duration: args
-            .duration
-            .map(|d| (d.as_secs_f64() * f64::from(loaded.sample_rate)).round() as u64),
-        profile: loaded,
+    let take = capstan::capture::TakeRequest {
         profile_arg: args.profile,
-        id: args.id,
         collection: args.collection,
+        id: args.id,
         meta: fields,
-        archive,
         device: args
             .device
             .unwrap_or_else(capstan::capture::device::default_input_name),
+        seconds: args.duration.map(|d| d.as_secs_f64()),
         buffer: args.buffer,
-        stop: interrupt_flag(),
-        now: transfer_time(),
+    };
+    let req = match capstan::capture::CaptureRequest::new(take, loaded, archive, interrupt_flag()) {
+        Ok(req) => req,
+        Err(e) => {
+            eprintln!("capstan: --duration: {}", super::esc(&e));
+            return ExitStatus::CouldNotRun;
+        }
     };
     capture_command(&req, args.output.json)
 }

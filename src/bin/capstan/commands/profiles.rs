@@ -2,7 +2,7 @@
 
 use crate::exit::ExitStatus;
 use crate::OutputArgs;
-use capstan::profile::{Profile, SHIPPED};
+use capstan::profile::shipped_summaries;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -13,23 +13,23 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let json = args.output.json;
     let mut list = Vec::new();
-    for (name, _) in SHIPPED {
-        let p = Profile::load(name)?;
+    for p in shipped_summaries()? {
         list.push(serde_json::json!({
-            "name": name,
-            "carrier": p.carrier_description,
+            "name": p.name,
+            "carrier": p.carrier,
             "sample_rate": p.sample_rate,
             "bit_depth": p.bit_depth,
-            "channels": p.channel_names,
-            "layout": format!("{:?}", p.layout),
+            "channels": p.channels,
+            "layout": p.layout_name(),
         }));
         if !json {
             println!(
-                "{name:32} {:>6} Hz {:>2}-bit {} ch  {}",
+                "{:32} {:>6} Hz {:>2}-bit {} ch  {}",
+                p.name,
                 p.sample_rate,
                 p.bit_depth,
-                p.channels(),
-                p.carrier_description
+                p.channels.len(),
+                p.carrier
             );
         }
     }
