@@ -1,0 +1,223 @@
+//! Recording: events into `events.jsonl` and the catalogue, items registered, file states set.
+
+use super::*;
+
+impl Catalogue {
+    /// Records events: appended to `events.jsonl` first, then indexed here in one transaction.
+    pub fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
+        events::append(&self.archive, events)?;
+        self.index_events(events)?;
+        Ok(())
+    }
+
+    /// Indexes events already appended to `events.jsonl`, applying their effects on files.
+    pub(super) fn index_events(&mut self, events: &[Event]) -> Result<(), CatalogueError> {
+        self.write(|tx| insert_events(tx, events, true))
+    }
+
+    /// Registers an item and its files in one transaction. Registering a known item updates it:
+    /// its fields, its files' sizes, digests and states (a file whose digest changed loses its
+    /// last check), and files no longer in the bag are dropped.
+    pub fn register_item(&mut self, item: &ItemRecord) -> Result<(), CatalogueError> {
+        self.write(|tx| upsert_item(tx, item))
+    }
+
+    /// Registers an item and records its events in one catalogue transaction (ingest).
+    pub(super) fn register_and_index(
+        &mut self,
+        item: &ItemRecord,
+        events: &[Event],
+    ) -> Result<(), CatalogueError> {
+        self.write(|tx| {
+            upsert_item(tx, item)?;
+            insert_events(tx, events, true)
+        })
+    }
+
+    /// Sets a file's status. False if the catalogue does not know the file.
+    pub fn set_file_status(
+        &mut self,
+        item: &str,
+        path: &str,
+        status: FileStatus,
+    ) -> Result<bool, CatalogueError> {
+        let (collection, id) = split_item(item);
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE files SET status = ?4 WHERE path = ?3 AND item =
+                   (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
+                params![collection, id, path, status.as_str()],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    /// Notes a fixity check of a file: when (RFC 3339), its outcome (`pass`, `fail`,
+    /// `warning`) and detail. False if the catalogue does not know the file.
+    pub fn set_file_checked(
+        &mut self,
+        item: &str,
+        path: &str,
+        date_time: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<bool, CatalogueError> {
+        let (collection, id) = split_item(item);
+        self.write(|tx| {
+            set_checked(tx, collection, id, path, date_time, outcome, detail).map(|n| n > 0)
+        })
+    }
+}
+
+pub(super) fn insert_events(
+    tx: &Transaction<'_>,
+    events: &[Event],
+    apply: bool,
+) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO events (date_time, event_type, item, file, outcome, detail, agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for e in events {
+        st.execute(params![
+            e.date_time,
+            e.event_type,
+            e.item,
+            e.file,
+            e.outcome,
+            e.detail,
+            e.agent
+        ])?;
+        if apply {
+            apply_event(tx, e)?;
+        }
+    }
+    Ok(())
+}
+
+/// What an event says about a file's state.
+pub(super) fn apply_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
+    let Some(file) = &e.file else { return Ok(()) };
+    let (collection, id) = split_item(&e.item);
+    let status = match e.event_type.as_str() {
+        // A file that could be checked is there, whatever the outcome.
+        "fixity check" => {
+            set_checked(
+                tx,
+                collection,
+                id,
+                file,
+                &e.date_time,
+                &e.outcome,
+                &e.detail,
+            )?;
+            FileStatus::Present
+        }
+        "move" => FileStatus::Moved,
+        "deletion" => FileStatus::Missing,
+        _ => return Ok(()),
+    };
+    tx.prepare_cached(
+        "UPDATE files SET status = ?4 WHERE path = ?3 AND item =
+           (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
+    )?
+    .execute(params![collection, id, file, status.as_str()])?;
+    Ok(())
+}
+
+pub(super) fn set_checked(
+    tx: &Transaction<'_>,
+    collection: &str,
+    id: &str,
+    path: &str,
+    date_time: &str,
+    outcome: &str,
+    detail: &str,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "UPDATE files SET last_checked = ?4, last_outcome = ?5, last_detail = ?6
+         WHERE path = ?3 AND item = (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
+    )?
+    .execute(params![collection, id, path, date_time, outcome, detail])
+}
+
+pub(super) fn upsert_item(tx: &Transaction<'_>, item: &ItemRecord) -> rusqlite::Result<()> {
+    let row: i64 = tx.query_row(
+        "INSERT INTO items (collection, item_id, bag_path, profile, bagging_date, payload_oxum,
+                            audio_seconds, needs_listen, registered_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (collection, item_id) DO UPDATE SET
+            bag_path = excluded.bag_path, profile = excluded.profile,
+            bagging_date = excluded.bagging_date, payload_oxum = excluded.payload_oxum,
+            audio_seconds = excluded.audio_seconds, needs_listen = excluded.needs_listen,
+            registered_at = excluded.registered_at
+         RETURNING id",
+        params![
+            item.collection,
+            item.id,
+            item.bag_path,
+            item.profile,
+            item.bagging_date,
+            item.payload_oxum,
+            item.audio_seconds,
+            item.needs_listen,
+            now_rfc3339()
+        ],
+        |r| r.get(0),
+    )?;
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO files (item, path, bytes, sha256, status, audio_md5)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (item, path) DO UPDATE SET
+            bytes = excluded.bytes, status = excluded.status, audio_md5 = excluded.audio_md5,
+            last_checked = CASE WHEN sha256 = excluded.sha256 THEN last_checked END,
+            last_outcome = CASE WHEN sha256 = excluded.sha256 THEN last_outcome END,
+            last_detail = CASE WHEN sha256 = excluded.sha256 THEN last_detail END,
+            sha256 = excluded.sha256",
+    )?;
+    for f in &item.files {
+        upsert.execute(params![
+            row,
+            f.path,
+            f.bytes.map(|b| b as i64),
+            f.sha256,
+            f.status.as_str(),
+            f.audio_md5
+        ])?;
+    }
+    // Files the bag no longer lists.
+    let keep: std::collections::HashSet<&str> =
+        item.files.iter().map(|f| f.path.as_str()).collect();
+    let mut st = tx.prepare_cached("SELECT path FROM files WHERE item = ?1")?;
+    let known: Vec<String> = st
+        .query_map([row], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for path in known.iter().filter(|p| !keep.contains(p.as_str())) {
+        tx.execute(
+            "DELETE FROM files WHERE item = ?1 AND path = ?2",
+            params![row, path],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records events the one way they are recorded: under the catalogue lock, appended to
+/// `events.jsonl` first, then (with `item`, when given, registered in the same transaction)
+/// indexed in the catalogue. [`RecordError::Catalogue`] means the log holds them and the
+/// catalogue does not.
+pub fn record(
+    archive: &Archive,
+    item: Option<&ItemRecord>,
+    events: &[Event],
+) -> Result<(), RecordError> {
+    // Opened first, so the lock is held across both writes; its failure is reported only after
+    // the log has been written.
+    let catalogue = Catalogue::open(archive);
+    events::append(archive, events)?;
+    let mut catalogue = catalogue?;
+    match item {
+        Some(item) => catalogue.register_and_index(item, events)?,
+        None => catalogue.index_events(events)?,
+    }
+    Ok(())
+}

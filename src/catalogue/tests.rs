@@ -1,0 +1,725 @@
+//! The catalogue's tests: schema, recording, queries and reindex, on real SQLite files.
+
+use super::*;
+use crate::archive::bag::{write_tag_files, PayloadFile};
+use sha2::{Digest, Sha256};
+
+fn event(item: &str, kind: &str, file: Option<&str>, outcome: &str, n: usize) -> Event {
+    Event {
+        date_time: format!("2026-01-01T00:00:{:02}Z", n % 60),
+        event_type: kind.into(),
+        item: item.into(),
+        file: file.map(str::to_string),
+        outcome: outcome.into(),
+        detail: format!("detail {n}"),
+        agent: "capstan test".into(),
+    }
+}
+
+fn item(collection: &str, id: &str, files: &[(&str, &str)]) -> ItemRecord {
+    ItemRecord {
+        collection: collection.into(),
+        id: id.into(),
+        bag_path: format!("{collection}/{id}"),
+        profile: Some("dat".into()),
+        bagging_date: Some("2026-01-01".into()),
+        payload_oxum: Some(format!("{}.{}", files.len() * 10, files.len())),
+        audio_seconds: Some(1.5),
+        needs_listen: None,
+        files: files
+            .iter()
+            .map(|(path, sha)| FileRecord {
+                path: path.to_string(),
+                bytes: Some(10),
+                sha256: sha.to_string(),
+                audio_md5: None,
+                status: FileStatus::Present,
+            })
+            .collect(),
+    }
+}
+
+/// A bag at `root/collection/id` holding these payload files.
+fn make_bag(root: &Path, collection: &str, id: &str, files: &[(&str, &[u8])]) {
+    let bag = root.join(collection).join(id);
+    std::fs::create_dir_all(bag.join("data")).unwrap();
+    let payload: Vec<PayloadFile> = files
+        .iter()
+        .map(|(name, bytes)| {
+            std::fs::write(bag.join(name), bytes).unwrap();
+            PayloadFile {
+                path: name.to_string(),
+                sha256: Sha256::digest(bytes).into(),
+                bytes: bytes.len() as u64,
+            }
+        })
+        .collect();
+    write_tag_files(
+        &bag,
+        &payload,
+        &[
+            ("Bagging-Date", "2026-01-02".into()),
+            ("Capstan-Profile", "dat".into()),
+        ],
+        &[],
+    )
+    .unwrap();
+}
+
+fn sha(b: &[u8]) -> String {
+    crate::flac::hex(&Sha256::digest(b))
+}
+
+#[test]
+fn a_new_catalogue_has_the_versioned_schema_in_wal_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Archive::new(tmp.path());
+    let cat = Catalogue::open(&archive).unwrap();
+    assert_eq!(cat.path(), archive.meta_dir().join("catalogue.sqlite"));
+    assert_eq!(cat.versions().unwrap(), (SCHEMA_VERSION, APPLICATION_ID));
+    let mode: String = cat
+        .conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = cat
+        .conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    assert_eq!(fk, 1);
+    let mut names: Vec<String> = cat
+        .conn
+        .prepare("SELECT name FROM sqlite_master ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|n: &String| !n.starts_with("sqlite_"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "events",
+            "events_item",
+            "files",
+            "files_last_checked",
+            "files_sha256",
+            "items"
+        ]
+    );
+    drop(cat);
+    // Opening again keeps it as it is.
+    let again = Catalogue::open(&archive).unwrap();
+    assert_eq!(again.history(None).unwrap(), []);
+}
+
+#[test]
+fn registering_twice_updates_the_item_and_its_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Archive::new(tmp.path());
+    let mut cat = Catalogue::open(&archive).unwrap();
+    let first = item("c", "i", &[("data/a.flac", "aa"), ("data/b.flac", "bb")]);
+    cat.register_item(&first).unwrap();
+    cat.register_item(&first).unwrap();
+    assert!(cat
+        .set_file_checked("c/i", "data/a.flac", "2026-02-01T00:00:00Z", "pass", "ok")
+        .unwrap());
+    assert!(cat
+        .set_file_checked("c/i", "data/b.flac", "2026-02-01T00:00:00Z", "pass", "ok")
+        .unwrap());
+    // Re-registered: a's digest unchanged, b's changed, c new, nothing else.
+    let mut second = item("c", "i", &[("data/a.flac", "aa"), ("data/b.flac", "b2")]);
+    second.files.push(FileRecord {
+        path: "data/c.json".into(),
+        bytes: None,
+        sha256: "cc".into(),
+        audio_md5: None,
+        status: FileStatus::Missing,
+    });
+    second.profile = Some("lacquer-disc".into());
+    cat.register_item(&second).unwrap();
+    let items = cat.items().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].profile.as_deref(), Some("lacquer-disc"));
+    assert_eq!(items[0].files, 3);
+    assert_eq!(items[0].bytes, 20);
+    let a = cat.file_by_path("c/i", "data/a.flac").unwrap().unwrap();
+    assert_eq!(a.last_outcome.as_deref(), Some("pass"));
+    let b = cat.file_by_path("c/i", "data/b.flac").unwrap().unwrap();
+    assert_eq!((b.sha256.as_str(), b.last_checked), ("b2", None));
+    let c = cat.file_by_path("c/i", "data/c.json").unwrap().unwrap();
+    assert_eq!((c.status, c.bytes), (FileStatus::Missing, None));
+    // A file the bag no longer lists is dropped.
+    cat.register_item(&item("c", "i", &[("data/a.flac", "aa")]))
+        .unwrap();
+    assert!(cat.file_by_path("c/i", "data/b.flac").unwrap().is_none());
+    assert_eq!(cat.items().unwrap()[0].files, 1);
+}
+
+#[test]
+fn events_come_back_in_order_and_set_the_files_states() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Archive::new(tmp.path());
+    let mut cat = Catalogue::open(&archive).unwrap();
+    cat.register_item(&item(
+        "c",
+        "i",
+        &[("data/a.flac", "AA"), ("data/b.flac", "bb")],
+    ))
+    .unwrap();
+    cat.register_item(&item("d", "i", &[("data/a.flac", "aa")]))
+        .unwrap();
+    cat.register_item(&item("d", "j", &[("data/j.flac", "jj")]))
+        .unwrap();
+    let evs = vec![
+        event("c/i", "ingestion", None, "pass", 1),
+        event("d/i", "ingestion", None, "pass", 2),
+        event("c/i", "fixity check", Some("data/a.flac"), "pass", 3),
+        event("c/i", "fixity check", Some("data/b.flac"), "fail", 4),
+        event("d/i", "move", Some("data/a.flac"), "warning", 5),
+    ];
+    cat.record(&evs).unwrap();
+    assert_eq!(cat.history(None).unwrap(), evs);
+    // Paged newest first, in the query.
+    let newest: Vec<Event> = evs.iter().rev().cloned().collect();
+    assert_eq!(cat.recent_events(2, 0).unwrap(), newest[..2]);
+    assert_eq!(cat.recent_events(2, 3).unwrap(), newest[3..]);
+    assert!(cat.recent_events(2, 9).unwrap().is_empty());
+    let ci: Vec<Event> = evs.iter().filter(|e| e.item == "c/i").cloned().collect();
+    assert_eq!(cat.history(Some("c/i")).unwrap(), ci);
+    // events.jsonl got them too, first.
+    let log = std::fs::read_to_string(archive.meta_dir().join("events.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), evs.len());
+
+    let a = cat.file_by_path("c/i", "data/a.flac").unwrap().unwrap();
+    assert_eq!(a.last_checked.as_deref(), Some("2026-01-01T00:00:03Z"));
+    let b = cat.file_by_path("c/i", "data/b.flac").unwrap().unwrap();
+    assert_eq!(
+        (b.last_outcome.as_deref(), b.last_detail.as_deref()),
+        (Some("fail"), Some("detail 4"))
+    );
+    let moved = cat.file_by_path("d/i", "data/a.flac").unwrap().unwrap();
+    assert_eq!(moved.status, FileStatus::Moved);
+    // Digests are matched whatever their case.
+    let same: Vec<String> = cat
+        .files_by_digest("aa")
+        .unwrap()
+        .into_iter()
+        .map(|f| f.item)
+        .collect();
+    assert_eq!(same, ["d/i"]);
+    assert_eq!(cat.files_by_digest("AA").unwrap().len(), 1);
+    // Never checked first, then oldest; moved files are not scheduled.
+    let due: Vec<String> = cat
+        .least_recently_checked(10)
+        .unwrap()
+        .into_iter()
+        .map(|f| format!("{}:{}", f.item, f.path))
+        .collect();
+    assert_eq!(
+        due,
+        ["d/j:data/j.flac", "c/i:data/a.flac", "c/i:data/b.flac"]
+    );
+    assert_eq!(cat.least_recently_checked(1).unwrap().len(), 1);
+    assert!(cat
+        .set_file_status("d/i", "data/a.flac", FileStatus::Present)
+        .unwrap());
+    assert!(!cat
+        .set_file_status("d/i", "data/none.flac", FileStatus::Present)
+        .unwrap());
+
+    let report = cat.report().unwrap();
+    assert_eq!(report.summary.items, 3);
+    assert_eq!(report.summary.open_problems, 1);
+    assert_eq!(report.summary.never_verified, 2);
+    let ci = &report.items[0];
+    assert_eq!(ci.item, "c/i");
+    assert_eq!(ci.last_verification.as_ref().unwrap().outcome, "fail");
+    assert_eq!(ci.problems.len(), 1);
+    assert_eq!(ci.problems[0].path, "data/b.flac");
+}
+
+#[test]
+fn items_are_found_by_full_name_or_unambiguous_bare_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Archive::new(tmp.path());
+    let mut cat = Catalogue::open(&archive).unwrap();
+    for (c, i) in [("c", "a_1"), ("c", "shared"), ("d", "shared")] {
+        cat.register_item(&item(c, i, &[])).unwrap();
+    }
+    cat.record(&[event("gone/old", "deletion", None, "pass", 1)])
+        .unwrap();
+    let r = |n: &str| cat.resolve_item(n);
+    assert_eq!(r("c/a_1").unwrap().as_deref(), Some("c/a_1"));
+    assert_eq!(r("a_1").unwrap().as_deref(), Some("c/a_1"));
+    assert_eq!(r("a%1").unwrap(), None);
+    assert_eq!(r("A_1").unwrap(), None);
+    assert_eq!(r("old").unwrap().as_deref(), Some("gone/old"));
+    assert_eq!(r("d/shared").unwrap().as_deref(), Some("d/shared"));
+    assert_eq!(r("nope").unwrap(), None);
+    match r("shared") {
+        Err(CatalogueError::Ambiguous { candidates, .. }) => {
+            assert_eq!(candidates, ["c/shared", "d/shared"])
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn two_writers_at_once_never_see_a_locked_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Archive::new(tmp.path());
+    Catalogue::open(&archive).unwrap();
+    let per_thread = 150;
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let archive = archive.clone();
+            s.spawn(move || {
+                let mut cat = Catalogue::open(&archive).unwrap();
+                let name = format!("c/t{t}");
+                for n in 0..per_thread {
+                    cat.register_item(&item("c", &format!("t{t}"), &[("data/x", "x")]))
+                        .unwrap();
+                    cat.record(&[event(&name, "fixity check", Some("data/x"), "pass", n)])
+                        .unwrap();
+                    // A reader in between, on its own connection.
+                    assert_eq!(cat.history(Some(&name)).unwrap().len(), n + 1);
+                }
+            });
+        }
+        // A third process-like user opening and reading throughout.
+        s.spawn(|| {
+            for _ in 0..50 {
+                let cat = Catalogue::open(&archive).unwrap();
+                cat.report().unwrap();
+            }
+        });
+    });
+    let cat = Catalogue::open(&archive).unwrap();
+    assert_eq!(cat.history(None).unwrap().len(), 2 * per_thread);
+    let log = std::fs::read_to_string(archive.meta_dir().join("events.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 2 * per_thread);
+}
+
+fn open_err(archive: &Archive) -> CatalogueError {
+    Catalogue::open(archive).unwrap_err()
+}
+
+#[test]
+fn damaged_catalogues_are_reported_never_recreated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Archive::new(tmp.path());
+    let path = catalogue_path(&archive);
+    let mut cat = Catalogue::open(&archive).unwrap();
+    for n in 0..200 {
+        cat.register_item(&item(
+            "c",
+            &format!("i{n}"),
+            &[("data/a", "aa"), ("data/b", "bb")],
+        ))
+        .unwrap();
+    }
+    drop(cat); // checkpoints the WAL into the file
+    let good = std::fs::read(&path).unwrap();
+    assert!(good.len() > 3 * 4096);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "garbage",
+            (0..20_000u32).map(|i| (i * 7919 % 251) as u8).collect(),
+        ),
+        ("empty", Vec::new()),
+        ("cut inside the header", good[..50].to_vec()),
+        ("cut mid-page", good[..good.len() - 100].to_vec()),
+        ("cut at a page", good[..2 * 4096].to_vec()),
+        ("header zeroed", {
+            let mut b = good.clone();
+            b[..100].fill(0);
+            b
+        }),
+    ];
+    for (what, bytes) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        let err = open_err(&archive);
+        assert!(
+            matches!(err, CatalogueError::Corrupt { .. }),
+            "{what}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains("capstan reindex"),
+            "{what}: {msg}"
+        );
+        // Still the damaged bytes: nothing was recreated over them.
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{what}");
+    }
+    // Damage inside a table: found by the query that reads it.
+    let mut b = good.clone();
+    let last_page = b.len() - 4096;
+    b[last_page..].fill(0xA5);
+    std::fs::write(&path, &b).unwrap();
+    let found = Catalogue::open(&archive).and_then(|c| c.report().map(|_| ()));
+    assert!(
+        matches!(found, Err(CatalogueError::Corrupt { .. })),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn foreign_newer_and_missing_catalogues_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Archive::new(tmp.path());
+    let path = catalogue_path(&archive);
+    std::fs::create_dir_all(archive.meta_dir()).unwrap();
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+    }
+    assert!(matches!(open_err(&archive), CatalogueError::Corrupt { .. }));
+    std::fs::remove_file(&path).unwrap();
+    Catalogue::open(&archive).unwrap();
+    {
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+    }
+    assert!(matches!(
+        open_err(&archive),
+        CatalogueError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1
+    ));
+    // Gone from an archive that holds items: reported, not silently started afresh.
+    for f in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{f}", path.display()));
+    }
+    std::fs::create_dir_all(tmp.path().join("c/i")).unwrap();
+    let err = open_err(&archive);
+    assert!(matches!(err, CatalogueError::Missing { .. }), "{err:?}");
+    assert!(err.to_string().contains("capstan reindex"));
+    assert!(!path.exists());
+    assert!(matches!(
+        Catalogue::open(&Archive::new(tmp.path().join("none"))).unwrap_err(),
+        CatalogueError::NoArchive { .. }
+    ));
+}
+
+#[test]
+fn a_catalogue_that_cannot_be_opened_still_gets_the_events_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Archive::new(tmp.path());
+    std::fs::create_dir_all(archive.meta_dir()).unwrap();
+    std::fs::write(catalogue_path(&archive), b"not a database at all, no").unwrap();
+    let evs = [event("c/i", "ingestion", None, "pass", 1)];
+    let err = record(&archive, Some(&item("c", "i", &[])), &evs).unwrap_err();
+    assert!(matches!(
+        err,
+        RecordError::Catalogue(CatalogueError::Corrupt { .. })
+    ));
+    let log = std::fs::read_to_string(archive.meta_dir().join("events.jsonl")).unwrap();
+    let back: Event = serde_json::from_str(log.trim()).unwrap();
+    assert_eq!(back, evs[0]);
+}
+
+#[test]
+fn why_an_item_needs_a_listen_is_read_from_its_qc_report() {
+    let one = br#"{"takes":[{"capture":{"flagged":true,"ended":"interrupted (recovered from its journal)","gaps":[]}}]}"#;
+    assert_eq!(
+        qc_needs_listen(one).as_deref(),
+        Some("interrupted (recovered from its journal)")
+    );
+    let two = br#"{"takes":[{"capture":{"flagged":false,"ended":"stopped","gaps":[]}},
+        {"capture":{"flagged":true,"ended":"stopped","gaps":[{},{}]}}]}"#;
+    assert_eq!(
+        qc_needs_listen(two).as_deref(),
+        Some("take 2: stopped; 2 gaps of lost samples")
+    );
+    // Ingested files (no capture) and clean captures need nothing.
+    assert_eq!(qc_needs_listen(br#"{"takes":[{"source":{}}]}"#), None);
+    assert_eq!(
+        qc_needs_listen(
+            br#"{"takes":[{"capture":{"flagged":false,"ended":"stopped","gaps":[]}}]}"#
+        ),
+        None
+    );
+    assert_eq!(qc_needs_listen(b"not json"), None);
+}
+
+#[test]
+fn a_version_1_catalogue_learns_which_items_need_a_listen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let archive = Archive::new(root);
+    Catalogue::open(&archive).unwrap();
+    let qc = br#"{"takes":[{"source":{"frames":48000,"sample_rate":48000},"capture":{"flagged":true,"ended":"device error: no samples for 5 s","gaps":[{}]}}]}"#;
+    make_bag(root, "c", "i", &[("data/i.qc.json", qc)]);
+    make_bag(root, "c", "j", &[("data/j_pm.flac", b"clean")]);
+    let mut cat = Catalogue::open(&archive).unwrap();
+    for id in ["i", "j"] {
+        let rel = Path::new("c").join(id);
+        let rec = item_from_bag(&root.join(&rel), &rel, &mut ReindexSummary::default()).unwrap();
+        cat.register_item(&rec).unwrap();
+    }
+    let listen = |cat: &Catalogue| -> Vec<Option<String>> {
+        cat.items()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.needs_listen)
+            .collect()
+    };
+    let expected = vec![
+        Some("device error: no samples for 5 s; 1 gap of lost samples".to_string()),
+        None,
+    ];
+    assert_eq!(listen(&cat), expected);
+    assert_eq!(cat.report().unwrap().summary.needs_listen, 1);
+    // Back to what version 1 wrote: no column, user_version 1.
+    cat.conn
+        .execute_batch(
+            "ALTER TABLE items DROP COLUMN needs_listen;
+             ALTER TABLE files DROP COLUMN audio_md5; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    drop(cat);
+    let cat = Catalogue::open(&archive).unwrap();
+    assert_eq!(cat.versions().unwrap().0, SCHEMA_VERSION);
+    assert_eq!(listen(&cat), expected);
+}
+
+#[test]
+fn a_version_2_catalogue_learns_the_masters_audio_md5_from_the_qc_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let archive = Archive::new(root);
+    Catalogue::open(&archive).unwrap();
+    let md5 = "00112233445566778899aabbccddeeff";
+    let qc = format!(
+        r#"{{"takes":[{{"source":{{"frames":48000,"sample_rate":48000}},"masters":[{{"file":"data/i_pm.flac","audio_md5":"{}"}}]}}]}}"#,
+        md5.to_uppercase()
+    );
+    make_bag(
+        root,
+        "c",
+        "i",
+        &[("data/i.qc.json", qc.as_bytes()), ("data/i_pm.flac", b"x")],
+    );
+    let mut cat = Catalogue::open(&archive).unwrap();
+    let rel = Path::new("c/i");
+    let rec = item_from_bag(&root.join(rel), rel, &mut ReindexSummary::default()).unwrap();
+    cat.register_item(&rec).unwrap();
+    let md5s = |cat: &Catalogue| -> Vec<(String, Option<String>)> {
+        cat.known_items("c").unwrap().remove(0).files
+    };
+    let expected = vec![
+        ("data/i.qc.json".to_string(), None),
+        ("data/i_pm.flac".to_string(), Some(md5.to_string())),
+    ];
+    assert_eq!(md5s(&cat), expected);
+    // Back to what version 2 wrote: no column, user_version 2.
+    cat.conn
+        .execute_batch("ALTER TABLE files DROP COLUMN audio_md5; PRAGMA user_version = 2;")
+        .unwrap();
+    drop(cat);
+    // Even a read-only open upgrades it, on writable media.
+    let cat = Catalogue::open_read_only(&archive).unwrap();
+    assert_eq!(cat.versions().unwrap().0, SCHEMA_VERSION);
+    assert_eq!(md5s(&cat), expected);
+}
+
+#[test]
+fn reindex_rebuilds_items_files_events_and_states_from_the_archive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let archive = Archive::new(root);
+    Catalogue::open(&archive).unwrap(); // before the first item, as ingest does
+    let qc = br#"{"takes":[{"source":{"frames":96000,"sample_rate":48000}},{"source":{"frames":24000,"sample_rate":48000}}]}"#;
+    make_bag(
+        root,
+        "c",
+        "i",
+        &[("data/i_pm.flac", b"master"), ("data/i.qc.json", qc)],
+    );
+    make_bag(root, "c", "j", &[("data/j_pm.flac", b"other")]);
+    // Recorded live, as ingest and a watcher would.
+    let mut live = Catalogue::open(&archive).unwrap();
+    let evs = vec![
+        event("c/i", "ingestion", None, "pass", 1),
+        event("c/i", "fixity check", Some("data/i_pm.flac"), "fail", 2),
+        event("c/j", "move", Some("data/j_pm.flac"), "warning", 3),
+    ];
+    live.record(&evs).unwrap();
+    drop(live);
+    // c/j's master really went; a line of the log was damaged; a hostile manifest line.
+    std::fs::remove_file(root.join("c/j/data/j_pm.flac")).unwrap();
+    let log = archive.meta_dir().join("events.jsonl");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str("{\"truncated\": \n");
+    std::fs::write(&log, text).unwrap();
+    let mut manifest = std::fs::read_to_string(root.join("c/i/manifest-sha256.txt")).unwrap();
+    manifest.push_str(&format!("{}  ../../etc/passwd\n", sha(b"x")));
+    // A payload file replaced by a link is not followed.
+    manifest.push_str(&format!("{}  data/link\n", sha(b"x")));
+    std::os::unix::fs::symlink("/etc/passwd", root.join("c/i/data/link")).unwrap();
+    std::fs::write(root.join("c/i/manifest-sha256.txt"), manifest).unwrap();
+    // A bag that is not at collection/id, and a stale temp file from a crashed reindex.
+    make_bag(root, "deep/er", "x", &[("data/x", b"x")]);
+    std::fs::write(archive.meta_dir().join("catalogue.sqlite.reindex"), b"junk").unwrap();
+    // The catalogue itself is garbage.
+    std::fs::write(catalogue_path(&archive), vec![0x5Au8; 8192]).unwrap();
+
+    let s = reindex(&archive).unwrap();
+    assert_eq!(
+        (s.items, s.files, s.missing_files, s.events),
+        (2, 4, 2, 3),
+        "{s:?}"
+    );
+    assert_eq!(
+        (s.skipped_event_lines, s.skipped_paths, s.skipped_bags),
+        (1, 1, 1),
+        "{s:?}"
+    );
+    assert!(!archive.meta_dir().join("catalogue.sqlite.reindex").exists());
+    let cat = Catalogue::open(&archive).unwrap();
+    assert_eq!(cat.history(None).unwrap(), evs);
+    let items = cat.items().unwrap();
+    let i = &items[0];
+    assert_eq!(i.item, "c/i");
+    assert_eq!(i.profile.as_deref(), Some("dat"));
+    assert_eq!(i.bagging_date.as_deref(), Some("2026-01-02"));
+    assert_eq!(i.audio_seconds, Some(2.5));
+    assert_eq!(i.bytes, 6 + qc.len() as u64);
+    let m = cat.file_by_path("c/i", "data/i_pm.flac").unwrap().unwrap();
+    assert_eq!(m.sha256, sha(b"master"));
+    assert_eq!(m.last_outcome.as_deref(), Some("fail"));
+    let link = cat.file_by_path("c/i", "data/link").unwrap().unwrap();
+    assert_eq!((link.status, link.bytes), (FileStatus::Missing, None));
+    let j = cat.file_by_path("c/j", "data/j_pm.flac").unwrap().unwrap();
+    assert_eq!(j.status, FileStatus::Moved);
+    assert_eq!(cat.report().unwrap().summary.open_problems, 3);
+    drop(cat);
+    // Again, from a catalogue that is simply gone.
+    std::fs::remove_file(catalogue_path(&archive)).unwrap();
+    assert!(matches!(open_err(&archive), CatalogueError::Missing { .. }));
+    assert_eq!(reindex(&archive).unwrap().events, 3);
+    assert_eq!(
+        Catalogue::open(&archive).unwrap().history(None).unwrap(),
+        evs
+    );
+}
+
+#[test]
+fn reindex_gives_the_file_states_that_recording_gave() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let archive = Archive::new(root);
+    let mut live = Catalogue::open(&archive).unwrap();
+    make_bag(
+        root,
+        "c",
+        "i",
+        &[("data/a", b"a"), ("data/b", b"b"), ("data/m", b"m")],
+    );
+    make_bag(root, "c", "j", &[("data/x", b"x")]);
+    let files = |bag: &str, names: &[&str]| -> Vec<FileRecord> {
+        names
+            .iter()
+            .map(|n| {
+                let path = format!("data/{n}");
+                let bytes = std::fs::read(root.join(bag).join(&path)).unwrap();
+                FileRecord {
+                    sha256: sha(&bytes),
+                    bytes: Some(bytes.len() as u64),
+                    path,
+                    audio_md5: None,
+                    status: FileStatus::Present,
+                }
+            })
+            .collect()
+    };
+    for (id, names) in [("i", &["a", "b", "m"][..]), ("j", &["x"][..])] {
+        let mut rec = item("c", id, &[]);
+        rec.files = files(&format!("c/{id}"), names);
+        rec.payload_oxum = None;
+        rec.audio_seconds = None;
+        rec.profile = Some("dat".into());
+        rec.bagging_date = Some("2026-01-02".into());
+        live.register_item(&rec).unwrap();
+    }
+    live.record(&[
+        event("c/i", "fixity check", Some("data/a"), "pass", 1),
+        event("c/i", "fixity check", Some("data/b"), "fail", 2),
+        event("c/i", "fixity check", Some("data/a"), "warning", 3),
+        event("c/i", "move", Some("data/m"), "warning", 4),
+        event("c/j", "fixity check", None, "pass", 5),
+    ])
+    .unwrap();
+    std::fs::remove_file(root.join("c/i/data/m")).unwrap();
+    let all = |c: &Catalogue| c.files_where("1 ORDER BY i.item_id, f.path", []).unwrap();
+    let before = all(&live);
+    drop(live);
+    reindex(&archive).unwrap();
+    let rebuilt = Catalogue::open(&archive).unwrap();
+    let mut after = all(&rebuilt);
+    // The moved file's size was known live; the rebuild found no file to measure.
+    let m = after.iter_mut().find(|f| f.path == "data/m").unwrap();
+    assert_eq!((m.status, m.bytes), (FileStatus::Moved, None));
+    m.bytes = Some(1);
+    assert_eq!(after, before);
+    assert_eq!(
+        rebuilt.items().unwrap()[1]
+            .last_verification
+            .as_ref()
+            .unwrap()
+            .outcome,
+        "pass"
+    );
+}
+
+#[test]
+fn events_recorded_during_a_reindex_are_not_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Archive::new(tmp.path());
+    Catalogue::open(&archive).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let recorded = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut n = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || n < 50 {
+                record(
+                    &archive,
+                    None,
+                    &[event("c/i", "fixity check", None, "pass", n)],
+                )
+                .unwrap();
+                n += 1;
+            }
+            n
+        });
+        for _ in 0..5 {
+            reindex(&archive).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap()
+    });
+    let cat = Catalogue::open(&archive).unwrap();
+    let history = cat.history(None).unwrap();
+    assert_eq!(history.len(), recorded);
+    let details: Vec<String> = history.into_iter().map(|e| e.detail).collect();
+    let want: Vec<String> = (0..recorded).map(|n| format!("detail {n}")).collect();
+    assert_eq!(details, want);
+}
+
+#[test]
+fn qc_durations_sum_the_takes() {
+    assert_eq!(
+        qc_audio_seconds(br#"{"takes":[{"source":{"frames":44100,"sample_rate":44100}}]}"#),
+        Some(1.0)
+    );
+    assert_eq!(qc_audio_seconds(br#"{"takes":[{"source":{}}]}"#), None);
+    assert_eq!(qc_audio_seconds(b"nope"), None);
+}
+
+#[test]
+fn the_migrations_are_consecutive_and_reach_the_schema_version() {
+    let from: Vec<i64> = schema::MIGRATIONS.iter().map(|m| m.from).collect();
+    assert_eq!(from, (1..SCHEMA_VERSION).collect::<Vec<_>>());
+}
