@@ -16,7 +16,7 @@
 //! pending record that the next writer appends there.
 
 use crate::archive::confined::{self, Access, Dir, Kind};
-use crate::archive::events::{self, Event};
+use crate::archive::events::{self, Event, EventType};
 use crate::archive::{Archive, ArchiveError};
 use crate::catalogue::{self, RecordError, ReindexSummary};
 use serde::{Deserialize, Serialize};
@@ -158,7 +158,7 @@ pub enum PendingError {
 }
 
 /// Item, type, date-time, file and detail of an event.
-type Key = (String, String, String, Option<String>, String);
+type Key = (String, EventType, String, Option<String>, String);
 
 /// The key that tells one event from another for replay: an event in the log with the same
 /// key is the same event.

@@ -30,7 +30,7 @@
 //! catalogue is opened per round, so `capstan reindex` never waits on a watcher for long.
 
 use crate::archive::bag::{is_bag, survey, walk_bag, FileStamp};
-use crate::archive::events::Event;
+use crate::archive::events::{Event, EventType, Outcome};
 use crate::archive::Archive;
 use crate::catalogue::{self, Catalogue, CatalogueError, FileRow, FileStatus, RecordError};
 use crate::fixity::{check_against, display_path, sha256_of, verify, Options, Quiet};
@@ -87,13 +87,19 @@ fn parse_ns(rfc3339: &str) -> Option<i128> {
         .map(|t| t.unix_timestamp_nanos())
 }
 
-fn event(item: &str, file: Option<&str>, kind: &str, outcome: &str, detail: String) -> Event {
+fn event(
+    item: &str,
+    file: Option<&str>,
+    kind: EventType,
+    outcome: Outcome,
+    detail: String,
+) -> Event {
     Event {
         date_time: now_rfc3339(),
-        event_type: kind.into(),
+        event_type: kind,
         item: item.into(),
         file: file.map(str::to_string),
-        outcome: outcome.into(),
+        outcome,
         detail,
         agent: crate::ingest::agent(),
     }
@@ -104,9 +110,12 @@ fn fixity_event(root: &Path, row: &FileRow) -> Event {
     let path = root.join(&row.bag_path).join(&row.path);
     let verdict = check_against(&path, &row.sha256, row.audio_md5.as_deref(), false);
     let (outcome, detail) = match verdict.problems.first() {
-        None => ("pass", format!("SHA-256 matches ({} bytes)", verdict.bytes)),
+        None => (
+            Outcome::Pass,
+            format!("SHA-256 matches ({} bytes)", verdict.bytes),
+        ),
         Some(_) => (
-            "fail",
+            Outcome::Fail,
             verdict
                 .problems
                 .iter()
@@ -115,15 +124,21 @@ fn fixity_event(root: &Path, row: &FileRow) -> Event {
                 .join("; "),
         ),
     };
-    event(&row.item, Some(&row.path), "fixity check", outcome, detail)
+    event(
+        &row.item,
+        Some(&row.path),
+        EventType::FixityCheck,
+        outcome,
+        detail,
+    )
 }
 
 /// Whether a check found the problem the file's last recorded check found already (then it is
 /// not recorded again: each condition once, a change always).
 fn same_problem(row: &FileRow, e: &Event) -> bool {
-    e.outcome != "pass"
+    e.outcome != Outcome::Pass
         && row.status == FileStatus::Present
-        && row.last_outcome.as_deref() == Some(e.outcome.as_str())
+        && row.last_outcome.as_ref() == Some(&e.outcome)
         && row.last_detail.as_deref() == Some(e.detail.as_str())
 }
 
@@ -228,20 +243,24 @@ impl Watcher<'_> {
             // A bag that lost its bagit.txt (or has something else in its place): said once,
             // again when what is there changes, and once more when it is back.
             let said = cat.last_event(&item.item, None)?.filter(|e| {
-                e.event_type == "fixity check"
-                    && e.outcome == "fail"
+                e.event_type == EventType::FixityCheck
+                    && e.outcome == Outcome::Fail
                     && e.detail.starts_with("malformed bag: ")
             });
             match (bagit_problem(&bag), said) {
                 (Some(found), Some(said)) if found == said.detail => {}
-                (Some(found), _) => {
-                    events.push(event(&item.item, None, "fixity check", "fail", found))
-                }
+                (Some(found), _) => events.push(event(
+                    &item.item,
+                    None,
+                    EventType::FixityCheck,
+                    Outcome::Fail,
+                    found,
+                )),
                 (None, Some(_)) => events.push(event(
                     &item.item,
                     None,
-                    "fixity check",
-                    "pass",
+                    EventType::FixityCheck,
+                    Outcome::Pass,
                     "bagit.txt is back".into(),
                 )),
                 (None, None) => {}
@@ -353,15 +372,15 @@ impl Watcher<'_> {
                 Some(to) => event(
                     &f.item,
                     Some(&f.path),
-                    "move",
-                    "warning",
+                    EventType::Move,
+                    Outcome::Warning,
                     format!("moved or renamed to {to} (same SHA-256)"),
                 ),
                 None => event(
                     &f.item,
                     Some(&f.path),
-                    "deletion",
-                    "fail",
+                    EventType::Deletion,
+                    Outcome::Fail,
                     "missing: no longer on disk, and its SHA-256 was found nowhere else".into(),
                 ),
             });
@@ -373,13 +392,13 @@ impl Watcher<'_> {
             // Reported by an earlier watcher (or run) already: the record says so.
             let known = cat
                 .last_event(&item, Some(&path))?
-                .is_some_and(|e| e.outcome == "warning" && e.detail == UNLISTED);
+                .is_some_and(|e| e.outcome == Outcome::Warning && e.detail == UNLISTED);
             if !known {
                 events.push(event(
                     &item,
                     Some(&path),
-                    "fixity check",
-                    "warning",
+                    EventType::FixityCheck,
+                    Outcome::Warning,
                     UNLISTED.into(),
                 ));
             }
@@ -451,8 +470,8 @@ impl Watcher<'_> {
         events.push(event(
             &item,
             None,
-            "fixity check",
-            "pass",
+            EventType::FixityCheck,
+            Outcome::Pass,
             format!(
                 "bag registered by the watcher: {} file(s), {} bytes, every manifest and tag manifest checks out",
                 report.summary.files, report.summary.bytes
@@ -463,8 +482,8 @@ impl Watcher<'_> {
             events.push(event(
                 &item,
                 Some(&f.path),
-                "fixity check",
-                "pass",
+                EventType::FixityCheck,
+                Outcome::Pass,
                 "SHA-256 matches the bag's manifest".into(),
             ));
             files.push((item.clone(), f.path.clone(), f.sha256.clone()));

@@ -11,20 +11,165 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 
+/// A PREMIS event type (the Library of Congress vocabulary,
+/// `http://id.loc.gov/vocabulary/preservation/eventType`), written as its label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum EventType {
+    /// An item entered the archive.
+    Ingestion,
+    /// A file's digest was computed at ingest.
+    MessageDigestCalculation,
+    /// A file (or a bag) was checked against its recorded digests.
+    FixityCheck,
+    /// A file was found elsewhere in the archive with its digest (`move`).
+    Move,
+    /// A file is gone (`deletion`).
+    Deletion,
+    /// A type Capstan does not write (another tool's, or a later version's), kept as it was
+    /// written so that reading and writing the log back loses nothing.
+    Other(String),
+}
+
+impl EventType {
+    /// The label, as the log and the catalogue hold it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EventType::Ingestion => "ingestion",
+            EventType::MessageDigestCalculation => "message digest calculation",
+            EventType::FixityCheck => "fixity check",
+            EventType::Move => "move",
+            EventType::Deletion => "deletion",
+            EventType::Other(s) => s,
+        }
+    }
+}
+
+impl From<String> for EventType {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "ingestion" => EventType::Ingestion,
+            "message digest calculation" => EventType::MessageDigestCalculation,
+            "fixity check" => EventType::FixityCheck,
+            "move" => EventType::Move,
+            "deletion" => EventType::Deletion,
+            _ => EventType::Other(s),
+        }
+    }
+}
+
+impl From<EventType> for String {
+    fn from(t: EventType) -> String {
+        match t {
+            EventType::Other(s) => s,
+            t => t.as_str().to_string(),
+        }
+    }
+}
+
+impl From<&str> for EventType {
+    fn from(s: &str) -> Self {
+        EventType::from(s.to_string())
+    }
+}
+
+/// Compares with the written form (`"pass"`, `"fixity check"`).
+impl PartialEq<&str> for EventType {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A PREMIS event outcome, written as its word.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// Something to look at that is not a failure (a moved file, an unlisted one).
+    Warning,
+    /// A word Capstan does not write, kept as it was written.
+    Other(String),
+}
+
+impl Outcome {
+    /// The word, as the log and the catalogue hold it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Warning => "warning",
+            Outcome::Other(s) => s,
+        }
+    }
+
+    /// `Pass` when `ok`, else `Fail`.
+    pub fn pass_if(ok: bool) -> Outcome {
+        if ok {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        }
+    }
+}
+
+impl From<String> for Outcome {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "pass" => Outcome::Pass,
+            "fail" => Outcome::Fail,
+            "warning" => Outcome::Warning,
+            _ => Outcome::Other(s),
+        }
+    }
+}
+
+impl From<Outcome> for String {
+    fn from(o: Outcome) -> String {
+        match o {
+            Outcome::Other(s) => s,
+            o => o.as_str().to_string(),
+        }
+    }
+}
+
+impl From<&str> for Outcome {
+    fn from(s: &str) -> Self {
+        Outcome::from(s.to_string())
+    }
+}
+
+/// Compares with the written form (`"pass"`, `"fixity check"`).
+impl PartialEq<&str> for Outcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One PREMIS event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// RFC 3339, UTC.
     pub date_time: String,
-    /// PREMIS event type: `ingestion`, `message digest calculation`, `fixity check`, ...
-    pub event_type: String,
+    pub event_type: EventType,
     /// `collection/item-id`
     pub item: String,
     /// The file, relative to the item's bag, when the event concerns one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    /// `pass`, `fail` or `warning`.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub detail: String,
     /// `capstan <version>; libFLAC <version>`
     pub agent: String,
@@ -60,4 +205,51 @@ pub fn append(archive: &super::Archive, events: &[Event]) -> Result<(), ArchiveE
     }
     f.write_all(text.as_bytes()).map_err(io)?;
     f.sync_data().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_and_outcomes_are_written_as_their_words_and_read_back() {
+        for (t, word) in [
+            (EventType::Ingestion, "ingestion"),
+            (
+                EventType::MessageDigestCalculation,
+                "message digest calculation",
+            ),
+            (EventType::FixityCheck, "fixity check"),
+            (EventType::Move, "move"),
+            (EventType::Deletion, "deletion"),
+            (EventType::Other("replication".into()), "replication"),
+        ] {
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{word}\""));
+            assert_eq!(
+                serde_json::from_str::<EventType>(&format!("\"{word}\"")).unwrap(),
+                t
+            );
+            assert_eq!(t.to_string(), word);
+        }
+        for (o, word) in [
+            (Outcome::Pass, "pass"),
+            (Outcome::Fail, "fail"),
+            (Outcome::Warning, "warning"),
+            (Outcome::Other("PASS".into()), "PASS"),
+        ] {
+            assert_eq!(serde_json::to_string(&o).unwrap(), format!("\"{word}\""));
+            assert_eq!(
+                serde_json::from_str::<Outcome>(&format!("\"{word}\"")).unwrap(),
+                o
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_with_words_capstan_does_not_write_reads_and_writes_back_the_same() {
+        let line = br#"{"date_time":"2026-01-01T00:00:00Z","event_type":"replication","item":"c/i","outcome":"transferred","detail":"to s3","agent":"other tool 2.0"}"#;
+        let e = parse_line(line).unwrap();
+        assert_eq!(e.event_type, EventType::Other("replication".into()));
+        assert_eq!(serde_json::to_string(&e).unwrap().as_bytes(), line);
+    }
 }

@@ -65,7 +65,7 @@ use schema::*;
 use crate::archive::bag::{
     find_bags, info_field, manifest_files, parse_bag_info, parse_manifest, safe_payload_path,
 };
-use crate::archive::events::{self, Event};
+use crate::archive::events::{self, Event, EventType, Outcome};
 use crate::archive::{Archive, ArchiveError};
 use crate::units::now_rfc3339;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction};
@@ -253,7 +253,7 @@ pub struct FileRow {
     pub sha256: String,
     pub status: FileStatus,
     pub last_checked: Option<String>,
-    pub last_outcome: Option<String>,
+    pub last_outcome: Option<Outcome>,
     pub last_detail: Option<String>,
     /// A FLAC's audio MD5 as recorded at ingest, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -292,7 +292,7 @@ impl ItemSummary {
         let failed = self
             .last_verification
             .as_ref()
-            .is_some_and(|v| v.outcome == "fail")
+            .is_some_and(|v| v.outcome == Outcome::Fail)
             || self.bag_failed.is_some();
         self.problems.len().max(usize::from(failed))
     }
@@ -325,7 +325,7 @@ pub struct ReportSummary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verification {
     pub date_time: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub detail: String,
 }
 

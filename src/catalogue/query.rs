@@ -15,7 +15,7 @@ pub(super) fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
         sha256: r.get(4)?,
         status: FileStatus::parse(&r.get::<_, String>(5)?),
         last_checked: r.get(6)?,
-        last_outcome: r.get(7)?,
+        last_outcome: r.get::<_, Option<String>>(7)?.map(Outcome::from),
         last_detail: r.get(8)?,
         audio_md5: r.get(9)?,
     })
@@ -102,10 +102,10 @@ impl Catalogue {
         let map = |r: &rusqlite::Row<'_>| {
             Ok(Event {
                 date_time: r.get(0)?,
-                event_type: r.get(1)?,
+                event_type: r.get::<_, String>(1)?.into(),
                 item: r.get(2)?,
                 file: r.get(3)?,
-                outcome: r.get(4)?,
+                outcome: r.get::<_, String>(4)?.into(),
                 detail: r.get(5)?,
                 agent: r.get(6)?,
             })
@@ -142,10 +142,10 @@ impl Catalogue {
         let map = |r: &rusqlite::Row<'_>| {
             Ok(Event {
                 date_time: r.get(0)?,
-                event_type: r.get(1)?,
+                event_type: r.get::<_, String>(1)?.into(),
                 item: r.get(2)?,
                 file: r.get(3)?,
-                outcome: r.get(4)?,
+                outcome: r.get::<_, String>(4)?.into(),
                 detail: r.get(5)?,
                 agent: r.get(6)?,
             })
@@ -184,10 +184,10 @@ impl Catalogue {
             .query_map(rusqlite::params![limit, offset], |r| {
                 Ok(Event {
                     date_time: r.get(0)?,
-                    event_type: r.get(1)?,
+                    event_type: r.get::<_, String>(1)?.into(),
                     item: r.get(2)?,
                     file: r.get(3)?,
-                    outcome: r.get(4)?,
+                    outcome: r.get::<_, String>(4)?.into(),
                     detail: r.get(5)?,
                     agent: r.get(6)?,
                 })
@@ -340,7 +340,7 @@ impl Catalogue {
         let verification = |r: &rusqlite::Row<'_>| {
             Ok(Verification {
                 date_time: r.get(0)?,
-                outcome: r.get(1)?,
+                outcome: r.get::<_, String>(1)?.into(),
                 detail: r.get(2)?,
             })
         };
@@ -353,7 +353,7 @@ impl Catalogue {
                 .query_row([&item.item], verification)
                 .optional()
                 .map_err(&sql)?
-                .filter(|v| v.outcome == "fail");
+                .filter(|v| v.outcome == Outcome::Fail);
         }
         let problems = self.files_where(
             "f.status <> 'present' OR f.last_outcome = 'fail'

@@ -52,19 +52,28 @@ impl Catalogue {
         })
     }
 
-    /// Notes a fixity check of a file: when (RFC 3339), its outcome (`pass`, `fail`,
-    /// `warning`) and detail. False if the catalogue does not know the file.
+    /// Notes a fixity check of a file: when (RFC 3339), its outcome and detail. False if the
+    /// catalogue does not know the file.
     pub fn set_file_checked(
         &mut self,
         item: &str,
         path: &str,
         date_time: &str,
-        outcome: &str,
+        outcome: &Outcome,
         detail: &str,
     ) -> Result<bool, CatalogueError> {
         let (collection, id) = split_item(item);
         self.write(|tx| {
-            set_checked(tx, collection, id, path, date_time, outcome, detail).map(|n| n > 0)
+            set_checked(
+                tx,
+                collection,
+                id,
+                path,
+                date_time,
+                outcome.as_str(),
+                detail,
+            )
+            .map(|n| n > 0)
         })
     }
 }
@@ -81,10 +90,10 @@ pub(super) fn insert_events(
     for e in events {
         st.execute(params![
             e.date_time,
-            e.event_type,
+            e.event_type.as_str(),
             e.item,
             e.file,
-            e.outcome,
+            e.outcome.as_str(),
             e.detail,
             e.agent
         ])?;
@@ -99,22 +108,22 @@ pub(super) fn insert_events(
 pub(super) fn apply_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
     let Some(file) = &e.file else { return Ok(()) };
     let (collection, id) = split_item(&e.item);
-    let status = match e.event_type.as_str() {
+    let status = match e.event_type {
         // A file that could be checked is there, whatever the outcome.
-        "fixity check" => {
+        EventType::FixityCheck => {
             set_checked(
                 tx,
                 collection,
                 id,
                 file,
                 &e.date_time,
-                &e.outcome,
+                e.outcome.as_str(),
                 &e.detail,
             )?;
             FileStatus::Present
         }
-        "move" => FileStatus::Moved,
-        "deletion" => FileStatus::Missing,
+        EventType::Move => FileStatus::Moved,
+        EventType::Deletion => FileStatus::Missing,
         _ => return Ok(()),
     };
     tx.prepare_cached(

@@ -123,10 +123,22 @@ fn registering_twice_updates_the_item_and_its_files() {
     cat.register_item(&first).unwrap();
     cat.register_item(&first).unwrap();
     assert!(cat
-        .set_file_checked("c/i", "data/a.flac", "2026-02-01T00:00:00Z", "pass", "ok")
+        .set_file_checked(
+            "c/i",
+            "data/a.flac",
+            "2026-02-01T00:00:00Z",
+            &Outcome::Pass,
+            "ok"
+        )
         .unwrap());
     assert!(cat
-        .set_file_checked("c/i", "data/b.flac", "2026-02-01T00:00:00Z", "pass", "ok")
+        .set_file_checked(
+            "c/i",
+            "data/b.flac",
+            "2026-02-01T00:00:00Z",
+            &Outcome::Pass,
+            "ok"
+        )
         .unwrap());
     // Re-registered: a's digest unchanged, b's changed, c new, nothing else.
     let mut second = item("c", "i", &[("data/a.flac", "aa"), ("data/b.flac", "b2")]);
@@ -145,7 +157,7 @@ fn registering_twice_updates_the_item_and_its_files() {
     assert_eq!(items[0].files, 3);
     assert_eq!(items[0].bytes, 20);
     let a = cat.file_by_path("c/i", "data/a.flac").unwrap().unwrap();
-    assert_eq!(a.last_outcome.as_deref(), Some("pass"));
+    assert_eq!(a.last_outcome.as_ref().map(Outcome::as_str), Some("pass"));
     let b = cat.file_by_path("c/i", "data/b.flac").unwrap().unwrap();
     assert_eq!((b.sha256.as_str(), b.last_checked), ("b2", None));
     let c = cat.file_by_path("c/i", "data/c.json").unwrap().unwrap();
@@ -196,7 +208,10 @@ fn events_come_back_in_order_and_set_the_files_states() {
     assert_eq!(a.last_checked.as_deref(), Some("2026-01-01T00:00:03Z"));
     let b = cat.file_by_path("c/i", "data/b.flac").unwrap().unwrap();
     assert_eq!(
-        (b.last_outcome.as_deref(), b.last_detail.as_deref()),
+        (
+            b.last_outcome.as_ref().map(Outcome::as_str),
+            b.last_detail.as_deref()
+        ),
         (Some("fail"), Some("detail 4"))
     );
     let moved = cat.file_by_path("d/i", "data/a.flac").unwrap().unwrap();
@@ -589,7 +604,7 @@ fn reindex_rebuilds_items_files_events_and_states_from_the_archive() {
     assert_eq!(i.bytes, 6 + qc.len() as u64);
     let m = cat.file_by_path("c/i", "data/i_pm.flac").unwrap().unwrap();
     assert_eq!(m.sha256, sha(b"master"));
-    assert_eq!(m.last_outcome.as_deref(), Some("fail"));
+    assert_eq!(m.last_outcome.as_ref().map(Outcome::as_str), Some("fail"));
     let link = cat.file_by_path("c/i", "data/link").unwrap().unwrap();
     assert_eq!((link.status, link.bytes), (FileStatus::Missing, None));
     let j = cat.file_by_path("c/j", "data/j_pm.flac").unwrap().unwrap();

@@ -25,6 +25,7 @@
 mod bag;
 mod digest;
 
+use crate::archive::events::{EventType, Outcome};
 use crate::flac::verify::{check_stream, AudioCheck, Md5Status};
 use crate::units::Timecode;
 pub use digest::Algorithm;
@@ -189,7 +190,7 @@ pub struct BagOutcome {
     pub payload: Vec<String>,
     /// `collection/item-id`: the bag's parent folder and its External-Identifier.
     pub item: Option<String>,
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub files: u64,
     pub bytes: u64,
 }
@@ -208,7 +209,7 @@ pub struct Summary {
 pub struct VerifyReport {
     pub version: u32,
     pub deep: bool,
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub summary: Summary,
     pub bags: Vec<BagOutcome>,
     pub problems: Vec<Problem>,
@@ -662,7 +663,7 @@ pub fn verify(
     Ok(VerifyReport {
         version: 1,
         deep: options.deep,
-        outcome: if problems.is_empty() { "pass" } else { "fail" },
+        outcome: Outcome::pass_if(problems.is_empty()),
         summary: Summary {
             bags: bag_outcomes.len() as u64,
             files,
@@ -839,7 +840,7 @@ fn compare_with_record(paths: &[PathBuf], bags: &[PathBuf]) -> Record {
                     dir: dir.clone(),
                     payload: known.files.iter().map(|(f, _)| f.clone()).collect(),
                     item: Some(known.item.clone()),
-                    outcome: "fail",
+                    outcome: Outcome::Fail,
                     files: 0,
                     bytes: 0,
                 },
@@ -898,7 +899,7 @@ impl Run {
                         dir: plan.dir.clone(),
                         payload: plan.payload(),
                         item: plan.item.clone(),
-                        outcome: if failed { "fail" } else { "pass" },
+                        outcome: Outcome::pass_if(!failed),
                         files: plan.jobs.len() as u64,
                         bytes: plan.jobs.clone().map(|i| results[i].bytes).sum(),
                         path: shown,
@@ -960,7 +961,7 @@ fn known_items(root: &Path, under: &str) -> Vec<crate::catalogue::KnownItem> {
     let mut items: Vec<String> = log
         .split(|&b| b == b'\n')
         .filter_map(|line| serde_json::from_slice::<crate::archive::events::Event>(line).ok())
-        .filter(|e| e.event_type == "ingestion" && e.item.split('/').count() == 2)
+        .filter(|e| e.event_type == EventType::Ingestion && e.item.split('/').count() == 2)
         .map(|e| e.item)
         .collect();
     items.sort();
@@ -1025,12 +1026,12 @@ pub fn record_checks(
             continue;
         };
         let event =
-            |file: Option<&str>, outcome: &str, detail: String| crate::archive::events::Event {
+            |file: Option<&str>, outcome: Outcome, detail: String| crate::archive::events::Event {
                 date_time: date_time.clone(),
-                event_type: "fixity check".into(),
+                event_type: EventType::FixityCheck,
                 item: item.clone(),
                 file: file.map(str::to_string),
-                outcome: outcome.into(),
+                outcome,
                 detail,
                 agent: agent.clone(),
             };
@@ -1043,7 +1044,7 @@ pub fn record_checks(
         let item_gone = of_bag.iter().find(|p| p.kind == ProblemKind::ItemMissing);
         events.push(event(
             None,
-            bag.outcome,
+            bag.outcome.clone(),
             match bag_problems {
                 0 => format!(
                     "capstan verify{}: {} file(s), {} bytes, all intact",
@@ -1068,10 +1069,14 @@ pub fn record_checks(
                     .map_or(&[][..], Vec::as_slice),
             };
             events.push(match found.is_empty() {
-                true => event(Some(rel), "pass", "digest matches the manifest".into()),
+                true => event(
+                    Some(rel),
+                    Outcome::Pass,
+                    "digest matches the manifest".into(),
+                ),
                 false => event(
                     Some(rel),
-                    "fail",
+                    Outcome::Fail,
                     found
                         .iter()
                         .map(|p| format!("{}: {}", p.kind.words(), p.detail))

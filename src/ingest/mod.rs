@@ -14,7 +14,7 @@
 //! way. [`Prepared::commit`] moves the proved bag into the archive and records it.
 
 use crate::archive::bag::{write_tag_files, PayloadFile};
-use crate::archive::events::Event;
+use crate::archive::events::{Event, EventType, Outcome};
 use crate::archive::premis;
 use crate::archive::{out_of_space, Archive, ArchiveError, Staging};
 use crate::catalogue::{self, Catalogue, RecordError};
@@ -484,10 +484,10 @@ fn ingestion_events(req: &IngestRequest, payload: &[PayloadFile]) -> Vec<Event> 
     let item = format!("{}/{}", req.collection, req.id);
     let mut evs = vec![Event {
         date_time: rfc3339(req.now),
-        event_type: "ingestion".into(),
+        event_type: EventType::Ingestion,
         item: item.clone(),
         file: None,
-        outcome: "pass".into(),
+        outcome: Outcome::Pass,
         detail: format!(
             "{} take(s) from {} with profile {}",
             parts,
@@ -503,10 +503,10 @@ fn ingestion_events(req: &IngestRequest, payload: &[PayloadFile]) -> Vec<Event> 
     for p in payload {
         evs.push(Event {
             date_time: rfc3339(req.now),
-            event_type: "message digest calculation".into(),
+            event_type: EventType::MessageDigestCalculation,
             item: item.clone(),
             file: Some(p.path.clone()),
-            outcome: "pass".into(),
+            outcome: Outcome::Pass,
             detail: format!("SHA-256 {}", hex(&p.sha256)),
             agent: agent(),
         });

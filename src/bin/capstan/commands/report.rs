@@ -110,9 +110,9 @@ pub(crate) fn print_archive_report(archive: &Archive, report: &ArchiveReport) {
             println!("    needs a listen: {}", esc(why));
         }
         for p in &i.problems {
-            let what = match (p.status, p.last_outcome.as_deref()) {
-                (capstan::catalogue::FileStatus::Present, _) => "failed its last check".to_string(),
-                (status, _) => status.as_str().to_string(),
+            let what = match p.status {
+                capstan::catalogue::FileStatus::Present => "failed its last check".to_string(),
+                status => status.as_str().to_string(),
             };
             println!(
                 "    problem: {} {what}{}",

@@ -4,6 +4,7 @@
 use super::esc;
 use crate::exit::ExitStatus;
 use crate::OutputArgs;
+use capstan::archive::events::Outcome;
 use capstan::archive::Archive;
 use capstan::fixity::{
     text_path, verify, BagOutcome, Observer, Options, Problem, ProblemKind, VerifyReport,
@@ -153,7 +154,11 @@ pub(crate) fn print_verify_report(report: &VerifyReport) {
         }
     }
     let s = &report.summary;
-    let failed = report.bags.iter().filter(|b| b.outcome == "fail").count();
+    let failed = report
+        .bags
+        .iter()
+        .filter(|b| b.outcome == Outcome::Fail)
+        .count();
     if !report.problems.is_empty() {
         println!();
     }

@@ -3,6 +3,7 @@
 use super::{esc, interrupt_flag};
 use crate::exit::ExitStatus;
 use crate::{parse_duration, ArchiveArg, OutputArgs};
+use capstan::archive::events::Outcome;
 use capstan::archive::Archive;
 use capstan::watch::{watch, Tell, WatchOptions};
 use std::path::PathBuf;
@@ -45,11 +46,11 @@ pub fn run(args: Args) -> ExitStatus {
     // With --once the exit status says whether a problem was recorded (cron mails it).
     let mut problems = 0usize;
     let mut tell = |t: Tell| match t {
-        Tell::Event(e) if e.outcome != "pass" && json => {
+        Tell::Event(e) if e.outcome != Outcome::Pass && json => {
             problems += 1;
             println!("{}", serde_json::to_string(e).expect("events serialise"))
         }
-        Tell::Event(e) if e.outcome != "pass" => {
+        Tell::Event(e) if e.outcome != Outcome::Pass => {
             problems += 1;
             print_watch_event(e)
         }
