@@ -24,10 +24,12 @@
 //!   inside one, leaving every finished item committed and no partial one.
 
 use crate::archive::confined::{self, Access, Dir};
+use crate::archive::item_id::ItemId;
 use crate::archive::Archive;
 use crate::ingest::{self, IngestError, IngestRequest};
 use crate::metadata::{parse_meta_arg, Fields};
 use crate::profile::Profile;
+use crate::report::QcReport;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
@@ -437,18 +439,17 @@ fn archived(
     let read = root
         .open_file(&qc, Access::Read)
         .and_then(|mut f| f.read_to_end(&mut text));
-    let archived_as = format!("{}/{} is already in the archive", row.collection, row.id);
+    let archived_as = format!(
+        "{} is already in the archive",
+        ItemId::known(&row.collection, &row.id)
+    );
     if read.is_err() {
         return Some(Err(format!(
             "{archived_as}, without a QC report to compare its sources with"
         )));
     }
-    let qc: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
-    let takes = qc["takes"].as_array().cloned().unwrap_or_default();
-    let recorded: Vec<&str> = takes
-        .iter()
-        .map(|t| t["source"]["sha256"].as_str().unwrap_or(""))
-        .collect();
+    let takes = QcReport::read(&text).map(|qc| qc.takes).unwrap_or_default();
+    let recorded: Vec<&str> = takes.iter().map(|t| t.source.sha256.as_str()).collect();
     let mut given = Vec::with_capacity(sources.len());
     for s in sources {
         match sha256_of(s) {
@@ -463,14 +464,7 @@ fn archived(
     }
     Some(Ok(takes
         .iter()
-        .map(|t| {
-            t["masters"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m["sha256"].as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|t| t.masters.iter().map(|m| m.sha256.clone()).collect())
         .collect()))
 }
 

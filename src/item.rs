@@ -11,9 +11,11 @@
 
 use crate::archive::confined::Access;
 use crate::archive::events::Event;
+use crate::archive::item_id::ItemId;
 use crate::archive::Archive;
 use crate::catalogue::{Catalogue, CatalogueError, FileRow};
-use crate::metadata::{check_identifier, MetadataError};
+use crate::metadata::MetadataError;
+use crate::report::QcReport;
 use serde::Serialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -55,8 +57,8 @@ pub struct ItemView {
     /// Payload files with their SHA-256, status and last fixity check.
     pub files: Vec<FileRow>,
     pub history: Vec<Event>,
-    /// The QC report (`data/<id>.qc.json`) as written.
-    pub qc: Option<serde_json::Value>,
+    /// The QC report (`data/<id>.qc.json`).
+    pub qc: Option<QcReport>,
     /// What could not be read, each with its reason (the view shows the rest).
     pub unreadable: Vec<String>,
 }
@@ -90,11 +92,11 @@ fn read_small(archive: &Archive, rel: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// The item's QC report (`data/<id>.qc.json`) as written, or why it could not be read.
-fn read_qc(archive: &Archive, bag: &Path, id: &str) -> Result<serde_json::Value, String> {
+fn read_qc(archive: &Archive, bag: &Path, id: &str) -> Result<QcReport, String> {
     let rel = bag.join("data").join(format!("{id}.qc.json"));
     let path = archive.root.join(&rel);
     let bytes = read_small(archive, &rel)?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    QcReport::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// An item named by a person, resolved: `collection/id`, its id, and its bag.
@@ -111,13 +113,11 @@ fn resolve(archive: &Archive, cat: &Catalogue, name: &str) -> Result<Resolved, I
         name: name.to_string(),
     };
     let item = cat.resolve_item(name)?.ok_or_else(unknown)?;
-    let (collection, id) = item.split_once('/').ok_or_else(unknown)?;
-    check_identifier("collection", collection)?;
-    check_identifier("id", id)?;
+    let named: ItemId = item.parse()?;
     Ok(Resolved {
-        bag: archive.item_dir(collection, id),
-        rel: Path::new(collection).join(id),
-        id: id.to_string(),
+        bag: archive.item_dir(&named.collection, &named.id),
+        rel: named.bag(),
+        id: named.id,
         item: item.clone(),
     })
 }
@@ -139,9 +139,10 @@ pub fn item_overview(
         detail,
     };
     let qc = read_qc(archive, &rel, &id).map_err(report_err)?;
-    let masters: Vec<&str> = qc["takes"][0]["masters"]
-        .as_array()
-        .map(|m| m.iter().filter_map(|m| m["file"].as_str()).collect())
+    let masters: Vec<&str> = qc
+        .takes
+        .first()
+        .map(|t| t.masters.iter().map(|m| m.file.as_str()).collect())
         .unwrap_or_default();
     if masters.is_empty() {
         return Err(report_err("it names no master".into()));
@@ -258,7 +259,7 @@ mod tests {
         assert!(tags.contains(&("TAPE_SPEED".into(), "7.5".into())));
         assert!(v.files.iter().any(|f| f.path == "data/reel-1.qc.json"));
         assert!(v.history.iter().any(|e| e.event_type == "ingestion"));
-        assert_eq!(v.qc.as_ref().unwrap()["item"], "reel-1");
+        assert_eq!(v.qc.as_ref().unwrap().item, "reel-1");
     }
 
     #[test]
@@ -292,10 +293,9 @@ mod tests {
         std::fs::remove_file(data.join("reel-1.qc.json")).unwrap();
         std::fs::write(
             data.join("reel-1.qc.json"),
-            serde_json::to_vec(&serde_json::json!(
-                {"takes": [{"masters": [{"file": "data/reel-1_pm.flac"}]}]}
-            ))
-            .unwrap(),
+            crate::report::sample_qc_json(|v| {
+                v["takes"][0]["masters"][0]["file"] = "data/reel-1_pm.flac".into();
+            }),
         )
         .unwrap();
         let err = item_overview(&archive, "tapes/reel-1", 100).unwrap_err();

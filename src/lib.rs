@@ -25,4 +25,5 @@ pub mod review;
 pub mod riff;
 pub mod source;
 pub mod units;
+mod vocabulary;
 pub mod watch;

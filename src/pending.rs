@@ -17,6 +17,7 @@
 
 use crate::archive::confined::{self, Access, Dir, Kind};
 use crate::archive::events::{self, Event, EventType};
+use crate::archive::item_id::ItemId;
 use crate::archive::{Archive, ArchiveError};
 use crate::catalogue::{self, RecordError, ReindexSummary};
 use serde::{Deserialize, Serialize};
@@ -268,7 +269,7 @@ fn replay_record(
     bag: &Path,
     record: &Record,
 ) -> Result<Replayed, PendingError> {
-    let item = format!("{}/{}", record.collection, record.id);
+    let item = ItemId::known(&record.collection, &record.id).to_string();
     let logged = logged_keys(archive, &item)?;
     let missing: Vec<Event> = record
         .events

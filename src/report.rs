@@ -3,16 +3,18 @@
 //! `hh:mm:ss.fff`. Levels that cannot be measured (silence: -inf) are `null`.
 //! `version` changes whenever a field changes meaning or is removed.
 
+use crate::capture::GapKind;
 use crate::dsp::declick::{Repair, RepairKind};
 use crate::dsp::defects::{DefectReport, Dropout, PairPhase};
 use crate::dsp::levels::{ChannelLevels, LevelReport, ProgrammeLevels};
+use crate::source::wav::Container;
 use crate::units::{FrameCount, FrameIndex, Timecode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The schema version of the report.
 pub const QC_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QcReport {
     pub version: u32,
     pub item: String,
@@ -24,8 +26,51 @@ pub struct QcReport {
     pub takes: Vec<TakeReport>,
 }
 
+impl QcReport {
+    /// Reads a QC report back: the one reader of `data/<item-id>.qc.json`, used by the
+    /// catalogue's reindex, the item view and ingest-batch's resume. A report written by any
+    /// release reads back as it was written (`to_json` of what this returns gives the same
+    /// bytes); one that is not a QC report is an error, never a panic.
+    pub fn read(json: &[u8]) -> Result<QcReport, serde_json::Error> {
+        serde_json::from_slice(json)
+    }
+
+    /// The report as Capstan writes it: pretty JSON with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a QC report serialises");
+        s.push('\n');
+        s
+    }
+
+    /// The audio MD5 of every master and access copy it lists: (path in the bag, MD5 in
+    /// lower-case hex).
+    pub fn audio_md5s(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for t in &self.takes {
+            for m in &t.masters {
+                out.push((m.file.clone(), m.audio_md5.to_ascii_lowercase()));
+            }
+            if let Some(ac) = &t.access_copy {
+                out.push((ac.file.clone(), ac.audio_md5.to_ascii_lowercase()));
+            }
+        }
+        out
+    }
+
+    /// Seconds of audio it describes: each take's source frames over its sample rate (None
+    /// when a take has no rate).
+    pub fn audio_seconds(&self) -> Option<f64> {
+        let mut seconds = 0.0;
+        for t in &self.takes {
+            let rate = Some(t.source.sample_rate).filter(|&r| r > 0)?;
+            seconds += t.source.frames.0 as f64 / f64::from(rate);
+        }
+        Some(seconds)
+    }
+}
+
 /// One take (one source file: a side, a reel of a set).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TakeReport {
     /// 1-based.
     pub part: usize,
@@ -51,7 +96,7 @@ pub struct TakeReport {
 }
 
 /// A captured take's story: where it came from, how it ended, what was lost.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaptureReport {
     pub device: String,
     /// Why the take ended: `duration reached`, `stopped`, `device error: ...`, `disk full`,
@@ -67,13 +112,13 @@ pub struct CaptureReport {
     pub flagged: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceReport {
     /// The source's file name (not its path, which says nothing once archived).
     pub file: String,
     pub sha256: String,
     pub bytes: u64,
-    pub container: String,
+    pub container: Container,
     pub sample_rate: u32,
     pub bits_per_sample: u32,
     pub channels: usize,
@@ -81,7 +126,7 @@ pub struct SourceReport {
     pub duration: Timecode,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MasterReport {
     /// Path inside the bag, `data/...`.
     pub file: String,
@@ -98,7 +143,7 @@ pub struct MasterReport {
 }
 
 /// The access copy of a take: a derived file, never the preservation master.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessCopyReport {
     /// Path inside the bag, `data/...`.
     pub file: String,
@@ -126,7 +171,7 @@ pub struct AccessCopyReport {
 
 /// What the declicker did to an access copy (every repair is also a `click` or `crackle`
 /// defect of the take, up to the defect list's cap).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeclickReport {
     pub sensitivity: f32,
     pub clicks: u64,
@@ -148,14 +193,55 @@ impl DeclickReport {
     }
 }
 
+crate::vocabulary::vocabulary! {
+    /// What a located defect is, as the QC report writes it.
+    pub enum DefectKind {
+        /// A kind a later version writes, kept as it was written.
+        Other(String),
+        /// Silence before the programme.
+        SilenceHead = "silence-head",
+        /// Silence after it.
+        SilenceTail = "silence-tail",
+        /// A run of samples at full scale.
+        Clip = "clip",
+        Dropout = "dropout",
+        /// A stereo pair out of phase.
+        Phase = "phase",
+        /// A channel using fewer bits than its word (the whole take).
+        BitDepth = "bit-depth",
+        /// Samples lost in capture: the writer fell behind.
+        Overrun = "overrun",
+        /// Samples lost in capture: the device dropped them.
+        Xrun = "xrun",
+        /// Repaired by the declicker in the access copy.
+        Click = "click",
+        /// Likewise, a burst of small clicks.
+        Crackle = "crackle",
+    }
+}
+
+impl From<GapKind> for DefectKind {
+    fn from(g: GapKind) -> DefectKind {
+        match g {
+            GapKind::Overrun => DefectKind::Overrun,
+            GapKind::Xrun => DefectKind::Xrun,
+        }
+    }
+}
+
+impl From<RepairKind> for DefectKind {
+    fn from(r: RepairKind) -> DefectKind {
+        match r {
+            RepairKind::Click => DefectKind::Click,
+            RepairKind::Crackle => DefectKind::Crackle,
+        }
+    }
+}
+
 /// A located defect.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Defect {
-    /// `silence-head`, `silence-tail`, `clip`, `dropout`, `phase` (a stereo pair out of
-    /// phase), `bit-depth` (a channel using fewer bits than its word; the whole take),
-    /// `overrun` and `xrun` (samples lost in capture), `click` and `crackle` (from the
-    /// declicker).
-    pub kind: String,
+    pub kind: DefectKind,
     /// 1-based channel, or null when it concerns every channel.
     pub channel: Option<usize>,
     pub start: FrameIndex,
@@ -174,14 +260,14 @@ pub struct Defect {
 
 impl Defect {
     pub fn new(
-        kind: &str,
+        kind: DefectKind,
         channel: Option<usize>,
         start: FrameIndex,
         length: FrameCount,
         rate: u32,
     ) -> Defect {
         Defect {
-            kind: kind.into(),
+            kind,
             channel,
             start,
             start_time: start.timecode(rate),
@@ -208,16 +294,7 @@ pub fn repair_defects(repairs: &[Repair], rate: u32, limit: usize) -> Vec<Defect
         .iter()
         .take(limit)
         .map(|r| {
-            let mut d = Defect::new(
-                match r.kind {
-                    RepairKind::Click => "click",
-                    RepairKind::Crackle => "crackle",
-                },
-                Some(r.channel),
-                r.start,
-                r.length,
-                rate,
-            );
+            let mut d = Defect::new(r.kind.into(), Some(r.channel), r.start, r.length, rate);
             d.size_dbfs =
                 (r.peak > 0.0).then(|| (20.0 * f64::from(r.peak).log10() * 100.0).round() / 100.0);
             d
@@ -230,7 +307,7 @@ pub fn level_defects(levels: &LevelReport, rate: u32) -> Vec<Defect> {
     let mut out = Vec::new();
     if levels.head_silence.0 > 0 {
         out.push(Defect::new(
-            "silence-head",
+            DefectKind::SilenceHead,
             None,
             FrameIndex(0),
             levels.head_silence,
@@ -239,7 +316,7 @@ pub fn level_defects(levels: &LevelReport, rate: u32) -> Vec<Defect> {
     }
     for c in &levels.clips {
         out.push(Defect::new(
-            "clip",
+            DefectKind::Clip,
             Some(c.channel),
             c.start,
             c.length,
@@ -249,7 +326,7 @@ pub fn level_defects(levels: &LevelReport, rate: u32) -> Vec<Defect> {
     if levels.tail_silence.0 > 0 && levels.tail_silence.0 < levels.frames.0 {
         let start = FrameIndex(levels.frames.0 - levels.tail_silence.0);
         out.push(Defect::new(
-            "silence-tail",
+            DefectKind::SilenceTail,
             None,
             start,
             levels.tail_silence,
@@ -268,7 +345,7 @@ pub fn defect_map(levels: &LevelReport, found: &DefectReport, rate: u32) -> Vec<
         if c.effective_bits > 0 && c.effective_bits < levels.bits_per_sample {
             out.push(
                 Defect::new(
-                    "bit-depth",
+                    DefectKind::BitDepth,
                     Some(c.channel),
                     FrameIndex(0),
                     levels.frames,
@@ -283,13 +360,19 @@ pub fn defect_map(levels: &LevelReport, found: &DefectReport, rate: u32) -> Vec<
     }
     for d in &found.dropouts {
         out.push(
-            Defect::new("dropout", Some(d.channel), d.start, d.length, rate)
-                .with_detail(dropout_detail(d)),
+            Defect::new(
+                DefectKind::Dropout,
+                Some(d.channel),
+                d.start,
+                d.length,
+                rate,
+            )
+            .with_detail(dropout_detail(d)),
         );
     }
     for a in &found.phase_alarms {
         out.push(
-            Defect::new("phase", None, a.start, a.length, rate).with_detail(format!(
+            Defect::new(DefectKind::Phase, None, a.start, a.length, rate).with_detail(format!(
                 "correlation {:.2} between channels {} and {}",
                 a.correlation, a.channels[0], a.channels[1]
             )),
@@ -311,4 +394,16 @@ fn dropout_detail(d: &Dropout) -> String {
         (None, Some(v)) => format!("digital: held at {v}"),
         (None, None) => "level fell to one value".into(),
     }
+}
+
+/// A QC report written by release 0.1.0 (one captured stereo take with a master and an access
+/// copy), as JSON changed by `edit`: for tests that need a whole report with a few fields set.
+#[cfg(test)]
+pub(crate) fn sample_qc_json(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(include_bytes!(
+        "../tests/compat/v0.1.0/archive/tapes/cap-1/data/cap-1.qc.json"
+    ))
+    .unwrap();
+    edit(&mut v);
+    serde_json::to_vec(&v).unwrap()
 }

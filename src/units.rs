@@ -84,6 +84,41 @@ impl Serialize for Timecode {
     }
 }
 
+impl std::str::FromStr for Timecode {
+    type Err = String;
+
+    /// Reads `hh:mm:ss.fff` back (hours may have more digits).
+    fn from_str(s: &str) -> Result<Timecode, String> {
+        let bad = || format!("not a timecode hh:mm:ss.fff: {s:?}");
+        let (hms, ms) = s.split_once('.').ok_or_else(bad)?;
+        let mut parts = hms.split(':');
+        let mut next = |max: u64| -> Result<u64, String> {
+            let p = parts.next().ok_or_else(bad)?;
+            let v: u64 = p
+                .parse()
+                .ok()
+                .filter(|_| p.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(bad)?;
+            (v < max).then_some(v).ok_or_else(bad)
+        };
+        let (h, m, sec) = (next(u64::MAX / 3_600_000)?, next(60)?, next(60)?);
+        if parts.next().is_some() || ms.len() != 3 || !ms.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let ms: u64 = ms.parse().map_err(|_| bad())?;
+        Ok(Timecode {
+            millis: ((h * 60 + m) * 60 + sec) * 1000 + ms,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Timecode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Timecode, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A byte count for people, in binary units (`512 B`, `3.4 MiB`, `1.21 GiB`).
 pub fn bytes_human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -130,6 +165,30 @@ mod tests {
         assert_eq!(bytes_human(16 << 20), "16.0 MiB");
         assert_eq!(bytes_human(300 << 20), "300 MiB");
         assert_eq!(bytes_human(1_300_000_000), "1.21 GiB");
+    }
+
+    #[test]
+    fn timecodes_read_back_as_written_and_nothing_else_reads() {
+        for millis in [0, 999, 59_999, 3_599_999, 3_600_000, 360_000_000_123] {
+            let t = Timecode { millis };
+            assert_eq!(t.to_string().parse::<Timecode>(), Ok(t), "{t}");
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(serde_json::from_str::<Timecode>(&json).unwrap(), t);
+        }
+        for bad in [
+            "",
+            "00:00:00",
+            "00:00:60.000",
+            "00:60:00.000",
+            "0:0:0.1",
+            "-1:00:00.000",
+            "00:00:00.0000",
+            "00:00:00:00.000",
+            "+1:00:00.000",
+            "aa:00:00.000",
+        ] {
+            assert!(bad.parse::<Timecode>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@
 
 use crate::archive::bag::{is_bag, survey, walk_bag, FileStamp};
 use crate::archive::events::{Event, EventType, Outcome};
+use crate::archive::item_id::ItemId;
 use crate::archive::Archive;
 use crate::catalogue::{self, Catalogue, CatalogueError, FileRow, FileStatus, RecordError};
 use crate::fixity::{check_against, display_path, sha256_of, verify, Options, Quiet};
@@ -466,7 +467,7 @@ impl Watcher<'_> {
         };
         self.pending.remove(rel);
         cat.register_item(&record)?;
-        let item = format!("{}/{}", record.collection, record.id);
+        let item = ItemId::known(&record.collection, &record.id).to_string();
         events.push(event(
             &item,
             None,

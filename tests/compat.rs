@@ -172,3 +172,47 @@ fn every_event_the_previous_release_logged_reads_and_writes_back_byte_identical(
         "the old log holds the events of 4 items and 2 verifications: {n}"
     );
 }
+
+/// Every QC report the previous release wrote reads as a typed report and writes back as the
+/// same bytes (its defect kinds, container and timecodes included).
+#[test]
+fn every_qc_report_the_previous_release_wrote_reads_and_writes_back_byte_identical() {
+    let mut reports = Vec::new();
+    let mut dirs = vec![release_dir().join("archive")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.to_string_lossy().ends_with(".qc.json") {
+                reports.push(p);
+            }
+        }
+    }
+    reports.sort();
+    assert!(reports.len() >= 4, "{reports:?}");
+    let mut kinds = std::collections::BTreeSet::new();
+    for p in &reports {
+        let bytes = std::fs::read(p).unwrap();
+        let qc = capstan::report::QcReport::read(&bytes)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert_eq!(
+            qc.to_json(),
+            String::from_utf8(bytes).unwrap(),
+            "{} written back differently",
+            p.display()
+        );
+        for t in &qc.takes {
+            for d in &t.defects {
+                assert!(
+                    !matches!(d.kind, capstan::report::DefectKind::Other(_)),
+                    "{}: {}",
+                    p.display(),
+                    d.kind
+                );
+                kinds.insert(d.kind.to_string());
+            }
+        }
+    }
+    assert!(!kinds.is_empty(), "the old reports hold defects");
+}

@@ -5,6 +5,7 @@
 
 use crate::failure::Failure;
 use capstan::archive::events::Event;
+use capstan::archive::item_id::ItemId;
 use capstan::archive::Archive;
 use capstan::capture::{capture_for_review, CaptureEvent, CaptureRequest, CapturedTake};
 use capstan::fixity::{BagOutcome, Observer, Problem};
@@ -148,7 +149,7 @@ impl Capture {
         release(&self.slot, &req.stop);
         send(match outcome {
             Ok(take) => {
-                let item = format!("{}/{}", req.collection, req.id);
+                let item = ItemId::known(&req.collection, &req.id).to_string();
                 let done = CaptureMsg::Done {
                     item: item.clone(),
                     bag: take.prepared.bag_dir().to_path_buf(),

@@ -18,6 +18,7 @@
 mod failure;
 mod live;
 
+use capstan::archive::item_id::ItemId;
 use capstan::archive::Archive;
 use capstan::capture::{CaptureRequest, DEMO_DEVICE};
 use capstan::catalogue::{ArchiveReport, Catalogue};
@@ -138,7 +139,7 @@ async fn interrupted_takes(st: State<'_, Station>) -> Answer<Vec<Interrupted>> {
     Ok(found
         .into_iter()
         .map(|o| Interrupted {
-            item: format!("{}/{}", o.info.collection, o.info.id),
+            item: ItemId::known(&o.info.collection, &o.info.id).to_string(),
             device: o.info.device,
             started: o.info.started,
             ended: o.ended,

@@ -11,104 +11,39 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 
-/// A PREMIS event type (the Library of Congress vocabulary,
-/// `http://id.loc.gov/vocabulary/preservation/eventType`), written as its label.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(from = "String", into = "String")]
-pub enum EventType {
-    /// An item entered the archive.
-    Ingestion,
-    /// A file's digest was computed at ingest.
-    MessageDigestCalculation,
-    /// A file (or a bag) was checked against its recorded digests.
-    FixityCheck,
-    /// A file was found elsewhere in the archive with its digest (`move`).
-    Move,
-    /// A file is gone (`deletion`).
-    Deletion,
-    /// A type Capstan does not write (another tool's, or a later version's), kept as it was
-    /// written so that reading and writing the log back loses nothing.
-    Other(String),
-}
-
-impl EventType {
-    /// The label, as the log and the catalogue hold it.
-    pub fn as_str(&self) -> &str {
-        match self {
-            EventType::Ingestion => "ingestion",
-            EventType::MessageDigestCalculation => "message digest calculation",
-            EventType::FixityCheck => "fixity check",
-            EventType::Move => "move",
-            EventType::Deletion => "deletion",
-            EventType::Other(s) => s,
-        }
+crate::vocabulary::vocabulary! {
+    /// A PREMIS event type (the Library of Congress vocabulary,
+    /// `http://id.loc.gov/vocabulary/preservation/eventType`), written as its label.
+    pub enum EventType {
+        /// A type Capstan does not write (another tool's, or a later version's), kept as it was
+        /// written.
+        Other(String),
+        /// An item entered the archive.
+        Ingestion = "ingestion",
+        /// A file's digest was computed at ingest.
+        MessageDigestCalculation = "message digest calculation",
+        /// A file (or a bag) was checked against its recorded digests.
+        FixityCheck = "fixity check",
+        /// A file was found elsewhere in the archive with its digest.
+        Move = "move",
+        /// A file is gone.
+        Deletion = "deletion",
     }
 }
 
-impl From<String> for EventType {
-    fn from(s: String) -> Self {
-        match s.as_str() {
-            "ingestion" => EventType::Ingestion,
-            "message digest calculation" => EventType::MessageDigestCalculation,
-            "fixity check" => EventType::FixityCheck,
-            "move" => EventType::Move,
-            "deletion" => EventType::Deletion,
-            _ => EventType::Other(s),
-        }
+crate::vocabulary::vocabulary! {
+    /// A PREMIS event outcome, written as its word.
+    pub enum Outcome {
+        /// A word Capstan does not write, kept as it was written.
+        Other(String),
+        Pass = "pass",
+        Fail = "fail",
+        /// Something to look at that is not a failure (a moved file, an unlisted one).
+        Warning = "warning",
     }
-}
-
-impl From<EventType> for String {
-    fn from(t: EventType) -> String {
-        match t {
-            EventType::Other(s) => s,
-            t => t.as_str().to_string(),
-        }
-    }
-}
-
-impl From<&str> for EventType {
-    fn from(s: &str) -> Self {
-        EventType::from(s.to_string())
-    }
-}
-
-/// Compares with the written form (`"pass"`, `"fixity check"`).
-impl PartialEq<&str> for EventType {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl std::fmt::Display for EventType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A PREMIS event outcome, written as its word.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(from = "String", into = "String")]
-pub enum Outcome {
-    Pass,
-    Fail,
-    /// Something to look at that is not a failure (a moved file, an unlisted one).
-    Warning,
-    /// A word Capstan does not write, kept as it was written.
-    Other(String),
 }
 
 impl Outcome {
-    /// The word, as the log and the catalogue hold it.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "fail",
-            Outcome::Warning => "warning",
-            Outcome::Other(s) => s,
-        }
-    }
-
     /// `Pass` when `ok`, else `Fail`.
     pub fn pass_if(ok: bool) -> Outcome {
         if ok {
@@ -116,45 +51,6 @@ impl Outcome {
         } else {
             Outcome::Fail
         }
-    }
-}
-
-impl From<String> for Outcome {
-    fn from(s: String) -> Self {
-        match s.as_str() {
-            "pass" => Outcome::Pass,
-            "fail" => Outcome::Fail,
-            "warning" => Outcome::Warning,
-            _ => Outcome::Other(s),
-        }
-    }
-}
-
-impl From<Outcome> for String {
-    fn from(o: Outcome) -> String {
-        match o {
-            Outcome::Other(s) => s,
-            o => o.as_str().to_string(),
-        }
-    }
-}
-
-impl From<&str> for Outcome {
-    fn from(s: &str) -> Self {
-        Outcome::from(s.to_string())
-    }
-}
-
-/// Compares with the written form (`"pass"`, `"fixity check"`).
-impl PartialEq<&str> for Outcome {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

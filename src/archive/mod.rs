@@ -14,6 +14,7 @@
 pub mod bag;
 pub mod confined;
 pub mod events;
+pub mod item_id;
 pub mod premis;
 
 use confined::{Access, Dir};

@@ -29,6 +29,7 @@ mod room;
 mod writer;
 
 pub use crate::dsp::meter::ChannelMeter;
+pub use journal::GapKind;
 pub use recover::{recover, Recovered};
 pub use room::recording_room;
 pub use writer::TakeEnd;
@@ -556,7 +557,7 @@ pub(super) fn capture_report(
         .iter()
         .map(|g| {
             Defect::new(
-                g.kind.as_str(),
+                g.kind.into(),
                 None,
                 FrameIndex(g.at),
                 FrameCount(g.frames),

@@ -3,6 +3,7 @@
 
 use super::journal::{self, JournalError};
 use super::{capture_report, CaptureError, TakeEnd};
+use crate::archive::item_id::ItemId;
 use crate::archive::Archive;
 use crate::ingest::{ingest, IngestOutcome, IngestRequest};
 use crate::metadata::Fields;
@@ -30,7 +31,7 @@ pub fn recover(archive: &Archive) -> Result<Vec<Recovered>, CaptureError> {
         detail: e.to_string(),
     })?;
     for mut orphan in journal::orphans(&archive.meta_dir().join("journal"))? {
-        let item = format!("{}/{}", orphan.info.collection, orphan.info.id);
+        let item = ItemId::known(&orphan.info.collection, &orphan.info.id).to_string();
         let outcome = (|| -> Result<(IngestOutcome, u64), String> {
             let frames = journal::seal(&orphan.wav, &mut orphan.lock).map_err(|e| e.to_string())?;
             let profile = Profile::load(&orphan.info.profile).map_err(|e| e.to_string())?;

@@ -52,8 +52,7 @@ mod tests;
 
 pub use record::record;
 pub use reindex::{
-    item_from_bag, item_record, needs_listen, qc_audio_md5s, qc_audio_seconds, qc_needs_listen,
-    reindex, ReindexSummary,
+    item_from_bag, item_record, needs_listen, qc_needs_listen, reindex, ReindexSummary,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 // The parts see each other's helpers through this module.
@@ -67,6 +66,7 @@ use crate::archive::bag::{
 };
 use crate::archive::events::{self, Event, EventType, Outcome};
 use crate::archive::{Archive, ArchiveError};
+use crate::report::QcReport;
 use crate::units::now_rfc3339;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction};
 use serde::Serialize;

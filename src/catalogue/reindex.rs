@@ -349,20 +349,20 @@ pub fn item_from_bag(
         });
     }
     let qc = format!("data/{id}.qc.json");
-    let qc_json = files
+    let qc = files
         .iter()
         .any(|f| f.path == qc && f.status == FileStatus::Present)
         .then(|| read_tag_file(bag, &qc).ok())
-        .flatten();
-    if let Some(qc) = &qc_json {
-        let md5s: std::collections::HashMap<String, String> =
-            qc_audio_md5s(qc).into_iter().collect();
+        .flatten()
+        .and_then(|json| QcReport::read(&json).ok());
+    if let Some(qc) = &qc {
+        let md5s: std::collections::HashMap<String, String> = qc.audio_md5s().into_iter().collect();
         for f in &mut files {
             f.audio_md5 = md5s.get(&f.path).cloned();
         }
     }
-    let audio_seconds = qc_json.as_deref().and_then(qc_audio_seconds);
-    let needs_listen = qc_json.as_deref().and_then(qc_needs_listen);
+    let audio_seconds = qc.as_ref().and_then(QcReport::audio_seconds);
+    let needs_listen = qc.as_ref().and_then(qc_needs_listen);
     Ok(ItemRecord {
         collection: collection.to_string(),
         id: id.to_string(),
@@ -376,69 +376,14 @@ pub fn item_from_bag(
     })
 }
 
-/// The audio MD5 of every master and access copy a QC report lists: (path in the bag, MD5 in
-/// lower-case hex).
-pub fn qc_audio_md5s(qc_json: &[u8]) -> Vec<(String, String)> {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(qc_json) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let mut take = |f: &serde_json::Value| {
-        if let (Some(file), Some(md5)) = (
-            f.get("file").and_then(|x| x.as_str()),
-            f.get("audio_md5").and_then(|x| x.as_str()),
-        ) {
-            out.push((file.to_string(), md5.to_ascii_lowercase()));
-        }
-    };
-    for t in v
-        .get("takes")
-        .and_then(|t| t.as_array())
-        .into_iter()
-        .flatten()
-    {
-        for m in t
-            .get("masters")
-            .and_then(|m| m.as_array())
-            .into_iter()
-            .flatten()
-        {
-            take(m);
-        }
-        if let Some(ac) = t.get("access_copy") {
-            take(ac);
-        }
-    }
-    out
-}
-
-/// Seconds of audio a QC report describes: each take's source frames over its sample rate.
-pub fn qc_audio_seconds(qc_json: &[u8]) -> Option<f64> {
-    let v: serde_json::Value = serde_json::from_slice(qc_json).ok()?;
-    let mut seconds = 0.0;
-    for take in v.get("takes")?.as_array()? {
-        let source = take.get("source")?;
-        let frames = source.get("frames")?.as_u64()?;
-        let rate = source.get("sample_rate")?.as_u64().filter(|&r| r > 0)?;
-        seconds += frames as f64 / rate as f64;
-    }
-    Some(seconds)
-}
-
 /// Why a QC report's item needs a listen, from its captured takes that were flagged (see
 /// [`needs_listen`]); None when none was, or the report says nothing of capture.
-pub fn qc_needs_listen(qc_json: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(qc_json).ok()?;
-    let takes = v.get("takes")?.as_array()?;
-    let flagged = takes.iter().map(|t| {
-        let c = t.get("capture")?;
-        c.get("flagged")?.as_bool()?.then(|| {
-            let ended = c.get("ended").and_then(|e| e.as_str()).unwrap_or("");
-            let gaps = c.get("gaps").and_then(|g| g.as_array()).map_or(0, Vec::len);
-            (ended.to_string(), gaps)
-        })
+pub fn qc_needs_listen(qc: &QcReport) -> Option<String> {
+    let flagged = qc.takes.iter().map(|t| {
+        let c = t.capture.as_ref()?;
+        c.flagged.then(|| (c.ended.clone(), c.gaps.len()))
     });
-    needs_listen(flagged, takes.len())
+    needs_listen(flagged, qc.takes.len())
 }
 
 /// Why an item needs a listen: each flagged take's end and the gaps it has, `take N: ` in front

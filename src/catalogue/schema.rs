@@ -141,7 +141,8 @@ fn items_gain_needs_listen(cat: &Catalogue, tx: &Transaction<'_>) -> Result<(), 
         let bag = cat.archive.root.join(&bag_path);
         let listen = read_tag_file(&bag, &format!("data/{id}.qc.json"))
             .ok()
-            .and_then(|b| qc_needs_listen(&b));
+            .and_then(|b| QcReport::read(&b).ok())
+            .and_then(|qc| qc_needs_listen(&qc));
         tx.execute(
             "UPDATE items SET needs_listen = ?1 WHERE id = ?2",
             params![listen, row],
@@ -162,10 +163,13 @@ fn files_gain_audio_md5(cat: &Catalogue, tx: &Transaction<'_>) -> Result<(), Cat
         .map_err(&sql)?;
     for (row, bag_path, id) in bags_of(cat, tx)? {
         let bag = cat.archive.root.join(&bag_path);
-        let Ok(qc) = read_tag_file(&bag, &format!("data/{id}.qc.json")) else {
+        let Some(qc) = read_tag_file(&bag, &format!("data/{id}.qc.json"))
+            .ok()
+            .and_then(|b| QcReport::read(&b).ok())
+        else {
             continue;
         };
-        for (path, md5) in qc_audio_md5s(&qc) {
+        for (path, md5) in qc.audio_md5s() {
             set.execute(params![row, path, md5]).map_err(&sql)?;
         }
     }

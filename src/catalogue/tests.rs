@@ -435,28 +435,48 @@ fn a_catalogue_that_cannot_be_opened_still_gets_the_events_logged() {
     assert_eq!(back, evs[0]);
 }
 
+/// A QC report written by release 0.1.0 (a captured take), changed by `edit`.
+fn qc_report(edit: impl FnOnce(&mut serde_json::Value)) -> QcReport {
+    QcReport::read(&crate::report::sample_qc_json(edit)).unwrap()
+}
+
 #[test]
 fn why_an_item_needs_a_listen_is_read_from_its_qc_report() {
-    let one = br#"{"takes":[{"capture":{"flagged":true,"ended":"interrupted (recovered from its journal)","gaps":[]}}]}"#;
+    let one = qc_report(|v| {
+        v["takes"][0]["capture"]["flagged"] = true.into();
+        v["takes"][0]["capture"]["ended"] = "interrupted (recovered from its journal)".into();
+        v["takes"][0]["capture"]["gaps"] = serde_json::json!([]);
+    });
     assert_eq!(
-        qc_needs_listen(one).as_deref(),
+        qc_needs_listen(&one).as_deref(),
         Some("interrupted (recovered from its journal)")
     );
-    let two = br#"{"takes":[{"capture":{"flagged":false,"ended":"stopped","gaps":[]}},
-        {"capture":{"flagged":true,"ended":"stopped","gaps":[{},{}]}}]}"#;
+    let two = qc_report(|v| {
+        let mut second = v["takes"][0].clone();
+        v["takes"][0]["capture"]["flagged"] = false.into();
+        v["takes"][0]["capture"]["gaps"] = serde_json::json!([]);
+        second["capture"]["flagged"] = true.into();
+        second["capture"]["ended"] = "stopped".into();
+        let gap = serde_json::json!({"kind": "xrun", "channel": null, "start": 10,
+            "start_time": "00:00:00.000", "length": 0, "length_time": "00:00:00.000"});
+        second["capture"]["gaps"] = serde_json::json!([gap.clone(), gap]);
+        v["takes"].as_array_mut().unwrap().push(second);
+    });
     assert_eq!(
-        qc_needs_listen(two).as_deref(),
+        qc_needs_listen(&two).as_deref(),
         Some("take 2: stopped; 2 gaps of lost samples")
     );
     // Ingested files (no capture) and clean captures need nothing.
-    assert_eq!(qc_needs_listen(br#"{"takes":[{"source":{}}]}"#), None);
-    assert_eq!(
-        qc_needs_listen(
-            br#"{"takes":[{"capture":{"flagged":false,"ended":"stopped","gaps":[]}}]}"#
-        ),
-        None
-    );
-    assert_eq!(qc_needs_listen(b"not json"), None);
+    let ingested = qc_report(|v| {
+        v["takes"][0].as_object_mut().unwrap().remove("capture");
+    });
+    assert_eq!(qc_needs_listen(&ingested), None);
+    let clean = qc_report(|v| {
+        v["takes"][0]["capture"]["flagged"] = false.into();
+        v["takes"][0]["capture"]["gaps"] = serde_json::json!([]);
+    });
+    assert_eq!(qc_needs_listen(&clean), None);
+    assert!(QcReport::read(b"not json").is_err());
 }
 
 #[test]
@@ -465,8 +485,16 @@ fn a_version_1_catalogue_learns_which_items_need_a_listen() {
     let root = tmp.path();
     let archive = Archive::new(root);
     Catalogue::open(&archive).unwrap();
-    let qc = br#"{"takes":[{"source":{"frames":48000,"sample_rate":48000},"capture":{"flagged":true,"ended":"device error: no samples for 5 s","gaps":[{}]}}]}"#;
-    make_bag(root, "c", "i", &[("data/i.qc.json", qc)]);
+    let qc = crate::report::sample_qc_json(|v| {
+        let t = &mut v["takes"][0];
+        t["source"]["frames"] = 48_000.into();
+        t["source"]["sample_rate"] = 48_000.into();
+        t["capture"]["flagged"] = true.into();
+        t["capture"]["ended"] = "device error: no samples for 5 s".into();
+        t["capture"]["gaps"] = serde_json::json!([{"kind": "xrun", "channel": null, "start": 0,
+            "start_time": "00:00:00.000", "length": 0, "length_time": "00:00:00.000"}]);
+    });
+    make_bag(root, "c", "i", &[("data/i.qc.json", &qc)]);
     make_bag(root, "c", "j", &[("data/j_pm.flac", b"clean")]);
     let mut cat = Catalogue::open(&archive).unwrap();
     for id in ["i", "j"] {
@@ -507,15 +535,18 @@ fn a_version_2_catalogue_learns_the_masters_audio_md5_from_the_qc_reports() {
     let archive = Archive::new(root);
     Catalogue::open(&archive).unwrap();
     let md5 = "00112233445566778899aabbccddeeff";
-    let qc = format!(
-        r#"{{"takes":[{{"source":{{"frames":48000,"sample_rate":48000}},"masters":[{{"file":"data/i_pm.flac","audio_md5":"{}"}}]}}]}}"#,
-        md5.to_uppercase()
-    );
+    let qc = crate::report::sample_qc_json(|v| {
+        let t = &mut v["takes"][0];
+        t["source"]["frames"] = 48_000.into();
+        t["source"]["sample_rate"] = 48_000.into();
+        t["masters"][0]["file"] = "data/i_pm.flac".into();
+        t["masters"][0]["audio_md5"] = md5.to_uppercase().into();
+    });
     make_bag(
         root,
         "c",
         "i",
-        &[("data/i.qc.json", qc.as_bytes()), ("data/i_pm.flac", b"x")],
+        &[("data/i.qc.json", &qc), ("data/i_pm.flac", b"x")],
     );
     let mut cat = Catalogue::open(&archive).unwrap();
     let rel = Path::new("c/i");
@@ -546,12 +577,19 @@ fn reindex_rebuilds_items_files_events_and_states_from_the_archive() {
     let root = tmp.path();
     let archive = Archive::new(root);
     Catalogue::open(&archive).unwrap(); // before the first item, as ingest does
-    let qc = br#"{"takes":[{"source":{"frames":96000,"sample_rate":48000}},{"source":{"frames":24000,"sample_rate":48000}}]}"#;
+    let qc = crate::report::sample_qc_json(|v| {
+        v["takes"][0].as_object_mut().unwrap().remove("capture");
+        v["takes"][0]["source"]["frames"] = 96_000.into();
+        v["takes"][0]["source"]["sample_rate"] = 48_000.into();
+        let mut second = v["takes"][0].clone();
+        second["source"]["frames"] = 24_000.into();
+        v["takes"].as_array_mut().unwrap().push(second);
+    });
     make_bag(
         root,
         "c",
         "i",
-        &[("data/i_pm.flac", b"master"), ("data/i.qc.json", qc)],
+        &[("data/i_pm.flac", b"master"), ("data/i.qc.json", &qc)],
     );
     make_bag(root, "c", "j", &[("data/j_pm.flac", b"other")]);
     // Recorded live, as ingest and a watcher would.
@@ -725,12 +763,21 @@ fn events_recorded_during_a_reindex_are_not_lost() {
 
 #[test]
 fn qc_durations_sum_the_takes() {
-    assert_eq!(
-        qc_audio_seconds(br#"{"takes":[{"source":{"frames":44100,"sample_rate":44100}}]}"#),
-        Some(1.0)
-    );
-    assert_eq!(qc_audio_seconds(br#"{"takes":[{"source":{}}]}"#), None);
-    assert_eq!(qc_audio_seconds(b"nope"), None);
+    let one = qc_report(|v| {
+        v["takes"][0]["source"]["frames"] = 44_100.into();
+        v["takes"][0]["source"]["sample_rate"] = 44_100.into();
+    });
+    assert_eq!(one.audio_seconds(), Some(1.0));
+    let two = qc_report(|v| {
+        v["takes"][0]["source"]["frames"] = 48_000.into();
+        v["takes"][0]["source"]["sample_rate"] = 96_000.into();
+        let t = v["takes"][0].clone();
+        v["takes"].as_array_mut().unwrap().push(t);
+    });
+    assert_eq!(two.audio_seconds(), Some(1.0));
+    let no_rate = qc_report(|v| v["takes"][0]["source"]["sample_rate"] = 0.into());
+    assert_eq!(no_rate.audio_seconds(), None);
+    assert!(QcReport::read(b"nope").is_err());
 }
 
 #[test]

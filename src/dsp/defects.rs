@@ -124,7 +124,7 @@
 
 use super::levels::{AnalysisSettings, LevelError, MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use crate::units::{FrameCount, FrameIndex, Timecode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -197,7 +197,7 @@ pub struct Dropout {
 }
 
 /// Phase correlation and time offset of two channels.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairPhase {
     /// 1-based, the earlier first.
     pub channels: [usize; 2],

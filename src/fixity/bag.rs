@@ -8,6 +8,7 @@ use crate::archive::bag::{
     info_field, manifest_name, parse_bag_info, parse_manifest, payload_oxum, safe_payload_path,
     walk_bag, BagWalk, Malformed,
 };
+use crate::archive::item_id::ItemId;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::ops::Range;
@@ -111,7 +112,7 @@ fn item_name(dir: &Path, id: &str) -> String {
         .and_then(|p| p.file_name())
         .map(|n| display_path(Path::new(n)))
         .unwrap_or_default();
-    format!("{collection}/{id}")
+    ItemId::known(&collection, id).to_string()
 }
 
 /// One bag being planned: its walk, and where its problems go.

@@ -182,7 +182,7 @@ fn take_report(
                 .unwrap_or_default(),
             sha256: crate::flac::hex(&source_sha256),
             bytes: source_bytes,
-            container: format!("{:?}", info.container),
+            container: info.container,
             sample_rate: info.sample_rate,
             bits_per_sample: u32::from(info.valid_bits),
             channels: usize::from(info.channels),

@@ -15,6 +15,7 @@
 
 use crate::archive::bag::{write_tag_files, PayloadFile};
 use crate::archive::events::{Event, EventType, Outcome};
+use crate::archive::item_id::ItemId;
 use crate::archive::premis;
 use crate::archive::{out_of_space, Archive, ArchiveError, Staging};
 use crate::catalogue::{self, Catalogue, RecordError};
@@ -403,7 +404,7 @@ pub fn prepare(req: &IngestRequest) -> Result<Prepared, IngestError> {
         takes: take_results.iter().map(|t| t.report.clone()).collect(),
     };
     let qc_name = format!("{}.qc.json", req.id);
-    let qc_text = serde_json::to_string_pretty(&report).expect("QC report serialises") + "\n";
+    let qc_text = report.to_json();
     let qc_path = staging.data_dir().join(&qc_name);
     std::fs::write(&qc_path, &qc_text).map_err(|source| ArchiveError::Io {
         path: qc_path.clone(),
@@ -473,7 +474,7 @@ fn premis_record(req: &IngestRequest, payload: &[PayloadFile], report: &QcReport
             }
         })
         .collect();
-    let item = format!("{}/{}", req.collection, req.id);
+    let item = ItemId::known(&req.collection, &req.id).to_string();
     premis::item_record(&item, &files, &ingestion_events(req, payload))
 }
 
@@ -481,7 +482,7 @@ fn premis_record(req: &IngestRequest, payload: &[PayloadFile], report: &QcReport
 fn ingestion_events(req: &IngestRequest, payload: &[PayloadFile]) -> Vec<Event> {
     let profile = &req.profile;
     let parts = req.sources.len();
-    let item = format!("{}/{}", req.collection, req.id);
+    let item = ItemId::known(&req.collection, &req.id).to_string();
     let mut evs = vec![Event {
         date_time: rfc3339(req.now),
         event_type: EventType::Ingestion,
