@@ -15,6 +15,8 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --profile station --quiet -- -D warnings
 cargo test --release --all-targets 2>&1
 # The app's shell, in the profile its binary is built with (shared with CAPSTAN_CLI="$CARGO_TARGET_DIR/release/capstan" scripts/e2e.sh).
+# Its tests include the bindings check: it fails while ui/src/bindings/ is stale against the
+# Rust types (CAPSTAN_WRITE_BINDINGS=1 cargo test -p capstan-station bindings regenerates it).
 cargo test --quiet -p capstan-station --profile station 2>&1
 scripts/setup-test.sh; scripts/package-test.sh # setup.sh's choices; the Debian package, unpacked, its CLI and app run
 (cd ui && node_modules/.bin/tsc -p tsconfig.test.json && node --test build/test/)

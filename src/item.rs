@@ -45,7 +45,7 @@ pub enum ItemError {
 }
 
 /// An item, for its detail view.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ItemView {
     /// `collection/id`
     pub item: String,

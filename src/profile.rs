@@ -209,7 +209,8 @@ pub struct Profile {
 }
 
 /// A profile at a glance: what `capstan profiles` lists and the station's capture form offers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[ts(rename = "ProfileInfo")]
 pub struct Summary {
     pub name: String,
     /// The carrier's description.

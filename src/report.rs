@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// The schema version of the report.
 pub const QC_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct QcReport {
     pub version: u32,
     pub item: String,
@@ -70,7 +70,7 @@ impl QcReport {
 }
 
 /// One take (one source file: a side, a reel of a set).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct TakeReport {
     /// 1-based.
     pub part: usize,
@@ -85,6 +85,7 @@ pub struct TakeReport {
     pub clip_runs_total: u64,
     /// The access copy made from the take, when the profile asks for one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub access_copy: Option<AccessCopyReport>,
     /// How many dropouts there were in all (likewise).
     pub dropouts_total: u64,
@@ -92,11 +93,12 @@ pub struct TakeReport {
     pub phase: Vec<PairPhase>,
     /// How the take was captured, when it came from an interface rather than a file.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub capture: Option<CaptureReport>,
 }
 
 /// A captured take's story: where it came from, how it ended, what was lost.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct CaptureReport {
     pub device: String,
     /// Why the take ended: `duration reached`, `stopped`, `device error: ...`, `disk full`,
@@ -112,7 +114,7 @@ pub struct CaptureReport {
     pub flagged: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct SourceReport {
     /// The source's file name (not its path, which says nothing once archived).
     pub file: String,
@@ -126,12 +128,13 @@ pub struct SourceReport {
     pub duration: Timecode,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct MasterReport {
     /// Path inside the bag, `data/...`.
     pub file: String,
     /// For per-channel masters, the 1-based channel it holds.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub channel: Option<usize>,
     pub sha256: String,
     pub bytes: u64,
@@ -143,7 +146,7 @@ pub struct MasterReport {
 }
 
 /// The access copy of a take: a derived file, never the preservation master.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct AccessCopyReport {
     /// Path inside the bag, `data/...`.
     pub file: String,
@@ -157,10 +160,12 @@ pub struct AccessCopyReport {
     /// The processing, in the words of its coding history line.
     pub processing: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub declick: Option<DeclickReport>,
     /// dB applied after declicking (0 when no loudness target is set).
     pub gain_db: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub target_loudness_lufs: Option<f64>,
     /// The gain was held back so that the copy's true peak stays at or below −1 dBTP.
     pub gain_limited_by_true_peak: bool,
@@ -171,7 +176,7 @@ pub struct AccessCopyReport {
 
 /// What the declicker did to an access copy (every repair is also a `click` or `crackle`
 /// defect of the take, up to the defect list's cap).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct DeclickReport {
     pub sensitivity: f32,
     pub clicks: u64,
@@ -239,7 +244,7 @@ impl From<RepairKind> for DefectKind {
 }
 
 /// A located defect.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Defect {
     pub kind: DefectKind,
     /// 1-based channel, or null when it concerns every channel.
@@ -251,10 +256,12 @@ pub struct Defect {
     /// What was found, for people: `level fell 31.2 dB`, `digital: held at 0`,
     /// `correlation -0.93 between channels 1 and 2`, `16 of 24 bits used`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub detail: Option<String>,
     /// The defect's size where it has one, dBFS: for a click, the largest change its repair
     /// made.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub size_dbfs: Option<f64>,
 }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 pub const MAX_BUCKETS: usize = 16_384;
 
 /// A take's waveform, `buckets` columns wide.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct Waveform {
     pub sample_rate: u32,
     pub frames: u64,

@@ -9,14 +9,36 @@ use std::fmt;
 
 /// The index of a frame from the start of a take (0-based).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    ts_rs::TS,
 )]
 #[serde(transparent)]
 pub struct FrameIndex(pub u64);
 
 /// A number of frames.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    ts_rs::TS,
 )]
 #[serde(transparent)]
 pub struct FrameCount(pub u64);
@@ -49,7 +71,8 @@ impl fmt::Display for FrameCount {
 
 /// A time position, `hh:mm:ss.fff`, truncated (never rounded up) to the millisecond so that a
 /// timecode never points past the frame it names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ts_rs::TS)]
+#[ts(type = "string")]
 pub struct Timecode {
     /// Whole milliseconds from the start.
     pub millis: u64,

@@ -18,6 +18,8 @@ macro_rules! vocabulary {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[derive(ts_rs::TS)]
+        #[ts(type = "string")]
         #[serde(from = "String", into = "String")]
         pub enum $name {
             $( $(#[$vmeta])* $variant, )*
@@ -67,7 +69,8 @@ macro_rules! vocabulary {
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
+                // `pad`, not `write_str`: a width in the format (`{:<12}`) applies.
+                f.pad(self.as_str())
             }
         }
     };

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Failure {
     pub code: &'static str,
     pub message: String,

@@ -34,18 +34,21 @@ fn release(slot: &Slot, mine: &Arc<AtomicBool>) {
 }
 
 /// One channel's meters (levels in dB; `null` for silence).
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 pub struct Meter {
+    #[ts(type = "number | null")]
     peak_dbfs: f64,
+    #[ts(type = "number | null")]
     hold_dbfs: f64,
     clip: bool,
+    #[ts(type = "number | null")]
     true_peak_dbtp: f64,
 }
 
 /// What a take says, in order: `ready`, then `levels` (25 a second) with `gap` and
 /// `device_silent` as they happen, `ended`, then `done` (the take is staged for review) or
 /// `failed`.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CaptureMsg {
     Ready {
@@ -57,6 +60,7 @@ pub enum CaptureMsg {
     Levels {
         frames: u64,
         channels: Vec<Meter>,
+        #[ts(type = "number | null")]
         momentary_lufs: f64,
         correlation: Option<f64>,
     },
@@ -170,7 +174,7 @@ impl Capture {
 }
 
 /// How a verification is going.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum VerifyMsg {
     Progress {
@@ -251,7 +255,7 @@ impl Observer for VerifyProgress {
 }
 
 /// The watcher's state and what it records.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WatchMsg {
     Running,

@@ -15,6 +15,8 @@
 // No console window on Windows release builds (the app has its own window).
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+#[cfg(test)]
+mod bindings;
 mod failure;
 mod live;
 
@@ -49,14 +51,14 @@ struct Station {
 
 type Answer<T> = Result<T, Failure>;
 
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 struct DeviceInfo {
     name: String,
     description: String,
 }
 
 /// Everything the page needs to start.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 struct StationInfo {
     archive: PathBuf,
     agent: String,
@@ -119,7 +121,7 @@ fn shipped_profile(name: &str) -> Answer<Profile> {
 }
 
 /// A take whose capture died, waiting for `recover`.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 struct Interrupted {
     item: String,
     device: String,
@@ -148,7 +150,7 @@ async fn interrupted_takes(st: State<'_, Station>) -> Answer<Vec<Interrupted>> {
 }
 
 /// What became of one interrupted take.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 struct RecoveredTake {
     item: String,
     bag: Option<PathBuf>,
@@ -287,7 +289,7 @@ fn pending_take(st: &Station, item: &str) -> Answer<capstan::capture::CapturedTa
 }
 
 /// A take approved: where it is in the archive.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 struct Approved {
     item: String,
     bag: PathBuf,

@@ -55,7 +55,8 @@ impl Outcome {
 }
 
 /// One PREMIS event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "ArchiveEvent")]
 pub struct Event {
     /// RFC 3339, UTC.
     pub date_time: String,

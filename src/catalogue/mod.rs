@@ -144,7 +144,7 @@ pub enum RecordError {
 }
 
 /// A payload file's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum FileStatus {
     Present,
@@ -241,7 +241,7 @@ pub struct FileRecord {
 }
 
 /// A payload file as the catalogue knows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct FileRow {
     /// `collection/id`
     pub item: String,
@@ -257,11 +257,12 @@ pub struct FileRow {
     pub last_detail: Option<String>,
     /// A FLAC's audio MD5 as recorded at ingest, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub audio_md5: Option<String>,
 }
 
 /// An item as the catalogue knows it, with what `capstan report` shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ItemSummary {
     /// `collection/id`
     pub item: String,
@@ -280,6 +281,7 @@ pub struct ItemSummary {
     /// the bag rather than one file (a lost bagit.txt, a gone item, a damaged tag manifest),
     /// open until a later check of the bag passes.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub bag_failed: Option<Verification>,
     /// Files that are not `present`, or whose last check failed.
     pub problems: Vec<FileRow>,
@@ -299,13 +301,13 @@ impl ItemSummary {
 }
 
 /// The archive at a glance: `capstan report`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ArchiveReport {
     pub summary: ReportSummary,
     pub items: Vec<ItemSummary>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, ts_rs::TS)]
 pub struct ReportSummary {
     pub items: u64,
     pub files: u64,
@@ -322,7 +324,7 @@ pub struct ReportSummary {
 }
 
 /// A fixity check's date and outcome.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct Verification {
     pub date_time: String,
     pub outcome: Outcome,

@@ -197,7 +197,7 @@ pub struct Dropout {
 }
 
 /// Phase correlation and time offset of two channels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct PairPhase {
     /// 1-based, the earlier first.
     pub channels: [usize; 2],

@@ -190,7 +190,8 @@ pub enum LevelError {
 
 /// Loudness and peaks of the programme or of one channel. `None`: not measurable (silence,
 /// −∞, a take too short for the measure's window, or nothing above the absolute gate).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ts_rs::TS)]
+#[ts(rename = "Levels")]
 pub struct ProgrammeLevels {
     pub sample_peak_dbfs: Option<f64>,
     pub true_peak_dbtp: Option<f64>,
@@ -201,7 +202,7 @@ pub struct ProgrammeLevels {
 }
 
 /// Levels of one channel, metered alone as mono.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ts_rs::TS)]
 pub struct ChannelLevels {
     /// 1-based.
     pub channel: usize,

@@ -81,7 +81,7 @@ pub struct Quiet;
 impl Observer for Quiet {}
 
 /// What kind of problem; serialised in snake case (`audio_damaged`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     /// Listed in a manifest, not on disk.
@@ -141,7 +141,7 @@ impl ProblemKind {
 }
 
 /// One bad frame (or the end of a truncated stream).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct DamageAt {
     pub kind: String,
     /// The first sample (inter-channel frame) of the bad frame.
@@ -151,7 +151,7 @@ pub struct DamageAt {
 }
 
 /// One thing found wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct Problem {
     pub kind: ProblemKind,
     /// The file concerned (for bag-level problems, the bag).
@@ -162,6 +162,7 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub damage: Vec<DamageAt>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub moved_from: Option<String>,
 }
 
@@ -180,7 +181,7 @@ impl Problem {
 }
 
 /// A bag's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct BagOutcome {
     pub path: String,
     #[serde(skip)]
@@ -195,7 +196,8 @@ pub struct BagOutcome {
     pub bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(rename = "VerifySummary")]
 pub struct Summary {
     pub bags: u64,
     pub files: u64,
@@ -205,7 +207,7 @@ pub struct Summary {
 }
 
 /// Everything a verification found. Serialised as the `--json` output.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct VerifyReport {
     pub version: u32,
     pub deep: bool,

@@ -200,7 +200,7 @@ pub enum WavError {
 
 /// Plain RIFF (sizes up to 4 GiB) or RF64/BW64 (real sizes in `ds64`).
 /// Written in the QC report as its name here (`Riff`, `Rf64`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 pub enum Container {
     Riff,
     /// `RF64` or `BW64`; they differ only in the magic.
