@@ -2,14 +2,13 @@
 //! loudness as the profile asks, sealed like a master.
 
 use super::seal::{loudness, seal};
-use super::tags::{coding_history, file_metadata, mode, Carried, FileTags};
+use super::tags::{coding_history, file_metadata, mode, r98_text, Carried, FileTags};
 use super::take::{derive_from_take, Take};
 use super::{encoder_threads, IngestError, ItemPlan};
 use crate::archive::bag::PayloadFile;
 use crate::dsp::declick::Repair;
 use crate::dsp::levels::{LevelAnalyser, LevelReport};
 use crate::flac::encode::{MasterEncoder, StreamSpec};
-use crate::flac::libflac_version;
 use crate::report::{AccessCopyReport, DeclickReport, MasterReport};
 use crate::restore::{loudness_gain, Processing};
 
@@ -198,7 +197,7 @@ fn recipe(plan: &ItemPlan, levels: &LevelReport, master_names: &[&str]) -> Recip
 }
 
 /// The access copy's coding history: the masters' (the source's lines and the carrier's), then
-/// the processing and the FLAC step.
+/// the processing (the FLAC step is in its Vorbis comments).
 fn access_history(plan: &ItemPlan, take: &Take, carried: &Carried, processing: &str) -> String {
     let info = &take.info;
     let (channels, bits, rate) = (
@@ -211,18 +210,13 @@ fn access_history(plan: &ItemPlan, take: &Take, carried: &Carried, processing: &
         profile,
         &plan.fields,
         carried.bext.map(|b| b.coding_history.as_str()),
-        channels,
+        (rate, bits, channels),
     );
     history.push_str(&format!(
-        "A=PCM,F={rate},W={bits},M={},T=Capstan {}; {processing}\r\n",
+        "A=PCM,F={rate},W={bits},M={},T=Capstan {}; {}\r\n",
         mode(channels),
         env!("CARGO_PKG_VERSION"),
-    ));
-    history.push_str(&format!(
-        "A=FLAC,F={rate},W={bits},M={},T=Capstan {}; libFLAC {}\r\n",
-        mode(channels),
-        env!("CARGO_PKG_VERSION"),
-        libflac_version()
+        r98_text(processing),
     ));
     history
 }

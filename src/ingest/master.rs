@@ -118,7 +118,12 @@ fn open_encoders(
 
     let mut encoders = Vec::with_capacity(files.len());
     for file in files {
-        let history = coding_history(profile, &plan.fields, chunks.history(), file.channels);
+        let history = coding_history(
+            profile,
+            &plan.fields,
+            chunks.history(),
+            (info.sample_rate, u32::from(info.valid_bits), file.channels),
+        );
         // A per-channel take's source chunks go into its first channel's master only (each
         // master still has its own bext); the others say where they are.
         let first = file.channel.is_none_or(|c| c == 1);

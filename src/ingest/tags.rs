@@ -118,24 +118,33 @@ pub(super) fn mode(channels: usize) -> &'static str {
     }
 }
 
-/// EBU R98 coding history lines, each ending in CR LF. A source that brought its own history
-/// keeps it, and the FLAC step is added; otherwise the carrier and A/D lines are built from the
-/// profile and the metadata.
+/// R98 `T=` text: free text, but a comma in it would start a new field (BWF MetaEdit's R98
+/// and FADGI rules fail it), so commas become semicolons.
+pub(super) fn r98_text(s: &str) -> String {
+    s.replace(',', ";")
+}
+
+/// The EBU R98 coding history of a file as `flac -d --keep-foreign-metadata` restores it, each
+/// line ending in CR LF: the source's own lines when it brought a history, else the carrier's
+/// (`A=ANALOGUE` and the A/D's `A=PCM`, or the digital carrier's `A=PCM`), ending with the
+/// `A=PCM` line of the restored file itself (added when the last line is not already one at the
+/// file's rate, depth and mode). `M=` is the file's: a per-channel master's lines say `mono`.
+/// Only R98 values are written (no `A=FLAC`: the restored file is PCM; the FLAC step is in
+/// the Vorbis comments, [`flac_history_line`], and the event log) and no comma inside `T=`.
+/// `(rate, bits, channels)` are the file's.
 pub fn coding_history(
     profile: &Profile,
     fields: &Fields,
     source_history: Option<&str>,
-    master_channels: usize,
+    (rate, bits, file_channels): (u32, u32, usize),
 ) -> String {
-    let rate = profile.sample_rate;
-    let bits = profile.bit_depth;
+    let file_mode = mode(file_channels);
     let mut lines: Vec<String> = Vec::new();
     match source_history.map(str::trim).filter(|h| !h.is_empty()) {
         // The source's lines, each cleaned like any carried text, so that no character in them
         // (U+2028, a lone CR...) makes a reader see a line the source did not have.
         Some(h) => lines.extend(h.lines().map(clean_carried).filter(|l| !l.is_empty())),
         None => {
-            let carrier_mode = mode(profile.channels());
             let mut text: Vec<String> = Vec::new();
             if let Some(deck) = fields.get("DECK") {
                 text.push(deck.to_string());
@@ -143,42 +152,55 @@ pub fn coding_history(
             if let Some(speed) = fields.get("TAPE_SPEED") {
                 text.push(format!("{speed} ips"));
             }
-            let mut format = fields
-                .get("CARRIER_FORMAT")
-                .unwrap_or(&profile.carrier_description)
-                .to_string();
+            text.push(
+                fields
+                    .get("CARRIER_FORMAT")
+                    .unwrap_or(&profile.carrier_description)
+                    .to_string(),
+            );
             for k in ["TRACK_FORMAT", "PLAYBACK_EQ", "NOISE_REDUCTION"] {
                 if let Some(v) = fields.get(k) {
-                    format.push_str(", ");
-                    format.push_str(v);
+                    text.push(v.to_string());
                 }
             }
-            text.push(format);
+            let text = r98_text(&text.join("; "));
             match profile.carrier_coding {
                 CarrierCoding::Analogue => {
-                    lines.push(format!("A=ANALOGUE,M={carrier_mode},T={}", text.join("; ")));
+                    lines.push(format!("A=ANALOGUE,M={file_mode},T={text}"));
                     let adc = fields
                         .get("ADC")
-                        .map(|a| format!("{a}; A/D"))
+                        .map(|a| format!("{}; A/D", r98_text(a)))
                         .unwrap_or_else(|| "A/D".into());
-                    lines.push(format!("A=PCM,F={rate},W={bits},M={carrier_mode},T={adc}"));
+                    lines.push(format!("A=PCM,F={rate},W={bits},M={file_mode},T={adc}"));
                 }
                 CarrierCoding::Pcm => {
-                    lines.push(format!(
-                        "A=PCM,F={rate},W={bits},M={carrier_mode},T={}",
-                        text.join("; ")
-                    ));
+                    lines.push(format!("A=PCM,F={rate},W={bits},M={file_mode},T={text}"));
                 }
             }
         }
     }
-    lines.push(format!(
+    let file_line = format!("A=PCM,F={rate},W={bits},M={file_mode}");
+    let ends_as_file = lines
+        .last()
+        .is_some_and(|l| l == &file_line || l.starts_with(&format!("{file_line},")));
+    if !ends_as_file {
+        lines.push(format!(
+            "{file_line},T=Capstan {}; flat transfer",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    lines.iter().map(|l| format!("{l}\r\n")).collect()
+}
+
+/// The FLAC step of a file's history, the last `CODING_HISTORY` Vorbis comment (the bext's
+/// history stops at the PCM the file restores to).
+pub(super) fn flac_history_line(rate: u32, bits: u32, channels: usize) -> String {
+    format!(
         "A=FLAC,F={rate},W={bits},M={},T=Capstan {}; libFLAC {}",
-        mode(master_channels),
+        mode(channels),
         env!("CARGO_PKG_VERSION"),
         libflac_version()
-    ));
-    lines.iter().map(|l| format!("{l}\r\n")).collect()
+    )
 }
 
 /// The bext a master carries (loudness filled in after encoding).
@@ -365,9 +387,14 @@ pub(super) fn file_metadata(
         comments.push(("PART".into(), format!("{}/{parts}", take.part)));
     }
     comments.extend(role);
+    // One comment per line, in order: a value with a newline does not survive
+    // `metaflac --export-tags-to=- | metaflac --import-tags-from=-`.
+    for line in history.lines().filter(|l| !l.is_empty()) {
+        comments.push(("CODING_HISTORY".into(), line.to_string()));
+    }
     comments.push((
         "CODING_HISTORY".into(),
-        history.trim_end().replace("\r\n", "\n"),
+        flac_history_line(info.sample_rate, bits, channels),
     ));
     comments.push(("CAPSTAN_PROFILE".into(), profile.name.clone()));
     comments.push((
@@ -451,32 +478,44 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         );
-        let h = coding_history(&p, &f, None, 2);
+        let h = coding_history(&p, &f, None, (96_000, 24, 2));
         let lines: Vec<&str> = h.split("\r\n").collect();
+        // No comma inside T=: the parts are joined with ';'.
         assert_eq!(
             lines[0],
-            "A=ANALOGUE,M=stereo,T=Studer A807; SN 1234; 7.5 ips; 1/4 inch open reel, NAB"
+            "A=ANALOGUE,M=stereo,T=Studer A807; SN 1234; 7.5 ips; 1/4 inch open reel; NAB"
         );
+        // It ends with the PCM the file restores to (here, the A/D's line): no A=FLAC.
         assert_eq!(
             lines[1],
             "A=PCM,F=96000,W=24,M=stereo,T=RME Fireface UFX; A/D"
         );
-        assert!(
-            lines[2].starts_with("A=FLAC,F=96000,W=24,M=stereo,T=Capstan "),
-            "{}",
-            lines[2]
-        );
-        assert_eq!(lines[3], "");
-        // A source with its own history keeps it and gains the FLAC line.
+        assert_eq!(lines[2], "");
+        assert!(!h.contains("A=FLAC"), "{h}");
+        // A per-channel master's lines describe that file.
+        let mono = coding_history(&p, &f, None, (96_000, 24, 1));
+        assert!(mono.starts_with("A=ANALOGUE,M=mono,T="), "{mono}");
+        assert!(mono.ends_with("\r\nA=PCM,F=96000,W=24,M=mono,T=RME Fireface UFX; A/D\r\n"));
+        // A source with its own history keeps it; it ends as the file does, so nothing is added.
         let kept = coding_history(
             &p,
             &f,
             Some("A=PCM,F=96000,W=24,M=stereo,T=Other tool\r\n"),
-            2,
+            (96_000, 24, 2),
+        );
+        assert_eq!(kept, "A=PCM,F=96000,W=24,M=stereo,T=Other tool\r\n");
+        // One ending otherwise gains the restored file's PCM line.
+        let analogue = coding_history(
+            &p,
+            &f,
+            Some("A=ANALOGUE,M=stereo,T=Deck\r\n"),
+            (96_000, 24, 2),
         );
         assert!(
-            kept.starts_with("A=PCM,F=96000,W=24,M=stereo,T=Other tool\r\nA=FLAC,"),
-            "{kept}"
+            analogue.starts_with(
+                "A=ANALOGUE,M=stereo,T=Deck\r\nA=PCM,F=96000,W=24,M=stereo,T=Capstan "
+            ),
+            "{analogue}"
         );
     }
 }
