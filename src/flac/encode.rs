@@ -391,6 +391,27 @@ impl Drop for MasterEncoder {
     }
 }
 
+/// The STREAMINFO MD5 of the FLAC file at `path` (its first metadata block, as libFLAC wrote
+/// it when the encoder finished).
+pub fn streaminfo_md5(path: &Path) -> Result<[u8; 16], FlacError> {
+    let mut head = [0u8; 42];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map_err(|source| FlacError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if &head[0..4] != b"fLaC" || head[4] & 0x7f != 0 || head[5..8] != [0, 0, 34] {
+        return Err(FlacError::NotFlac {
+            path: path.to_path_buf(),
+            detail: "no STREAMINFO first".into(),
+        });
+    }
+    let mut md5 = [0u8; 16];
+    md5.copy_from_slice(&head[26..42]);
+    Ok(md5)
+}
+
 /// Overwrites, in place, the payload bytes at `offset_in_chunk` of the first `riff` APPLICATION
 /// block whose chunk id is `chunk_id`; the block keeps its size, so nothing else moves. Used to
 /// put the loudness measured during encoding into the `bext` written before it. Syncs the file.

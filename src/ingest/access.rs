@@ -116,8 +116,8 @@ pub(super) fn make_access_copy(
         plan.req,
         &rel,
         &path,
-        &loudness(&copy_levels),
-        encoded.frames,
+        &loudness(&copy_levels, None),
+        (encoded.frames, u32::from(take.info.valid_bits)),
     )?;
     let report = AccessCopyReport {
         file: rel,

@@ -40,11 +40,20 @@ pub(super) fn transfer_take(plan: &ItemPlan, take: &Take) -> Result<TakeResult, 
 
     // Proving each master: hash + decode + MD5 against the source's samples, in parallel.
     test_pause("verifying");
-    let loudness = loudness(&first_read.levels);
+    let bits = u32::from(take.info.valid_bits);
     let sealed: Vec<Result<Sealed, IngestError>> = files
         .par_iter()
         .zip(first_read.encoded.par_iter())
-        .map(|(file, enc)| seal(plan.req, &file.rel, &file.path, &loudness, enc.frames))
+        .map(|(file, enc)| {
+            let loudness = loudness(&first_read.levels, file.channel);
+            seal(
+                plan.req,
+                &file.rel,
+                &file.path,
+                &loudness,
+                (enc.frames, bits),
+            )
+        })
         .collect();
     let mut payload = Vec::new();
     let mut masters = Vec::new();

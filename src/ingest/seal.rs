@@ -6,7 +6,7 @@
 use super::{interrupted, IngestError, IngestRequest};
 use crate::archive::bag::PayloadFile;
 use crate::dsp::levels::LevelReport;
-use crate::flac::encode::patch_riff_chunk;
+use crate::flac::encode::{patch_riff_chunk, streaminfo_md5};
 use crate::flac::hex;
 use crate::flac::verify::{check_file_until, FlacCheck};
 use crate::riff::bext::{BextLoudness, LOUDNESS_OFFSET};
@@ -50,27 +50,38 @@ impl Sealed {
     }
 }
 
-/// The bext loudness fields of levels measured while a file was written.
-pub(super) fn loudness(levels: &LevelReport) -> BextLoudness {
+/// The bext loudness fields of levels measured while a file was written: the programme's, or
+/// for a per-channel master its own channel's.
+pub(super) fn loudness(levels: &LevelReport, channel: Option<usize>) -> BextLoudness {
+    let l = match channel.and_then(|c| levels.channels.get(c - 1)) {
+        Some(c) => &c.levels,
+        None => &levels.overall,
+    };
     BextLoudness {
-        integrated: BextLoudness::field(levels.overall.integrated_lufs),
-        range: BextLoudness::field(levels.overall.loudness_range_lu),
-        max_true_peak: BextLoudness::field(levels.overall.true_peak_dbtp),
-        max_momentary: BextLoudness::field(levels.overall.max_momentary_lufs),
-        max_short_term: BextLoudness::field(levels.overall.max_short_term_lufs),
+        integrated: BextLoudness::field(l.integrated_lufs),
+        range: BextLoudness::field(l.loudness_range_lu),
+        max_true_peak: BextLoudness::field(l.true_peak_dbtp),
+        max_momentary: BextLoudness::field(l.max_momentary_lufs),
+        max_short_term: BextLoudness::field(l.max_short_term_lufs),
     }
 }
 
-/// Seals the FLAC file at `path` (`rel` in the bag), written from `frames` frames: patches
-/// `loudness` into its bext, reads it back and proves it bit-exact ([`prove_bit_exact`]).
+/// Seals the FLAC file at `path` (`rel` in the bag), written from `frames` frames of `bits`-bit
+/// samples: patches `loudness` into its bext and the STREAMINFO MD5 into its MD5 chunk, reads
+/// it back and proves it bit-exact ([`prove_bit_exact`]): the MD5 chunk then holds the MD5 of
+/// the audio proved.
 pub(super) fn seal(
     req: &IngestRequest,
     rel: &str,
     path: &Path,
     loudness: &BextLoudness,
-    frames: u64,
+    (frames, bits): (u64, u32),
 ) -> Result<Sealed, IngestError> {
     patch_riff_chunk(path, b"bext", LOUDNESS_OFFSET, &loudness.to_bytes())?;
+    if crate::riff::md5_chunk_applies(bits) {
+        let md5 = crate::riff::md5_chunk_payload(&streaminfo_md5(path)?);
+        patch_riff_chunk(path, &crate::riff::MD5_CHUNK, 0, &md5)?;
+    }
     let check = check_master(req, path)?;
     prove_bit_exact(&check, frames)?;
     Ok(Sealed {

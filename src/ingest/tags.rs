@@ -10,7 +10,7 @@ use crate::metadata::Fields;
 use crate::profile::{CarrierCoding, Profile};
 use crate::riff;
 use crate::riff::bext::{Bext, BextLoudness};
-use crate::riff::info::{carried_field, list_info};
+use crate::riff::info::{carried_field, info_payload, is_list_info, list_info, set_info};
 use crate::source::wav::{ForeignChunk, WavInfo};
 use std::path::Path;
 use std::sync::Arc;
@@ -338,6 +338,47 @@ pub(super) struct FileTags<'a> {
     pub(super) role: Vec<(String, String)>,
 }
 
+/// The INFO fields of a file: the source's (`carried`, a whole LIST-INFO chunk), with IARL (the
+/// archival location: the bext Originator), INAM (TITLE), ICRD (DATE when it is a date, else
+/// the bext OriginationDate) and ICMT (DESCRIPTION) set.
+fn info_list(fields: &Fields, bext: &Bext, carried: Option<&Arc<[u8]>>) -> Vec<([u8; 4], String)> {
+    let mut list = carried
+        .map(|c| list_info(&c[12..]))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, text)| (id, clean_carried(&text)))
+        .collect::<Vec<_>>();
+    set_info(&mut list, b"IARL", &bext.originator);
+    if let Some(title) = fields.get("TITLE") {
+        set_info(&mut list, b"INAM", title);
+    }
+    let date = fields
+        .get("DATE")
+        .filter(|d| crate::metadata::is_iso_date(d) || is_year_or_month(d))
+        .unwrap_or(&bext.origination_date);
+    set_info(&mut list, b"ICRD", date);
+    if let Some(d) = fields.get("DESCRIPTION") {
+        set_info(&mut list, b"ICMT", d);
+    }
+    list
+}
+
+/// `YYYY` or `YYYY-MM`, the shorter dates RIFF INFO's ICRD allows.
+fn is_year_or_month(d: &str) -> bool {
+    let b = d.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    match b.len() {
+        4 => digits(0..4),
+        7 => {
+            digits(0..4)
+                && b[4] == b'-'
+                && digits(5..7)
+                && (b"01".as_slice()..=b"12".as_slice()).contains(&&b[5..7])
+        }
+        _ => false,
+    }
+}
+
 /// The metadata of one FLAC file of a take (a master or the access copy): its Vorbis comments
 /// (the item's fields, channels, part, `role`'s comments, coding history, profile, encoder) and
 /// the RIFF chunks `flac -d --keep-foreign-metadata` restores (bext with `history`, and what the
@@ -360,7 +401,22 @@ pub(super) fn file_metadata(
     let bits = u32::from(info.valid_bits);
     let bext = master_bext(plan, carried.bext, history.to_string());
     let mut before: Vec<Arc<[u8]>> = vec![riff::chunk(b"bext", &bext.to_bytes()).into()];
-    before.extend(carried.before.iter().cloned());
+    // One LIST-INFO: the source's own fields kept in their order, with the archive's IARL
+    // (equal to the Originator, as FADGI asks), INAM, ICRD and ICMT set.
+    let carried_info = carried.before.iter().find(|c| is_list_info(c));
+    before.push(
+        riff::chunk(
+            b"LIST",
+            &info_payload(&info_list(fields, &bext, carried_info)),
+        )
+        .into(),
+    );
+    before.extend(carried.before.iter().filter(|c| !is_list_info(c)).cloned());
+    let mut after: Vec<Arc<[u8]>> = carried.after.to_vec();
+    if riff::md5_chunk_applies(bits) {
+        // Filled in with the STREAMINFO MD5 when the file is sealed.
+        after.push(riff::chunk(&riff::MD5_CHUNK, &[0; 16]).into());
+    }
     // The WAV that `flac -d` rebuilds holds bits/8 bytes a sample.
     let data_len = info.frames.0 * channels as u64 * u64::from(bits / 8);
     let mask = if channels == usize::from(info.channels) {
@@ -369,7 +425,7 @@ pub(super) fn file_metadata(
         None
     };
     let fmt = riff::fmt_payload(channels as u16, info.sample_rate, bits as u16, mask);
-    let riff_chunks = riff::foreign_blocks(&fmt, &before, data_len, carried.after);
+    let riff_chunks = riff::foreign_blocks(&fmt, &before, data_len, &after);
     let mut comments: Vec<(String, String)> = fields
         .ordered()
         .into_iter()
