@@ -30,6 +30,8 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/archive"
+# The institution is set once, as an archivist does before the first take.
+"$CAPSTAN_CLI" institution --archive "$work/archive" --country GB --organisation "Test Archive" >/dev/null
 export CAPSTAN_STATION="$CARGO_TARGET_DIR/station/capstan-station"
 export CAPSTAN_ARCHIVE="$work/archive"
 export CAPSTAN_SCREENSHOTS="${CAPSTAN_SCREENSHOTS:-$PWD/docs/screenshots}"

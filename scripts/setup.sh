@@ -75,4 +75,16 @@ if ! "$TOOLS/venv/bin/python" -c 'import metsrw' 2>/dev/null; then
     echo "setup: installing metsrw into $TOOLS/venv" >&2
     "$TOOLS/venv/bin/pip" install -q metsrw
 fi
-echo "$TOOLS/venv/bin"
+# BWF MetaEdit 26.01 and its rule-set driver bwfcheck (the FADGI/EBU checks of the BWF a
+# master restores to), built from the source in ../shared beside the clone (Debian does not
+# package it; about 25 s, once).
+bwf_build="$(cd "$(dirname "$0")/.." && pwd)/../shared/tools/bwfmetaedit/build.sh"
+if [ -f "$bwf_build" ]; then
+    bwf_out=$(CAPSTAN_TOOLS="$TOOLS" bash "$bwf_build")
+    echo "$bwf_out" | head -n -1 >&2
+    bwf_bin=$(echo "$bwf_out" | tail -n1)
+    echo "$TOOLS/venv/bin:$bwf_bin"
+else
+    echo "setup: $bwf_build is missing: the BWF MetaEdit checks will fail (clone with ../shared beside)" >&2
+    echo "$TOOLS/venv/bin"
+fi

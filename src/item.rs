@@ -12,6 +12,7 @@
 use crate::archive::confined::Access;
 use crate::archive::events::Event;
 use crate::archive::item_id::ItemId;
+use crate::archive::premis;
 use crate::archive::Archive;
 use crate::catalogue::{Catalogue, CatalogueError, FileRow};
 use crate::metadata::MetadataError;
@@ -213,6 +214,36 @@ pub fn item_view(archive: &Archive, name: &str) -> Result<ItemView, ItemError> {
     })
 }
 
+impl ItemView {
+    /// The item's preservation record in PREMIS 3 (see [`crate::archive::premis`]): its files
+    /// as the catalogue knows them (size, SHA-256, a master's audio MD5, an access copy's
+    /// source from the QC report) and its whole history, for `capstan log ITEM --premis`.
+    pub fn premis(&self) -> String {
+        let derived: Vec<(&str, &[String])> = self
+            .qc
+            .iter()
+            .flat_map(|qc| &qc.takes)
+            .filter_map(|t| t.access_copy.as_ref())
+            .map(|ac| (ac.file.as_str(), ac.derived_from.as_slice()))
+            .collect();
+        let files: Vec<premis::File<'_>> = self
+            .files
+            .iter()
+            .map(|f| premis::File {
+                path: &f.path,
+                bytes: f.bytes,
+                sha256: &f.sha256,
+                audio_md5: f.audio_md5.as_deref(),
+                derived_from: derived
+                    .iter()
+                    .find(|(file, _)| *file == f.path)
+                    .map_or(&[], |(_, from)| from),
+            })
+            .collect();
+        premis::item_record(&self.item, &files, &self.history)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +258,8 @@ mod tests {
         let mut meta = Fields::default();
         meta.0.insert("TITLE".into(), "Reel one".into());
         meta.0.insert("TAPE_SPEED".into(), "7.5".into());
+        meta.0.insert("ORGANIZATION".into(), "Test Archive".into());
+        meta.0.insert("COUNTRY".into(), "GB".into());
         ingest(&IngestRequest {
             profile: Profile::load("quarter-inch-half-track-stereo").unwrap(),
             id: "reel-1".into(),

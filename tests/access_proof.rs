@@ -59,6 +59,7 @@ fn swapped_between_reads(layout: &str, access: &str, swap: impl FnOnce(&Path)) -
     std::fs::write(decoy.join("keep.txt"), b"not the archive's").unwrap();
     let before = snapshot(&decoy);
     let archive = dir.join("archive");
+    common::institution(&archive);
     // An item already there, which must stay valid.
     let out = run(&mut ingest_command(
         &archive,

@@ -265,13 +265,19 @@ fn an_inventory_is_checked_then_interrupted_then_resumed_with_each_bad_row_named
     let tmp = tempfile::tempdir().unwrap();
     let inv = inventory(tmp.path());
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
+    let settings_only = snapshot(&archive);
     let outside = snapshot(&inv.dir);
 
     // --check: every bad row named with its row, every good row ok, nothing written.
     let check_report = tmp.path().join("check.csv");
     let out = run(batch(&archive, &inv, &["--check", "--report"]).arg(&check_report));
     assert_eq!(code(&out), 1, "{}", text(&out));
-    assert!(!archive.exists(), "--check writes nothing into the archive");
+    assert_eq!(
+        snapshot(&archive),
+        settings_only,
+        "--check writes nothing into the archive"
+    );
     let rows = report(&check_report);
     let good_rows: usize = inv.good.iter().map(|(_, t)| t).sum();
     assert_eq!(rows.len(), good_rows + 6, "{rows:?}");

@@ -34,6 +34,7 @@ fn refused_with(chunks: Vec<([u8; 4], Vec<u8>)>, message: &str) {
     let decoy = decoy(dir);
     let before = snapshot(&decoy);
     let archive = dir.join("archive");
+    common::institution(&archive);
     let out = run(&mut ingest_command(
         &archive,
         &p,
@@ -67,6 +68,7 @@ fn a_source_with_more_than_64_chunks_to_carry_is_refused() {
     let wav = tmp.path().join("ok.wav");
     write_wav(&wav, &spec, &signal(2, 48_000, 24, 0.1));
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     let out = run(&mut ingest_command(
         &archive,
         &p,
@@ -122,6 +124,7 @@ fn a_chunk_is_limited_by_libflacs_real_metadata_block_limit() {
     let wav = dir.join("largest.wav");
     write_wav(&wav, &spec, &signal(2, 48_000, 24, 0.1));
     let archive = dir.join("archive");
+    common::institution(&archive);
     let out = run(&mut ingest_command(
         &archive,
         &p,
@@ -155,6 +158,7 @@ fn a_per_channel_take_carries_its_chunks_once_in_its_first_channels_master() {
     let wav = dir.join("tracks.wav");
     write_wav(&wav, &spec, &signal(2, 48_000, 24, 0.2));
     let archive = dir.join("archive");
+    common::institution(&archive);
     let out = run(&mut ingest_command(
         &archive,
         &p,
@@ -206,6 +210,7 @@ fn interrupted_at(dir: &Path, wav: &Path, stage: &str, signal: &str, delay: Opti
     );
     let run_name = format!("{stage}-{signal}-{}", delay.is_some());
     let archive = dir.join(format!("archive-{run_name}"));
+    common::institution(&archive);
     let go = dir.join(format!("go-{run_name}"));
     if delay.is_some() {
         std::fs::write(&go, b"").unwrap(); // no pause: the stage is only marked
@@ -320,6 +325,7 @@ fn a_closed_pipe_ends_capstan_quietly_never_with_a_panic() {
         &signal(2, 48_000, 24, 0.2),
     );
     let archive = dir.join("archive");
+    common::institution(&archive);
     let out = run(&mut ingest_command(
         &archive,
         &p,

@@ -51,6 +51,7 @@ fn capture_command(tmp: &Path, profile: &Path, id: &str, infile: &Path) -> Comma
         .arg(profile)
         .args(["--id", id, "--archive"])
         .arg(tmp.join("archive"));
+    institution(&tmp.join("archive"));
     c
 }
 
@@ -231,6 +232,7 @@ fn a_killed_capture_is_recovered_losing_at_most_the_last_second() {
     let sent = feeder.join().unwrap();
     let sent_frames = sent / 4;
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     assert!(
         !archive.join("default/k").exists(),
         "no item before recovery"
@@ -288,6 +290,7 @@ fn a_device_that_stops_delivering_ends_the_take_which_is_kept_and_reported() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("device error"), "{}", text(&o));
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     let cap = &qc(&archive, "d")["takes"][0]["capture"];
     assert!(
         cap["ended"].as_str().unwrap().starts_with("device error"),
@@ -327,6 +330,7 @@ fn capture_into_small_disk(
 fn a_filling_disk_ends_the_take_while_its_master_still_fits() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     mount_tmpfs(&archive, "size=40m");
     let _guard = Unmount(archive.clone());
     let (samples, o) = capture_into_small_disk(tmp.path(), "full", || {});
@@ -352,6 +356,7 @@ fn a_filling_disk_ends_the_take_while_its_master_still_fits() {
 fn a_disk_filled_by_another_writer_keeps_the_take_for_recover() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     mount_tmpfs(&archive, "size=64m");
     let _guard = Unmount(archive.clone());
     let filler = archive.join("filler");
@@ -387,6 +392,7 @@ fn a_disk_filled_by_another_writer_keeps_the_take_for_recover() {
 fn the_demo_tape_plays_at_real_time_into_an_item() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     let start = Instant::now();
     let o = run(capstan()
         .args([
@@ -426,6 +432,7 @@ fn a_take_held_for_review_is_committed_or_discarded_only_when_asked() {
     use capstan::capture::{capture_for_review, CaptureRequest};
     let tmp = tempfile::tempdir().unwrap();
     let archive = capstan::archive::Archive::new(tmp.path().join("archive"));
+    common::institution(&archive.root);
     let profile = capstan::profile::Profile::load("quarter-inch-half-track-stereo").unwrap();
     let mut meta = capstan::metadata::Fields::default();
     for (k, v) in [("TITLE", "review"), ("TAPE_SPEED", "7.5")] {
@@ -494,6 +501,7 @@ fn a_take_tells_its_phase_correlation_and_its_end() {
     use capstan::capture::{capture_for_review, CaptureEvent, CaptureRequest};
     let tmp = tempfile::tempdir().unwrap();
     let archive = capstan::archive::Archive::new(tmp.path().join("archive"));
+    common::institution(&archive.root);
     let mut meta = capstan::metadata::Fields::default();
     for (k, v) in [("TITLE", "events"), ("TAPE_SPEED", "7.5")] {
         meta.0.insert(k.into(), v.into());

@@ -20,6 +20,7 @@ const RATE: u32 = 48_000;
 fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     let profile = profile_for(tmp.path(), 2, RATE, 16, "interleaved");
     Fixture {
         tmp,

@@ -83,6 +83,7 @@ fn pending_records(archive: &Path) -> usize {
 fn a_kill_after_the_rename_leaves_the_ingestion_pending_and_the_next_writer_logs_it_once() {
     let s = setup();
     let archive = s.dir.join("archive");
+    common::institution(&archive);
     let before = snapshot(&s.decoy);
     let go = s.dir.join("go");
     let mut child = paused_ingest(&s, &archive, "tape-1", "renamed", &go);
@@ -129,6 +130,7 @@ fn a_kill_after_the_rename_leaves_the_ingestion_pending_and_the_next_writer_logs
 fn a_kill_after_the_log_but_before_the_record_is_removed_never_duplicates_the_ingestion() {
     let s = setup();
     let archive = s.dir.join("archive");
+    common::institution(&archive);
     let go = s.dir.join("go");
     let mut child = paused_ingest(&s, &archive, "tape-1", "logged", &go);
     child.kill().unwrap();
@@ -153,6 +155,7 @@ fn a_kill_after_the_log_but_before_the_record_is_removed_never_duplicates_the_in
 fn a_kill_before_the_rename_leaves_no_item_and_its_record_is_removed_unlogged() {
     let s = setup();
     let archive = s.dir.join("archive");
+    common::institution(&archive);
     let go = s.dir.join("go");
     let mut child = paused_ingest(&s, &archive, "tape-1", "recorded", &go);
     child.kill().unwrap();
@@ -200,6 +203,7 @@ fn a_disk_that_fills_right_after_the_rename_exits_2_and_the_ingestion_is_logged_
     mount_tmpfs(&mnt, "size=16m");
     let _unmount = Unmount(mnt.clone());
     let archive = mnt.join("archive");
+    common::institution(&archive);
     let before = snapshot(&s.decoy);
     let go = s.dir.join("go"); // outside the full disk
     let child = paused_ingest(&s, &archive, "tape-1", "renamed", &go);
@@ -262,6 +266,7 @@ fn libc_enospc() -> i32 {
 fn a_torn_last_line_is_closed_by_the_next_append_and_reindex_keeps_every_complete_event() {
     let s = setup();
     let archive = s.dir.join("archive");
+    common::institution(&archive);
     let out = run(&mut ingest_command(
         &archive,
         &s.profile,
@@ -345,6 +350,7 @@ fn verify_watch_and_reindex_each_log_a_pending_ingestion_before_their_own_work()
     .enumerate()
     {
         let archive = s.dir.join(format!("archive-{i}"));
+        common::institution(&archive);
         let go = s.dir.join(format!("go-{i}"));
         let mut child = paused_ingest(&s, &archive, "tape-1", "renamed", &go);
         child.kill().unwrap();

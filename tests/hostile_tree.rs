@@ -75,6 +75,7 @@ impl Fixture {
     fn new() -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let archive = tmp.path().join("archive");
+        common::institution(&archive);
         let profile = profile_for(tmp.path(), 1, 48_000, 16, "interleaved");
         let wav = tmp.path().join("take.wav");
         write_wav(

@@ -36,6 +36,7 @@ fn json_outcome(
 fn ingest_matrix_round_trips_bit_exact_through_independent_decoders() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     for channels in [1u16, 2, 8] {
         for rate in [44_100u32, 48_000, 96_000, 192_000] {
             for bits in [16u16, 24] {
@@ -84,6 +85,7 @@ fn per_channel_layout_writes_one_bit_exact_master_per_track() {
     let wav = tmp.path().join("multi.wav");
     write_wav(&wav, &WavSpec::pcm(8, 96_000, 24), &samples);
     let archive = tmp.path().join("a");
+    common::institution(&archive);
     let v = json_outcome(
         &archive,
         "half-inch-8-track",
@@ -120,6 +122,7 @@ fn several_files_form_one_item_with_a_master_each() {
     write_wav(&a, &WavSpec::pcm(2, 96_000, 24), &sa);
     write_wav(&b, &WavSpec::pcm(2, 96_000, 24), &sb);
     let archive = tmp.path().join("a");
+    common::institution(&archive);
     let v = json_outcome(
         &archive,
         "compact-cassette",
@@ -167,6 +170,7 @@ fn source_metadata_is_carried_and_bext_restores_with_keep_foreign_metadata() {
     let wav = tmp.path().join("bwf.wav");
     write_wav(&wav, &spec, &samples);
     let archive = tmp.path().join("a");
+    common::institution(&archive);
     let v = json_outcome(
         &archive,
         "quarter-inch-half-track-stereo",
@@ -205,13 +209,28 @@ fn source_metadata_is_carried_and_bext_restores_with_keep_foreign_metadata() {
     assert!(o.status.success(), "{}", text(&o));
     let chunks = wav_chunks(&out_wav);
     let ids: Vec<&[u8]> = chunks.iter().map(|(id, _)| &id[..]).collect();
-    assert_eq!(ids, [&b"fmt "[..], b"bext", b"iXML", b"data", b"LIST"]);
+    // The source's chunks in their places; its LIST-INFO gains the archive's fields, and an
+    // MD5 chunk of the audio closes the file.
+    assert_eq!(
+        ids,
+        [&b"fmt "[..], b"bext", b"iXML", b"data", b"LIST", b"MD5 "]
+    );
     let ixml = &chunks.iter().find(|(id, _)| id == b"iXML").unwrap().1;
     assert_eq!(ixml, b"<BWFXML><NOTE>odd</NOTE></BWFXML>");
+    let list = &chunks.iter().find(|(id, _)| id == b"LIST").unwrap().1;
+    assert_eq!(&list[..4], b"INFO");
     assert_eq!(
-        &chunks.iter().find(|(id, _)| id == b"LIST").unwrap().1,
-        &info
+        capstan::riff::info::list_info(&list[4..]),
+        [
+            // The source's field first, as it had it; then IARL = the Originator (FADGI),
+            // ICRD = the origination date, ICMT = the description.
+            (*b"INAM", "Concert 1A".to_string()),
+            (*b"IARL", "US, Other".to_string()),
+            (*b"ICRD", "1994-03-05".to_string()),
+            (*b"ICMT", "Concert, first half".to_string()),
+        ]
     );
+    let _ = &info;
     let bext = &chunks.iter().find(|(id, _)| id == b"bext").unwrap().1;
     let field = |a: usize, b: usize| {
         let s = &bext[a..b];
@@ -273,6 +292,7 @@ fn source_metadata_is_carried_and_bext_restores_with_keep_foreign_metadata() {
 fn extensible_32_bit_containers_and_rf64_are_read() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("a");
+    common::institution(&archive);
     // 24 meaningful bits left-justified in 32-bit words.
     let samples = signal(2, 48_000, 24, 0.3);
     let mut spec = WavSpec::pcm(2, 48_000, 24);
@@ -333,6 +353,7 @@ fn same_input_gives_the_same_bytes() {
     let mut digests = Vec::new();
     for n in 0..2 {
         let archive = tmp.path().join(format!("a{n}"));
+        common::institution(&archive);
         let o = ingest(&archive, Path::new("dat"), "same", &[&wav], &["TITLE=t"]);
         assert!(o.status.success(), "{}", text(&o));
         let bag = archive.join("tests/same");
@@ -346,6 +367,7 @@ fn same_input_gives_the_same_bytes() {
 fn demo_prints_the_bag_and_its_qc_summary() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     let o = run(capstan().arg("demo").arg("--archive").arg(&archive));
     let out = text(&o);
     assert!(o.status.success(), "{out}");
@@ -455,6 +477,7 @@ fn qc_report_maps_dropouts_phase_offset_and_bit_depth() {
     write_wav(&wav, &WavSpec::pcm(2, rate, 24), &samples);
     let profile = profile_for(tmp.path(), 2, rate, 24, "interleaved");
     let archive = tmp.path().join("a");
+    common::institution(&archive);
     let out = run(ingest_command(
         &archive,
         &profile,
@@ -562,6 +585,7 @@ fn qc_report_maps_dropouts_phase_offset_and_bit_depth() {
 fn a_clipped_passage_is_one_line_of_the_defect_map_with_its_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     let mut samples = signal(1, 48_000, 16, 1.0);
     // Twenty runs of two full-scale samples, 1 ms apart, from 0.5 s: one clipped passage.
     for k in 0..20 {

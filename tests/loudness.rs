@@ -70,6 +70,7 @@ fn material(channels: u16, rate: u32, bits: u16, seconds: f64, seed: u64) -> Vec
 fn qc_loudness_agrees_with_ffmpeg_ebur128() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("a");
+    common::institution(&archive);
     for (i, (channels, rate, bits)) in [
         (2u16, 48_000u32, 24u16),
         (1, 44_100, 16),

@@ -28,6 +28,7 @@ fn setup() -> Setup {
         &signal(2, 48_000, 16, 0.5),
     );
     let decoy = decoy(&dir);
+    institution(&dir.join("archive"));
     Setup {
         archive: dir.join("archive"),
         _tmp: tmp,

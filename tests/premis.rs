@@ -83,6 +83,7 @@ fn manifest(bag: &Path, name: &str) -> Vec<(String, String)> {
 fn a_new_bag_carries_its_premis_record_which_metsrw_reads_as_the_bag_and_log_say() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     let profile_path = tmp.path().join("disc.toml");
     std::fs::write(
         &profile_path,
@@ -177,4 +178,66 @@ fn a_new_bag_carries_its_premis_record_which_metsrw_reads_as_the_bag_and_log_say
         premis["agents"],
         serde_json::json!([{"id": logged[0].agent, "name": "capstan", "type": "software"}])
     );
+}
+
+/// `capstan log ITEM --premis` gives the item's record from the catalogue: right after ingest
+/// it is the bag's own premis.xml byte for byte; after a verification it holds that event too,
+/// and metsrw reads it.
+#[test]
+fn log_premis_prints_the_items_whole_record_which_metsrw_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    common::institution(&archive);
+    let wav = tmp.path().join("take.wav");
+    write_wav(
+        &wav,
+        &WavSpec::pcm(2, 48_000, 16),
+        &signal(2, 48_000, 16, 0.5),
+    );
+    let out = run(&mut ingest_command(
+        &archive,
+        "dat",
+        "t1",
+        "tapes",
+        &[&wav],
+        &["TITLE=T"],
+    ));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let bag = archive.join("tapes/t1");
+    let log_premis = |item: &str| {
+        run(capstan()
+            .args(["log", item, "--premis", "--archive"])
+            .arg(&archive))
+    };
+    let o = log_premis("t1");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        std::fs::read_to_string(bag.join("premis.xml")).unwrap()
+    );
+
+    let v = run(capstan().arg("verify").arg(&archive));
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    let o = log_premis("tapes/t1");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let exported = tmp.path().join("t1.premis.xml");
+    std::fs::write(&exported, &o.stdout).unwrap();
+    let premis = read_premis(&exported);
+    let events = premis["events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["type"] == "fixity check"),
+        "{events:?}"
+    );
+    assert_eq!(premis["entities"], serde_json::json!(["tapes/t1"]));
+
+    // An unknown item is exit 1; --premis needs an item; it and --json exclude each other.
+    assert_eq!(log_premis("nope").status.code(), Some(1));
+    let o = run(capstan()
+        .args(["log", "--premis", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = run(capstan()
+        .args(["log", "t1", "--premis", "--json", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }

@@ -17,6 +17,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     let good = tmp.path().join("good.wav");
     write_wav(
         &good,
@@ -322,7 +323,14 @@ fn an_unwritable_archive_is_reported_and_left_alone() {
     let ro = f.tmp.path().join("readonly");
     mount_tmpfs(&ro, "ro,size=1m");
     let _guard = Unmount(ro.clone());
-    let o = ingest(&ro, "dat", "x", &[&f.good], &["TITLE=t"]);
+    // A read-only archive holds no settings: the item names its institution itself.
+    let o = ingest(
+        &ro,
+        "dat",
+        "x",
+        &[&f.good],
+        &["TITLE=t", "COUNTRY=GB", "ORGANIZATION=Test Archive"],
+    );
     let msg = text(&o);
     assert_eq!(o.status.code(), Some(2), "{msg}");
     assert!(
@@ -338,6 +346,7 @@ fn a_disk_that_fills_mid_write_leaves_no_partial_item() {
     let small = f.tmp.path().join("small");
     mount_tmpfs(&small, "size=2m");
     let _guard = Unmount(small.clone());
+    institution(&small);
     // Prepare the archive (a first good item), then a take far larger than the space left.
     let o = ingest(&small, "dat", "first", &[&f.good], &["TITLE=t"]);
     assert!(o.status.success(), "{}", text(&o));

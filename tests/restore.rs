@@ -115,6 +115,7 @@ fn an_access_copy_is_declicked_and_names_the_master_it_came_from() {
     write_wav(&wav, &WavSpec::pcm(2, RATE, BITS), &degraded);
     let profile = stereo_profile(tmp.path(), "enabled = true\ndeclick = true");
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     let o = run(&mut ingest_command(
         &archive,
         &profile,
@@ -242,6 +243,7 @@ fn clicks_are_mapped_without_an_access_copy_when_the_profile_asks() {
     write_wav(&wav, &WavSpec::pcm(2, RATE, BITS), &degraded);
     let profile = stereo_profile(tmp.path(), "enabled = false\n[analysis]\nclicks = true");
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     let o = run(&mut ingest_command(
         &archive,
         &profile,
@@ -280,6 +282,7 @@ fn a_loudness_target_is_met_without_passing_the_true_peak_ceiling() {
     let wav = tmp.path().join("quiet.wav");
     write_wav(&wav, &WavSpec::pcm(2, RATE, BITS), &programme(6.0));
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     // The shipped lacquer-disc profile: declicked, -23 LUFS.
     let o = run(&mut ingest_command(
         &archive,

@@ -20,6 +20,7 @@ fn archive_with_item(tmp: &Path, id: &str, seconds: f64) -> (PathBuf, PathBuf) {
         &signal(2, 48_000, 16, seconds),
     );
     let archive = tmp.join("archive");
+    common::institution(&archive);
     let o = run(&mut ingest_command(
         &archive,
         "dat",

@@ -45,6 +45,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
+    common::institution(&archive);
     for (collection, id, channels, seconds) in ITEMS {
         let wav = tmp.path().join(format!("{id}.wav"));
         write_wav(

@@ -15,6 +15,7 @@ fn master(tmp: &std::path::Path) -> std::path::PathBuf {
         &signal(2, 48_000, 16, 10.0),
     );
     let archive = tmp.join("a");
+    common::institution(&archive);
     let o = run(&mut ingest_command(
         &archive,
         "dat",

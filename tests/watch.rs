@@ -19,6 +19,7 @@ fn archive_with_item(tmp: &Path, id: &str) -> (PathBuf, PathBuf) {
         &signal(2, 48_000, 16, 4.0),
     );
     let archive = tmp.join("archive");
+    common::institution(&archive);
     let o = run(&mut ingest_command(
         &archive,
         "dat",

@@ -78,7 +78,9 @@ impl From<capstan::capture::CaptureError> for Failure {
             E::Depth { .. } => "profile",
             E::DiskSpace { .. } => "disk_space",
             E::ItemExists { .. } => "item_exists",
-            E::Metadata(_) => "bad_metadata",
+            // No Originator: the operator gives COUNTRY and ORGANIZATION (or sets the
+            // archive's institution).
+            E::Metadata(_) | E::NoOriginator(_) => "bad_metadata",
             E::Journal { .. } | E::JournalSetup(_) => "journal",
             E::Finish { .. } => "not_finished",
         };

@@ -16,6 +16,7 @@ pub mod confined;
 pub mod events;
 pub mod item_id;
 pub mod premis;
+pub mod settings;
 
 use confined::{Access, Dir};
 
@@ -27,6 +28,8 @@ use std::path::{Path, PathBuf};
 /// Why the archive could not take an item.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
+    #[error("{path}: {detail}")]
+    Settings { path: PathBuf, detail: String },
     #[error("item {collection}/{id} already exists at {path}; an existing item is never replaced")]
     ItemExists {
         collection: String,
@@ -69,7 +72,7 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
 }
 
 /// The names Capstan keeps in `.capstan`, each with the kind it must be if it exists.
-const META_NAMES: [(&str, confined::Kind); 10] = [
+const META_NAMES: [(&str, confined::Kind); 11] = [
     ("staging", confined::Kind::Dir),
     ("journal", confined::Kind::Dir),
     ("pending", confined::Kind::Dir),
@@ -80,6 +83,7 @@ const META_NAMES: [(&str, confined::Kind); 10] = [
     ("catalogue.sqlite-journal", confined::Kind::File),
     ("catalogue.lock", confined::Kind::File),
     ("catalogue.sqlite.reindex", confined::Kind::File),
+    (settings::FILE, confined::Kind::File),
 ];
 
 /// An archive folder.

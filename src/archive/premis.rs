@@ -44,8 +44,9 @@ pub struct File<'a> {
     pub derived_from: &'a [String],
 }
 
-/// The PREMIS 3 document for `item` (`collection/id`): its files and its events, in the order
-/// given (the log's order).
+/// The PREMIS 3 document for `item` (`collection/id`): its files in the order of their paths
+/// (so the bag's record and `capstan log --premis` list them alike) and its events in the
+/// order given (the log's order).
 pub fn item_record(item: &str, files: &[File<'_>], events: &[Event]) -> String {
     let mut x = Xml::default();
     x.line(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
@@ -58,6 +59,8 @@ pub fn item_record(item: &str, files: &[File<'_>], events: &[Event]) -> String {
     identifier(&mut x, "object", "local", item);
     x.close("premis:object");
 
+    let mut files: Vec<&File<'_>> = files.iter().collect();
+    files.sort_by_key(|f| f.path);
     for f in files {
         x.open(r#"premis:object xsi:type="premis:file" version="3.0""#);
         identifier(&mut x, "object", "local", &format!("{item}/{}", f.path));

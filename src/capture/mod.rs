@@ -101,6 +101,9 @@ pub enum CaptureError {
     },
     #[error(transparent)]
     JournalSetup(#[from] JournalError),
+    /// No Originator for the item, or the archive's settings could not be read.
+    #[error(transparent)]
+    NoOriginator(Box<IngestError>),
     #[error("the take ({ended}) was captured but not finished ({source}); it is kept in {journal}: `capstan recover` finishes it")]
     Finish {
         ended: String,
@@ -116,6 +119,7 @@ impl CaptureError {
             CaptureError::ItemExists { .. }
             | CaptureError::Metadata(_)
             | CaptureError::DiskSpace { .. } => 1,
+            CaptureError::NoOriginator(e) => e.exit_code() as u8,
             _ => 2,
         }
     }
@@ -367,8 +371,18 @@ fn check_request(req: &CaptureRequest) -> Result<f64, CaptureError> {
             crate::metadata::check_given(origin, k, v)?;
         }
     }
-    let fields = Fields::layered(&p.default_metadata, &Default::default(), &req.meta);
+    let base = crate::ingest::base_fields(&req.archive, p)
+        .map_err(|e| CaptureError::NoOriginator(Box::new(IngestError::Archive(e))))?;
+    let fields = Fields::layered(&base, &Default::default(), &req.meta);
     fields.check(&p.required_metadata)?;
+    // Before a second is recorded: a take whose item could not be ingested is not started.
+    if crate::ingest::originator(&fields).is_empty() {
+        return Err(CaptureError::NoOriginator(Box::new(
+            IngestError::NoOriginator {
+                settings: req.archive.meta_dir().join(crate::archive::settings::FILE),
+            },
+        )));
+    }
     if req.archive.item_dir(&req.collection, &req.id).exists() {
         return Err(CaptureError::ItemExists {
             collection: req.collection.clone(),

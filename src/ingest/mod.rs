@@ -41,13 +41,15 @@ mod tags;
 mod take;
 
 use master::{transfer_take, TakeResult};
-pub use tags::coding_history;
 use tags::{bag_info, item_fields};
+pub use tags::{base_fields, coding_history, originator};
 use take::{open_takes, Take};
 
 /// Why an ingest failed. Nothing reached the archive in any case.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
+    #[error("the item has no Originator (the institution its masters come from, FADGI's \"CC, ORG\"): set the archive's once with `capstan institution --country CC --organisation ORG` (it is kept in {settings}), or give --meta COUNTRY=CC --meta ORGANIZATION=ORG")]
+    NoOriginator { settings: PathBuf },
     #[error(transparent)]
     Metadata(#[from] MetadataError),
     #[error(transparent)]

@@ -203,11 +203,28 @@ pub(super) fn flac_history_line(rate: u32, bits: u32, channels: usize) -> String
     )
 }
 
-/// The bext a master carries (loudness filled in after encoding).
-fn master_bext(plan: &ItemPlan, source: Option<&Bext>, history: String) -> Bext {
-    let (req, fields) = (plan.req, &plan.fields);
-    let originator = fields
+/// The fields every item of `profile` in `archive` starts from: the profile's defaults, with
+/// the archive's institution (`.capstan/archive.toml`) as COUNTRY and ORGANIZATION; what a
+/// source carries and what the operator gives go over them.
+pub fn base_fields(
+    archive: &crate::archive::Archive,
+    profile: &Profile,
+) -> Result<std::collections::BTreeMap<String, String>, crate::archive::ArchiveError> {
+    let mut base = profile.default_metadata.clone();
+    if let Some(i) = crate::archive::settings::read(archive)?.institution {
+        base.insert("COUNTRY".into(), i.country);
+        base.insert("ORGANIZATION".into(), i.organisation);
+    }
+    Ok(base)
+}
+
+/// The bext Originator of an item: its `ORIGINATOR` (given, or carried from its source), else
+/// `COUNTRY, ORGANIZATION` as FADGI writes it (given, or the archive's institution), else the
+/// organisation alone; empty when there is none, which ingest refuses.
+pub fn originator(fields: &Fields) -> String {
+    fields
         .get("ORIGINATOR")
+        .filter(|o| !o.trim().is_empty())
         .map(str::to_string)
         .unwrap_or_else(
             || match (fields.get("COUNTRY"), fields.get("ORGANIZATION")) {
@@ -215,7 +232,39 @@ fn master_bext(plan: &ItemPlan, source: Option<&Bext>, history: String) -> Bext 
                 (None, Some(o)) => o.to_string(),
                 _ => String::new(),
             },
-        );
+        )
+}
+
+/// The bext Description (at most its 256 bytes): the item's DESCRIPTION or TITLE, else its
+/// carrier and name (FADGI wants it never empty); led by `Identifier: collection/id` when the
+/// OriginatorReference points here for it (FADGI's "See Description for identifiers").
+fn bext_description(plan: &ItemPlan, with_identifier: bool) -> String {
+    let req = plan.req;
+    let item = crate::archive::item_id::ItemId::known(&req.collection, &req.id);
+    let text = match plan.fields.get("DESCRIPTION").or(plan.fields.get("TITLE")) {
+        Some(d) if !d.trim().is_empty() => d.to_string(),
+        _ => format!("{}: {item}", plan.profile().carrier_description),
+    };
+    let mut out = if with_identifier {
+        format!("Identifier: {item}; {text}")
+    } else {
+        text
+    };
+    if out.len() > 256 {
+        let mut end = 256;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+    }
+    out
+}
+
+/// The bext a master carries (loudness filled in after encoding).
+fn master_bext(plan: &ItemPlan, source: Option<&Bext>, history: String) -> Bext {
+    let (req, fields) = (plan.req, &plan.fields);
+    let originator = originator(fields);
+    const SEE_DESCRIPTION: &str = "See Description for identifiers";
     let reference = fields
         .get("ORIGINATOR_REFERENCE")
         .map(str::to_string)
@@ -224,16 +273,12 @@ fn master_bext(plan: &ItemPlan, source: Option<&Bext>, history: String) -> Bext 
                 req.id.clone()
             } else {
                 // FADGI: an identifier too long for the field is pointed to, not cut.
-                "See Description for identifiers".into()
+                SEE_DESCRIPTION.into()
             }
         });
     let now = req.now;
     Bext {
-        description: fields
-            .get("DESCRIPTION")
-            .or(fields.get("TITLE"))
-            .unwrap_or("")
-            .to_string(),
+        description: bext_description(plan, reference == SEE_DESCRIPTION),
         originator,
         originator_reference: reference,
         origination_date: fields
@@ -401,18 +446,36 @@ pub(super) fn file_metadata(
     let bits = u32::from(info.valid_bits);
     let bext = master_bext(plan, carried.bext, history.to_string());
     let mut before: Vec<Arc<[u8]>> = vec![riff::chunk(b"bext", &bext.to_bytes()).into()];
-    // One LIST-INFO: the source's own fields kept in their order, with the archive's IARL
-    // (equal to the Originator, as FADGI asks), INAM, ICRD and ICMT set.
-    let carried_info = carried.before.iter().find(|c| is_list_info(c));
-    before.push(
-        riff::chunk(
-            b"LIST",
-            &info_payload(&info_list(fields, &bext, carried_info)),
-        )
-        .into(),
-    );
-    before.extend(carried.before.iter().filter(|c| !is_list_info(c)).cloned());
-    let mut after: Vec<Arc<[u8]>> = carried.after.to_vec();
+    // One LIST-INFO, where the source had its own (before or after the audio; else after the
+    // bext): the source's fields kept in their order, with IARL (equal to the Originator, as
+    // FADGI asks), INAM, ICRD and ICMT set.
+    let carried_info = carried
+        .before
+        .iter()
+        .chain(carried.after)
+        .find(|c| is_list_info(c));
+    let list: Arc<[u8]> = riff::chunk(
+        b"LIST",
+        &info_payload(&info_list(fields, &bext, carried_info)),
+    )
+    .into();
+    let in_place = |chunks: &[Arc<[u8]>]| -> Vec<Arc<[u8]>> {
+        chunks
+            .iter()
+            .map(|c| {
+                if is_list_info(c) {
+                    list.clone()
+                } else {
+                    c.clone()
+                }
+            })
+            .collect()
+    };
+    if carried_info.is_none() {
+        before.push(list.clone());
+    }
+    before.extend(in_place(carried.before));
+    let mut after: Vec<Arc<[u8]>> = in_place(carried.after);
     if riff::md5_chunk_applies(bits) {
         // Filled in with the STREAMINFO MD5 when the file is sealed.
         after.push(riff::chunk(&riff::MD5_CHUNK, &[0; 16]).into());
@@ -486,10 +549,16 @@ pub(super) fn item_fields(
         }
     }
     let (carried, notes) = carried_fields(&first.path, &first.info, &first.trailing);
-    let mut fields = Fields::layered(&profile.default_metadata, &carried, &req.meta);
+    let base = base_fields(&req.archive, profile)?;
+    let mut fields = Fields::layered(&base, &carried, &req.meta);
     fields.0.insert("CARRIER_ID".into(), req.id.clone());
     fields.0.insert("COLLECTION".into(), req.collection.clone());
     fields.check(&profile.required_metadata)?;
+    if originator(&fields).is_empty() {
+        return Err(IngestError::NoOriginator {
+            settings: req.archive.meta_dir().join(crate::archive::settings::FILE),
+        });
+    }
     Ok((fields, notes))
 }
 

@@ -47,6 +47,19 @@ pub fn tool(name: &str) -> PathBuf {
     panic!("{name} is not installed: run scripts/setup.sh (the README's commands install it)");
 }
 
+/// Sets `archive`'s institution once, as an archivist does before the first ingest
+/// (`.capstan/archive.toml`, what `capstan institution --country GB --organisation "Test
+/// Archive"` writes): every item's Originator is then `GB, Test Archive`. Creates the folders.
+pub fn institution(archive: &Path) {
+    let meta = archive.join(".capstan");
+    std::fs::create_dir_all(&meta).unwrap();
+    std::fs::write(
+        meta.join("archive.toml"),
+        "[institution]\ncountry = \"GB\"\norganisation = \"Test Archive\"\n",
+    )
+    .unwrap();
+}
+
 /// `capstan ingest` of `files` (the takes, in order) into `archive` as `collection/id`, with
 /// one `--meta` per entry of `meta`. Further flags (`--json`) may be added by the caller.
 pub fn ingest_command(

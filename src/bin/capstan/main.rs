@@ -109,6 +109,10 @@ enum Command {
     Declick(commands::declick::Args),
     /// List the shipped transfer profiles.
     Profiles(commands::profiles::Args),
+    /// Print the archive's institution, or set it (--country CC --organisation ORG): every
+    /// item's Originator, "CC, ORG" as FADGI writes it. Exit 0, 1 none set or invalid, 2 could
+    /// not run.
+    Institution(commands::institution::Args),
 }
 
 fn main() -> ExitCode {
@@ -137,6 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Demo(args) => demo::run(args)?,
         Command::Verify(args) => verify::run(args),
         Command::Log(args) => log::run(args),
+        Command::Institution(args) => institution::run(args),
         Command::Reindex(args) => reindex::run(args),
         Command::Report(args) => report::run(args),
         Command::Watch(args) => watch::run(args),

@@ -15,14 +15,34 @@ pub struct Args {
     archive: ArchiveArg,
     #[command(flatten)]
     output: OutputArgs,
+    /// Print the item's preservation record as PREMIS 3 XML (its files with their fixity, its
+    /// events and agents) instead of the table. Needs ITEM.
+    #[arg(long, requires = "item", conflicts_with = "json")]
+    premis: bool,
 }
 
 pub fn run(args: Args) -> ExitStatus {
-    log_command(
-        &Archive::new(args.archive.dir()),
-        args.item.as_deref(),
-        args.output.json,
-    )
+    let archive = Archive::new(args.archive.dir());
+    if args.premis {
+        let name = args.item.as_deref().unwrap_or_default();
+        return match capstan::item::item_view(&archive, name) {
+            Ok(view) => {
+                print!("{}", view.premis());
+                ExitStatus::Success
+            }
+            Err(
+                e @ (capstan::item::ItemError::Unknown { .. } | capstan::item::ItemError::Name(_)),
+            ) => {
+                eprintln!("capstan: {} {}", esc(&e), text_path(&archive.root));
+                ExitStatus::Problem
+            }
+            Err(e) => {
+                eprintln!("capstan: {}", esc(&e));
+                ExitStatus::CouldNotRun
+            }
+        };
+    }
+    log_command(&archive, args.item.as_deref(), args.output.json)
 }
 
 pub(crate) fn log_command(archive: &Archive, item: Option<&str>, json: bool) -> ExitStatus {

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod devices;
 pub mod ingest;
 pub mod ingest_batch;
+pub mod institution;
 pub mod log;
 pub mod profiles;
 pub mod recover;

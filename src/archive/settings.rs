@@ -1,0 +1,166 @@
+//! The archive's settings, `ARCHIVE/.capstan/archive.toml`, written by hand or by
+//! `capstan institution`, read by every ingest:
+//!
+//! ```toml
+//! # The institution every item of this archive comes from: the bext Originator of its
+//! # masters is "COUNTRY, ORGANISATION" (FADGI), and their LIST-INFO IARL the same.
+//! [institution]
+//! country = "US"            # ISO 3166-1 alpha-2, two capital letters
+//! organisation = "LOC/RSS"
+//! ```
+//!
+//! An item's own `ORIGINATOR` (given, or carried from its source's bext), or its
+//! `--meta COUNTRY=… --meta ORGANIZATION=…`, take precedence; an item left with no Originator at
+//! all is refused. The file is opened like every file of `.capstan` (never through a link).
+
+use super::confined::Access;
+use super::{Archive, ArchiveError};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+
+/// The file's name in `.capstan`.
+pub const FILE: &str = "archive.toml";
+
+/// What `archive.toml` holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub institution: Option<Institution>,
+}
+
+/// The institution of an archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Institution {
+    /// ISO 3166-1 alpha-2 (`US`, `GB`).
+    pub country: String,
+    /// The organisation as its Originator names it (`LOC/RSS`, `British Library`).
+    pub organisation: String,
+}
+
+impl Institution {
+    /// Checks it: a two-letter capital country code, an organisation, and an Originator
+    /// (`CC, ORG`) that fits bext's 32 bytes.
+    pub fn new(country: &str, organisation: &str) -> Result<Institution, String> {
+        let (country, organisation) = (country.trim(), organisation.trim());
+        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(format!(
+                "country {country:?} is not an ISO 3166-1 code of two capital letters (US, GB, FR)"
+            ));
+        }
+        if organisation.is_empty() || organisation.chars().any(char::is_control) {
+            return Err(format!(
+                "organisation {organisation:?} is empty or has a control character"
+            ));
+        }
+        let i = Institution {
+            country: country.to_string(),
+            organisation: organisation.to_string(),
+        };
+        if i.originator().len() > 32 {
+            return Err(format!(
+                "\"{}\" is longer than the 32 bytes of bext's Originator: shorten the organisation (FADGI uses its initials, e.g. LOC/RSS)",
+                i.originator()
+            ));
+        }
+        Ok(i)
+    }
+
+    /// FADGI's Originator: `CC, ORG`.
+    pub fn originator(&self) -> String {
+        format!("{}, {}", self.country, self.organisation)
+    }
+}
+
+fn bad(archive: &Archive, detail: String) -> ArchiveError {
+    ArchiveError::Settings {
+        path: archive.meta_dir().join(FILE),
+        detail,
+    }
+}
+
+/// The archive's settings (the defaults when it has no `archive.toml`).
+pub fn read(archive: &Archive) -> Result<Settings, ArchiveError> {
+    let f = match archive.open_meta_file(FILE, Access::Read) {
+        Ok(f) => f,
+        Err(ArchiveError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Settings::default())
+        }
+        Err(e) => return Err(e),
+    };
+    let mut text = String::new();
+    f.take(64 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| bad(archive, e.to_string()))?;
+    let settings: Settings = toml::from_str(&text).map_err(|e| bad(archive, e.to_string()))?;
+    if let Some(i) = &settings.institution {
+        Institution::new(&i.country, &i.organisation).map_err(|e| bad(archive, e))?;
+    }
+    Ok(settings)
+}
+
+/// Sets the archive's institution (the rest of the file is kept).
+pub fn set_institution(archive: &Archive, institution: Institution) -> Result<(), ArchiveError> {
+    let mut settings = read(archive)?;
+    settings.institution = Some(institution);
+    let text = format!(
+        "# Capstan archive settings (see `capstan institution --help`).\n{}",
+        toml::to_string(&settings).expect("settings serialise")
+    );
+    archive.meta(true)?;
+    let mut f = archive.open_meta_file(FILE, Access::ReadWriteCreate)?;
+    f.set_len(0)
+        .and_then(|()| f.write_all(text.as_bytes()))
+        .and_then(|()| f.sync_all())
+        .map_err(|e| bad(archive, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_institution_is_set_once_and_read_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        assert_eq!(read(&archive).unwrap(), Settings::default());
+        let loc = Institution::new("US", "LOC/RSS").unwrap();
+        assert_eq!(loc.originator(), "US, LOC/RSS");
+        set_institution(&archive, loc.clone()).unwrap();
+        assert_eq!(read(&archive).unwrap().institution, Some(loc));
+        // Set again: replaced, not appended.
+        set_institution(&archive, Institution::new("GB", "BL").unwrap()).unwrap();
+        assert_eq!(
+            read(&archive).unwrap().institution.unwrap().originator(),
+            "GB, BL"
+        );
+    }
+
+    #[test]
+    fn a_bad_institution_or_file_is_refused_naming_the_file() {
+        for (c, o) in [
+            ("us", "X"),
+            ("USA", "X"),
+            ("US", ""),
+            ("US", &"x".repeat(40)),
+        ] {
+            assert!(Institution::new(c, o).is_err(), "{c:?} {o:?}");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        std::fs::create_dir_all(archive.meta_dir()).unwrap();
+        for text in [
+            "[institution]\ncountry = \"us\"\norganisation = \"X\"\n",
+            "[institution]\ncountry = \"US\"\n",
+            "colour = 1\n",
+        ] {
+            std::fs::write(archive.meta_dir().join(FILE), text).unwrap();
+            let err = read(&archive).unwrap_err().to_string();
+            assert!(err.contains("archive.toml"), "{err}");
+        }
+        // A link in its place is refused, not followed.
+        std::fs::remove_file(archive.meta_dir().join(FILE)).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", archive.meta_dir().join(FILE)).unwrap();
+        assert!(read(&archive).is_err());
+    }
+}
