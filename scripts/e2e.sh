@@ -35,7 +35,7 @@ mkdir -p "$work/archive"
 export CAPSTAN_STATION="$CARGO_TARGET_DIR/station/capstan-station"
 export CAPSTAN_ARCHIVE="$work/archive"
 export CAPSTAN_SCREENSHOTS="${CAPSTAN_SCREENSHOTS:-$PWD/docs/screenshots}"
-export BAGIT_PY="$tools_bin/bagit.py"
+export BAGIT_PY="$(command -v bagit.py)"
 export TAURI_WEBVIEW_AUTOMATION=true
 # The capturing thread stalls once, 5 s long, 6.5 s into a take: longer than the ring holds, so
 # the second take (17 s; the first stops at 5 s) loses samples, and the app must say so as it
