@@ -44,6 +44,7 @@ pub const RESERVED: &[&str] = &[
     "PART",
     "CHANNEL",
     "CHANNEL_NAMES",
+    "WAVEFORMATEXTENSIBLE_CHANNEL_MASK",
     "CAPSTAN_PROFILE",
     "CARRIER_ID",
     "COLLECTION",

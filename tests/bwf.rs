@@ -33,6 +33,19 @@ fn restored_pass_bwf_metaedit(bag: &Path, out: &Path) -> Vec<PathBuf> {
             .arg(&wav)
             .arg(&flac));
         assert!(o.status.success(), "{}", text(&o));
+        // flac 1.5 (which checks every restored chunk against the stored one) gives the same.
+        let by_15 = out.join("by-1.5.wav");
+        let o = run(Command::new(flac15())
+            .args(["-s", "-d", "-f", "--keep-foreign-metadata", "-o"])
+            .arg(&by_15)
+            .arg(&flac));
+        assert!(o.status.success(), "flac 1.5: {}", text(&o));
+        assert!(
+            std::fs::read(&by_15).unwrap() == std::fs::read(&wav).unwrap(),
+            "flac 1.4.2 and 1.5 restore {} differently",
+            flac.display()
+        );
+        std::fs::remove_file(&by_15).unwrap();
         let o = run(Command::new(tool("bwfcheck")).arg(&wav));
         let report = text(&o);
         assert!(o.status.success(), "{report}");

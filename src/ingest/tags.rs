@@ -481,14 +481,20 @@ pub(super) fn file_metadata(
         after.push(riff::chunk(&riff::MD5_CHUNK, &[0; 16]).into());
     }
     // The WAV that `flac -d` rebuilds holds bits/8 bytes a sample.
-    let data_len = info.frames.0 * channels as u64 * u64::from(bits / 8);
-    let mask = if channels == usize::from(info.channels) {
-        info.channel_mask
-    } else {
-        None
-    };
+    let data_len = info.frames.0 * channels as u64 * u64::from(bits.div_ceil(8));
+    // The source's speaker mask when the file holds all its channels and flac would not
+    // write that mask by itself; flac's decoder takes it from this comment (its convention).
+    let mask = (channels == usize::from(info.channels))
+        .then_some(info.channel_mask)
+        .flatten()
+        .filter(|&m| m != 0 && m != riff::chunk::flac_default_mask(channels as u16));
     let fmt = riff::fmt_payload(channels as u16, info.sample_rate, bits as u16, mask);
-    let riff_chunks = riff::foreign_blocks(&fmt, &before, data_len, &after);
+    let audio = riff::Audio {
+        data_len,
+        frames: info.frames.0,
+        rf64: info.container == crate::source::wav::Container::Rf64,
+    };
+    let riff_chunks = riff::foreign_blocks(&fmt, &before, audio, &after);
     let mut comments: Vec<(String, String)> = fields
         .ordered()
         .into_iter()
@@ -499,6 +505,12 @@ pub(super) fn file_metadata(
         None => profile.channel_names.join(";"),
     };
     comments.push(("CHANNEL_NAMES".into(), names));
+    if let Some(m) = mask {
+        comments.push((
+            "WAVEFORMATEXTENSIBLE_CHANNEL_MASK".into(),
+            format!("0x{m:04X}"),
+        ));
+    }
     if let Some(c) = channel {
         comments.push(("CHANNEL".into(), c.to_string()));
     }

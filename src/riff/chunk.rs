@@ -31,30 +31,48 @@ pub fn chunk(id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The `fmt ` payload for integer PCM: plain PCM for 16-bit mono/stereo, otherwise
-/// WAVE_FORMAT_EXTENSIBLE (as Microsoft asks for more than 2 channels or more than 16 bits).
-/// Independent tape tracks have no loudspeaker positions, so their mask is 0.
+/// The channel mask flac's decoder writes for `channels` when the FLAC file names none (no
+/// `WAVEFORMATEXTENSIBLE_CHANNEL_MASK` comment): its table, 0 beyond 8 channels.
+pub fn flac_default_mask(channels: u16) -> u32 {
+    match channels {
+        1 => 0x0004,
+        2 => 0x0003,
+        3 => 0x0007,
+        4 => 0x0033,
+        5 => 0x0607,
+        6 => 0x060f,
+        7 => 0x070f,
+        8 => 0x063f,
+        _ => 0,
+    }
+}
+
+/// The `fmt ` payload for integer PCM, byte for byte as flac's decoder writes it (flac 1.5
+/// compares the `fmt ` it writes with the stored one and fails the restore on any
+/// difference): WAVE_FORMAT_EXTENSIBLE for more than 2 channels, more than 16 bits or a mask
+/// other than mono's or stereo's, else plain PCM; whole bytes a sample; the mask given, else
+/// [`flac_default_mask`]. A mask of 0 cannot be restored by flac (it writes its default), so it
+/// is never written.
 pub fn fmt_payload(
     channels: u16,
     sample_rate: u32,
     bits: u16,
     channel_mask: Option<u32>,
 ) -> Vec<u8> {
-    let block_align = channels * (bits / 8);
-    let extensible = channels > 2 || bits > 16;
+    let bytes = bits.div_ceil(8);
+    let block_align = channels * bytes;
+    let mask = channel_mask
+        .filter(|&m| m != 0)
+        .unwrap_or_else(|| flac_default_mask(channels));
+    let extensible = channels > 2 || (bits != 8 && bits != 16) || !matches!(mask, 0 | 3 | 4);
     let mut out = Vec::with_capacity(40);
     out.extend_from_slice(&(if extensible { 0xFFFEu16 } else { 1u16 }).to_le_bytes());
     out.extend_from_slice(&channels.to_le_bytes());
     out.extend_from_slice(&sample_rate.to_le_bytes());
     out.extend_from_slice(&(sample_rate * u32::from(block_align)).to_le_bytes());
     out.extend_from_slice(&block_align.to_le_bytes());
-    out.extend_from_slice(&bits.to_le_bytes());
+    out.extend_from_slice(&(bytes * 8).to_le_bytes());
     if extensible {
-        let mask = channel_mask.unwrap_or(match channels {
-            1 => 0x4,
-            2 => 0x3,
-            _ => 0,
-        });
         out.extend_from_slice(&22u16.to_le_bytes());
         out.extend_from_slice(&bits.to_le_bytes());
         out.extend_from_slice(&mask.to_le_bytes());
@@ -97,14 +115,34 @@ pub fn wav_header(channels: u16, rate: u32, bits: u16, data_bytes: u64, rf64: bo
     h
 }
 
-/// The blocks of a WAV laid out around `data_len` bytes of audio: `before` and `after` are whole
-/// chunks (from [`chunk`]) that stand before and after the `data` chunk.
+/// The audio a WAV's chunks are laid out around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Audio {
+    /// Bytes of the `data` chunk's payload.
+    pub data_len: u64,
+    /// Frames (ds64's sample count).
+    pub frames: u64,
+    /// Lay it out as RF64 even when it would fit RIFF (the source was RF64/BW64).
+    pub rf64: bool,
+}
+
+/// The blocks of a WAV laid out around its audio, as `flac --keep-foreign-metadata` stores
+/// them: `before` and `after` are whole chunks (from [`chunk`]) that stand before and after the
+/// `data` chunk. A plain RIFF when it fits 4 GiB and the source was not RF64; else RF64 as flac
+/// lays one out (the `RF64` header with 0xFFFFFFFF, then `ds64` with the real sizes, `fmt `, the
+/// chunks, and `data` with 0xFFFFFFFF), which flac's decoder requires: a RIFF header over 4 GiB
+/// cannot be restored.
 pub fn foreign_blocks(
     fmt: &[u8],
     before: &[Arc<[u8]>],
-    data_len: u64,
+    audio: Audio,
     after: &[Arc<[u8]>],
 ) -> Vec<Arc<[u8]>> {
+    let Audio {
+        data_len,
+        frames,
+        rf64,
+    } = audio;
     let fmt_chunk = chunk(b"fmt ", fmt);
     let data_total = 8 + data_len + (data_len % 2);
     let riff_len: u64 = 4
@@ -112,18 +150,33 @@ pub fn foreign_blocks(
         + before.iter().map(|c| c.len() as u64).sum::<u64>()
         + data_total
         + after.iter().map(|c| c.len() as u64).sum::<u64>();
-    let mut blocks = Vec::with_capacity(before.len() + after.len() + 3);
+    // The ds64 chunk: 8 bytes of header, 28 of sizes.
+    let rf64 = rf64 || riff_len + 36 > u64::from(u32::MAX);
+    let mut blocks = Vec::with_capacity(before.len() + after.len() + 4);
     let mut header = Vec::with_capacity(12);
-    header.extend_from_slice(b"RIFF");
-    // Over 4 GiB a RIFF size cannot be told: 0xFFFFFFFF, as RF64 writers do; flac recomputes it.
-    header.extend_from_slice(&(u32::try_from(riff_len).unwrap_or(u32::MAX)).to_le_bytes());
-    header.extend_from_slice(b"WAVE");
-    blocks.push(header.into());
+    if rf64 {
+        header.extend_from_slice(b"RF64");
+        header.extend_from_slice(&u32::MAX.to_le_bytes());
+        header.extend_from_slice(b"WAVE");
+        blocks.push(header.into());
+        let mut ds64 = Vec::with_capacity(28);
+        ds64.extend_from_slice(&(riff_len + 36).to_le_bytes());
+        ds64.extend_from_slice(&data_len.to_le_bytes());
+        ds64.extend_from_slice(&frames.to_le_bytes());
+        ds64.extend_from_slice(&0u32.to_le_bytes()); // no table
+        blocks.push(chunk(b"ds64", &ds64).into());
+    } else {
+        header.extend_from_slice(b"RIFF");
+        header.extend_from_slice(&(riff_len as u32).to_le_bytes());
+        header.extend_from_slice(b"WAVE");
+        blocks.push(header.into());
+    }
     blocks.push(fmt_chunk.into());
     blocks.extend(before.iter().cloned());
     let mut data = Vec::with_capacity(8);
     data.extend_from_slice(b"data");
-    data.extend_from_slice(&(u32::try_from(data_len).unwrap_or(u32::MAX)).to_le_bytes());
+    let data_field = if rf64 { u32::MAX } else { data_len as u32 };
+    data.extend_from_slice(&data_field.to_le_bytes());
     blocks.push(data.into());
     blocks.extend(after.iter().cloned());
     blocks
@@ -140,11 +193,51 @@ mod tests {
         assert_eq!(&c[4..8], &3u32.to_le_bytes());
         let fmt = fmt_payload(2, 96_000, 24, None);
         assert_eq!(fmt.len(), 40);
-        let blocks = foreign_blocks(&fmt, &[Arc::from(c)], 6, &[]);
+        let audio = Audio {
+            data_len: 6,
+            frames: 1,
+            rf64: false,
+        };
+        let blocks = foreign_blocks(&fmt, &[Arc::from(c.clone())], audio, &[]);
         let riff_len = u32::from_le_bytes(blocks[0][4..8].try_into().unwrap());
         // WAVE + fmt(8+40) + iXML(12) + data(8+6)
         assert_eq!(riff_len, 4 + 48 + 12 + 14);
         assert_eq!(&blocks[3][..4], b"data");
+
+        // An RF64 source keeps RF64: ds64 second, with the sizes RIFF would have had (+ ds64).
+        let rf64 = foreign_blocks(
+            &fmt,
+            &[Arc::from(c)],
+            Audio {
+                rf64: true,
+                ..audio
+            },
+            &[],
+        );
+        assert_eq!(&rf64[0][..], b"RF64\xff\xff\xff\xffWAVE");
+        assert_eq!(&rf64[1][..8], b"ds64\x1c\0\0\0");
+        let u64_at = |i: usize| u64::from_le_bytes(rf64[1][i..i + 8].try_into().unwrap());
+        assert_eq!(u64_at(8), 4 + 36 + 48 + 12 + 14);
+        assert_eq!((u64_at(16), u64_at(24)), (6, 1));
+        assert_eq!(&rf64[4][..], b"data\xff\xff\xff\xff");
+    }
+
+    #[test]
+    fn audio_over_4_gib_is_laid_out_as_rf64() {
+        let fmt = fmt_payload(2, 96_000, 24, None);
+        let data_len = 6 * 800_000_000; // 4.8 GB
+        let audio = Audio {
+            data_len,
+            frames: 800_000_000,
+            rf64: false,
+        };
+        let blocks = foreign_blocks(&fmt, &[], audio, &[]);
+        assert_eq!(&blocks[0][..4], b"RF64");
+        assert_eq!(&blocks[1][..4], b"ds64");
+        assert_eq!(
+            u64::from_le_bytes(blocks[1][8 + 8..8 + 16].try_into().unwrap()),
+            data_len
+        );
     }
 
     #[test]

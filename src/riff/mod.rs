@@ -14,7 +14,7 @@ pub mod bext;
 pub mod chunk;
 pub mod info;
 
-pub use chunk::{chunk, fmt_payload, foreign_blocks, wav_header};
+pub use chunk::{chunk, fmt_payload, foreign_blocks, wav_header, Audio};
 
 /// The id of BWF MetaEdit's MD5 chunk: 16 bytes, the MD5 of the `data` chunk's payload. For
 /// integer PCM of 9 bits or more that is the FLAC STREAMINFO MD5 (the same little-endian bytes).

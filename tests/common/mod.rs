@@ -60,6 +60,15 @@ pub fn institution(archive: &Path) {
     .unwrap();
 }
 
+/// flac 1.5, built once by `scripts/flac-1.5.sh` (Debian 12's flac is 1.4.2).
+pub fn flac15() -> PathBuf {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/flac-1.5.sh");
+    let o = run(Command::new("bash").arg(script));
+    assert!(o.status.success(), "scripts/flac-1.5.sh: {}", text(&o));
+    let path = String::from_utf8(o.stdout).unwrap();
+    PathBuf::from(path.lines().last().unwrap().trim())
+}
+
 /// `capstan ingest` of `files` (the takes, in order) into `archive` as `collection/id`, with
 /// one `--meta` per entry of `meta`. Further flags (`--json`) may be added by the caller.
 pub fn ingest_command(
