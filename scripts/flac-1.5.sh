@@ -25,6 +25,7 @@ src="$(dirname "$manifest")/flac"
 grep -q 'project(FLAC VERSION 1.5' "$src/CMakeLists.txt" || { echo "flac-1.5: $src is not flac 1.5" >&2; exit 1; }
 build="$TOOLS/flac-1.5/build" tree="$TOOLS/flac-1.5/src"
 rm -rf "$build" "$tree"
+mkdir -p "$TOOLS/flac-1.5"
 echo "flac-1.5: building flac from $src" >&2
 cp -r "$src" "$tree"
 cp -r tools/flac-1.5-grabbag/share/. "$tree/include/share/"
