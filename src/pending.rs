@@ -110,8 +110,8 @@ pub fn write(
     );
     // Written under a temporary name and renamed, so that a record is whole or absent. A
     // replay that opens the temporary file in the instant between its creation and its lock
-    // takes it for a dead owner's and removes it; the rename below then fails, and the ingest
-    // with it, before anything is committed.
+    // asks whether its owner lives (the process number in its name) before taking it for a
+    // dead owner's.
     let tmp = OsString::from(format!("{stem}.tmp"));
     let name = OsString::from(format!("{stem}.json"));
     let tmp_path = dir_path.join(&tmp);
@@ -231,7 +231,7 @@ pub fn replay(archive: &Archive) -> Result<Vec<Replayed>, PendingError> {
             Err(e) if confined::refusal(&e).is_some() => continue,
             Err(e) => return Err(ArchiveError::at(&path, e).into()),
         };
-        if f.try_lock().is_err() {
+        if f.try_lock().is_err() || crate::archive::owner_alive(&name, 2) {
             continue; // its owner is alive and will log the events itself
         }
         let mut bytes = Vec::new();

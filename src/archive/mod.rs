@@ -232,12 +232,31 @@ impl Archive {
         for stem in stems {
             let lock_name = lock_name_of(&stem);
             let lock_path = staging_path.join(&lock_name);
-            // Creating the lock file when it is missing is harmless: an owner always creates and
-            // locks its lock file before its folder, so a folder without one has no owner.
-            let lock = staging
-                .open_file(Path::new(&lock_name), Access::ReadWriteCreate)
-                .map_err(io_at(&lock_path))?;
-            if lock.try_lock().is_ok() {
+            let (lock, ownerless) =
+                match staging.open_file(Path::new(&lock_name), Access::ReadWrite) {
+                    Ok(f) => (f, false),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        // Committed (or removed) since the listing: nothing is left to clean.
+                        if staging
+                            .kind_of(Path::new(&stem))
+                            .map_err(io_at(&staging_path))?
+                            .is_none()
+                        {
+                            continue;
+                        }
+                        // An owner creates and locks its lock file before its folder and removes
+                        // it last, so a folder without one has no owner. The lock file is made
+                        // again so that two cleaners take turns.
+                        let f = staging
+                            .open_file(Path::new(&lock_name), Access::ReadWriteCreate)
+                            .map_err(io_at(&lock_path))?;
+                        (f, true)
+                    }
+                    Err(e) => return Err(ArchiveError::at(&lock_path, e)),
+                };
+            // Locked only after it is created: one seen unlocked may be in that instant, so its
+            // owner (named in the folder's name) is asked after first.
+            if lock.try_lock().is_ok() && (ownerless || !owner_alive(&stem, 1)) {
                 let path = staging_path.join(&stem);
                 // A lone lock file: its owner died before its folder existed.
                 staging.remove_tree(&stem).map_err(io_at(&path))?;
@@ -379,6 +398,24 @@ impl Drop for Staging {
 }
 
 /// The lock file that guards staging folder `stem`.
+/// Whether the process whose number is the `from_end`-th dot-separated part of `name`, counting
+/// from 0 at the end (`c__id.PID.NANOS`: 1), is this one or still running. Staging folders and
+/// pending records are locked only after they are created; one seen unlocked may be in that
+/// instant, with its owner (another thread of this process, as in `ingest-batch`, or another
+/// process) alive. A dead owner's number reused by another process only delays the clean-up.
+pub(crate) fn owner_alive(name: &std::ffi::OsStr, from_end: usize) -> bool {
+    let name = name.to_string_lossy();
+    match name
+        .rsplit('.')
+        .nth(from_end)
+        .and_then(|p| p.parse::<u32>().ok())
+    {
+        Some(pid) if pid == std::process::id() => true,
+        Some(pid) => Path::new(&format!("/proc/{pid}")).exists(),
+        None => false,
+    }
+}
+
 fn lock_name_of(stem: &std::ffi::OsStr) -> std::ffi::OsString {
     let mut name = stem.to_os_string();
     name.push(".lock");
@@ -465,17 +502,38 @@ mod tests {
         let archive = Archive::new(tmp.path());
         archive.prepare_for_writing().unwrap();
         // A crashed process: its folder and an unlocked lock file remain.
-        let dead = archive.staging_dir().join("c__dead.1.1");
+        let dead = archive.staging_dir().join("c__dead.4294967295.1");
         fs::create_dir_all(dead.join("data")).unwrap();
-        fs::write(archive.staging_dir().join("c__dead.1.1.lock"), b"").unwrap();
+        fs::write(archive.staging_dir().join("c__dead.4294967295.1.lock"), b"").unwrap();
         // Another died before creating its folder: only its lock file is left.
-        fs::write(archive.staging_dir().join("c__early.2.2.lock"), b"").unwrap();
+        fs::write(
+            archive.staging_dir().join("c__early.4294967294.2.lock"),
+            b"",
+        )
+        .unwrap();
         let live = archive.begin("c", "live").unwrap();
         archive.prepare_for_writing().unwrap();
         assert!(!dead.exists());
         assert!(live.bag_dir().exists());
         // Only the live item's folder and lock file remain.
         assert_eq!(fs::read_dir(archive.staging_dir()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn an_unlocked_staging_folder_of_a_living_owner_is_kept() {
+        // The instant between an owner creating its lock file and locking it: another thread
+        // of the same process (ingest-batch) must not take the folder for abandoned.
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::new(tmp.path());
+        archive.prepare_for_writing().unwrap();
+        let mine = format!("c__mine.{}.7", std::process::id());
+        fs::create_dir_all(archive.staging_dir().join(&mine).join("data")).unwrap();
+        fs::write(archive.staging_dir().join(format!("{mine}.lock")), b"").unwrap();
+        archive.prepare_for_writing().unwrap();
+        assert!(archive.staging_dir().join(&mine).exists());
+        assert!(owner_alive(std::ffi::OsStr::new(&mine), 1));
+        assert!(!owner_alive(std::ffi::OsStr::new("c__x.4294967295.1"), 1));
+        assert!(!owner_alive(std::ffi::OsStr::new("no-number"), 1));
     }
 
     #[test]
@@ -487,8 +545,12 @@ mod tests {
         archive.prepare_for_writing().unwrap();
         // An abandoned "staging folder" that is a link to a folder outside, and one holding a
         // link to it.
-        std::os::unix::fs::symlink(outside.path(), archive.staging_dir().join("c__a.1.1")).unwrap();
-        let inner = archive.staging_dir().join("c__b.2.2/data");
+        std::os::unix::fs::symlink(
+            outside.path(),
+            archive.staging_dir().join("c__a.4294967295.1"),
+        )
+        .unwrap();
+        let inner = archive.staging_dir().join("c__b.4294967294.2/data");
         fs::create_dir_all(&inner).unwrap();
         std::os::unix::fs::symlink(outside.path(), inner.join("link")).unwrap();
         archive.prepare_for_writing().unwrap();
