@@ -534,10 +534,11 @@ fn done_item(
         .collect()
 }
 
-/// What an item comes to before anything is written: failed, already archived, or a request.
+/// What an item comes to before anything is written: failed, already archived, or to be ingested
+/// (its request is made again when it starts).
 enum Ready {
     Done(Vec<RowOutcome>),
-    Go(Box<IngestRequest>),
+    Go,
 }
 
 fn ready(
@@ -565,7 +566,8 @@ fn ready(
         let p = format!("row {}: {e}", inv.rows[r].number);
         return Ready::Done(fail_item(inv, item, &HashMap::from([(r, p)])));
     }
-    Ready::Go(Box::new(req))
+    drop(req);
+    Ready::Go
 }
 
 /// Checks every row as an ingest would, writing nothing: the outcome of every row, in row order.
@@ -575,7 +577,7 @@ pub fn check(inv: &Inventory, archive: &Archive) -> Vec<RowOutcome> {
     for item in items(inv) {
         match ready(inv, &item, archive, &mut profiles, None) {
             Ready::Done(rows) => out.extend(rows),
-            Ready::Go(_) => out.extend(done_item(inv, &item, Status::Ok, &[])),
+            Ready::Go => out.extend(done_item(inv, &item, Status::Ok, &[])),
         }
     }
     out.sort_by_key(|o| o.row);
@@ -598,6 +600,13 @@ impl Progress for Quiet {
     fn item_done(&mut self, _: u64) {}
 }
 
+/// Why an item of a run was not archived.
+enum Failed {
+    Ingest(IngestError),
+    /// Its request could not be made again when it started (a row and its problem).
+    Row(usize, String),
+}
+
 /// Ingests the inventory, `jobs` items at a time: the outcome of every row, in row order.
 pub fn run(
     inv: &Inventory,
@@ -613,27 +622,39 @@ pub fn run(
     for (k, item) in items.iter().enumerate() {
         match ready(inv, item, archive, &mut profiles, Some(interrupt.clone())) {
             Ready::Done(rows) => out.extend(rows),
-            Ready::Go(req) => to_ingest.push((k, req)),
+            // The request is made again when its item starts: holding every item's (each
+            // with its profile) until then would grow with the inventory.
+            Ready::Go => to_ingest.push(k),
         }
     }
     progress.start(
         to_ingest.len() as u64,
-        to_ingest.iter().map(|(k, _)| items[*k].bytes).sum(),
+        to_ingest.iter().map(|&k| items[k].bytes).sum(),
     );
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1).min(to_ingest.len().max(1)) {
             let tx = tx.clone();
-            let (next, to_ingest, interrupt) = (&next, &to_ingest, &interrupt);
+            let (next, to_ingest, interrupt, items) = (&next, &to_ingest, &interrupt, &items);
+            let mut profiles = profiles.clone();
             s.spawn(move || loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= to_ingest.len() || interrupt.load(Ordering::Relaxed) {
                     break;
                 }
-                let (k, req) = &to_ingest[n];
-                let result = ingest::ingest(req);
-                if tx.send((n, *k, result)).is_err() {
+                let k = to_ingest[n];
+                let result = match request(
+                    inv,
+                    &items[k],
+                    archive,
+                    &mut profiles,
+                    Some(interrupt.clone()),
+                ) {
+                    Ok(req) => ingest::ingest(&req).map_err(Failed::Ingest),
+                    Err((r, p)) => Err(Failed::Row(r, p)),
+                };
+                if tx.send((n, k, result)).is_err() {
                     break;
                 }
             });
@@ -661,19 +682,20 @@ pub fn run(
                     }
                     rows
                 }
-                Err(IngestError::Interrupted) => item
+                Err(Failed::Row(r, p)) => fail_item(inv, item, &HashMap::from([(r, p)])),
+                Err(Failed::Ingest(IngestError::Interrupted)) => item
                     .rows
                     .iter()
                     .map(|&r| outcome(inv, r, Status::NotRun, Some("interrupted".into())))
                     .collect(),
-                Err(e) => {
+                Err(Failed::Ingest(e)) => {
                     let r = row_of_error(item, &e);
                     let p = format!("row {}: {e}", inv.rows[r].number);
                     fail_item(inv, item, &HashMap::from([(r, p)]))
                 }
             });
         }
-        for (n, (k, _)) in to_ingest.iter().enumerate() {
+        for (n, k) in to_ingest.iter().enumerate() {
             if !finished[n] {
                 out.extend(
                     items[*k]
