@@ -22,24 +22,34 @@ const RULE_SETS: [&str; 4] = [
     "FADGI-recommended",
 ];
 
+/// A restored file and its bext and INFO fields as bwfcheck shows them.
+struct Restored {
+    wav: PathBuf,
+    report: String,
+}
+
+impl Restored {
+    /// One field's value.
+    fn field(&self, name: &str) -> &str {
+        let prefix = format!("  {name} = [");
+        self.report
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.strip_suffix(']'))
+            .unwrap_or_else(|| panic!("no {name} in {}:\n{}", self.wav.display(), self.report))
+    }
+}
+
 /// Restores every FLAC file of `bag` and checks each with bwfcheck and --MD5-Verify; returns
-/// the restored files.
-fn restored_pass_bwf_metaedit(bag: &Path, out: &Path) -> Vec<PathBuf> {
+/// the restored files with what bwfcheck said of them.
+fn restored_pass_bwf_metaedit(bag: &Path, out: &Path) -> Vec<Restored> {
     let mut restored = Vec::new();
     for flac in masters(bag) {
         let wav = out.join(flac.with_extension("wav").file_name().unwrap());
-        let o = run(Command::new(tool("flac"))
-            .args(["-s", "-d", "--keep-foreign-metadata", "-o"])
-            .arg(&wav)
-            .arg(&flac));
-        assert!(o.status.success(), "{}", text(&o));
+        restore_with(&tool("flac"), &flac, &wav, &[]);
         // flac 1.5 (which checks every restored chunk against the stored one) gives the same.
         let by_15 = out.join("by-1.5.wav");
-        let o = run(Command::new(flac15())
-            .args(["-s", "-d", "-f", "--keep-foreign-metadata", "-o"])
-            .arg(&by_15)
-            .arg(&flac));
-        assert!(o.status.success(), "flac 1.5: {}", text(&o));
+        restore_with(&flac15(), &flac, &by_15, &[]);
         assert!(
             std::fs::read(&by_15).unwrap() == std::fs::read(&wav).unwrap(),
             "flac 1.4.2 and 1.5 restore {} differently",
@@ -68,21 +78,9 @@ fn restored_pass_bwf_metaedit(bag: &Path, out: &Path) -> Vec<PathBuf> {
             !said.contains("failed") && !said.contains("no existing MD5"),
             "{said}"
         );
-        restored.push(wav);
+        restored.push(Restored { wav, report });
     }
     restored
-}
-
-/// One bext field of a restored file, as bwfcheck shows it.
-fn field(wav: &Path, name: &str) -> String {
-    let report = text(&run(Command::new(tool("bwfcheck")).arg(wav)));
-    let prefix = format!("  {name} = [");
-    report
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.strip_suffix(']'))
-        .unwrap_or_else(|| panic!("no {name} in:\n{report}"))
-        .to_string()
 }
 
 fn ingest(archive: &Path, profile: &str, id: &str, wav: &Path, meta: &[&str]) -> PathBuf {
@@ -124,11 +122,11 @@ fn stereo_mono_and_per_channel_masters_restore_to_fadgi_and_r98_conformant_bwf()
         let restored = restored_pass_bwf_metaedit(&bag, &out);
         assert_eq!(restored.len(), if channels == 8 { 8 } else { 1 }, "{id}");
         for wav in &restored {
-            assert_eq!(field(wav, "Originator"), "GB, Test Archive");
-            assert_eq!(field(wav, "IARL"), "GB, Test Archive");
-            assert_eq!(field(wav, "OriginatorReference"), id);
-            assert_eq!(field(wav, "INAM"), "Reel, side A");
-            let history = field(wav, "CodingHistory");
+            assert_eq!(wav.field("Originator"), "GB, Test Archive");
+            assert_eq!(wav.field("IARL"), "GB, Test Archive");
+            assert_eq!(wav.field("OriginatorReference"), id);
+            assert_eq!(wav.field("INAM"), "Reel, side A");
+            let history = wav.field("CodingHistory");
             let mode = if channels == 2 { "stereo" } else { "mono" };
             assert!(!history.contains("A=FLAC"), "{history}");
             assert!(
@@ -139,8 +137,8 @@ fn stereo_mono_and_per_channel_masters_restore_to_fadgi_and_r98_conformant_bwf()
         if channels == 8 {
             // Each per-channel master carries its own channel's loudness: the tracks differ (a
             // sine at 220 Hz times the track number, which K-weighting weighs differently).
-            let loudness: std::collections::BTreeSet<String> =
-                restored.iter().map(|w| field(w, "LoudnessValue")).collect();
+            let loudness: std::collections::BTreeSet<&str> =
+                restored.iter().map(|w| w.field("LoudnessValue")).collect();
             assert_eq!(loudness.len(), 8, "{loudness:?}");
         }
     }
@@ -166,16 +164,16 @@ fn an_access_copy_and_a_long_id_restore_conformant_too() {
     assert_eq!(restored.len(), 2, "a master and its access copy");
     for wav in &restored {
         assert_eq!(
-            field(wav, "OriginatorReference"),
+            wav.field("OriginatorReference"),
             "See Description for identifiers"
         );
         assert_eq!(
-            field(wav, "Description"),
+            wav.field("Description"),
             format!("Identifier: tapes/{id}; A lacquer")
         );
     }
     // The access copy's history is the master's and its processing, still PCM to the end.
-    let history = field(&restored[0], "CodingHistory");
+    let history = restored[0].field("CodingHistory");
     assert!(history.contains("access copy of"), "{history}");
 }
 
@@ -216,11 +214,11 @@ fn a_bwf_carried_over_with_its_own_bext_and_info_restores_conformant() {
     let restored = restored_pass_bwf_metaedit(&bag, &out);
     let wav = &restored[0];
     // The source's Originator and history are kept (it ends as the file does: nothing added).
-    assert_eq!(field(wav, "Originator"), "US, Other Archive");
-    assert_eq!(field(wav, "IARL"), "US, Other Archive");
-    assert_eq!(field(wav, "IENG"), "Smith");
+    assert_eq!(wav.field("Originator"), "US, Other Archive");
+    assert_eq!(wav.field("IARL"), "US, Other Archive");
+    assert_eq!(wav.field("IENG"), "Smith");
     assert_eq!(
-        field(wav, "CodingHistory"),
+        wav.field("CodingHistory"),
         "A=ANALOGUE,M=stereo,T=Nagra IV-S; 7.5 ips|A=PCM,F=96000,W=24,M=stereo,T=Prism AD-2|"
     );
 }
@@ -332,7 +330,7 @@ fn an_item_without_an_originator_is_refused_and_the_institution_is_set_once() {
     let out = tmp.path().join("r");
     std::fs::create_dir_all(&out).unwrap();
     let restored = restored_pass_bwf_metaedit(&archive.join("tapes/x1"), &out);
-    assert_eq!(field(&restored[0], "Originator"), "US, LOC/RSS");
+    assert_eq!(restored[0].field("Originator"), "US, LOC/RSS");
     // A per-item override.
     let o = run(&mut ingest_command(
         &archive,
@@ -344,5 +342,5 @@ fn an_item_without_an_originator_is_refused_and_the_institution_is_set_once() {
     ));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let restored = restored_pass_bwf_metaedit(&archive.join("tapes/x2"), &out);
-    assert_eq!(field(&restored[0], "Originator"), "FR, INA");
+    assert_eq!(restored[0].field("Originator"), "FR, INA");
 }

@@ -92,16 +92,6 @@ fn assert_restores_as_rf64(source: &Path, restored: &Path) {
     assert_eq!(audio_sha256(restored), audio_sha256(source));
 }
 
-fn restore(flac: &Path, master: &Path, out: &Path, extra: &[&str]) {
-    let o = run(Command::new(flac)
-        .args(["-s", "-d", "-f", "--keep-foreign-metadata"])
-        .args(extra)
-        .arg("-o")
-        .arg(out)
-        .arg(master));
-    assert!(o.status.success(), "{}: {}", flac.display(), text(&o));
-}
-
 fn ingest_one(archive: &Path, wav: &Path, id: &str) -> PathBuf {
     let o = run(&mut ingest_command(
         archive,
@@ -129,10 +119,10 @@ fn an_rf64_source_restores_as_rf64_with_flac_1_4_and_1_5() {
     let master = ingest_one(&archive, &wav, "rf-1");
 
     let by_15 = tmp.path().join("by-1.5.wav");
-    restore(&flac15(), &master, &by_15, &[]);
+    restore_with(&flac15(), &master, &by_15, &[]);
     assert_restores_as_rf64(&wav, &by_15);
     let by_14 = tmp.path().join("by-1.4.wav");
-    restore(&tool("flac"), &master, &by_14, &["--force-rf64-format"]);
+    restore_with(&tool("flac"), &master, &by_14, &["--force-rf64-format"]);
     assert_restores_as_rf64(&wav, &by_14);
     // Both give the same file, chunks and all (the source's iXML, Capstan's bext, INFO, MD5).
     assert_eq!(
@@ -209,7 +199,7 @@ fn a_source_over_4_gib_restores_as_rf64_with_flac_1_4_and_1_5() {
         (tool("flac"), &["--force-rf64-format"][..], "by-1.4.wav"),
     ] {
         let out = tmp.path().join(name);
-        restore(&flac, &master, &out, extra);
+        restore_with(&flac, &master, &out, extra);
         assert_restores_as_rf64(&wav, &out);
         std::fs::remove_file(&out).unwrap();
     }

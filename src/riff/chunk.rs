@@ -84,6 +84,18 @@ pub fn fmt_payload(
     out
 }
 
+/// The whole `ds64` chunk of an RF64 whose other chunks take `riff_len` bytes after the RF64
+/// header (the form type included): its real RIFF size (counting this chunk's 36 bytes), data
+/// size and sample count, and no table.
+fn ds64_chunk(riff_len: u64, data_len: u64, frames: u64) -> Vec<u8> {
+    let mut ds64 = Vec::with_capacity(28);
+    ds64.extend_from_slice(&(riff_len + 36).to_le_bytes());
+    ds64.extend_from_slice(&data_len.to_le_bytes());
+    ds64.extend_from_slice(&frames.to_le_bytes());
+    ds64.extend_from_slice(&0u32.to_le_bytes()); // no table
+    chunk(b"ds64", &ds64)
+}
+
 /// The header of a plain integer PCM WAV holding `data_bytes` of audio (everything before the
 /// samples): RIFF when the sizes fit its 32-bit fields and `rf64` is false, else RF64 with its
 /// `ds64` chunk (which a journal uses from the start, so that any length fits).
@@ -96,13 +108,8 @@ pub fn wav_header(channels: u16, rate: u32, bits: u16, data_bytes: u64, rf64: bo
         h.extend_from_slice(b"RF64");
         h.extend_from_slice(&u32::MAX.to_le_bytes());
         h.extend_from_slice(b"WAVE");
-        h.extend_from_slice(b"ds64");
-        h.extend_from_slice(&28u32.to_le_bytes());
-        h.extend_from_slice(&(riff_len + 36).to_le_bytes());
-        h.extend_from_slice(&data_bytes.to_le_bytes());
         let block = u64::from(channels) * u64::from(bits / 8);
-        h.extend_from_slice(&(data_bytes / block.max(1)).to_le_bytes());
-        h.extend_from_slice(&0u32.to_le_bytes()); // no table
+        h.extend_from_slice(&ds64_chunk(riff_len, data_bytes, data_bytes / block.max(1)));
     } else {
         h.extend_from_slice(b"RIFF");
         h.extend_from_slice(&(riff_len as u32).to_le_bytes());
@@ -159,12 +166,7 @@ pub fn foreign_blocks(
         header.extend_from_slice(&u32::MAX.to_le_bytes());
         header.extend_from_slice(b"WAVE");
         blocks.push(header.into());
-        let mut ds64 = Vec::with_capacity(28);
-        ds64.extend_from_slice(&(riff_len + 36).to_le_bytes());
-        ds64.extend_from_slice(&data_len.to_le_bytes());
-        ds64.extend_from_slice(&frames.to_le_bytes());
-        ds64.extend_from_slice(&0u32.to_le_bytes()); // no table
-        blocks.push(chunk(b"ds64", &ds64).into());
+        blocks.push(ds64_chunk(riff_len, data_len, frames).into());
     } else {
         header.extend_from_slice(b"RIFF");
         header.extend_from_slice(&(riff_len as u32).to_le_bytes());

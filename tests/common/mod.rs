@@ -69,6 +69,18 @@ pub fn flac15() -> PathBuf {
     PathBuf::from(path.lines().last().unwrap().trim())
 }
 
+/// `flac -d --keep-foreign-metadata` of `master` into `out` with the given flac (Debian's, or
+/// [`flac15`]) and any further options; the restore must succeed.
+pub fn restore_with(flac: &Path, master: &Path, out: &Path, extra: &[&str]) {
+    let o = run(Command::new(flac)
+        .args(["-s", "-d", "-f", "--keep-foreign-metadata"])
+        .args(extra)
+        .arg("-o")
+        .arg(out)
+        .arg(master));
+    assert!(o.status.success(), "{}: {}", flac.display(), text(&o));
+}
+
 /// `capstan ingest` of `files` (the takes, in order) into `archive` as `collection/id`, with
 /// one `--meta` per entry of `meta`. Further flags (`--json`) may be added by the caller.
 pub fn ingest_command(

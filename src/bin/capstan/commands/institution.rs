@@ -30,12 +30,12 @@ pub fn run(args: Args) -> ExitStatus {
         );
         return ExitStatus::Problem;
     }
-    if let Err(e) = archive
-        .check_confined()
-        .or_else(|e| if fresh { Ok(()) } else { Err(e) })
-    {
-        eprintln!("capstan: {}", esc(&e));
-        return ExitStatus::CouldNotRun;
+    // A folder not made yet has nothing in it to refuse.
+    if !fresh {
+        if let Err(e) = archive.check_confined() {
+            eprintln!("capstan: {}", esc(&e));
+            return ExitStatus::CouldNotRun;
+        }
     }
     if let (Some(country), Some(organisation)) = (&args.country, &args.organisation) {
         let institution = match Institution::new(country, organisation) {
