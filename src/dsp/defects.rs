@@ -44,6 +44,11 @@
 //!   `dropout_fall_db − 12` dB below the programme level before it (half way, when the fall is
 //!   set below 24 dB): hysteresis, so that a residue flickering near the threshold does not
 //!   end it.
+//!   The programme must also have been *moving*: in none of those four windows did half the
+//!   samples or more repeat the one before. A square wave, a staircase or a sum of square
+//!   waves (test signals, synthesisers, a buzz) holds values for milliseconds by design and
+//!   its level, measured about its mean, falls to nothing on every plateau; nothing in such
+//!   programme is called a dropout (issue 15: a 60 + 90 Hz square pair drew 358 per 3 s).
 //!   A fall from which the channel has not recovered when the take ends is not a dropout but
 //!   the end of the programme (tail silence), and one that lasts more than 250 ms is a stop
 //!   or an edit (the end of a line-up tone, a paused recorder), not a dropout.
@@ -58,7 +63,8 @@
 //! - **A digital dropout** is a run of at least `max(⌊rate/1000⌋, 32)` frames (1 ms; 4 ms at
 //!   8 kHz) in which a channel holds one exact value that is not a rail value (runs at the
 //!   rails are clips), after a stretch in which the channel was moving: every 5 ms window of the
-//!   20 ms before the run held a sample-to-sample change of at least 4 quantisation steps (the
+//!   20 ms before the run held a sample-to-sample change of at least 4 quantisation steps and
+//!   fewer than half its samples equal to the one before (moving, not stepped, as above; the
 //!   step is the smallest the channel has used so far, so 16-bit content in a 24-bit container
 //!   is judged in 16-bit steps), and was not fading (the peak-to-peak range of the last 5 ms at
 //!   least half that of each 5 ms before: a linear fade, abrupt in dB at its very end, reaches
@@ -249,6 +255,8 @@ struct Cell {
     min: i32,
     /// Largest |x[n] − x[n−1]|.
     dmax: u64,
+    /// Samples equal to the one before them.
+    still: u64,
     frames: u64,
     /// Σ(x − offset) and Σ(x − offset)², in sample units. The offset is near the samples'
     /// mean (the previous cell's), so a DC offset never cancels the level's precision away.
@@ -262,6 +270,7 @@ impl Cell {
         max: i32::MIN,
         min: i32::MAX,
         dmax: 0,
+        still: 0,
         frames: 0,
         offset: 0.0,
         s1: 0.0,
@@ -286,11 +295,20 @@ impl Cell {
             max: self.max.max(o.max),
             min: self.min.min(o.min),
             dmax: self.dmax.max(o.dmax),
+            still: self.still + o.still,
             frames: self.frames + o.frames,
             offset,
             s1,
             s2,
         }
+    }
+
+    /// Whether the stretch is stepped rather than moving: at least half its samples repeat
+    /// the one before. Band-limited programme changes on nearly every sample while it is
+    /// loud enough to have a level; a square wave, a staircase or a sum of square waves holds
+    /// each value for milliseconds by design, so a held stretch in it is no fault.
+    fn stepped(&self) -> bool {
+        2 * self.still >= self.frames
     }
 
     fn peak_to_peak(&self) -> i64 {
@@ -811,6 +829,7 @@ impl DefectAnalyser {
             max,
             min,
             dmax,
+            still: u64::from(lanes.still),
             frames: len as u64,
             offset,
             s1,
@@ -896,7 +915,10 @@ impl DefectAnalyser {
                 let reference = (1..=REFERENCE_WINDOWS)
                     .map(|b| st.powers[slot(k - b * WINDOW_CELLS)])
                     .fold(f64::INFINITY, f64::min);
-                if reference >= self.silence_power && now <= reference * self.fall_ratio {
+                let stepped = (1..=REFERENCE_WINDOWS)
+                    .any(|b| st.windows[slot(k - b * WINDOW_CELLS)].stepped());
+                if reference >= self.silence_power && now <= reference * self.fall_ratio && !stepped
+                {
                     // The dropout follows the last sample outside the quiet window's range.
                     let quiet_start = end_frame - WINDOW_CELLS * cell_frames;
                     let lowest =
@@ -1124,7 +1146,7 @@ fn run_qualifies(st: &ChannelState, cells: u64, cell: u64, max: i32, min: i32) -
     let recent = window(0);
     let moving = (0..REFERENCE_WINDOWS).all(|b| {
         let w = window(b);
-        w.dmax >= busy_level && 2 * recent.peak_to_peak() >= w.peak_to_peak()
+        w.dmax >= busy_level && !w.stepped() && 2 * recent.peak_to_peak() >= w.peak_to_peak()
     });
     let span = (0..REFERENCE_WINDOWS).fold(Cell::EMPTY, |s, b| s.join(window(b)));
     moving && span.min < v && v < span.max
@@ -1157,6 +1179,8 @@ struct Lanes {
     min: f32,
     dmax: f32,
     or: u32,
+    /// How many samples equal the one before.
+    still: u32,
     /// Σ(x − offset) and Σ(x − offset)².
     s1: f64,
     s2: f64,
@@ -1174,6 +1198,7 @@ fn scan(seg: &[i32], before: &[i32], diffs: &mut [f32], offset: f32) -> Lanes {
     const W: usize = 8;
     let (mut max, mut min, mut dmax) = ([f32::MIN; W], [f32::MAX; W], [0f32; W]);
     let mut or = [0u32; W];
+    let mut still = [0u32; W];
     let (mut s1, mut s2) = ([0f32; W], [0f32; W]);
     let n = seg.len().min(before.len()).min(diffs.len());
     let whole = n / W * W;
@@ -1187,6 +1212,7 @@ fn scan(seg: &[i32], before: &[i32], diffs: &mut [f32], offset: f32) -> Lanes {
         let d8: &mut [f32; W] = d8.try_into().expect("chunks of W");
         for j in 0..W {
             or[j] |= x8[j] as u32;
+            still[j] += u32::from(x8[j] == y8[j]);
             let d = x8[j].wrapping_sub(y8[j]) as f32;
             d8[j] = d;
             let d = d.abs();
@@ -1202,6 +1228,7 @@ fn scan(seg: &[i32], before: &[i32], diffs: &mut [f32], offset: f32) -> Lanes {
     for (j, i) in (whole..n).enumerate() {
         let (x, y) = (seg[i], before[i]);
         or[j] |= x as u32;
+        still[j] += u32::from(x == y);
         let d = x.wrapping_sub(y) as f32;
         diffs[i] = d;
         dmax[j] = dmax[j].max(d.abs());
@@ -1218,6 +1245,7 @@ fn scan(seg: &[i32], before: &[i32], diffs: &mut [f32], offset: f32) -> Lanes {
         min: min.into_iter().fold(f32::MAX, f32::min),
         dmax: dmax.into_iter().fold(0.0, f32::max),
         or: or.into_iter().fold(0, |a, b| a | b),
+        still: still.into_iter().sum(),
         s1: sum(s1),
         s2: sum(s2),
     }
@@ -1969,5 +1997,97 @@ mod tests {
         send(&a);
         let r = std::thread::spawn(move || a.finish()).join().unwrap();
         send(&r);
+    }
+
+    /// Periodic waveforms that hold values on purpose: every class that was mapped as
+    /// digital dropouts (issue 15), at 44.1, 48 and 96 kHz, 16 and 24 bits.
+    fn periodic_material(rate: u32) -> Vec<(&'static str, Vec<f64>)> {
+        let n = 3 * rate as usize;
+        let t = |i: usize| i as f64 / f64::from(rate);
+        let sq = |f: f64, i: usize| if (f * t(i)).fract() < 0.5 { 1.0 } else { -1.0 };
+        vec![
+            (
+                "60 Hz square, -6 dBFS",
+                (0..n).map(|i| 0.5 * sq(60.0, i)).collect(),
+            ),
+            // Decaying: each half period holds a value inside the range just before it.
+            (
+                "60 Hz square decaying 20 dB/s",
+                (0..n)
+                    .map(|i| 0.5 * 10f64.powf(-t(i)) * sq(60.0, i))
+                    .collect(),
+            ),
+            // Two squares: four levels, the inner two held for milliseconds.
+            (
+                "60 + 90 Hz squares",
+                (0..n)
+                    .map(|i| 0.3 * sq(60.0, i) + 0.2 * sq(90.0, i))
+                    .collect(),
+            ),
+            // A square with a DC offset and a 1 kHz pulse train riding on it.
+            (
+                "square with pulses",
+                (0..n)
+                    .map(|i| {
+                        0.01 + 0.3 * sq(60.0, i)
+                            + if i % (rate as usize / 100) < 3 {
+                                0.2
+                            } else {
+                                0.0
+                            }
+                    })
+                    .collect(),
+            ),
+            // Mains hum with harmonics (a buzz), quiet: flat stretches near its turning points.
+            (
+                "60 Hz buzz at -45 dBFS",
+                (0..n)
+                    .map(|i| {
+                        let w = TAU * 60.0 * t(i);
+                        0.0056
+                            * (w.sin()
+                                + 0.5 * (3.0 * w).sin()
+                                + 0.3 * (5.0 * w).sin()
+                                + 0.2 * (7.0 * w).sin())
+                    })
+                    .collect(),
+            ),
+            // Hum under a quiet passage of a little music.
+            (
+                "50 Hz hum, -40 dBFS, with a -70 dBFS 3 kHz tone",
+                (0..n)
+                    .map(|i| {
+                        0.01 * (TAU * 50.0 * t(i)).sin() + 0.0003 * (TAU * 3000.0 * t(i)).sin()
+                    })
+                    .collect(),
+            ),
+            // A staircase (a stepped test signal, a sample-and-hold).
+            (
+                "staircase, 8 steps of 2 ms",
+                (0..n)
+                    .map(|i| ((i * 500 / rate as usize) % 8) as f64 / 10.0 - 0.35)
+                    .collect(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn square_waves_hum_and_stepped_signals_are_not_dropouts() {
+        let mut wrong = Vec::new();
+        for rate in [44_100, 48_000, 96_000] {
+            for bits in [16, 24] {
+                for (name, x) in periodic_material(rate) {
+                    let s = interleave(&[mono(&x, bits), mono(&x, bits)]);
+                    let r = analyse(2, rate, bits, &s);
+                    if r.dropouts_total != 0 {
+                        wrong.push(format!(
+                            "{name} at {rate} Hz, {bits} bits: {} dropouts, first {:?}",
+                            r.dropouts_total, r.dropouts[0]
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }
