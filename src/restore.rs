@@ -398,9 +398,11 @@ pub fn declick_file(
         |block| match &mut sink {
             Output::Flac(enc) => enc.write(block).map_err(RestoreError::from),
             Output::Wav { out, width, packed } => {
+                let w = *width;
                 packed.clear();
-                for &s in block {
-                    packed.extend_from_slice(&(s << shift).to_le_bytes()[..*width]);
+                packed.resize(block.len() * w, 0);
+                for (o, &s) in packed.chunks_exact_mut(w).zip(block) {
+                    o.copy_from_slice(&(s << shift).to_le_bytes()[..w]);
                 }
                 out.write_all(packed).map_err(io_at(&partial))
             }

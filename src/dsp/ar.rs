@@ -594,6 +594,31 @@ impl Lsar {
         forward_residual(x, a, &mut self.e0);
         Some(residual_energy(&self.e0))
     }
+
+    /// After a [`Lsar::solve`] with unknowns, the posterior variance of each filled sample in
+    /// units of the model's noise variance: the diagonal of the inverse of the system's Gram
+    /// matrix, whose Cholesky factor `solve` left in place. Multiplied by the prediction-error
+    /// variance, it is the expected squared error of each interpolated sample (Godsill &
+    /// Rayner 1998, 5.2.3): small inside a short gap in predictable audio, growing with the
+    /// gap's length and with how little the model can say there.
+    pub fn posterior_variance(&self, out: &mut Vec<f64>) {
+        let n = self.unknown.len();
+        out.clear();
+        out.resize(n, 0.0);
+        // U⁻¹ column by column (U upper triangular, stored row-major in `gram`):
+        // diag(G⁻¹)_i = Σ_j (U⁻¹)_ij².
+        let u = &self.gram;
+        let mut v = vec![0.0; n];
+        for j in 0..n {
+            v[j] = 1.0 / u[j * n + j];
+            out[j] += v[j] * v[j];
+            for i in (0..j).rev() {
+                let s: f64 = (i + 1..=j).map(|k| u[i * n + k] * v[k]).sum();
+                v[i] = -s / u[i * n + i];
+                out[i] += v[i] * v[i];
+            }
+        }
+    }
 }
 
 #[cfg(test)]

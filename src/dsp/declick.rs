@@ -62,7 +62,17 @@
 //!    remove [`REPAIR_COST`] noise variances of prediction error per replaced sample and all
 //!    but 1/[`REPAIR_MIN_RATIO`] of it, stay within twice the context's peak, and change
 //!    something by at least [`MIN_PEAK`] (−70 dBFS) and the detection floor. Otherwise the
-//!    run is left as it was, and not reported.
+//!    run is left as it was, and not reported. Three more checks keep the music's own
+//!    structure out of reach (issue 15, where a wider corpus of rock, metal, jazz, choir,
+//!    speech, synthesised drums and test tones at 44.1-96 kHz showed repairs of clean
+//!    material): the repair's change must be [`REPAIR_CONFIDENCE`] times the interpolation's
+//!    own expected error (its posterior variance), so a long run in a transient is not
+//!    replaced by a guess as large as the event; the *transient guard* leaves runs next to a
+//!    held value (digital silence, a square wave's plateau) or across a level step of more
+//!    than [`ONSET_DB`] (a tone switched on or off, a drum from silence); and the
+//!    *periodicity guard* leaves runs whose surroundings recur one period earlier or later
+//!    (an overdriven guitar's edge, every cycle). Clusters of damage longer than four
+//!    `MAX_CLICK_MS` runs are not joined or repaired.
 //!
 //! A repaired run is reported as [`RepairKind::Crackle`] when it is short (≤ 0.0625 ms) and
 //! small (≤ −20 dBFS) and at least [`CRACKLE_NEIGHBOURS`] other short runs lie within 20 ms of
@@ -75,8 +85,10 @@
 //! - A click much smaller than the music's own unpredictability at that moment (a quiet tick
 //!   on a cymbal crash, or under tape hiss) is not seen: with white noise at −60 dBFS added
 //!   to the corpus's orchestra, 84% of the clicks above −15 dBFS were found but half of all.
-//!   Steps in the waveform that are part of the music (a synthesiser's full-band square
-//!   wave, a noise burst shorter than a millisecond) are, to this detector, clicks.
+//!   Steps in the waveform that are part of the music and are neither held nor periodic (a
+//!   synthesised drum's attack in a loud loop, a noise burst shorter than a millisecond) are,
+//!   to this detector, clicks: on the wider corpus's drum machine (48 kHz) 70 repairs were
+//!   made to the clean original. A click right on a sound's onset from silence is left.
 //! - The corpus's sources are band-limited to about 20 kHz and resampled to 96 kHz, which
 //!   makes them very predictable; on the corpus guitar resampled to 48 kHz the repairs gained
 //!   6 dB in the click regions, against 25 dB at 96 kHz, and its clean version drew 6 false
@@ -133,6 +145,13 @@ pub const REPAIR_COST: f64 = 16.0;
 /// resampled guitar at 48 kHz, 3 let 38 false repairs through, 5 let 8, 8 let 3; with hiss
 /// at −60 dBFS, 5 and 8 found 41% and 36% of the clicks (the big ones all).
 pub const REPAIR_MIN_RATIO: f64 = 5.0;
+/// Least ratio of a repair's change (Σ (original − interpolation)² over the run) to the
+/// interpolation's own expected squared error (its posterior variance, see
+/// [`super::ar::Lsar::posterior_variance`]). On the wider corpus's development part (issue 15)
+/// 0, 4, 9 and 25 gave mean click-region gains of +7.9, +9.8, +10.8 and +10.5 dB: without
+/// it, long runs in transients and dense mixes were interpolated with errors larger than the
+/// clicks they replaced.
+pub const REPAIR_CONFIDENCE: f64 = 9.0;
 /// Threshold on the one-sided residuals that delimit a run, at sensitivity 1.
 pub const EDGE_THRESHOLD: f64 = 5.0;
 /// Cost of replacing one more sample when deciding whether to join two cores, in units of the
@@ -151,6 +170,19 @@ pub const MAX_CLICK_MS: f64 = 2.0;
 pub const CRACKLE_PEAK: f64 = 0.1;
 /// Other short runs within 10 ms that make a short, small run crackle.
 pub const CRACKLE_NEIGHBOURS: usize = 3;
+
+/// Window either side of a run over which the transient guard measures levels, ms.
+pub const GUARD_MS: f64 = 2.0;
+/// Level step, dB, between the windows either side of a run beyond which the run is the onset
+/// (or the end) of a sound, not a click on it.
+pub const ONSET_DB: f64 = 18.0;
+
+/// How much better than the repair's change the music's own previous or next period must
+/// match a run's surroundings for the periodicity guard to leave the run alone.
+pub const PERIODIC_RATIO: f64 = 10.0;
+
+/// Blocks that no later work needs, collected before they are dropped from the buffers.
+const DROP_BLOCKS: usize = 8;
 
 /// Blocks detected per batch beyond the minimum the latency requires: the slack that lets
 /// several blocks of every channel be worked on in parallel.
@@ -241,6 +273,13 @@ struct Params {
     crackle_reach: usize,
     /// Longest crackle run.
     crackle_len: usize,
+    /// Window either side of a run for the transient guard, and the gap left between the
+    /// run and the far window (where a click's own tail could still ring).
+    guard_win: usize,
+    guard_gap: usize,
+    /// Shortest and longest period the periodicity guard looks for, frames.
+    period_min: usize,
+    period_max: usize,
     threshold: f64,
     exclude_threshold: f64,
     edge_threshold: f64,
@@ -268,6 +307,10 @@ impl Params {
             max_run: (f64::from(sample_rate) * MAX_CLICK_MS / 1000.0).round() as usize,
             crackle_reach: (f64::from(sample_rate) * 0.020).round() as usize,
             crackle_len: ((6.0 * r).round() as usize).max(1),
+            guard_win: ((f64::from(sample_rate) * GUARD_MS / 1000.0).round() as usize).max(ORDER),
+            guard_gap: (f64::from(sample_rate) * 0.0005).round() as usize,
+            period_min: (f64::from(sample_rate) * 0.001).round() as usize,
+            period_max: (f64::from(sample_rate) * 0.020).round() as usize,
             threshold: THRESHOLD / sens,
             exclude_threshold: EXCLUDE_THRESHOLD / sens,
             edge_threshold: EDGE_THRESHOLD / sens,
@@ -325,6 +368,7 @@ struct Scratch {
     zb: Vec<bool>,
     unknown: Vec<usize>,
     seg: Vec<f64>,
+    post: Vec<f64>,
     fitter: ArFitter,
     lsar: Lsar,
 }
@@ -357,6 +401,7 @@ impl Scratch {
             zb: Vec::with_capacity(m),
             unknown: Vec::with_capacity(m),
             seg: Vec::with_capacity(m),
+            post: Vec::new(),
             fitter: ArFitter::new(ORDER),
             lsar: Lsar::default(),
         }
@@ -430,7 +475,7 @@ impl Declicker {
         }
         let params = Params::new(sample_rate, bits, settings);
         debug_assert!(params.dependencies_hold(), "{params:?}");
-        let keep = params.latency() + (PIECE_BLOCKS + 2) * params.block;
+        let keep = params.latency() + (PIECE_BLOCKS + DROP_BLOCKS + 2) * params.block;
         let workers = rayon::current_num_threads().max(1);
         Ok(Declicker {
             channels,
@@ -560,7 +605,8 @@ impl Declicker {
         // Forget what no later block needs: repairs of block `repaired` look back at most
         // one block, and frames before `emitted` are gone.
         let keep_from = self.emitted.min((self.repaired.saturating_sub(1)) * b);
-        if keep_from > self.base + b {
+        // Dropped a few blocks at a time: each drop moves everything kept, about 24 blocks.
+        if keep_from > self.base + DROP_BLOCKS as u64 * b {
             let drop = (keep_from - self.base) as usize;
             for buf in &mut self.bufs {
                 buf.input.drain(..drop);
@@ -1124,7 +1170,13 @@ fn locate_runs(
         median(&mut s.tmp)
     };
     let sig2 = sig * sig;
+    // A cluster this crowded is no click (its runs are refused at repair) and joining its
+    // runs would cost the cube of its size per trial: leave it as located.
+    let crowded = s.mk.iter().filter(|&&v| v).count() > 4 * params.max_run;
     loop {
+        if crowded {
+            break;
+        }
         let runs = runs_of(&s.mk);
         let mut joined = false;
         let mut apart = None;
@@ -1274,7 +1326,7 @@ fn repair_block_impl(
         }
         i = re;
         let len = re - rs;
-        if len > params.max_run {
+        if len > params.max_run || transient(params, &buf.input[..n_buf], rs, re) {
             continue;
         }
         if let Some((values, rms)) = interpolate(params, s, buf, rs, re, n_buf, full) {
@@ -1305,6 +1357,95 @@ fn repair_block_impl(
         }
     }
     fixed
+}
+
+/// The transient guard: whether run `rs..re` of `x` is part of the music's own structure
+/// rather than damage on it, so that no repair may touch it. Either side of the run holds
+/// one value for half its samples or more (digital silence, a square wave's plateau, a held
+/// step: material that was never analogue, where an edge is the signal), or the level steps
+/// by more than [`ONSET_DB`] across the run (a sound starting from silence or a much quieter
+/// one, or stopping): the level just before the run against the level a little after it,
+/// past where a click's own tail rings, and the same the other way round.
+fn transient(params: &Params, x: &[i32], rs: usize, re: usize) -> bool {
+    let w = params.guard_win;
+    let still = |a: usize, b: usize| {
+        let (a, b) = (a.max(1), b.min(x.len()));
+        b > a && 2 * (a..b).filter(|&i| x[i] == x[i - 1]).count() >= b - a
+    };
+    let (held_before, held_after) = (still(rs.saturating_sub(w), rs), still(re + 1, re + 1 + w));
+    if held_before || held_after {
+        // A click inside one held stretch (digital silence on both sides, one value) is
+        // damage; a held stretch on one side only, or two at different values, is an edge.
+        let same = rs > 0 && re < x.len() && x[rs - 1] == x[re];
+        return !(held_before && held_after && same);
+    }
+    let power = |a: usize, b: usize| -> Option<f64> {
+        let b = b.min(x.len());
+        if b < a + ORDER {
+            return None;
+        }
+        let n = (b - a) as f64;
+        let mean = x[a..b].iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        Some(
+            x[a..b]
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / n,
+        )
+    };
+    let g = params.guard_gap;
+    let step = 10f64.powf(ONSET_DB / 10.0);
+    let onset = match (power(rs.saturating_sub(w), rs), power(re + g, re + g + w)) {
+        (Some(before), Some(after)) => after > step * before,
+        _ => false,
+    };
+    let stop = match (
+        power(rs.saturating_sub(w + g), rs.saturating_sub(g)),
+        power(re, re + w),
+    ) {
+        (Some(before), Some(after)) => before > step * after,
+        _ => false,
+    };
+    onset || stop
+}
+
+/// The periodicity guard: whether the samples around run `rs..re` of `x` are repeated, one
+/// period of the music earlier or later (1 to 20 ms away), so closely that the difference is
+/// under 1/[`PERIODIC_RATIO`] of the energy the repair would change (`change`, in squared
+/// sample units). A click happens once; an edge that comes back every period (an overdriven
+/// guitar's, a synthesiser's, a bowed string's) is the waveform itself. A click on periodic
+/// music is absent from the period before and after it, so there the difference is about
+/// the click's own energy, and the repair goes ahead.
+fn repeats(params: &Params, x: &[i32], rs: usize, re: usize, change: f64) -> bool {
+    let m = ORDER / 4;
+    let (w0, w1) = (rs.saturating_sub(m), (re + m).min(x.len()));
+    let len = w1 - w0;
+    let here = |i: usize| f64::from(x[w0 + i]);
+    let own: f64 = (0..len).map(|i| here(i) * here(i)).sum();
+    let limit = change / PERIODIC_RATIO;
+    if own <= limit {
+        return false;
+    }
+    let (t0, t1) = (params.period_min.max(len), params.period_max);
+    for t in t0..=t1 {
+        for shifted in [
+            w0.checked_sub(t),
+            Some(w0 + t).filter(|&s| s + len <= x.len()),
+        ] {
+            let Some(s0) = shifted else { continue };
+            let (mut xy, mut yy) = (0.0, 0.0);
+            for i in 0..len {
+                let y = f64::from(x[s0 + i]);
+                xy += here(i) * y;
+                yy += y * y;
+            }
+            if yy > 0.0 && own - xy * xy / yy < limit {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Crackle or click (see the module documentation); `peak` is the repair's size.
@@ -1398,6 +1539,10 @@ fn interpolate(
     s.unknown.clear();
     s.unknown
         .extend((u0..u1).filter(|&i| buf.mask[c0 + i] & SUSPECT != 0));
+    // Damage that crowded is no click (and its solve would cost the cube of its size).
+    if s.unknown.len() > 2 * params.max_run {
+        return None;
+    }
     let first = *s.unknown.first()?;
     let last = *s.unknown.last()?;
     let (l0, l1) = (first.saturating_sub(p), (last + p + 1).min(m));
@@ -1430,6 +1575,29 @@ fn interpolate(
     }
     let run = &s.tmp[r0 - l0..r1 - l0];
     if run.iter().any(|v| v.abs() > bound) {
+        return None;
+    }
+    // The change must stand well above the interpolation's own expected error, or the
+    // repair is as likely to invent audio as to remove damage: in a transient or a dense mix
+    // a long run is interpolated with an uncertainty as large as the event itself.
+    s.lsar.posterior_variance(&mut s.post);
+    let expected: f64 = s
+        .unknown
+        .iter()
+        .zip(&s.post)
+        .filter(|&(&u, _)| (r0 - l0..r1 - l0).contains(&u))
+        .map(|(_, &v)| v)
+        .sum::<f64>()
+        * sigma2;
+    let change: f64 = run
+        .iter()
+        .zip(&s.seg[r0..r1])
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum();
+    if change < REPAIR_CONFIDENCE * expected {
+        return None;
+    }
+    if repeats(params, &buf.input[..n_buf], rs, re, change * full * full) {
         return None;
     }
     Some((run.to_vec(), rms))
@@ -1705,9 +1873,11 @@ mod tests {
         let (clean, dirty, planted) = stereo_take_with_clicks(96_000, 2.0);
         let (out, repairs) = declick(&dirty, 2, 96_000, 24, &DeclickSettings::default());
         assert!(planted.len() >= 30, "{} clicks planted", planted.len());
-        // Every click but at most one is covered by a repair in its channel (the one allowed
+        // Every click but at most two is covered by a repair in its channel. The two allowed
         // to escape: a click landing on a drum's attack, 9 dB below the drum, whose residual
-        // is only five times the attack's own)...
+        // is only five times the attack's own; and a long (30-sample) click at −24 dBFS in
+        // loud music, whose change is 7.6 times the interpolation's own expected error, short
+        // of REPAIR_CONFIDENCE: there leaving it is judged the lesser harm...
         let missed: Vec<(usize, usize)> = planted
             .iter()
             .filter(|p| {
@@ -1719,7 +1889,7 @@ mod tests {
             })
             .map(|p| (p.channel + 1, p.start))
             .collect();
-        assert!(missed.len() <= 1, "missed (channel, frame): {missed:?}");
+        assert!(missed.len() <= 2, "missed (channel, frame): {missed:?}");
         // ...and every repair is at a click (within a few samples).
         for r in &repairs {
             let near = planted.iter().any(|p| {
@@ -1746,7 +1916,9 @@ mod tests {
             err_after += (f64::from(out[i]) - f64::from(clean[i])).powi(2);
         }
         let gain = 10.0 * (err_before / err_after).log10();
-        assert!(gain > 20.0, "only {gain:.1} dB better");
+        // (over 20 dB before REPAIR_CONFIDENCE, 19.4 with it: the long click it leaves; on the
+        // wider corpus's development part it gained 3 dB in the click regions.)
+        assert!(gain > 18.0, "only {gain:.1} dB better");
     }
 
     #[test]
@@ -1787,7 +1959,72 @@ mod tests {
                         .sum()
                 })
                 .collect();
+            // Test tones as generators make them (issue 15): switched on and off abruptly,
+            // mid-cycle, from and into digital silence and from hiss; naive square waves (full-
+            // band edges, one value held between them) at 60 Hz and 1 kHz; mains hum with its
+            // odd harmonics under a quiet tone.
+            let tone_bursts: Vec<f64> = (0..n)
+                .map(|i| {
+                    let t = i as f64 / r;
+                    let on = (i / (n / 6)) % 2 == 1;
+                    let hiss = if i < n / 2 { 0.0 } else { 1e-4 * rng.gauss() };
+                    hiss + if on {
+                        0.4 * (2.0 * PI * 1_000.0 * t + 0.7).sin()
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let naive_square = |f: f64, amp: f64| -> Vec<f64> {
+                (0..n)
+                    .map(|i| {
+                        let phase = (f * i as f64 / r).fract();
+                        if phase < 0.5 {
+                            amp
+                        } else {
+                            -amp
+                        }
+                    })
+                    .collect()
+            };
+            let square_60 = naive_square(60.0, 0.5);
+            let square_1k = naive_square(1_000.0, 0.25);
+            let hum: Vec<f64> = (0..n)
+                .map(|i| {
+                    let w = 2.0 * PI * 60.0 * i as f64 / r;
+                    0.05 * (w.sin() + 0.5 * (3.0 * w).sin() + 0.3 * (5.0 * w).sin())
+                        + 0.01 * (2.0 * PI * 440.0 * i as f64 / r).sin()
+                })
+                .collect();
+            // A dense, loud, distorted mix: a detuned power chord of overdriven guitars (odd
+            // harmonics falling as 1/h, band-limited to 8 kHz as a recorded amplifier is), a
+            // bass line and the busy music's drums, peaking at -0.4 dBFS.
+            let dense: Vec<f64> = (0..n)
+                .map(|i| {
+                    let t = i as f64 / r;
+                    let fuzz = |f: f64| {
+                        (1..)
+                            .step_by(2)
+                            .take_while(|&h| f64::from(h) * f < 8_000.0)
+                            .map(|h| (2.0 * PI * f64::from(h) * f * t).sin() / f64::from(h))
+                            .sum::<f64>()
+                    };
+                    let chord = [110.0, 110.7, 164.8, 220.4]
+                        .iter()
+                        .map(|&f| fuzz(f))
+                        .sum::<f64>();
+                    let bass = 0.6 * (2.0 * PI * 55.0 * t).sin();
+                    0.3 * chord + 0.3 * bass + 2.0 * busy[i]
+                })
+                .collect();
+            let top = dense.iter().fold(0f64, |m, v| m.max(v.abs()));
+            let dense: Vec<f64> = dense.iter().map(|v| v * 0.95 / top).collect();
             for (name, sig) in [
+                ("tone bursts", &tone_bursts),
+                ("60 Hz square", &square_60),
+                ("1 kHz square", &square_1k),
+                ("hum", &hum),
+                ("dense distorted mix", &dense),
                 ("sines", &sines),
                 ("white noise", &white),
                 ("pink noise", &pink),

@@ -11,15 +11,15 @@ use super::verify::StreamInfo;
 use super::FlacError;
 use crate::units::FrameIndex;
 use libflac_sys as sys;
-use std::collections::VecDeque;
 use std::ffi::{c_void, CString};
 use std::path::{Path, PathBuf};
 
 /// What the callbacks fill in.
 struct State {
     info: Option<StreamInfo>,
-    /// Decoded interleaved samples not yet handed out.
-    pending: VecDeque<i32>,
+    /// Decoded interleaved samples; those before `taken` are handed out already.
+    pending: Vec<i32>,
+    taken: usize,
     /// Frames decoded so far (the next frame's position).
     decoded: u64,
     damage: Option<(u64, String)>,
@@ -59,8 +59,28 @@ unsafe extern "C" fn write_cb(
     }
     let n = (*frame).header.blocksize as usize;
     let planes = super::verify::frame_planes(frame, buffer);
-    for i in 0..n {
-        st.pending.extend(planes.iter().map(|p| p[i]));
+    // Interleaved onto the end of what is pending (what was handed out is dropped first).
+    if st.taken > 0 {
+        st.pending.drain(..st.taken);
+        st.taken = 0;
+    }
+    let at = st.pending.len();
+    st.pending.resize(at + n * planes.len(), 0);
+    let out = &mut st.pending[at..];
+    match planes.as_slice() {
+        [l, r] => {
+            for ((o, &a), &b) in out.chunks_exact_mut(2).zip(&l[..n]).zip(&r[..n]) {
+                o[0] = a;
+                o[1] = b;
+            }
+        }
+        _ => {
+            for (c, p) in planes.iter().enumerate() {
+                for (o, &v) in out.iter_mut().skip(c).step_by(planes.len()).zip(&p[..n]) {
+                    *o = v;
+                }
+            }
+        }
     }
     st.decoded += n as u64;
     sys::FLAC__STREAM_DECODER_WRITE_STATUS_CONTINUE
@@ -107,7 +127,8 @@ impl FlacReader {
             .map_err(|_| not_flac("the path holds a NUL byte".into()))?;
         let mut state = Box::new(State {
             info: None,
-            pending: VecDeque::new(),
+            pending: Vec::new(),
+            taken: 0,
             decoded: 0,
             damage: None,
         });
@@ -181,7 +202,7 @@ impl FlacReader {
     pub fn read(&mut self, out: &mut [i32]) -> Result<usize, FlacError> {
         let channels = self.info.channels as usize;
         let want = out.len() / channels * channels;
-        while self.state.pending.len() < want && !self.ended {
+        while self.state.pending.len() - self.state.taken < want && !self.ended {
             // SAFETY: a live decoder, initialised in open().
             let ok = unsafe { sys::FLAC__stream_decoder_process_single(self.dec) } != 0;
             // SAFETY: as above.
@@ -204,10 +225,10 @@ impl FlacReader {
                 }
             }
         }
-        let n = want.min(self.state.pending.len());
-        for (o, s) in out[..n].iter_mut().zip(self.state.pending.drain(..n)) {
-            *o = s;
-        }
+        let st = &mut self.state;
+        let n = want.min(st.pending.len() - st.taken);
+        out[..n].copy_from_slice(&st.pending[st.taken..st.taken + n]);
+        st.taken += n;
         Ok(n)
     }
 
