@@ -56,9 +56,10 @@ for split in dev heldout; do
         entries+=("$split:$(basename "$d"):${d%/}")
     done
 done
-cpu() { # the fastest user+system CPU seconds of $runs runs of "$@" (output discarded)
+cpu() { # the fastest user+system CPU seconds of $runs runs of "$@" (writing $work/speed.wav)
     local best="" t
     for _ in $(seq "$runs"); do
+        rm -f "$work/speed.wav"
         /usr/bin/time -f '%U %S' -o "$work/.time" "$@" >/dev/null
         t=$(awk '{print $1 + $2}' "$work/.time")
         best=$(awk -v a="$t" -v b="${best:-$t}" 'BEGIN{print (a < b) ? a : b}')
@@ -96,11 +97,11 @@ for e in "${entries[@]}"; do
     done
     rate=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["sample_rate"])' "$d/truth.json")
     if [ "$rate" = 96000 ]; then
-        c=$(cpu "$bin" declick "$src/degraded.flac" "$d/speed.wav")
+        c=$(cpu "$bin" declick "$src/degraded.flac" "$work/speed.wav")
         f=$(cpu ffmpeg -nostdin -v error -y -threads 1 -filter_threads 1 -i "$src/degraded.flac" \
-            -af adeclick=m=s -c:a pcm_s24le "$d/speed.wav")
+            -af adeclick=m=s -c:a pcm_s24le "$work/speed.wav")
         echo "{\"capstan_cpu_s\": $c, \"ffmpeg_cpu_s\": $f}" >"$d/speed.json"
-        rm -f "$d/speed.wav"
+        rm -f "$work/speed.wav"
     fi
     rm -f "$d"/ffmpeg?.wav
 done

@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod item;
 pub mod metadata;
 pub mod pending;
+pub mod playback;
 pub mod profile;
 pub mod report;
 pub mod restore;

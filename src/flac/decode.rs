@@ -189,6 +189,24 @@ impl FlacReader {
         }
     }
 
+    /// Moves to frame `frame`: the next [`FlacReader::read`] starts there (libFLAC's seek,
+    /// through the seek table where there is one, then by bisection).
+    pub fn seek(&mut self, frame: u64) -> Result<(), FlacError> {
+        self.state.pending.clear();
+        self.state.taken = 0;
+        self.state.decoded = frame;
+        self.ended = false;
+        // SAFETY: a live decoder, initialised in open().
+        let ok = unsafe { sys::FLAC__stream_decoder_seek_absolute(self.dec, frame) } != 0;
+        if let Some((at, kind)) = self.state.damage.take() {
+            return Err(self.damaged(at, kind));
+        }
+        if !ok {
+            return Err(self.damaged(frame, format!("cannot seek to frame {frame}")));
+        }
+        Ok(())
+    }
+
     pub fn info(&self) -> &StreamInfo {
         &self.info
     }

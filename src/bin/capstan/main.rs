@@ -96,6 +96,9 @@ enum Command {
     Watch(commands::watch::Args),
     /// List the audio input devices (names for `capture --device`).
     Devices(commands::devices::Args),
+    /// Play a master, an access copy or the difference between them through an output
+    /// device, from a point in the take (the files are only read).
+    Play(commands::play::Args),
     /// Capture a take from an input device into the archive: journalled as it comes (a crash
     /// loses at most the last second), then finished like an ingest. Stops at --duration, on
     /// Ctrl-C/SIGTERM, or when the device fails; what was captured is always kept.
@@ -146,6 +149,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Report(args) => report::run(args),
         Command::Watch(args) => watch::run(args),
         Command::Devices(args) => devices::run(args),
+        Command::Play(args) => play::run(args),
         Command::Capture(args) => capture::run(args),
         Command::Recover(args) => recover::run(args),
         Command::Declick(args) => declick::run(args),

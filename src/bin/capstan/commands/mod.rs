@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod ingest_batch;
 pub mod institution;
 pub mod log;
+pub mod play;
 pub mod profiles;
 pub mod recover;
 pub mod reindex;
