@@ -71,8 +71,8 @@
 //!    held value (digital silence, a square wave's plateau) or across a level step of more
 //!    than [`ONSET_DB`] (a tone switched on or off, a drum from silence); and the
 //!    *periodicity guard* leaves runs whose surroundings recur one period earlier or later
-//!    (an overdriven guitar's edge, every cycle). Clusters of damage longer than four
-//!    `MAX_CLICK_MS` runs are not joined or repaired.
+//!    (an overdriven guitar's edge, every cycle). Runs in a cluster with more damage than
+//!    one `MAX_CLICK_MS` run are not joined.
 //!
 //! A repaired run is reported as [`RepairKind::Crackle`] when it is short (≤ 0.0625 ms) and
 //! small (≤ −20 dBFS) and at least [`CRACKLE_NEIGHBOURS`] other short runs lie within 20 ms of
@@ -1170,9 +1170,10 @@ fn locate_runs(
         median(&mut s.tmp)
     };
     let sig2 = sig * sig;
-    // A cluster this crowded is no click (its runs are refused at repair) and joining its
-    // runs would cost the cube of its size per trial: leave it as located.
-    let crowded = s.mk.iter().filter(|&&v| v).count() > 4 * params.max_run;
+    // A cluster with more damage than the longest run repaired is not one click to be
+    // joined up (joining would cost the cube of its size per trial): its runs stay as
+    // located, each judged on its own at repair.
+    let crowded = s.mk.iter().filter(|&&v| v).count() > params.max_run;
     loop {
         if crowded {
             break;
@@ -1417,35 +1418,45 @@ fn transient(params: &Params, x: &[i32], rs: usize, re: usize) -> bool {
 /// guitar's, a synthesiser's, a bowed string's) is the waveform itself. A click on periodic
 /// music is absent from the period before and after it, so there the difference is about
 /// the click's own energy, and the repair goes ahead.
+#[inline(always)] // into the repair's AVX-512/AVX2 build (see `dispatch!`)
 fn repeats(params: &Params, x: &[i32], rs: usize, re: usize, change: f64) -> bool {
     let m = ORDER / 4;
     let (w0, w1) = (rs.saturating_sub(m), (re + m).min(x.len()));
     let len = w1 - w0;
-    let here = |i: usize| f64::from(x[w0 + i]);
-    let own: f64 = (0..len).map(|i| here(i) * here(i)).sum();
+    let (t0, t1) = (params.period_min.max(len), params.period_max);
+    // Everything the lags reach, as f64 once, so that each lag is one vectorised pass.
+    let (a, b) = (w0.saturating_sub(t1), (w1 + t1).min(x.len()));
+    let v: Vec<f64> = x[a..b].iter().map(|&s| f64::from(s)).collect();
+    let here = &v[w0 - a..w1 - a];
+    let own: f64 = here.iter().map(|h| h * h).sum();
     let limit = change / PERIODIC_RATIO;
     if own <= limit {
         return false;
     }
-    let (t0, t1) = (params.period_min.max(len), params.period_max);
-    for t in t0..=t1 {
-        for shifted in [
-            w0.checked_sub(t),
-            Some(w0 + t).filter(|&s| s + len <= x.len()),
-        ] {
-            let Some(s0) = shifted else { continue };
-            let (mut xy, mut yy) = (0.0, 0.0);
-            for i in 0..len {
-                let y = f64::from(x[s0 + i]);
-                xy += here(i) * y;
-                yy += y * y;
-            }
-            if yy > 0.0 && own - xy * xy / yy < limit {
-                return true;
+    let matches = |s0: usize| {
+        let there = &v[s0..s0 + len];
+        // Four lanes, so that the loop vectorises.
+        let (mut xy, mut yy) = ([0f64; 4], [0f64; 4]);
+        let (hc, tc) = (here.chunks_exact(4), there.chunks_exact(4));
+        let (hr, tr) = (hc.remainder(), tc.remainder());
+        for (h, t) in hc.zip(tc) {
+            for j in 0..4 {
+                xy[j] += h[j] * t[j];
+                yy[j] += t[j] * t[j];
             }
         }
-    }
-    false
+        let (mut xy, mut yy) = (xy.iter().sum::<f64>(), yy.iter().sum::<f64>());
+        for (h, t) in hr.iter().zip(tr) {
+            xy += h * t;
+            yy += t * t;
+        }
+        yy > 0.0 && own - xy * xy / yy < limit
+    };
+    (t0..=t1).any(|t| {
+        let before = (w0 - a).checked_sub(t).is_some_and(matches);
+        let after = w0 - a + t + len <= v.len() && matches(w0 - a + t);
+        before || after
+    })
 }
 
 /// Crackle or click (see the module documentation); `peak` is the repair's size.
@@ -1480,6 +1491,7 @@ fn classify(params: &Params, mask: &[u8], rs: usize, re: usize, peak: f64) -> Re
 
 /// LSAR interpolation of run `rs..re` (buffer indices) from its context: the values and the
 /// context's RMS level, in full-scale units, or `None` if there is no trustworthy repair.
+#[inline(always)] // into the repair's AVX-512/AVX2 build (see `dispatch!`)
 fn interpolate(
     params: &Params,
     s: &mut Scratch,
