@@ -96,11 +96,15 @@
 //!
 //! # Cost
 //!
-//! About 160× real time per core for 96 kHz stereo on the project's 2-core machine (the
-//! corpus, `benches/declick.sh`: 130-180× by file, 6 ms of CPU per second of audio), of
-//! which the model fits and the residual filters (AVX-512 or AVX2+FMA, chosen at run time)
-//! are about half, the medians of the robust scale a tenth and the repairs a sixth; the
-//! `declick_throughput_96k_stereo` test (ignored) times synthetic material.
+//! The kernel alone ran at about 160× real time per core for 96 kHz stereo on the project's
+//! 2-core machine (issue 5; 6 ms of CPU per second of audio), of which the model fits and the
+//! residual filters (AVX-512 or AVX2+FMA, chosen at run time) are about half, the medians of
+//! the robust scale a tenth and the repairs a sixth. As a whole process (`capstan declick
+//! in.flac out.wav`, libFLAC's decoding about a fifth of it) the shared corpus's files take
+//! 8-12 ms of CPU per second of audio since issue 15's checks, 11-18× less than ffmpeg's
+//! `adeclick=m=s` (`benches/declick.sh`); continuous crackle, thousands of repairs, costs
+//! three times that. The `declick_throughput_96k_stereo` test (ignored) times synthetic
+//! material.
 
 use super::ar::{correlate, forward_residual, two_sided, ArFitter, Lsar};
 use crate::units::{FrameCount, FrameIndex};
