@@ -101,7 +101,7 @@
 //! residual filters (AVX-512 or AVX2+FMA, chosen at run time) are about half, the medians of
 //! the robust scale a tenth and the repairs a sixth. As a whole process (`capstan declick
 //! in.flac out.wav`, libFLAC's decoding about a fifth of it) the shared corpus's files take
-//! 8-12 ms of CPU per second of audio since issue 15's checks, 11-18× less than ffmpeg's
+//! 8-13 ms of CPU per second of audio since issue 15's checks, 11-18× less than ffmpeg's
 //! `adeclick=m=s` (`benches/declick.sh`); continuous crackle, thousands of repairs, costs
 //! three times that. The `declick_throughput_96k_stereo` test (ignored) times synthetic
 //! material.
