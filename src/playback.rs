@@ -20,6 +20,7 @@
 //! - **A play head.** [`Player::position`] is the frame the device has taken last: what the
 //!   operator hears, less the device's own buffer.
 
+use crate::capture::device::{find_device, host_devices, Direction};
 use crate::flac::decode::FlacReader;
 use crate::flac::FlacError;
 use crate::units::FrameIndex;
@@ -114,32 +115,20 @@ pub enum PlaybackError {
 
 /// Every output device of every available host.
 pub fn output_devices() -> Vec<OutputDevice> {
-    let mut found = Vec::new();
-    for host_id in cpal::available_hosts() {
-        let Ok(host) = cpal::host_from_id(host_id) else {
-            continue;
-        };
-        let Ok(devices) = host.output_devices() else {
-            continue;
-        };
-        for d in devices {
-            let Ok(id) = d.id() else { continue };
-            let id = id.to_string();
-            let name = id
+    host_devices(Direction::Output)
+        .into_iter()
+        .map(|(id, d)| OutputDevice {
+            name: id
                 .split_once(':')
                 .map_or(id.as_str(), |(_, n)| n)
-                .to_string();
-            found.push(OutputDevice {
-                description: d
-                    .description()
-                    .map(|d| d.name().to_string())
-                    .unwrap_or_default(),
-                id,
-                name,
-            });
-        }
-    }
-    found
+                .to_string(),
+            description: d
+                .description()
+                .map(|d| d.name().to_string())
+                .unwrap_or_default(),
+            id,
+        })
+        .collect()
 }
 
 fn open_output(name: Option<&str>) -> Result<(cpal::Device, String), PlaybackError> {
@@ -152,22 +141,9 @@ fn open_output(name: Option<&str>) -> Result<(cpal::Device, String), PlaybackErr
             })?;
         return Ok((d, "(default)".into()));
     };
-    for host_id in cpal::available_hosts() {
-        let Ok(host) = cpal::host_from_id(host_id) else {
-            continue;
-        };
-        let Ok(devices) = host.output_devices() else {
-            continue;
-        };
-        for d in devices {
-            let Ok(id) = d.id() else { continue };
-            let id = id.to_string();
-            if id == name || id.split_once(':').is_some_and(|(_, n)| n == name) {
-                return Ok((d, name.to_string()));
-            }
-        }
-    }
-    Err(PlaybackError::NoDevice { name: name.into() })
+    find_device(name, Direction::Output)
+        .map(|d| (d, name.to_string()))
+        .ok_or_else(|| PlaybackError::NoDevice { name: name.into() })
 }
 
 /// Frames decoded per step of the feeder.

@@ -79,22 +79,45 @@ pub fn input_devices() -> Result<Vec<InputDevice>, DeviceError> {
 
 /// The input device called `name` (its id, or its id without the host).
 pub fn open_input(name: &str) -> Result<cpal::Device, DeviceError> {
+    find_device(name, Direction::Input).ok_or_else(|| DeviceError::NotFound { name: name.into() })
+}
+
+/// Which side of the interface a device is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Input,
+    Output,
+}
+
+/// Every device of one direction on every host that answers, with cpal's id (`host:name`);
+/// a host or device that cannot say is passed over.
+pub(crate) fn host_devices(direction: Direction) -> Vec<(String, cpal::Device)> {
+    let mut found = Vec::new();
     for host_id in cpal::available_hosts() {
         let Ok(host) = cpal::host_from_id(host_id) else {
             continue;
         };
-        let Ok(devices) = host.input_devices() else {
-            continue;
+        let devices: Box<dyn Iterator<Item = cpal::Device>> = match direction {
+            Direction::Input => match host.input_devices() {
+                Ok(d) => Box::new(d),
+                Err(_) => continue,
+            },
+            Direction::Output => match host.output_devices() {
+                Ok(d) => Box::new(d),
+                Err(_) => continue,
+            },
         };
-        for d in devices {
-            let Ok(id) = d.id() else { continue };
-            let id = id.to_string();
-            if id == name || id.split_once(':').is_some_and(|(_, n)| n == name) {
-                return Ok(d);
-            }
-        }
+        found.extend(devices.filter_map(|d| Some((d.id().ok()?.to_string(), d))));
     }
-    Err(DeviceError::NotFound { name: name.into() })
+    found
+}
+
+/// The device of one direction called `name`: its id, or its id without the host.
+pub(crate) fn find_device(name: &str, direction: Direction) -> Option<cpal::Device> {
+    host_devices(direction)
+        .into_iter()
+        .find(|(id, _)| id == name || id.split_once(':').is_some_and(|(_, n)| n == name))
+        .map(|(_, d)| d)
 }
 
 /// ALSA's pseudo-devices, which are no interface.

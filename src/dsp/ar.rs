@@ -500,6 +500,8 @@ pub struct Lsar {
     rhs: Vec<f64>,
     e0: Vec<f64>,
     filled: Vec<f64>,
+    /// One column of U⁻¹ at a time, for [`Lsar::posterior_variance`].
+    column: Vec<f64>,
 }
 
 impl Lsar {
@@ -601,14 +603,16 @@ impl Lsar {
     /// variance, it is the expected squared error of each interpolated sample (Godsill &
     /// Rayner 1998, 5.2.3): small inside a short gap in predictable audio, growing with the
     /// gap's length and with how little the model can say there.
-    pub fn posterior_variance(&self, out: &mut Vec<f64>) {
+    pub fn posterior_variance(&mut self, out: &mut Vec<f64>) {
         let n = self.unknown.len();
         out.clear();
         out.resize(n, 0.0);
         // U⁻¹ column by column (U upper triangular, stored row-major in `gram`):
         // diag(G⁻¹)_i = Σ_j (U⁻¹)_ij².
         let u = &self.gram;
-        let mut v = vec![0.0; n];
+        let v = &mut self.column;
+        v.clear();
+        v.resize(n, 0.0);
         for j in 0..n {
             v[j] = 1.0 / u[j * n + j];
             out[j] += v[j] * v[j];
