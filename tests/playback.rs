@@ -27,13 +27,11 @@ fn alsa_config(dir: &Path) -> PathBuf {
 fn flac_of(path: &Path, samples: &[i32], channels: u16, rate: u32, bits: u16) {
     let wav = path.with_extension("wav");
     write_wav(&wav, &WavSpec::pcm(channels, rate, bits), samples);
-    let o = std::process::Command::new("flac")
+    let o = run(std::process::Command::new(tool("flac"))
         .args(["-s", "-f", "-o"])
         .arg(path)
-        .arg(&wav)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        .arg(&wav));
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 /// Plays with `args` to the monitor; the samples written, as i32 (S16_LE in 2 bytes, S24_LE
