@@ -37,6 +37,22 @@ export CAPSTAN_ARCHIVE="$work/archive"
 export CAPSTAN_SCREENSHOTS="${CAPSTAN_SCREENSHOTS:-$PWD/docs/screenshots}"
 export BAGIT_PY="$(command -v bagit.py)"
 export TAURI_WEBVIEW_AUTOMATION=true
+# A real ALSA playback device for listening in the app: alsa-lib's `file` plugin (as
+# ../shared/alsa/asoundrc) writes what is played into a FIFO, which the test reads at the
+# programme's own rate, so the device plays in real time and what it played is compared with
+# the masters.
+mkdir -p "$work/xdg/alsa"
+cat >"$work/xdg/alsa/asoundrc" <<'ALSA'
+pcm.capstan_monitor {
+    type file
+    slave.pcm "null"
+    file { @func getenv vars [ CAPSTAN_TEST_OUTFILE ] default "/dev/null" }
+    format "raw"
+    hint { show on description "Capstan test monitor (file-backed playback)" }
+}
+ALSA
+mkfifo "$work/monitor.fifo"
+export XDG_CONFIG_HOME="$work/xdg" CAPSTAN_TEST_OUTFILE="$work/monitor.fifo" E2E_MONITOR="$work/monitor.fifo"
 # The capturing thread stalls once, 5 s long, 6.5 s into a take: longer than the ring holds, so
 # the second take (17 s; the first stops at 5 s) loses samples, and the app must say so as it
 # happens and in the review.

@@ -18,6 +18,9 @@ const COMMANDS: &[&str] = &[
     "verify",
     "start_watcher",
     "stop_watcher",
+    "play",
+    "play_listen",
+    "stop_playback",
 ];
 
 fn main() {

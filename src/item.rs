@@ -165,6 +165,41 @@ pub fn item_overview(
         .collect()
 }
 
+/// What is heard when lane `lane` of an archived item's overview is played: the master of its
+/// first take that holds that channel, and the access copy made from it. Both are proved to be
+/// regular files inside the archive, reached through no link, before anything opens them.
+pub fn item_listenable(
+    archive: &Archive,
+    name: &str,
+    lane: usize,
+) -> Result<crate::playback::Listenable, ItemError> {
+    let cat = Catalogue::open(archive)?;
+    let Resolved { item, id, rel, .. } = resolve(archive, &cat, name)?;
+    drop(cat);
+    let report_err = |detail: String| ItemError::Report {
+        item: item.clone(),
+        detail,
+    };
+    let qc = read_qc(archive, &rel, &id).map_err(report_err)?;
+    let take = qc
+        .takes
+        .first()
+        .ok_or_else(|| report_err("it names no take".into()))?;
+    let found = crate::playback::listenables(&rel, take)
+        .map_err(report_err)?
+        .into_iter()
+        .find(|l| l.lanes.contains(&lane))
+        .ok_or_else(|| report_err(format!("its first take has no channel {}", lane + 1)))?;
+    for file in std::iter::once(&found.master).chain(&found.copy) {
+        open_in(archive, file).map_err(report_err)?;
+    }
+    Ok(crate::playback::Listenable {
+        master: archive.root.join(&found.master),
+        copy: found.copy.map(|c| archive.root.join(c)),
+        lanes: found.lanes,
+    })
+}
+
 /// The item `name` of `archive`.
 pub fn item_view(archive: &Archive, name: &str) -> Result<ItemView, ItemError> {
     let cat = Catalogue::open(archive)?;
@@ -272,6 +307,93 @@ mod tests {
             capture: None,
         })
         .unwrap();
+    }
+
+    #[test]
+    fn a_lane_is_heard_from_the_master_that_holds_it() {
+        let root = tempfile::tempdir().unwrap();
+        let archive = Archive::new(root.path());
+        demo_item(&archive);
+        let bag = root.path().join("tapes/reel-1");
+        for lane in [0, 1] {
+            let l = item_listenable(&archive, "reel-1", lane).unwrap();
+            assert_eq!(l.master, bag.join("data/reel-1_pm.flac"));
+            assert_eq!(l.copy, None, "this profile makes no access copy");
+            assert_eq!(l.lanes, 0..2);
+        }
+        let err = item_listenable(&archive, "reel-1", 2).unwrap_err();
+        assert!(err.to_string().contains("no channel 3"), "{err}");
+        // A linked master is refused before anything opens it.
+        let data = bag.join("data");
+        let outside = tempfile::tempdir().unwrap();
+        let decoy = outside.path().join("decoy.flac");
+        std::fs::rename(data.join("reel-1_pm.flac"), &decoy).unwrap();
+        std::os::unix::fs::symlink(&decoy, data.join("reel-1_pm.flac")).unwrap();
+        let err = item_listenable(&archive, "reel-1", 0).unwrap_err();
+        assert!(err.to_string().contains("a symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn per_channel_masters_fill_a_lane_each_and_a_copy_pairs_only_with_its_one_master() {
+        use crate::report::QcReport;
+        let read = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let qc = QcReport::read(&crate::report::sample_qc_json(|v| edit(v))).unwrap();
+            crate::playback::listenables(Path::new("bag"), &qc.takes[0])
+        };
+        let copy_of = |from: serde_json::Value| {
+            serde_json::json!({
+                "file": "data/x_ac.flac", "sha256": "00", "bytes": 1, "audio_md5": "00",
+                "frames": 1, "derived_from": from, "processing": "declicked", "gain_db": 0.0,
+                "gain_limited_by_true_peak": false, "integrated_lufs": null, "true_peak_dbtp": null,
+            })
+        };
+        let stereo = read(&|_| {}).unwrap();
+        assert_eq!(stereo.len(), 1);
+        assert_eq!(stereo[0].lanes.len(), stereo[0].lanes.end);
+        assert_eq!(stereo[0].copy, None);
+        let with_copy = read(&|v| {
+            let master = v["takes"][0]["masters"][0]["file"].clone();
+            v["takes"][0]["access_copy"] = copy_of(serde_json::json!([master]));
+        })
+        .unwrap();
+        assert_eq!(
+            with_copy[0].copy.as_deref(),
+            Some(Path::new("bag/data/x_ac.flac"))
+        );
+        let per_channel = read(&|v| {
+            let m = v["takes"][0]["masters"][0].clone();
+            let mut a = m.clone();
+            a["file"] = "data/x_ch1.flac".into();
+            a["channel"] = 1.into();
+            let mut b = m;
+            b["file"] = "data/x_ch2.flac".into();
+            b["channel"] = 2.into();
+            v["takes"][0]["masters"] = serde_json::json!([a, b]);
+        })
+        .unwrap();
+        assert_eq!(
+            per_channel
+                .iter()
+                .map(|l| l.lanes.clone())
+                .collect::<Vec<_>>(),
+            [0..1, 1..2]
+        );
+        assert_eq!(per_channel[1].master, Path::new("bag/data/x_ch2.flac"));
+        let per_channel_copy = read(&|v| {
+            let m = v["takes"][0]["masters"][0].clone();
+            let mut b = m.clone();
+            b["file"] = "data/x_ch2.flac".into();
+            v["takes"][0]["masters"] = serde_json::json!([m.clone(), b]);
+            v["takes"][0]["access_copy"] =
+                copy_of(serde_json::json!([m["file"], "data/x_ch2.flac"]));
+        })
+        .unwrap();
+        assert!(
+            per_channel_copy.iter().all(|l| l.copy.is_none()),
+            "{per_channel_copy:?}"
+        );
+        let escaping = read(&|v| v["takes"][0]["masters"][0]["file"] = "../../etc/x.flac".into());
+        assert!(escaping.unwrap_err().contains("not a path inside the bag"));
     }
 
     #[test]

@@ -23,17 +23,18 @@
 use crate::capture::device::{find_device, host_devices, Direction};
 use crate::flac::decode::FlacReader;
 use crate::flac::FlacError;
+use crate::report::TakeReport;
 use crate::units::FrameIndex;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// What is heard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Listen {
     /// The master (or the one file played).
@@ -76,6 +77,54 @@ pub struct PlayRequest {
     /// How far the decoding runs ahead of the device, seconds (at least 0.05): what a switch
     /// between master, copy and difference takes to be heard, and what a slow disk may lag.
     pub buffer_seconds: f64,
+}
+
+/// One master of a take as it is heard: the file, the access copy made from it alone (for
+/// A/B and the difference), and the lanes of the take's overview it fills (the overview has
+/// each master's channels in turn).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listenable {
+    pub master: PathBuf,
+    pub copy: Option<PathBuf>,
+    pub lanes: std::ops::Range<usize>,
+}
+
+/// The masters of `take`, whose bag is at `bag`, in the order of its overview's lanes. Paths
+/// from the report are trusted only when they stay inside the bag; an access copy made from
+/// several masters (one per channel) is not offered for A/B: it has not the master's shape.
+pub fn listenables(bag: &Path, take: &TakeReport) -> Result<Vec<Listenable>, String> {
+    let inside = |file: &str| {
+        if crate::archive::bag::safe_payload_path(file) {
+            Ok(bag.join(file))
+        } else {
+            Err(format!("{file:?} is not a path inside the bag"))
+        }
+    };
+    let mut lane = 0;
+    let mut out = Vec::with_capacity(take.masters.len());
+    for m in &take.masters {
+        let width = if m.channel.is_some() {
+            1
+        } else {
+            take.source.channels
+        };
+        let copy = match &take.access_copy {
+            Some(ac) if ac.derived_from.len() == 1 && ac.derived_from[0] == m.file => {
+                Some(inside(&ac.file)?)
+            }
+            _ => None,
+        };
+        out.push(Listenable {
+            master: inside(&m.file)?,
+            copy,
+            lanes: lane..lane + width,
+        });
+        lane += width;
+    }
+    if out.is_empty() {
+        return Err("the take names no master".into());
+    }
+    Ok(out)
 }
 
 /// One output device.

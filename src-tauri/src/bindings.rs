@@ -20,6 +20,8 @@ fn export_all(cfg: &Config) -> Result<(), ts_rs::ExportError> {
     crate::live::CaptureMsg::export_all(cfg)?;
     crate::live::VerifyMsg::export_all(cfg)?;
     crate::live::WatchMsg::export_all(cfg)?;
+    crate::listen::PlayMsg::export_all(cfg)?;
+    crate::listen::Playing::export_all(cfg)?;
     capstan::catalogue::ArchiveReport::export_all(cfg)?;
     capstan::item::ItemView::export_all(cfg)?;
     capstan::fixity::VerifyReport::export_all(cfg)?;

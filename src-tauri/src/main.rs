@@ -18,6 +18,7 @@
 #[cfg(test)]
 mod bindings;
 mod failure;
+mod listen;
 mod live;
 
 use capstan::archive::item_id::ItemId;
@@ -47,6 +48,8 @@ struct Station {
     watcher: Slot,
     /// Set while a verification runs: one at a time.
     verifying: Arc<AtomicBool>,
+    /// The playback running, if any.
+    playback: listen::PlaySlot,
 }
 
 type Answer<T> = Result<T, Failure>;
@@ -69,6 +72,8 @@ struct StationInfo {
     device_error: Option<String>,
     /// Metadata fields in the order the masters carry them.
     field_order: &'static [&'static str],
+    /// Output devices to listen on (the host's default first, as `default`).
+    outputs: Vec<DeviceInfo>,
 }
 
 #[tauri::command]
@@ -97,6 +102,23 @@ fn station_info(archive: PathBuf) -> Answer<StationInfo> {
         default_device: capstan::capture::device::default_input_name(),
         device_error,
         field_order: capstan::metadata::FIELD_ORDER,
+        outputs: std::iter::once(DeviceInfo {
+            name: String::new(),
+            description: "The system's default output".into(),
+        })
+        .chain(
+            capstan::playback::output_devices()
+                .into_iter()
+                .map(|d| DeviceInfo {
+                    description: if d.description.is_empty() {
+                        d.id
+                    } else {
+                        format!("{} ({})", d.description, d.id)
+                    },
+                    name: d.name,
+                }),
+        )
+        .collect(),
     })
 }
 
@@ -393,6 +415,102 @@ async fn event_log(
         .await?
 }
 
+/// What the page asks to hear: lane `lane` of the take waiting for review (`pending`) or of an
+/// archived item's overview, from frame `from`.
+#[derive(Deserialize)]
+struct PlayWhat {
+    item: String,
+    pending: bool,
+    lane: usize,
+    from: u64,
+    listen: capstan::playback::Listen,
+    /// An output device's name; the system's default when empty or absent.
+    device: Option<String>,
+    /// Gain of the difference signal, dB (0 to [`MAX_DIFFERENCE_GAIN_DB`]; default
+    /// [`DIFFERENCE_GAIN_DB`]).
+    difference_gain_db: Option<f64>,
+}
+
+/// What was removed is usually far below the programme: heard 24 dB up by default.
+const DIFFERENCE_GAIN_DB: f64 = 24.0;
+const MAX_DIFFERENCE_GAIN_DB: f64 = 48.0;
+
+/// Plays a master (and its access copy, for A/B and the difference) from a point; the play
+/// head comes over `events`. Whatever was playing stops first.
+#[tauri::command]
+async fn play(
+    st: State<'_, Station>,
+    what: PlayWhat,
+    events: Channel<listen::PlayMsg>,
+) -> Answer<listen::Playing> {
+    let gain = what.difference_gain_db.unwrap_or(DIFFERENCE_GAIN_DB);
+    if !(0.0..=MAX_DIFFERENCE_GAIN_DB).contains(&gain) {
+        return Err(Failure::new(
+            "bad_number",
+            format!("the difference is heard 0 to {MAX_DIFFERENCE_GAIN_DB} dB up, not {gain}"),
+        ));
+    }
+    let pending = if what.pending {
+        let held = st.pending.lock().expect("not poisoned");
+        let Some((_, take)) = held.as_ref().filter(|(name, _)| *name == what.item) else {
+            return Err(Failure::new(
+                "no_pending_take",
+                format!("no take of {} is waiting for review", what.item),
+            ));
+        };
+        let report = take.prepared.report();
+        let first = report
+            .takes
+            .first()
+            .ok_or_else(|| Failure::new("playback", "the take has no master"))?;
+        Some(
+            capstan::playback::listenables(take.prepared.bag_dir(), first)
+                .map_err(|e| Failure::new("playback", e))?,
+        )
+    } else {
+        None
+    };
+    let archive = st.archive.clone();
+    let slot = Arc::clone(&st.playback);
+    blocking(move || {
+        let lane = what.lane;
+        let found = match pending {
+            Some(all) => all
+                .into_iter()
+                .find(|l| l.lanes.contains(&lane))
+                .ok_or_else(|| {
+                    Failure::new("playback", format!("the take has no channel {}", lane + 1))
+                })?,
+            None => capstan::item::item_listenable(&archive, &what.item, lane)?,
+        };
+        let req = capstan::playback::PlayRequest {
+            master: found.master,
+            copy: found.copy,
+            from: capstan::units::FrameIndex(what.from),
+            device: what.device.filter(|d| !d.is_empty()),
+            listen: what.listen,
+            difference_gain_db: gain,
+            buffer_seconds: capstan::playback::BUFFER_SECONDS,
+        };
+        listen::start(&slot, req, found.lanes, events)
+    })
+    .await?
+}
+
+/// Switches what the playback plays (master, copy, difference), at the same position.
+#[tauri::command]
+async fn play_listen(st: State<'_, Station>, listen: capstan::playback::Listen) -> Answer<()> {
+    let slot = Arc::clone(&st.playback);
+    blocking(move || listen::listen(&slot, listen)).await?
+}
+
+/// Stops the playback; its `ended` comes over its channel.
+#[tauri::command]
+async fn stop_playback(st: State<'_, Station>) -> Answer<()> {
+    let slot = Arc::clone(&st.playback);
+    blocking(move || listen::stop(&slot)).await
+}
+
 /// Clears the station's "verifying" flag when a verification ends, however it ends.
 struct VerifyTurn(Arc<AtomicBool>);
 
@@ -515,6 +633,7 @@ fn main() {
             pending: Pending::default(),
             watcher: Slot::default(),
             verifying: Arc::default(),
+            playback: listen::PlaySlot::default(),
         })
         .invoke_handler(tauri::generate_handler![
             station,
@@ -533,6 +652,9 @@ fn main() {
             verify,
             start_watcher,
             stop_watcher,
+            play,
+            play_listen,
+            stop_playback,
         ])
         .run(tauri::generate_context!())
         .expect("the app's window could not be opened");

@@ -6,7 +6,12 @@
 // second, longer take on a profile that makes a declicked access copy (the demo tape's clicks
 // and clipped passage on the defect map), discarded: nothing of it stays. Each view is saved
 // as a screenshot (docs/screenshots/, the capture and review views from the second take), and
-// a view that is blank or shows an error fails the test. Also: a take whose capture was
+// a view that is blank or shows an error fails the test. Listening: the archived take is played
+// from a point clicked on its waveform (Space plays and stops) through a real ALSA playback
+// device, and what the device received is the master's samples from that point, bit for bit;
+// the second take is played in review and switched from master to access copy to "what was
+// removed", and what was received is the master, then the copy, then the difference, each at
+// its own place in the take. Also: a take whose capture was
 // killed is offered for recovery at start-up and recovered from the app; the page cannot run
 // inline script, reach the network, call a command it was not granted, or make the app read
 // outside the archive.
@@ -33,10 +38,90 @@ const BAGIT = process.env["BAGIT_PY"] ?? "bagit.py";
 const ITEM_ID = "e2e-reel-1";
 const ITEM = `default/${ITEM_ID}`;
 const CRASHED_ID = "e2e-cut-short";
+const SPACE = "\uE00D";
 const F9 = "\uE039";
 const F10 = "\uE03A";
 
 let s: Session;
+
+/**
+ * The far end of the app's playback device (scripts/e2e.sh): reads the FIFO alsa-lib's `file`
+ * plugin writes to at `bytesPerSecond`, so the device plays in real time. Opened read-write,
+ * so it never sees an end between playbacks (and the device's open never waits for it).
+ */
+class Monitor {
+  private chunks: Buffer[] = [];
+  private closing = false;
+  lastData = 0;
+  private done: Promise<void> | null = null;
+
+  constructor(
+    private readonly fifo: string,
+    private readonly bytesPerSecond: number,
+  ) {}
+
+  start(): void {
+    this.done = (async () => {
+      const fh = await fs.promises.open(this.fifo, fs.constants.O_RDWR);
+      const buf = Buffer.alloc(16384);
+      while (!this.closing) {
+        const began = Date.now();
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (this.closing) break;
+        this.chunks.push(Buffer.from(buf.subarray(0, bytesRead)));
+        this.lastData = Date.now();
+        await sleep(began + (bytesRead * 1000) / this.bytesPerSecond - Date.now());
+      }
+      await fh.close();
+    })();
+  }
+
+  /** Forgets what was received so far, once the device has been quiet for half a second. */
+  async clear(): Promise<void> {
+    while (Date.now() - this.lastData < 500) await sleep(100);
+    this.chunks = [];
+  }
+
+  /** What was received since `clear`, once quiet, as S24_LE samples (4 bytes each). */
+  async samples(): Promise<Int32Array> {
+    while (Date.now() - this.lastData < 500) await sleep(100);
+    const all = Buffer.concat(this.chunks);
+    const out = new Int32Array(Math.floor(all.length / 4));
+    for (let i = 0; i < out.length; i++) out[i] = (all.readInt32LE(4 * i) << 8) >> 8;
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    // Wakes the read it waits in.
+    const w = fs.openSync(this.fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    fs.writeSync(w, Buffer.alloc(4));
+    fs.closeSync(w);
+    await this.done;
+  }
+}
+
+/** 96 kHz stereo, S24_LE in 4 bytes: the demo tape's profiles. */
+const monitor = new Monitor(env("E2E_MONITOR"), 96_000 * 2 * 4);
+
+/** A master's (or copy's) samples, interleaved, decoded by the reference decoder. */
+function decoded(flac: string): Int32Array {
+  const raw = execFileSync("flac", ["-d", "-s", "-c", "--force-raw-format", "--endian=little", "--sign=signed", flac], { maxBuffer: 1 << 28 });
+  const out = new Int32Array(raw.length / 3);
+  for (let i = 0; i < out.length; i++) out[i] = raw.readIntLE(3 * i, 3);
+  return out;
+}
+
+/** Clicks lane `lane` of the overview in `box` at `fraction` of its width. */
+async function clickLane(box: string, lane: number, fraction: number): Promise<void> {
+  const canvas = await s.find(`${box} canvas[data-channel="${lane}"]`);
+  const w = await s.execute<number>(`return document.querySelector(arguments[0]).clientWidth`, `${box} canvas[data-channel="${lane}"]`);
+  await s.clickAt(canvas, (fraction - 0.5) * w);
+}
+
+async function player(prefix: string, key: string): Promise<string | null> {
+  return (await s.find(`#${prefix}-player`)).attribute(`data-${key}`);
+}
 
 /**
  * A capture killed mid-take (as by a power cut): `capstan capture` from the demo tape, killed
@@ -65,6 +150,7 @@ async function interruptedTake(id: string): Promise<void> {
 }
 
 before(async () => {
+  monitor.start();
   await interruptedTake(CRASHED_ID);
   await waitForDriver(DRIVER);
   // tauri-driver starts the app through WebKitWebDriver.
@@ -74,6 +160,7 @@ before(async () => {
 
 after(async () => {
   await s?.delete();
+  await monitor.close();
 });
 
 /** Fails if the page shows an error anywhere (footer, body flag, any visible .error). */
@@ -306,6 +393,51 @@ test("approving puts the item in the archive view; on disk it is a valid bag", a
   assert.ok(frames >= 5 * 96000 && frames < 8 * 96000, `${frames} frames: about 5 s at 96 kHz`);
 });
 
+test("the archived take plays from a point clicked on its waveform, bit-exact, Space to play and stop", async () => {
+  // The output device, chosen in the app.
+  const outputs = await s.execute<string[]>(`return [...document.querySelectorAll("#item-output option")].map(o => o.value)`);
+  assert.ok(outputs.includes("capstan_monitor"), `output devices: ${outputs.join(", ")}`);
+  assert.equal(await (await s.find("#item-ab")).displayed(), false, "no A/B without an access copy");
+  await s.execute(`document.getElementById("item-player").scrollIntoView({ block: "center" })`);
+  await (await s.find(`#item-output option[value="capstan_monitor"]`)).click();
+  await monitor.clear();
+  // Click at 40 % of the first lane: the cursor moves there, nothing plays yet.
+  await clickLane("#item-overview", 0, 0.4);
+  const cursor = Number(await s.until("the cursor", async () => {
+    const c = await player("item", "cursor");
+    return c && c !== "0" ? c : null;
+  }, 5000));
+  const frames = Number(execFileSync("metaflac", ["--show-total-samples", path.join(ARCHIVE, "default", ITEM_ID, "data", `${ITEM_ID}_pm.flac`)], { encoding: "utf8" }));
+  assert.ok(Math.abs(cursor / frames - 0.4) < 0.02, `cursor at ${cursor} of ${frames} frames`);
+  assert.equal(await player("item", "state"), "stopped");
+  assert.match(await (await s.find("#item-position")).text(), /^00:00:0[12]\.\d{3}$/);
+  // Space plays from there; the play head moves.
+  await s.press(SPACE);
+  await s.until("playing", async () => (await player("item", "state")) === "playing", 10_000);
+  assert.equal(Number(await player("item", "from")), cursor);
+  await s.until("the play head past half a second", async () => Number(await player("item", "frame")) > cursor + 48_000, 10_000);
+  const head = await s.execute<{ shown: boolean; left: number }>(
+    `const h = document.querySelector("#item-overview .head"); return { shown: !h.hidden, left: parseFloat(h.style.left) };`,
+  );
+  assert.ok(head.shown && head.left > 40 && head.left < 100, `the play head: ${JSON.stringify(head)}`);
+  await sleep(500);
+  // Space stops it.
+  await s.press(SPACE);
+  await s.until("stopped", async () => (await player("item", "state")) === "stopped", 10_000);
+  const stoppedAt = Number(await player("item", "frame"));
+  assert.ok(stoppedAt < frames, "stopped before the end");
+  await assertNoError("playback");
+  // What the device received: the master from the point clicked, bit for bit.
+  const played = await monitor.samples();
+  const master = decoded(path.join(ARCHIVE, "default", ITEM_ID, "data", `${ITEM_ID}_pm.flac`));
+  const n = played.length - (played.length % 2);
+  console.log(`played ${n / 2} frames from ${cursor} (stopped at ${stoppedAt})`);
+  assert.ok(n / 2 >= 96_000, `only ${n / 2} frames reached the device`);
+  for (let i = 0; i < n; i++) {
+    if (played[i] !== master[cursor * 2 + i]) assert.fail(`sample ${i} played (frame ${cursor + Math.floor(i / 2)}): ${played[i]}, the master has ${master[cursor * 2 + i]}`);
+  }
+});
+
 test("verify from the app passes and is recorded", async () => {
   await (await s.find("#verify-all")).click();
   const verdict = await s.until(
@@ -366,7 +498,51 @@ test("a second take, with an access copy, is reviewed and discarded: nothing of 
   assert.match(defects, /overrun/, "the lost samples are in the defect map");
   assert.match(await (await s.find("#review-capture")).text(), /flagged|needs a listen/i);
   await assertNoError("second review");
+
+  // Listening in review: master, then access copy, then what was removed, at the same place.
+  assert.equal(await (await s.find("#review-ab")).displayed(), true, "A/B is offered with an access copy");
+  assert.equal(await s.execute<string>(`return document.getElementById("review-output").value`), "capstan_monitor", "the output chosen once serves every view");
+  await monitor.clear();
+  await clickLane("#overview", 1, 0.55);
+  await s.press(SPACE);
+  await s.until("playing", async () => (await player("review", "state")) === "playing", 10_000);
+  const from = Number(await player("review", "from"));
+  const gain = Number(await player("review", "gain"));
+  const heard: [string, number][] = [];
+  for (const l of ["copy", "difference"]) {
+    await sleep(700);
+    heard.push([l, Number(await player("review", "frame"))]);
+    await (await s.find(`#review-listen-${l}`)).click();
+    await s.until(`listening to ${l}`, async () => (await player("review", "listen")) === l, 5000);
+  }
+  await sleep(700);
   await screenshot("review");
+  await (await s.find("#review-play")).click();
+  await s.until("stopped", async () => (await player("review", "state")) === "stopped", 10_000);
+  await assertNoError("listening in review");
+  const staged = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? staged(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  const files = staged(path.join(ARCHIVE, ".capstan", "staging"));
+  const pm = decoded(files.find((f) => f.endsWith("e2e-disc-2_pm.flac"))!);
+  const ac = decoded(files.find((f) => f.endsWith("e2e-disc-2_ac.flac"))!);
+  const shift = Math.round(gain / (20 * Math.log10(2)));
+  const rail = (1 << 23) - 1;
+  const diff = (i: number) => Math.max(-rail - 1, Math.min(rail, (pm[i]! - ac[i]!) * 2 ** shift));
+  const got = await monitor.samples();
+  const frames = Math.floor(got.length / 2);
+  // Frame by frame: the master, then the copy, then the difference, each from where the
+  // previous left off (where two agree, either will do).
+  const same = (f: number, want: (i: number) => number) => [0, 1].every((c) => got[2 * f + c] === want(2 * (from + f) + c));
+  const bounds: number[] = [];
+  let f = 0;
+  for (const want of [(i: number) => pm[i]!, (i: number) => ac[i]!, diff]) {
+    while (f < frames && same(f, want)) f++;
+    bounds.push(f);
+  }
+  console.log(`review playback: ${frames} frames from ${from}; master to ${bounds[0]}, copy to ${bounds[1]}, difference to ${bounds[2]}; switched near ${heard.map(([l, at]) => `${l} ${at - from}`).join(", ")}`);
+  assert.equal(bounds[2], frames, `frame ${bounds[2]} is neither what was being heard nor the next (master to ${bounds[0]}, copy to ${bounds[1]})`);
+  assert.ok(bounds[0]! > 48_000 && bounds[1]! - bounds[0]! > 48_000 && frames - bounds[1]! > 48_000, `each heard for half a second or more: ${bounds.join(", ")}`);
+  assert.ok(pm.length > 0 && ac.length === pm.length);
 
   // Discard: asks once more, then nothing of the take is left anywhere.
   await (await s.find("#discard")).click();

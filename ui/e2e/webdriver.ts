@@ -108,6 +108,26 @@ export class Session {
     }
   }
 
+  /** Clicks `target` `dx` pixels right of its centre (W3C pointer actions). */
+  async clickAt(target: Element, dx: number): Promise<void> {
+    const origin = { "element-6066-11e4-a52e-4f735466cecf": target.id };
+    await request("POST", this.url("/actions"), {
+      actions: [
+        {
+          type: "pointer",
+          id: "mouse",
+          parameters: { pointerType: "mouse" },
+          actions: [
+            { type: "pointerMove", duration: 0, origin, x: Math.round(dx), y: 0 },
+            { type: "pointerDown", button: 0 },
+            { type: "pointerUp", button: 0 },
+          ],
+        },
+      ],
+    });
+    await request("DELETE", this.url("/actions"));
+  }
+
   /** Sends keys to whatever has focus (W3C actions). */
   async press(key: string): Promise<void> {
     await request("POST", this.url("/actions"), {

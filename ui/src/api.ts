@@ -21,10 +21,13 @@ import type { Interrupted } from "./bindings/Interrupted";
 import type { ItemSummary } from "./bindings/ItemSummary";
 import type { ItemView } from "./bindings/ItemView";
 import type { Levels } from "./bindings/Levels";
+import type { Listen } from "./bindings/Listen";
 import type { MasterReport } from "./bindings/MasterReport";
 import type { Meter } from "./bindings/Meter";
 import type { Outcome } from "./bindings/Outcome";
 import type { PairPhase } from "./bindings/PairPhase";
+import type { PlayMsg } from "./bindings/PlayMsg";
+import type { Playing } from "./bindings/Playing";
 import type { Problem } from "./bindings/Problem";
 import type { ProfileInfo } from "./bindings/ProfileInfo";
 import type { QcReport } from "./bindings/QcReport";
@@ -56,10 +59,13 @@ export type {
   ItemSummary,
   ItemView,
   Levels,
+  Listen,
   MasterReport,
   Meter,
   Outcome,
   PairPhase,
+  PlayMsg,
+  Playing,
   Problem,
   ProfileInfo,
   QcReport,
@@ -132,4 +138,10 @@ export const api = {
     call<VerifyReport>("verify", { item, deep, progress: channel(on) }),
   startWatcher: (on: (m: WatchMsg) => void) => call<void>("start_watcher", { events: channel(on) }),
   stopWatcher: () => call<void>("stop_watcher"),
+  play: (
+    what: { item: string; pending: boolean; lane: number; from: number; listen: Listen; device: string },
+    on: (m: PlayMsg) => void,
+  ) => call<Playing>("play", { what, events: channel(on) }),
+  playListen: (listen: Listen) => call<void>("play_listen", { listen }),
+  stopPlayback: () => call<void>("stop_playback"),
 };

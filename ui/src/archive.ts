@@ -5,6 +5,7 @@ import { api, type ArchiveEvent, type ArchiveReport, type Failure, type ItemSumm
 import { byId, el, facts, fill, setText } from "./dom.js";
 import { bytes, dateTime, db, duration } from "./format.js";
 import { Lanes } from "./lanes.js";
+import { Transport } from "./listen.js";
 import { fromWaveforms } from "./overview.js";
 
 /** Buckets asked of the library for an item's overview (the detail panel is narrower than the review). */
@@ -24,6 +25,8 @@ export class ArchiveView {
   private readonly legendBox = el("div", { class: "legend-row" });
   private readonly overviewNote = el("p", { class: "note", id: "item-overview-source" });
   private lanes: Lanes | null = null;
+  /** Plays the selected item's masters (and access copy) from the archive. */
+  transport: Transport | null = null;
   private overviewKey = "";
 
   constructor(
@@ -33,6 +36,7 @@ export class ArchiveView {
 
   init(): void {
     this.lanes = new Lanes(this.laneBox, this.legendBox);
+    this.transport = new Transport(this.lanes, "item", this.onError);
     byId("verify-all").addEventListener("click", () => void this.verify(null));
     byId("watcher-toggle").addEventListener("click", () => void this.toggleWatcher());
     byId("items").addEventListener("click", (e) => {
@@ -208,6 +212,7 @@ export class ArchiveView {
       this.overviewKey = "";
       this.lanes?.clear();
     }
+    this.transport?.setSource(take ? v.item : null, false, take?.source.sample_rate ?? 1, take?.access_copy?.derived_from.length === 1);
     if (take) {
       facts(qc, [
         ["Duration", take.source.duration],
@@ -235,6 +240,7 @@ export class ArchiveView {
       take ? el("h4", {}, "Overview and defect map") : null,
       take ? this.laneBox : null,
       take ? this.legendBox : null,
+      take ? this.transport?.box : null,
       take ? this.overviewNote : null,
       el("h4", {}, "Files"),
       el(

@@ -11,6 +11,8 @@ import { DEFECT_COLOURS, defectColour, defectCounts, fit, spans, type Overview }
 export class Lanes {
   private take: TakeReport | null = null;
   private overview: Overview | null = null;
+  private head: number | null = null;
+  private seek: ((lane: number, frame: number) => void) | null = null;
 
   /** `lanes` receives a lane per channel, `legend` the defect counts. */
   constructor(
@@ -27,9 +29,23 @@ export class Lanes {
     fill(
       this.lanes,
       ...take.channel_names.map((n, i) =>
-        el("div", { class: "lane" }, el("span", { class: "lane-name" }, `${i + 1} ${n}`), el("canvas", { "data-channel": String(i) })),
+        el(
+          "div",
+          { class: "lane" },
+          el("span", { class: "lane-name" }, `${i + 1} ${n}`),
+          el("div", { class: "wave" }, el("canvas", { "data-channel": String(i), title: "Click to play from here" }), el("div", { class: "head", hidden: true })),
+        ),
       ),
     );
+    for (const canvas of this.lanes.querySelectorAll<HTMLCanvasElement>("canvas")) {
+      canvas.addEventListener("click", (e) => {
+        const w = canvas.clientWidth;
+        if (!this.seek || w === 0) return;
+        const x = Math.min(Math.max(0, e.offsetX), w);
+        this.seek(Number(canvas.dataset["channel"]), Math.floor((x / w) * this.frames()));
+      });
+    }
+    this.placeHead();
     const counts = defectCounts(take.defects);
     fill(
       this.legend,
@@ -41,14 +57,41 @@ export class Lanes {
     this.draw();
   }
 
+  /** What a click on a lane asks for: that lane, from that frame. */
+  onSeek(seek: (lane: number, frame: number) => void): void {
+    this.seek = seek;
+  }
+
+  /** The take's length as drawn, frames. */
+  frames(): number {
+    return Math.max(this.overview?.frames ?? 0, this.take?.source.frames ?? 0);
+  }
+
+  /** Draws the play head (or the cursor, `playing` false) at `frame`; `null` hides it. */
+  setHead(frame: number | null, playing = false): void {
+    this.head = frame;
+    this.lanes.dataset["playing"] = String(playing);
+    this.placeHead();
+  }
+
+  private placeHead(): void {
+    const frames = this.frames();
+    for (const head of this.lanes.querySelectorAll<HTMLElement>(".head")) {
+      head.hidden = this.head === null || frames === 0;
+      if (this.head !== null && frames > 0) head.style.left = `${Math.min(100, (100 * this.head) / frames)}%`;
+    }
+  }
+
   setOverview(overview: Overview | null): void {
     this.overview = overview;
+    this.placeHead();
     this.draw();
   }
 
   clear(): void {
     this.take = null;
     this.overview = null;
+    this.head = null;
     fill(this.lanes);
     fill(this.legend);
   }

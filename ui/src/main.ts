@@ -1,12 +1,13 @@
 // The station app's page: three views (capture, review, archive) over the app's commands.
 // Keyboard: F1/F2/F3 switch views; R or F9 records, S or F10 stops; A approves a take in review;
-// V verifies the archive.
+// V verifies the archive; Space plays or stops the take in review or the item selected.
 
 import { api, failure, type Failure, type Interrupted } from "./api.js";
 import { ArchiveView } from "./archive.js";
 import { CaptureView } from "./capture.js";
 import { byId, el, fill, setText } from "./dom.js";
 import { dateTime } from "./format.js";
+import { setOutputs } from "./listen.js";
 import { ReviewView } from "./review.js";
 import { LOOKS, shortcut, type TakeState } from "./states.js";
 
@@ -147,6 +148,14 @@ async function main(): Promise<void> {
       e.preventDefault();
       review.approveKey();
     }
+    if (!inText && e.key === " " && (current === "review" || current === "archive")) {
+      const transport = current === "review" ? review.transport : archive.transport;
+      e.preventDefault();
+      // A focused button would take the key as a click as well.
+      if (t instanceof HTMLButtonElement) t.blur();
+      void transport?.toggle();
+      return;
+    }
     if (!inText && current === "archive" && (e.key === "v" || e.key === "V")) {
       e.preventDefault();
       void archive.verify(null);
@@ -159,6 +168,7 @@ async function main(): Promise<void> {
     setText("archive-path", `Archive: ${station.archive}`);
     setText("agent", station.agent);
     capture.init(station);
+    setOutputs(station.outputs);
     badge(capture.state);
     review.init();
     archive.init();

@@ -7,6 +7,7 @@ import type { Done } from "./capture.js";
 import { byId, el, facts, fill, setText } from "./dom.js";
 import { bytes, db, duration, extent, position } from "./format.js";
 import { Lanes, swatch } from "./lanes.js";
+import { Transport } from "./listen.js";
 import { fromWaveforms, isCut, type LiveHistory } from "./overview.js";
 
 /** Buckets asked of the library for the overview: a few per pixel of a wide screen. */
@@ -15,6 +16,8 @@ const BUCKETS = 4096;
 export class ReviewView {
   private take: Done | null = null;
   private lanes: Lanes | null = null;
+  /** Plays the take under review, from the staged bag. */
+  transport: Transport | null = null;
   private confirming = false;
 
   constructor(
@@ -27,6 +30,8 @@ export class ReviewView {
     byId("approve").addEventListener("click", () => void this.approve());
     byId("discard").addEventListener("click", () => void this.discard());
     this.lanes = new Lanes(byId("overview"), byId("defect-legend"));
+    this.transport = new Transport(this.lanes, "review", this.onError);
+    byId("defect-legend").after(this.transport.box);
   }
 
   get pending(): boolean {
@@ -59,6 +64,8 @@ export class ReviewView {
     this.defects(take);
     this.captureFacts(done, take);
     this.access(take);
+    const copy = take.access_copy?.derived_from.length === 1;
+    this.transport?.setSource(done.item, true, rate, copy);
   }
 
   /** Replaces the live overview with the master's, read by the library from the staged bag. */
@@ -229,6 +236,8 @@ export class ReviewView {
   private async approve(): Promise<void> {
     if (!this.take) return;
     byId<HTMLButtonElement>("approve").disabled = true;
+    // The staged files move into the archive: the playback from them stops first.
+    await this.transport?.stop();
     try {
       const approved = await api.approveTake(this.take.item);
       this.clear();
@@ -247,6 +256,7 @@ export class ReviewView {
       return;
     }
     try {
+      await this.transport?.stop();
       await api.discardTake(this.take.item);
       this.clear();
       this.onDiscarded();
@@ -265,6 +275,7 @@ export class ReviewView {
   private clear(): void {
     this.take = null;
     this.lanes?.clear();
+    this.transport?.setSource(null, true, 1, false);
     setText("review-title", "No take to review");
     setText("review-summary", "Record a take in Capture; it comes here when it is finished.");
     byId("review-actions").hidden = true;

@@ -13,4 +13,8 @@ device_error: string | null,
 /**
  * Metadata fields in the order the masters carry them.
  */
-field_order: Array<string>, };
+field_order: Array<string>, 
+/**
+ * Output devices to listen on (the host's default first, as `default`).
+ */
+outputs: Array<DeviceInfo>, };
