@@ -398,12 +398,7 @@ pub fn declick_file(
         |block| match &mut sink {
             Output::Flac(enc) => enc.write(block).map_err(RestoreError::from),
             Output::Wav { out, width, packed } => {
-                let w = *width;
-                packed.clear();
-                packed.resize(block.len() * w, 0);
-                for (o, &s) in packed.chunks_exact_mut(w).zip(block) {
-                    o.copy_from_slice(&(s << shift).to_le_bytes()[..w]);
-                }
+                pack_le(block, shift, *width, packed);
                 out.write_all(packed).map_err(io_at(&partial))
             }
         },
@@ -447,6 +442,26 @@ pub fn declick_file(
         declick: DeclickReport::of(settings.sensitivity, &repairs),
         repairs: repair_defects(&repairs, rate, usize::MAX),
     })
+}
+
+/// `samples`, shifted left by `shift`, as `width`-byte little-endian PCM into `packed`. The
+/// common widths get a fixed-size copy each: a copy of a length known only at run time is a
+/// library call per sample, which cost more than the decoding.
+fn pack_le(samples: &[i32], shift: u32, width: usize, packed: &mut Vec<u8>) {
+    fn pack<const W: usize>(samples: &[i32], shift: u32, packed: &mut Vec<u8>) {
+        packed.clear();
+        packed.resize(samples.len() * W, 0);
+        for (o, &s) in packed.chunks_exact_mut(W).zip(samples) {
+            let b = (s << shift).to_le_bytes();
+            o.copy_from_slice(&b[..W]);
+        }
+    }
+    match width {
+        1 => pack::<1>(samples, shift, packed),
+        2 => pack::<2>(samples, shift, packed),
+        3 => pack::<3>(samples, shift, packed),
+        _ => pack::<4>(samples, shift, packed),
+    }
 }
 
 #[cfg(test)]

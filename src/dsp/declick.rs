@@ -375,6 +375,7 @@ struct Scratch {
     post: Vec<f64>,
     fitter: ArFitter,
     lsar: Lsar,
+    period: PeriodScratch,
 }
 
 impl Scratch {
@@ -408,6 +409,7 @@ impl Scratch {
             post: Vec::new(),
             fitter: ArFitter::new(ORDER),
             lsar: Lsar::default(),
+            period: PeriodScratch::default(),
         }
     }
 }
@@ -1422,45 +1424,70 @@ fn transient(params: &Params, x: &[i32], rs: usize, re: usize) -> bool {
 /// guitar's, a synthesiser's, a bowed string's) is the waveform itself. A click on periodic
 /// music is absent from the period before and after it, so there the difference is about
 /// the click's own energy, and the repair goes ahead.
+///
+/// Every sum here is of integers below 2^53 (24-bit samples, windows of a few dozen), so it is
+/// exact in f64 whatever the order: the correlation runs over all lags at once (one
+/// vectorised pass per sample of the run) and the window energies come from exact integer
+/// running sums.
 #[inline(always)] // into the repair's AVX-512/AVX2 build (see `dispatch!`)
-fn repeats(params: &Params, x: &[i32], rs: usize, re: usize, change: f64) -> bool {
+fn repeats(
+    params: &Params,
+    x: &[i32],
+    rs: usize,
+    re: usize,
+    change: f64,
+    period: &mut PeriodScratch,
+) -> bool {
     let m = ORDER / 4;
     let (w0, w1) = (rs.saturating_sub(m), (re + m).min(x.len()));
     let len = w1 - w0;
     let (t0, t1) = (params.period_min.max(len), params.period_max);
-    // Everything the lags reach, as f64 once, so that each lag is one vectorised pass.
     let (a, b) = (w0.saturating_sub(t1), (w1 + t1).min(x.len()));
-    let v: Vec<f64> = x[a..b].iter().map(|&s| f64::from(s)).collect();
-    let here = &v[w0 - a..w1 - a];
-    let own: f64 = here.iter().map(|h| h * h).sum();
+    let here = w0 - a;
+    let own: f64 = x[w0..w1].iter().map(|&h| f64::from(h) * f64::from(h)).sum();
     let limit = change / PERIODIC_RATIO;
     if own <= limit {
         return false;
     }
+    let PeriodScratch { v, xy, energy } = period;
+    v.clear();
+    v.extend(x[a..b].iter().map(|&s| f64::from(s)));
+    // xy[s]: the run's window against the window starting at s, for every s.
+    let windows = v.len() + 1 - len;
+    xy.clear();
+    xy.resize(windows, 0.0);
+    for (j, &h) in x[w0..w1].iter().enumerate() {
+        let h = f64::from(h);
+        for (acc, &t) in xy.iter_mut().zip(&v[j..j + windows]) {
+            *acc += h * t;
+        }
+    }
+    energy.clear();
+    energy.push(0);
+    let mut sum = 0i64;
+    energy.extend(x[a..b].iter().map(|&s| {
+        sum += i64::from(s) * i64::from(s);
+        sum
+    }));
+    // own − xy²/yy < limit, without a division per lag.
+    let keep = own - limit;
     let matches = |s0: usize| {
-        let there = &v[s0..s0 + len];
-        // Four lanes, so that the loop vectorises.
-        let (mut xy, mut yy) = ([0f64; 4], [0f64; 4]);
-        let (hc, tc) = (here.chunks_exact(4), there.chunks_exact(4));
-        let (hr, tr) = (hc.remainder(), tc.remainder());
-        for (h, t) in hc.zip(tc) {
-            for j in 0..4 {
-                xy[j] += h[j] * t[j];
-                yy[j] += t[j] * t[j];
-            }
-        }
-        let (mut xy, mut yy) = (xy.iter().sum::<f64>(), yy.iter().sum::<f64>());
-        for (h, t) in hr.iter().zip(tr) {
-            xy += h * t;
-            yy += t * t;
-        }
-        yy > 0.0 && own - xy * xy / yy < limit
+        let yy = (energy[s0 + len] - energy[s0]) as f64;
+        yy > 0.0 && xy[s0] * xy[s0] > keep * yy
     };
     (t0..=t1).any(|t| {
-        let before = (w0 - a).checked_sub(t).is_some_and(matches);
-        let after = w0 - a + t + len <= v.len() && matches(w0 - a + t);
+        let before = here.checked_sub(t).is_some_and(matches);
+        let after = here + t < windows && matches(here + t);
         before || after
     })
+}
+
+/// The periodicity guard's buffers, kept between runs.
+#[derive(Default)]
+struct PeriodScratch {
+    v: Vec<f64>,
+    xy: Vec<f64>,
+    energy: Vec<i64>,
 }
 
 /// Crackle or click (see the module documentation); `peak` is the repair's size.
@@ -1613,7 +1640,14 @@ fn interpolate(
     if change < REPAIR_CONFIDENCE * expected {
         return None;
     }
-    if repeats(params, &buf.input[..n_buf], rs, re, change * full * full) {
+    if repeats(
+        params,
+        &buf.input[..n_buf],
+        rs,
+        re,
+        change * full * full,
+        &mut s.period,
+    ) {
         return None;
     }
     Some((run.to_vec(), rms))
