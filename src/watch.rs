@@ -96,6 +96,7 @@ fn event(
     detail: String,
 ) -> Event {
     Event {
+        copy: None,
         date_time: now_rfc3339(),
         event_type: kind,
         item: item.into(),

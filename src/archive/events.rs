@@ -28,6 +28,8 @@ crate::vocabulary::vocabulary! {
         Move = "move",
         /// A file is gone.
         Deletion = "deletion",
+        /// A file was copied to a replica (and proved there by its checksum).
+        Replication = "replication",
     }
 }
 
@@ -70,6 +72,12 @@ pub struct Event {
     pub detail: String,
     /// `capstan <version>; libFLAC <version>`
     pub agent: String,
+    /// The copy the event concerns when it is not the archive itself: `replica NAME` (a
+    /// replication to it, a check of it). Such events never change what the catalogue knows
+    /// of the archive's own files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub copy: Option<String>,
 }
 
 /// Parses one line of `events.jsonl` (without its newline): the one reader of the log's lines,
@@ -119,7 +127,8 @@ mod tests {
             (EventType::FixityCheck, "fixity check"),
             (EventType::Move, "move"),
             (EventType::Deletion, "deletion"),
-            (EventType::Other("replication".into()), "replication"),
+            (EventType::Replication, "replication"),
+            (EventType::Other("migration".into()), "migration"),
         ] {
             assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{word}\""));
             assert_eq!(
@@ -144,9 +153,9 @@ mod tests {
 
     #[test]
     fn a_line_with_words_capstan_does_not_write_reads_and_writes_back_the_same() {
-        let line = br#"{"date_time":"2026-01-01T00:00:00Z","event_type":"replication","item":"c/i","outcome":"transferred","detail":"to s3","agent":"other tool 2.0"}"#;
+        let line = br#"{"date_time":"2026-01-01T00:00:00Z","event_type":"migration","item":"c/i","outcome":"transferred","detail":"to s3","agent":"other tool 2.0"}"#;
         let e = parse_line(line).unwrap();
-        assert_eq!(e.event_type, EventType::Other("replication".into()));
+        assert_eq!(e.event_type, EventType::Other("migration".into()));
         assert_eq!(serde_json::to_string(&e).unwrap().as_bytes(), line);
     }
 }

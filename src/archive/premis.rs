@@ -263,6 +263,7 @@ mod tests {
 
     fn event(event_type: &str, file: Option<&str>, detail: &str) -> Event {
         Event {
+            copy: None,
             date_time: "2026-12-03T10:00:00Z".into(),
             event_type: event_type.into(),
             item: "tapes/a1".into(),

@@ -7,6 +7,17 @@
 //! [institution]
 //! country = "US"            # ISO 3166-1 alpha-2, two capital letters
 //! organisation = "LOC/RSS"
+//!
+//! # Copies of the archive on S3-compatible object storage (`capstan replica add`), each a
+//! # tree of the archive's bags under its prefix: <prefix>/<collection>/<id>/<path in the bag>.
+//! # Credentials are never written here: they come from AWS_ACCESS_KEY_ID and
+//! # AWS_SECRET_ACCESS_KEY, or the shared credentials file (~/.aws/credentials, AWS_PROFILE).
+//! [[replica]]
+//! name = "offsite"
+//! url = "s3://archive-copies/station-1"
+//! endpoint = "https://s3.eu-west-2.amazonaws.com"
+//! region = "eu-west-2"
+//! path_style = false        # true for most self-hosted stores (MinIO, SeaweedFS, Garage)
 //! ```
 //!
 //! An item's own `ORIGINATOR` (given, or carried from its source's bext), or its
@@ -26,6 +37,8 @@ pub const FILE: &str = "archive.toml";
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub institution: Option<Institution>,
+    #[serde(default, rename = "replica", skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<crate::replica::ReplicaSettings>,
 }
 
 /// The institution of an archive.
@@ -96,6 +109,13 @@ pub fn read(archive: &Archive) -> Result<Settings, ArchiveError> {
     if let Some(i) = &settings.institution {
         Institution::new(&i.country, &i.organisation).map_err(|e| bad(archive, e))?;
     }
+    for (n, r) in settings.replicas.iter().enumerate() {
+        r.check()
+            .map_err(|e| bad(archive, format!("replica {}: {e}", n + 1)))?;
+        if settings.replicas[..n].iter().any(|o| o.name == r.name) {
+            return Err(bad(archive, format!("two replicas are named {:?}", r.name)));
+        }
+    }
     Ok(settings)
 }
 
@@ -103,9 +123,30 @@ pub fn read(archive: &Archive) -> Result<Settings, ArchiveError> {
 pub fn set_institution(archive: &Archive, institution: Institution) -> Result<(), ArchiveError> {
     let mut settings = read(archive)?;
     settings.institution = Some(institution);
+    write(archive, &settings)
+}
+
+/// Adds a replica (the rest of the file is kept); its name must be new.
+pub fn add_replica(
+    archive: &Archive,
+    replica: crate::replica::ReplicaSettings,
+) -> Result<(), ArchiveError> {
+    let mut settings = read(archive)?;
+    replica.check().map_err(|e| bad(archive, e))?;
+    if settings.replicas.iter().any(|r| r.name == replica.name) {
+        return Err(bad(
+            archive,
+            format!("the archive already has a replica named {:?}", replica.name),
+        ));
+    }
+    settings.replicas.push(replica);
+    write(archive, &settings)
+}
+
+fn write(archive: &Archive, settings: &Settings) -> Result<(), ArchiveError> {
     let text = format!(
-        "# Capstan archive settings (see `capstan institution --help`).\n{}",
-        toml::to_string(&settings).expect("settings serialise")
+        "# Capstan archive settings (see `capstan institution --help`, `capstan replica --help`).\n{}",
+        toml::to_string(settings).expect("settings serialise")
     );
     archive.meta(true)?;
     let mut f = archive.open_meta_file(FILE, Access::ReadWriteCreate)?;

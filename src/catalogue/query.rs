@@ -101,6 +101,7 @@ impl Catalogue {
         let sql = sql_err(&self.path);
         let map = |r: &rusqlite::Row<'_>| {
             Ok(Event {
+                copy: None,
                 date_time: r.get(0)?,
                 event_type: r.get::<_, String>(1)?.into(),
                 item: r.get(2)?,
@@ -141,6 +142,7 @@ impl Catalogue {
         let cols = "SELECT date_time, event_type, item, file, outcome, detail, agent FROM events";
         let map = |r: &rusqlite::Row<'_>| {
             Ok(Event {
+                copy: None,
                 date_time: r.get(0)?,
                 event_type: r.get::<_, String>(1)?.into(),
                 item: r.get(2)?,
@@ -167,6 +169,34 @@ impl Catalogue {
         found.map_err(sql_err(&self.path))
     }
 
+    /// When replica `name` last had an event of `event_type` (`replication`, `fixity check`)
+    /// recorded, and its outcome (replica events name their replica first in their detail).
+    pub fn last_replica_event(
+        &self,
+        name: &str,
+        event_type: &str,
+    ) -> Result<Option<(String, String)>, CatalogueError> {
+        let sql = sql_err(&self.path);
+        let like = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
+        let pattern = match event_type {
+            "replication" => format!("copied to replica {} (%", like(name)),
+            _ => format!("replica {} (%", like(name)),
+        };
+        self.conn
+            .query_row(
+                "SELECT date_time, outcome FROM events WHERE event_type = ?1 \
+                 AND detail LIKE ?2 ESCAPE '\\' ORDER BY seq DESC LIMIT 1",
+                rusqlite::params![event_type, pattern],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(&sql)
+    }
+
     /// One page of the archive's events, newest first: `limit` events after skipping the
     /// `offset` newest. Paged in the query, so a long history is never loaded whole (the
     /// station's event log).
@@ -183,6 +213,7 @@ impl Catalogue {
         let rows = st
             .query_map(rusqlite::params![limit, offset], |r| {
                 Ok(Event {
+                    copy: None,
                     date_time: r.get(0)?,
                     event_type: r.get::<_, String>(1)?.into(),
                     item: r.get(2)?,

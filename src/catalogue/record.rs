@@ -107,6 +107,10 @@ pub(super) fn insert_events(
 /// What an event says about a file's state.
 pub(super) fn apply_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
     let Some(file) = &e.file else { return Ok(()) };
+    // A replica's copy of the file says nothing about the archive's own.
+    if e.copy.is_some() {
+        return Ok(());
+    }
     let (collection, id) = split_item(&e.item);
     let status = match e.event_type {
         // A file that could be checked is there, whatever the outcome.

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 fn event(item: &str, kind: &str, file: Option<&str>, outcome: &str, n: usize) -> Event {
     Event {
+        copy: None,
         date_time: format!("2026-01-01T00:00:{:02}Z", n % 60),
         event_type: kind.into(),
         item: item.into(),

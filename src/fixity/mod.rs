@@ -1029,6 +1029,7 @@ pub fn record_checks(
         };
         let event =
             |file: Option<&str>, outcome: Outcome, detail: String| crate::archive::events::Event {
+                copy: None,
                 date_time: date_time.clone(),
                 event_type: EventType::FixityCheck,
                 item: item.clone(),

@@ -486,6 +486,7 @@ fn ingestion_events(req: &IngestRequest, payload: &[PayloadFile]) -> Vec<Event> 
     let parts = req.sources.len();
     let item = ItemId::known(&req.collection, &req.id).to_string();
     let mut evs = vec![Event {
+        copy: None,
         date_time: rfc3339(req.now),
         event_type: EventType::Ingestion,
         item: item.clone(),
@@ -505,6 +506,7 @@ fn ingestion_events(req: &IngestRequest, payload: &[PayloadFile]) -> Vec<Event> 
     }];
     for p in payload {
         evs.push(Event {
+            copy: None,
             date_time: rfc3339(req.now),
             event_type: EventType::MessageDigestCalculation,
             item: item.clone(),

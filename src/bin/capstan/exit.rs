@@ -25,6 +25,20 @@ impl ExitStatus {
         }
     }
 
+    /// The worse of two outcomes.
+    pub fn worst(self, other: ExitStatus) -> ExitStatus {
+        let rank = |s: &ExitStatus| match s {
+            ExitStatus::Success => 0,
+            ExitStatus::Problem => 1,
+            ExitStatus::CouldNotRun => 2,
+        };
+        if rank(&other) > rank(&self) {
+            other
+        } else {
+            self
+        }
+    }
+
     /// The library's numeric statuses (0, 1, 2) as one; anything else could not run.
     fn from_code(code: i64) -> Self {
         match code {

@@ -116,6 +116,11 @@ enum Command {
     /// item's Originator, "CC, ORG" as FADGI writes it. Exit 0, 1 none set or invalid, 2 could
     /// not run.
     Institution(commands::institution::Args),
+    /// The archive's replicas on S3-compatible storage: add one, list them.
+    Replica(commands::replica::Args),
+    /// Copies every bag of the archive to its replicas, each file proved by the server against
+    /// its manifest's SHA-256; what is there already is skipped, nothing is overwritten.
+    Replicate(commands::replica::ReplicateArgs),
 }
 
 fn main() -> ExitCode {
@@ -145,6 +150,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Verify(args) => verify::run(args),
         Command::Log(args) => log::run(args),
         Command::Institution(args) => institution::run(args),
+        Command::Replica(args) => replica::run(args),
+        Command::Replicate(args) => replica::replicate(args),
         Command::Reindex(args) => reindex::run(args),
         Command::Report(args) => report::run(args),
         Command::Watch(args) => watch::run(args),

@@ -21,4 +21,10 @@ file?: string | null, outcome: Outcome, detail: string,
 /**
  * `capstan <version>; libFLAC <version>`
  */
-agent: string, };
+agent: string, 
+/**
+ * The copy the event concerns when it is not the archive itself: `replica NAME` (a
+ * replication to it, a check of it). Such events never change what the catalogue knows
+ * of the archive's own files.
+ */
+copy?: string, };

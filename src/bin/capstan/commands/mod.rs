@@ -15,6 +15,7 @@ pub mod play;
 pub mod profiles;
 pub mod recover;
 pub mod reindex;
+pub mod replica;
 pub mod report;
 pub mod verify;
 pub mod watch;

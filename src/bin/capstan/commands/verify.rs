@@ -25,12 +25,39 @@ pub struct Args {
     /// Do not record the outcome as fixity-check events in the archive (read-only media).
     #[arg(long)]
     no_record: bool,
-    /// Archives, bags, folders of FLAC files, FLAC files.
-    #[arg(required = true)]
+    /// Audits replica NAME of the archive (`--archive`) instead: one listing and a HEAD per
+    /// object, each stored SHA-256 compared with the bags' manifests; no audio is downloaded.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["paths", "deep"])]
+    replica: Option<String>,
+    #[command(flatten)]
+    archive: crate::ArchiveArg,
+    /// With one `s3://bucket/prefix` path: the S3 service (`https://host[:port]`). The
+    /// replica is audited against its own bags' manifests (only they are downloaded).
+    #[arg(long)]
+    endpoint: Option<String>,
+    #[arg(long, default_value = "us-east-1", requires = "endpoint")]
+    region: String,
+    #[arg(long, requires = "endpoint")]
+    path_style: bool,
+    /// Archives, bags, folders of FLAC files, FLAC files; or one `s3://bucket/prefix` (with
+    /// `--endpoint`).
+    #[arg(required_unless_present = "replica")]
     paths: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> ExitStatus {
+    if let Some(name) = &args.replica {
+        return audit_replica(args.archive.dir(), name, args.output.json, !args.no_record);
+    }
+    if let [url] = &args.paths[..] {
+        if let Some(url) = url.to_str().filter(|u| u.starts_with("s3://")) {
+            return audit_url(url, &args);
+        }
+    }
+    if args.endpoint.is_some() {
+        eprintln!("capstan: --endpoint goes with one s3://bucket/prefix to verify");
+        return ExitStatus::Problem;
+    }
     verify_command(
         &args.paths,
         args.deep,
@@ -192,5 +219,83 @@ pub(crate) fn print_verify_report(report: &VerifyReport) {
     }
     for (kind, n) in kinds {
         println!("  {:<24}{n:>3}", kind.words());
+    }
+}
+
+/// `capstan verify --replica NAME`: the replica audited against the archive's manifests.
+fn audit_replica(dir: PathBuf, name: &str, json: bool, record: bool) -> ExitStatus {
+    let archive = Archive::new(dir);
+    if let Err(e) = archive.check_confined() {
+        eprintln!("capstan: {}", esc(&e));
+        return ExitStatus::CouldNotRun;
+    }
+    let audited = capstan::replica::chosen(&archive, Some(name)).and_then(|r| {
+        let store = capstan::replica::open(&r[0])?;
+        let (objects, skipped) = capstan::replica::archive_objects(&archive)?;
+        for s in &skipped {
+            eprintln!(
+                "capstan: not audited (the archive cannot say what it should be): {}",
+                esc(s)
+            );
+        }
+        let report = capstan::replica::audit(record.then_some(&archive), name, &store, &objects)?;
+        Ok((report, skipped.is_empty()))
+    });
+    match audited {
+        Ok((report, complete)) => super::replica::summarise(name, "audit", &report, json)
+            .worst(ExitStatus::problem_if(!complete)),
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            ExitStatus::CouldNotRun
+        }
+    }
+}
+
+/// `capstan verify s3://bucket/prefix --endpoint URL`: a replica audited against its own
+/// bags' manifests, without an archive.
+fn audit_url(url: &str, args: &Args) -> ExitStatus {
+    let Some(endpoint) = &args.endpoint else {
+        eprintln!("capstan: {} needs --endpoint https://host[:port]", esc(url));
+        return ExitStatus::Problem;
+    };
+    let r = capstan::replica::ReplicaSettings {
+        name: "replica".into(),
+        url: url.to_string(),
+        endpoint: endpoint.clone(),
+        region: args.region.clone(),
+        path_style: args.path_style,
+    };
+    if let Err(e) = r.check() {
+        eprintln!("capstan: {}", esc(e));
+        return ExitStatus::Problem;
+    }
+    let audited = capstan::replica::open(&r).and_then(|store| {
+        let (objects, skipped) = match capstan::replica::replica_objects(&store) {
+            Ok(o) => o,
+            Err(capstan::replica::ReplicaError::S3(e)) => {
+                let mut report = capstan::replica::RunReport {
+                    unreachable: Some(e.to_string()),
+                    ..Default::default()
+                };
+                report.requests = store.requests.load(Ordering::Relaxed);
+                return Ok((report, true));
+            }
+            Err(e) => return Err(e),
+        };
+        for s in &skipped {
+            eprintln!("capstan: {}", esc(s));
+        }
+        let report = capstan::replica::audit(None, url, &store, &objects)?;
+        Ok((report, skipped.is_empty()))
+    });
+    match audited {
+        Ok((report, complete)) => {
+            super::replica::summarise(url, "audit", &report, args.output.json)
+                .worst(ExitStatus::problem_if(!complete))
+        }
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            ExitStatus::CouldNotRun
+        }
     }
 }

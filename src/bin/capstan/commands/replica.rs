@@ -1,0 +1,232 @@
+//! `capstan replica add|list` (the archive's copies on S3-compatible storage) and
+//! `capstan replicate` (pushing the archive's bags to them, proved by the server on arrival).
+
+use super::esc;
+use crate::exit::ExitStatus;
+use crate::{ArchiveArg, OutputArgs};
+use capstan::archive::settings;
+use capstan::archive::Archive;
+use capstan::replica::{self, describe, Finding, ReplicaSettings, RunReport};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Adds a replica, after proving it can be reached, written and read back with its
+    /// SHA-256 checksum (a small `.capstan-replica` object is left under the prefix).
+    Add {
+        /// A name for it (letters, digits, '-', '_', '.').
+        name: String,
+        /// `s3://bucket/prefix`
+        url: String,
+        /// `https://host[:port]` of the S3 service.
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// Bucket in the path rather than the host name (most self-hosted stores).
+        #[arg(long)]
+        path_style: bool,
+        #[command(flatten)]
+        archive: ArchiveArg,
+    },
+    /// Lists the replicas, each with what the catalogue says was last replicated and checked.
+    List {
+        #[command(flatten)]
+        archive: ArchiveArg,
+    },
+}
+
+pub fn run(args: Args) -> ExitStatus {
+    match args.action {
+        Action::Add {
+            name,
+            url,
+            endpoint,
+            region,
+            path_style,
+            archive,
+        } => {
+            let archive = Archive::new(archive.dir());
+            if let Err(e) = archive.check_confined() {
+                eprintln!("capstan: {}", esc(&e));
+                return ExitStatus::CouldNotRun;
+            }
+            let r = ReplicaSettings {
+                name,
+                url,
+                endpoint,
+                region,
+                path_style,
+            };
+            if let Err(e) = r.check() {
+                eprintln!("capstan: {}", esc(e));
+                return ExitStatus::Problem;
+            }
+            let proved = replica::open(&r).and_then(|store| replica::probe(&store, &r.name));
+            if let Err(e) = proved {
+                eprintln!("capstan: replica {} not added: {}", esc(&r.name), esc(&e));
+                return ExitStatus::CouldNotRun;
+            }
+            match settings::add_replica(&archive, r.clone()) {
+                Ok(()) => {
+                    println!(
+                        "replica {} added: {} at {} (written and read back with its SHA-256)",
+                        esc(&r.name),
+                        esc(&r.url),
+                        esc(&r.endpoint)
+                    );
+                    ExitStatus::Success
+                }
+                Err(e) => {
+                    eprintln!("capstan: {}", esc(&e));
+                    ExitStatus::Problem
+                }
+            }
+        }
+        Action::List { archive } => {
+            let archive = Archive::new(archive.dir());
+            let replicas = match replica::chosen(&archive, None) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("capstan: {}", esc(&e));
+                    return ExitStatus::CouldNotRun;
+                }
+            };
+            if replicas.is_empty() {
+                println!("no replicas: `capstan replica add NAME s3://bucket/prefix --endpoint URL` adds one");
+            }
+            let cat = capstan::catalogue::Catalogue::open(&archive).ok();
+            for r in &replicas {
+                let last = |kind: &str| {
+                    cat.as_ref()
+                        .and_then(|c| c.last_replica_event(&r.name, kind).ok())
+                        .flatten()
+                        .map_or("never".to_string(), |(date, outcome)| {
+                            format!("{date} ({outcome})")
+                        })
+                };
+                println!(
+                    "{}\t{}\t{}\tregion {}{}\tlast replication: {}\tlast audit: {}",
+                    esc(&r.name),
+                    esc(&r.url),
+                    esc(&r.endpoint),
+                    esc(&r.region),
+                    if r.path_style { ", path-style" } else { "" },
+                    last("replication"),
+                    last("fixity check"),
+                );
+            }
+            ExitStatus::Success
+        }
+    }
+}
+
+/// `capstan replicate`
+#[derive(clap::Args)]
+pub struct ReplicateArgs {
+    /// Only this replica (default: every one the archive names).
+    #[arg(long)]
+    replica: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    archive: ArchiveArg,
+}
+
+/// Prints a run's problems and its cost; the exit status it calls for.
+pub(crate) fn summarise(name: &str, verb: &str, r: &RunReport, json: bool) -> ExitStatus {
+    let count = |f: &dyn Fn(&Finding) -> bool| r.files.iter().filter(|x| f(&x.finding)).count();
+    let problems = count(&|f| f.is_problem());
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"replica": name, "files": r.files, "requests": r.requests,
+                "bytes_received": r.bytes_received, "bytes_sent": r.bytes_sent,
+                "unreachable": r.unreachable})
+        );
+    } else {
+        for f in r.files.iter().filter(|f| f.finding.is_problem()) {
+            println!(
+                "{}\t{}\t{}",
+                esc(name),
+                esc(&f.path),
+                esc(describe(&f.finding))
+            );
+        }
+        println!(
+            "replica {}: {verb}: {} file(s), {} sent, {} already there, {problems} problem(s); {} request(s), {} byte(s) received, {} byte(s) sent",
+            esc(name),
+            r.files.len(),
+            count(&|f| *f == Finding::Replicated),
+            count(&|f| *f == Finding::Present),
+            r.requests,
+            r.bytes_received,
+            r.bytes_sent,
+        );
+    }
+    if let Some(why) = &r.unreachable {
+        eprintln!(
+            "capstan: replica {} is unreachable, nothing more was asked of it: {}",
+            esc(name),
+            esc(why)
+        );
+        return ExitStatus::CouldNotRun;
+    }
+    ExitStatus::problem_if(problems > 0)
+}
+
+pub fn replicate(args: ReplicateArgs) -> ExitStatus {
+    let archive = Archive::new(args.archive.dir());
+    if let Err(e) = archive.check_confined() {
+        eprintln!("capstan: {}", esc(&e));
+        return ExitStatus::CouldNotRun;
+    }
+    let replicas = match replica::chosen(&archive, args.replica.as_deref()) {
+        Ok(r) if r.is_empty() => {
+            eprintln!("capstan: the archive has no replica: `capstan replica add` names one");
+            return ExitStatus::Problem;
+        }
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            return ExitStatus::CouldNotRun;
+        }
+    };
+    let (objects, skipped) = match replica::archive_objects(&archive) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            return ExitStatus::CouldNotRun;
+        }
+    };
+    for s in &skipped {
+        eprintln!("capstan: not replicated: {}", esc(s));
+    }
+    let mut status = ExitStatus::problem_if(!skipped.is_empty());
+    for r in &replicas {
+        let store = match replica::open(r) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("capstan: {}", esc(&e));
+                status = status.worst(ExitStatus::CouldNotRun);
+                continue;
+            }
+        };
+        let quiet = |_: &replica::FileReport| {};
+        match replica::replicate(&archive, &r.name, &store, &objects, &quiet) {
+            Ok(report) => {
+                status = status.worst(summarise(&r.name, "replicate", &report, args.output.json))
+            }
+            Err(e) => {
+                eprintln!("capstan: replica {}: {}", esc(&r.name), esc(&e));
+                status = status.worst(ExitStatus::CouldNotRun);
+            }
+        }
+    }
+    status
+}

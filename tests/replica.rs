@@ -1,0 +1,550 @@
+//! Replicas on a real S3 server: SeaweedFS (`weed mini`, installed by scripts/setup.sh into the
+//! tools' venv), started here on free loopback ports in a temporary folder, two at a time as
+//! two replicas, and stopped after. Tampering out of band goes through SeaweedFS's own filer
+//! API (not S3), as another tool or an accident would; what the server sent is read from its
+//! own metrics.
+
+mod common;
+
+use common::*;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BUCKET: &str = "copies";
+const KEY: &str = "capstan-test";
+const SECRET: &str = "capstan-test-secret";
+
+/// One `weed mini` on loopback: S3, its filer and metrics on ports of their own.
+struct Weed {
+    child: Option<Child>,
+    data: PathBuf,
+    ports: Vec<u16>,
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+impl Weed {
+    fn start(data: &Path) -> Weed {
+        let mut w = Weed {
+            child: None,
+            data: data.to_path_buf(),
+            ports: free_ports(11),
+        };
+        w.run();
+        w
+    }
+
+    fn run(&mut self) {
+        std::fs::create_dir_all(self.data.join("d")).unwrap();
+        let config = self.data.join("s3.json");
+        std::fs::write(
+            &config,
+            format!(
+                r#"{{"identities":[{{"name":"capstan","credentials":[{{"accessKey":"{KEY}","secretKey":"{SECRET}"}}],"actions":["Admin","Read","List","Tagging","Write"]}}]}}"#
+            ),
+        )
+        .unwrap();
+        let p = &self.ports;
+        let port = |flag: &str, i: usize| format!("-{flag}={}", p[i]);
+        let child = Command::new(tool("weed"))
+            .arg("mini")
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+            .arg(format!("-dir={}", self.data.join("d").display()))
+            .arg(format!("-bucket={BUCKET}"))
+            .arg(format!("-s3.config={}", config.display()))
+            .args([
+                port("master.port", 0),
+                port("master.port.grpc", 1),
+                port("volume.port", 2),
+                port("volume.port.grpc", 3),
+                port("filer.port", 4),
+                port("filer.port.grpc", 5),
+                port("s3.port", 6),
+                port("s3.port.grpc", 7),
+                port("admin.port", 8),
+                port("admin.port.grpc", 9),
+                port("metricsPort", 10),
+            ])
+            .args([
+                "-admin.ui=false",
+                "-webdav=false",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-master.telemetry=false",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.data.join("weed.log")).unwrap())
+            .spawn()
+            .expect("weed starts");
+        self.child = Some(child);
+        // Ready when S3 answers a request (403 without credentials) and the filer its root.
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let answers = |url: &str| {
+                matches!(
+                    ureq::get(url).call(),
+                    Ok(_) | Err(ureq::Error::StatusCode(_))
+                )
+            };
+            if answers(&self.s3()) && answers(&format!("{}/buckets/", self.filer())) {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "weed mini did not start: {}",
+                std::fs::read_to_string(self.data.join("weed.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn s3(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports[6])
+    }
+
+    fn filer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports[4])
+    }
+
+    /// The object's place in the filer (below the bucket).
+    fn object(&self, key: &str) -> String {
+        format!("{}/buckets/{BUCKET}/{key}", self.filer())
+    }
+
+    /// Bytes of objects the S3 service has sent (its own metric; 0 before any).
+    fn sent_bytes(&self) -> f64 {
+        let text = ureq::get(&format!("http://127.0.0.1:{}/metrics", self.ports[10]))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("SeaweedFS_s3_bucket_traffic_sent_bytes_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // weed leaves a socket per port in the temporary folder.
+        if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("seaweedfs-")
+                    && self
+                        .ports
+                        .iter()
+                        .any(|p| name.ends_with(&format!("-{p}.sock")))
+                {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Weed {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `capstan` with the test server's credentials.
+fn cap() -> Command {
+    let mut c = capstan();
+    c.env("AWS_ACCESS_KEY_ID", KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE");
+    c
+}
+
+/// An archive of `n` items, ingested from short test WAVs.
+fn archive_of(dir: &Path, n: usize) -> PathBuf {
+    let archive = dir.join("archive");
+    institution(&archive);
+    for i in 0..n {
+        add_item(&archive, dir, &format!("reel-{i}"), 0.5 + i as f64 * 0.25);
+    }
+    archive
+}
+
+fn add_item(archive: &Path, dir: &Path, id: &str, seconds: f64) {
+    let wav = dir.join(format!("{id}.wav"));
+    write_wav(
+        &wav,
+        &WavSpec::pcm(2, 48_000, 24),
+        &signal(2, 48_000, 24, seconds),
+    );
+    let profile = profile_for(dir, 2, 48_000, 24, "interleaved");
+    let o = run(&mut ingest_command(
+        archive,
+        &profile,
+        id,
+        "tapes",
+        &[&wav],
+        &["TITLE=Replica test"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+fn add_replica(archive: &Path, name: &str, weed: &Weed, prefix: &str) {
+    let o = run(cap()
+        .args(["replica", "add", name])
+        .arg(format!("s3://{BUCKET}/{prefix}"))
+        .args(["--endpoint", &weed.s3(), "--path-style", "--archive"])
+        .arg(archive));
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+fn json_of(o: &std::process::Output) -> serde_json::Value {
+    let out = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str(out.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+/// Each file's finding, by its path below the prefix.
+fn findings(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["finding"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn problems(v: &serde_json::Value) -> Vec<(String, String)> {
+    findings(v)
+        .into_iter()
+        .filter(|(_, f)| f != "present" && f != "replicated")
+        .collect()
+}
+
+#[test]
+fn an_archive_replicated_to_two_stores_is_audited_without_downloading_its_audio() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(tmp.path(), 2);
+    let (a, b) = (
+        Weed::start(&tmp.path().join("a")),
+        Weed::start(&tmp.path().join("b")),
+    );
+    add_replica(&archive, "near", &a, "station-1");
+    add_replica(&archive, "far", &b, "station-1");
+    let o = run(cap()
+        .args(["replicate", "--json", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let listed = run(cap().args(["replica", "list", "--archive"]).arg(&archive));
+    let l = text(&listed);
+    assert!(
+        l.contains("near\ts3://copies/station-1") && l.contains("far\t"),
+        "{l}"
+    );
+    assert!(!l.contains("last replication: never"), "{l}");
+
+    // Each replica is a tree of bags any tool reads: a bag's files, tag manifest last.
+    let report = json_of(&o);
+    let sent = findings(&report);
+    assert!(sent.iter().all(|(_, f)| f == "replicated"), "{sent:?}");
+    let bag0: Vec<&str> = sent
+        .iter()
+        .map(|(p, _)| p.as_str())
+        .filter(|p| p.starts_with("tapes/reel-0/"))
+        .collect();
+    assert!(
+        bag0.contains(&"tapes/reel-0/data/reel-0_pm.flac"),
+        "{bag0:?}"
+    );
+    assert_eq!(bag0.last(), Some(&"tapes/reel-0/tagmanifest-sha256.txt"));
+    let first_tag = bag0.iter().position(|p| !p.contains("/data/")).unwrap();
+    assert!(
+        bag0[first_tag..].iter().all(|p| !p.contains("/data/")),
+        "payload first: {bag0:?}"
+    );
+    // Every replicated file is a PREMIS replication event concerning its replica.
+    let events = std::fs::read_to_string(archive.join(".capstan/events.jsonl")).unwrap();
+    let replications = events
+        .lines()
+        .filter(|l| l.contains("\"replication\"") && l.contains("\"copy\":\"replica near\""))
+        .count();
+    // (The report's last line is the far replica's; the near one received the same files.)
+    assert_eq!(replications, sent.len(), "{events}");
+
+    // The audit: zero bytes of any object sent by the server, only listings received.
+    let before = a.sent_bytes();
+    let o = run(cap()
+        .args(["verify", "--replica", "near", "--json", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let audit = json_of(&o);
+    assert!(problems(&audit).is_empty(), "{audit}");
+    assert_eq!(
+        a.sent_bytes() - before,
+        0.0,
+        "the audit downloaded object bytes"
+    );
+    let master = std::fs::metadata(archive.join("tapes/reel-1/data/reel-1_pm.flac"))
+        .unwrap()
+        .len();
+    let received = audit["bytes_received"].as_u64().unwrap();
+    assert!(
+        received < master / 10,
+        "{received} bytes received (listings only)"
+    );
+    assert!(audit["requests"].as_u64().unwrap() >= sent.len() as u64 / 2);
+
+    // Out of band, on the near copy only: a master deleted, a tag file overwritten, an extra.
+    let key = |rel: &str| format!("station-1/{rel}");
+    let gone = "tapes/reel-0/data/reel-0_pm.flac";
+    let changed = "tapes/reel-1/bag-info.txt";
+    let extra = "tapes/reel-1/data/stray.wav";
+    assert_eq!(
+        ureq::delete(&a.object(&key(gone))).call().unwrap().status(),
+        204
+    );
+    ureq::put(&a.object(&key(changed)))
+        .send("tampered\n")
+        .unwrap();
+    ureq::put(&a.object(&key(extra))).send("stray").unwrap();
+    let o = run(cap()
+        .args(["verify", "--replica", "near", "--json", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let mut found = problems(&json_of(&o));
+    found.sort();
+    let mut want = vec![
+        (gone.to_string(), "missing".to_string()),
+        (changed.to_string(), "unproven".to_string()),
+        (extra.to_string(), "unexpected".to_string()),
+    ];
+    want.sort();
+    assert_eq!(found, want);
+    // The far copy is untouched and still proved.
+    let o = run(cap()
+        .args(["verify", "--replica", "far", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    // And proved on its own, by its bags' manifests: they are all it downloads (which also
+    // shows the server's byte counter counts what it sends).
+    let before = b.sent_bytes();
+    let o = run(cap()
+        .args([
+            "verify",
+            "s3://copies/station-1",
+            "--path-style",
+            "--json",
+            "--endpoint",
+        ])
+        .arg(b.s3()));
+    assert!(o.status.success(), "{}", text(&o));
+    let standalone = json_of(&o);
+    assert!(problems(&standalone).is_empty(), "{standalone}");
+    assert_eq!(findings(&standalone).len(), sent.len(), "{standalone}");
+    let manifests: u64 = ["reel-0", "reel-1"]
+        .iter()
+        .flat_map(|id| ["manifest-sha256.txt", "tagmanifest-sha256.txt"].map(|m| (id, m)))
+        .map(|(id, m)| {
+            std::fs::metadata(archive.join("tapes").join(id).join(m))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(
+        b.sent_bytes() - before,
+        manifests as f64,
+        "only the manifests are downloaded"
+    );
+    // Audits are recorded per replica, and leave the archive's own files' checks alone.
+    let log = std::fs::read_to_string(archive.join(".capstan/events.jsonl")).unwrap();
+    assert!(log.lines().any(|l| l.contains("\"fixity check\"")
+        && l.contains("\"outcome\":\"fail\"")
+        && l.contains("reel-0_pm.flac")
+        && l.contains("replica near: missing")));
+    let report = run(capstan()
+        .args(["report", "--json", "--archive"])
+        .arg(&archive));
+    assert!(report.status.success(), "{}", text(&report));
+    assert!(
+        !text(&report).contains("\"fail\""),
+        "a replica's failure is not the archive's: {}",
+        text(&report)
+    );
+
+    // Replicating again restores what was deleted, and overwrites nothing.
+    let o = run(cap()
+        .args(["replicate", "--replica", "near", "--json", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let again = json_of(&o);
+    let f = findings(&again);
+    assert!(
+        f.contains(&(gone.to_string(), "replicated".to_string())),
+        "{f:?}"
+    );
+    assert!(
+        f.contains(&(changed.to_string(), "unproven".to_string())),
+        "{f:?}"
+    );
+    assert_eq!(
+        f.iter().filter(|(_, x)| x == "replicated").count(),
+        1,
+        "only the missing file is sent: {f:?}"
+    );
+    let kept = ureq::get(&a.object(&key(changed)))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(
+        kept, "tampered\n",
+        "an object that differs is never overwritten"
+    );
+}
+
+#[test]
+fn another_archive_writing_the_same_place_is_refused_not_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one = archive_of(&tmp.path().join("one"), 1);
+    let two = archive_of(&tmp.path().join("two"), 0);
+    add_item(&two, &tmp.path().join("two"), "reel-0", 1.5);
+    let weed = Weed::start(&tmp.path().join("s3"));
+    add_replica(&one, "shared", &weed, "same");
+    add_replica(&two, "shared", &weed, "same");
+    let o = run(cap().args(["replicate", "--archive"]).arg(&one));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(cap().args(["replicate", "--json", "--archive"]).arg(&two));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v = json_of(&o);
+    let f = findings(&v);
+    assert!(
+        f.contains(&(
+            "tapes/reel-0/data/reel-0_pm.flac".into(),
+            "different".into()
+        )),
+        "{f:?}"
+    );
+    // The first archive's copy is still its own, proved.
+    let o = run(cap()
+        .args(["verify", "--replica", "shared", "--archive"])
+        .arg(&one));
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_corrupted_upload_is_refused_by_the_server_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(tmp.path(), 1);
+    let weed = Weed::start(&tmp.path().join("s3"));
+    add_replica(&archive, "offsite", &weed, "p");
+    // One byte of the master changed on its way out (the manifest's SHA-256 still sent).
+    let o = run(cap()
+        .env("CAPSTAN_TEST_CORRUPT_UPLOAD", "reel-0_pm.flac")
+        .args(["replicate", "--json", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("BadDigest") || t.contains("Mismatch"), "{t}");
+    assert!(
+        ureq::get(&weed.object("p/tapes/reel-0/data/reel-0_pm.flac"))
+            .call()
+            .is_err(),
+        "nothing stored for the refused upload"
+    );
+    // The bag is incomplete, not complete with a bad master: its audit says so.
+    let o = run(cap()
+        .args(["verify", "--replica", "offsite", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("reel-0_pm.flac\tmissing"), "{}", text(&o));
+    let o = run(cap().args(["replicate", "--archive"]).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_store_that_is_down_or_refuses_us_is_unreachable_never_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(tmp.path(), 1);
+    let mut weed = Weed::start(&tmp.path().join("s3"));
+    // Wrong credentials: refused before anything is added.
+    let o = run(cap()
+        .env("AWS_SECRET_ACCESS_KEY", "wrong")
+        .args([
+            "replica",
+            "add",
+            "offsite",
+            "s3://copies/p",
+            "--path-style",
+            "--endpoint",
+        ])
+        .arg(weed.s3())
+        .arg("--archive")
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("access denied"), "{}", text(&o));
+    add_replica(&archive, "offsite", &weed, "p");
+    let o = run(cap()
+        .env("AWS_SECRET_ACCESS_KEY", "wrong")
+        .args(["verify", "--replica", "offsite", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!text(&o).contains("missing"), "{}", text(&o));
+
+    // Half an archive replicated, then a second item, then the server stops.
+    let o = run(cap().args(["replicate", "--archive"]).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    add_item(&archive, tmp.path(), "reel-9", 0.5);
+    weed.stop();
+    let started = Instant::now();
+    let o = run(cap()
+        .args(["verify", "--replica", "offsite", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("unreachable"), "{}", text(&o));
+    assert!(!text(&o).contains("missing"), "{}", text(&o));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let o = run(cap().args(["replicate", "--archive"]).arg(&archive));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Back up: the replication resumes, sending only what it lacks.
+    weed.run();
+    let o = run(cap()
+        .args(["replicate", "--json", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let f = findings(&json_of(&o));
+    let sent: Vec<&str> = f
+        .iter()
+        .filter(|(_, x)| x == "replicated")
+        .map(|(p, _)| p.as_str())
+        .collect();
+    assert!(
+        !sent.is_empty() && sent.iter().all(|p| p.starts_with("tapes/reel-9/")),
+        "{f:?}"
+    );
+    let o = run(cap()
+        .args(["verify", "--replica", "offsite", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+}
