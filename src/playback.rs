@@ -14,9 +14,11 @@
 //! - **Nothing blocks the callback.** A feeder thread decodes and pushes interleaved samples
 //!   into a lock-free ring (`rtrb`); the device's callback only pops, converts and counts.
 //!   Running dry plays silence and is counted, never waited for.
-//! - **A/B at the same position.** Master and copy are decoded in lockstep; switching what is
-//!   heard ([`Player::listen`]) takes effect within the ring's length (about 100 ms), at the
-//!   same place in the take.
+//! - **A/B at the same position.** Master and copy are decoded in lockstep and travel the ring
+//!   together, frame by frame; the callback picks master, copy or their difference as it hands
+//!   each period to the device, so a switch ([`Player::listen`]) is heard within the device's
+//!   own buffer, at the same place in the take, however long the ring (which only has to ride
+//!   out a slow disk or a busy machine).
 //! - **A play head.** [`Player::position`] is the frame the device has taken last: what the
 //!   operator hears, less the device's own buffer.
 
@@ -74,8 +76,8 @@ pub struct PlayRequest {
     pub listen: Listen,
     /// Gain of the difference signal, dB (rounded to 6.02 dB steps: a shift).
     pub difference_gain_db: f64,
-    /// How far the decoding runs ahead of the device, seconds (at least 0.05): what a switch
-    /// between master, copy and difference takes to be heard, and what a slow disk may lag.
+    /// How far the decoding runs ahead of the device, seconds (at least 0.05): what a slow
+    /// disk or a busy machine may lag by without a gap.
     pub buffer_seconds: f64,
 }
 
@@ -195,10 +197,14 @@ fn open_output(name: Option<&str>) -> Result<(cpal::Device, String), PlaybackErr
         .ok_or_else(|| PlaybackError::NoDevice { name: name.into() })
 }
 
+/// FLAC carries at most 8 channels (the callback's frame lives on its stack).
+const MAX_CHANNELS: usize = 8;
+
 /// Frames decoded per step of the feeder.
 const STEP_FRAMES: usize = 2048;
-/// The ring's length by default, seconds.
-pub const BUFFER_SECONDS: f64 = 0.1;
+/// The ring's length by default, seconds: what a busy machine or a slow disk may lag by
+/// without a gap (a switch between master, copy and difference does not wait for it).
+pub const BUFFER_SECONDS: f64 = 0.5;
 
 /// Playback in progress. Dropping it stops it.
 pub struct Player {
@@ -277,7 +283,13 @@ impl Player {
         let (device, device_name) = open_output(req.device.as_deref())?;
         let ring_frames =
             ((f64::from(rate) * req.buffer_seconds.max(0.05)) as usize).max(STEP_FRAMES);
-        let ring_len = ring_frames * channels;
+        // With a copy, each frame travels as the master's samples then the copy's.
+        let width = if copy.is_some() {
+            2 * channels
+        } else {
+            channels
+        };
+        let ring_len = ring_frames * width;
         let (producer, consumer) = rtrb::RingBuffer::<i32>::new(ring_len);
         let stop = Arc::new(AtomicBool::new(false));
         let listen = Arc::new(AtomicU8::new(req.listen.code()));
@@ -289,18 +301,12 @@ impl Player {
             .round()
             .clamp(0.0, 24.0) as u32;
         let feeder = {
-            let (stop, listen, pushed, fed_all) = (
-                Arc::clone(&stop),
-                Arc::clone(&listen),
-                Arc::clone(&pushed),
-                Arc::clone(&fed_all),
-            );
+            let (stop, pushed, fed_all) =
+                (Arc::clone(&stop), Arc::clone(&pushed), Arc::clone(&fed_all));
             std::thread::Builder::new()
                 .name("capstan-playback-feeder".into())
                 .spawn(move || {
-                    let r = feed(
-                        producer, master, copy, channels, bits, shift, &stop, &listen, &pushed,
-                    );
+                    let r = feed(producer, master, copy, channels, &stop, &pushed);
                     fed_all.store(true, Ordering::Release);
                     r
                 })
@@ -323,6 +329,10 @@ impl Player {
         let ends = CallbackEnds {
             ring: consumer,
             channels,
+            width,
+            listen: Arc::clone(&listen),
+            shift,
+            rails: ((1i64 << (bits - 1)) - 1, -(1i64 << (bits - 1))),
             played: Arc::clone(&played),
             starved: Arc::clone(&starved),
             fed_all: Arc::clone(&fed_all),
@@ -414,48 +424,51 @@ impl Drop for Player {
     }
 }
 
-/// The feeder: decodes master (and copy) in lockstep and pushes what is to be heard.
-#[allow(clippy::too_many_arguments)] // one call site, the thread's captures
+/// The feeder: decodes master (and copy) in lockstep and pushes each frame, the master's
+/// samples then the copy's.
 fn feed(
     mut producer: rtrb::Producer<i32>,
     mut master: FlacReader,
     mut copy: Option<FlacReader>,
     channels: usize,
-    bits: u32,
-    shift: u32,
     stop: &AtomicBool,
-    listen: &AtomicU8,
     pushed: &AtomicU64,
 ) -> Result<(), PlaybackError> {
-    let (max, min) = ((1i64 << (bits - 1)) - 1, -(1i64 << (bits - 1)));
+    let width = if copy.is_some() {
+        2 * channels
+    } else {
+        channels
+    };
     let mut a = vec![0i32; STEP_FRAMES * channels];
     let mut b = vec![0i32; STEP_FRAMES * channels];
-    let mut out = vec![0i32; STEP_FRAMES * channels];
+    let mut out = vec![0i32; STEP_FRAMES * width];
     loop {
         let n = master.read(&mut a)?;
-        if let Some(c) = copy.as_mut() {
-            let m = c.read(&mut b[..n])?;
-            b[m..n].fill(0);
-        }
         if n == 0 {
             return Ok(());
         }
-        let what = Listen::from_code(listen.load(Ordering::Acquire));
-        match (what, copy.is_some()) {
-            (Listen::Copy, true) => out[..n].copy_from_slice(&b[..n]),
-            (Listen::Difference, true) => {
-                for ((o, &x), &y) in out[..n].iter_mut().zip(&a[..n]).zip(&b[..n]) {
-                    *o = ((i64::from(x) - i64::from(y)) << shift).clamp(min, max) as i32;
+        let out = match copy.as_mut() {
+            Some(c) => {
+                let m = c.read(&mut b[..n])?;
+                b[m..n].fill(0);
+                for ((o, x), y) in out
+                    .chunks_exact_mut(width)
+                    .zip(a[..n].chunks_exact(channels))
+                    .zip(b[..n].chunks_exact(channels))
+                {
+                    o[..channels].copy_from_slice(x);
+                    o[channels..].copy_from_slice(y);
                 }
+                &out[..n / channels * width]
             }
-            _ => out[..n].copy_from_slice(&a[..n]),
-        }
+            None => &a[..n],
+        };
         let mut at = 0;
-        while at < n {
+        while at < out.len() {
             if stop.load(Ordering::Acquire) {
                 return Ok(());
             }
-            let room = producer.slots().min(n - at);
+            let room = producer.slots().min(out.len() - at);
             if room == 0 {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
@@ -472,6 +485,12 @@ fn feed(
 struct CallbackEnds {
     ring: rtrb::Consumer<i32>,
     channels: usize,
+    /// Samples per frame in the ring (twice the channels with a copy).
+    width: usize,
+    listen: Arc<AtomicU8>,
+    /// The difference's gain, in bits, and the rails it is clamped to (max, min).
+    shift: u32,
+    rails: (i64, i64),
     played: Arc<AtomicU64>,
     starved: Arc<AtomicU64>,
     fed_all: Arc<AtomicBool>,
@@ -489,6 +508,10 @@ where
     let CallbackEnds {
         mut ring,
         channels,
+        width,
+        listen,
+        shift,
+        rails: (max, min),
         played,
         starved,
         fed_all,
@@ -498,15 +521,37 @@ where
         *config,
         move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
             // Whole frames only, so channels never slip.
-            let avail = ring.slots() / channels * channels;
-            let n = avail.min(data.len());
-            if let Ok(chunk) = ring.read_chunk(n) {
+            let frames = (ring.slots() / width).min(data.len() / channels);
+            let what = Listen::from_code(listen.load(Ordering::Acquire));
+            if let Ok(chunk) = ring.read_chunk(frames * width) {
                 let (x, y) = chunk.as_slices();
-                for (d, &s) in data.iter_mut().zip(x.iter().chain(y)) {
-                    *d = convert(s);
+                let mut from = x.iter().chain(y).copied();
+                for frame in data[..frames * channels].chunks_exact_mut(channels) {
+                    if width == channels {
+                        for d in frame.iter_mut() {
+                            *d = convert(from.next().unwrap_or(0));
+                        }
+                        continue;
+                    }
+                    // The master's samples, then the copy's: what is heard of them.
+                    let mut m = [0i32; MAX_CHANNELS];
+                    for v in &mut m[..channels] {
+                        *v = from.next().unwrap_or(0);
+                    }
+                    for (d, &m) in frame.iter_mut().zip(&m[..channels]) {
+                        let k = from.next().unwrap_or(0);
+                        *d = convert(match what {
+                            Listen::Master => m,
+                            Listen::Copy => k,
+                            Listen::Difference => {
+                                ((i64::from(m) - i64::from(k)) << shift).clamp(min, max) as i32
+                            }
+                        });
+                    }
                 }
                 chunk.commit_all();
             }
+            let n = frames * channels;
             for d in &mut data[n..] {
                 *d = silence;
             }

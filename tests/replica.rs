@@ -548,3 +548,107 @@ fn a_store_that_is_down_or_refuses_us_is_unreachable_never_missing() {
         .arg(&archive));
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn a_damaged_master_is_found_by_the_audit_and_repaired_from_a_good_replica() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(tmp.path(), 1);
+    let (a, b) = (
+        Weed::start(&tmp.path().join("a")),
+        Weed::start(&tmp.path().join("b")),
+    );
+    add_replica(&archive, "near", &a, "p");
+    add_replica(&archive, "far", &b, "p");
+    let o = run(cap().args(["replicate", "--archive"]).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(cap().args(["audit", "--archive"]).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("0 disagreement(s)"), "{}", text(&o));
+
+    // Bit rot in the local master; the near replica's copy lost too.
+    let master = archive.join("tapes/reel-0/data/reel-0_pm.flac");
+    let good = std::fs::read(&master).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x10;
+    std::fs::write(&master, &bad).unwrap();
+    ureq::delete(&a.object("p/tapes/reel-0/data/reel-0_pm.flac"))
+        .call()
+        .unwrap();
+    let o = run(cap().args(["audit", "--json", "--archive"]).arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v = json_of(&o);
+    let d = &v["disagreements"];
+    assert_eq!(d.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(d[0]["path"], "tapes/reel-0/data/reel-0_pm.flac");
+    assert_eq!(d[0]["agree"], serde_json::json!(["far"]), "{v}");
+    let disagree: Vec<&str> = d[0]["disagree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[0].as_str().unwrap())
+        .collect();
+    assert_eq!(disagree, ["local", "near"], "{v}");
+
+    // The near replica has no good copy: nothing is touched.
+    let o = run(cap()
+        .args(["repair", "tapes/reel-0", "--from", "near", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(std::fs::read(&master).unwrap(), bad);
+    // The far one has: the damaged master is quarantined, the good one put in place.
+    let o = run(cap()
+        .args(["repair", "tapes/reel-0", "--from", "far", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&master).unwrap(),
+        good,
+        "the master is back, bit for bit"
+    );
+    let quarantine = archive.join(".capstan/quarantine");
+    let kept: Vec<PathBuf> = walk(&quarantine);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0].ends_with("tapes/reel-0/data/reel-0_pm.flac"),
+        "{kept:?}"
+    );
+    assert_eq!(
+        std::fs::read(&kept[0]).unwrap(),
+        bad,
+        "the damaged copy is kept"
+    );
+    assert!(
+        !walk(&archive.join("tapes"))
+            .iter()
+            .any(|p| p.to_string_lossy().contains(".repair.")),
+        "no temporary file is left"
+    );
+    let o = run(capstan().args(["verify", "--deep"]).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_valid_bag(&archive.join("tapes/reel-0"));
+    let log = std::fs::read_to_string(archive.join(".capstan/events.jsonl")).unwrap();
+    for kind in ["\"quarantine\"", "\"recovery\""] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(kind) && l.contains("reel-0_pm.flac")),
+            "{kind}: {log}"
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

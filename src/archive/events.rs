@@ -30,6 +30,10 @@ crate::vocabulary::vocabulary! {
         Deletion = "deletion",
         /// A file was copied to a replica (and proved there by its checksum).
         Replication = "replication",
+        /// A damaged file was moved aside into the archive's quarantine folder (never deleted).
+        Quarantine = "quarantine",
+        /// A file was brought back from a good copy (a replica), proved before it took its place.
+        Recovery = "recovery",
     }
 }
 

@@ -22,6 +22,7 @@
 //!   both marked as concerning the replica (they never change what the catalogue knows of the
 //!   archive's own files).
 
+pub mod heal;
 pub mod s3;
 
 use crate::archive::bag::{self, safe_payload_path};

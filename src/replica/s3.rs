@@ -435,6 +435,7 @@ impl Store {
         extra: &[(String, String)],
         payload_sha256: &str,
         mut body: Option<Upload<'_>>,
+        mut sink: Option<&mut dyn std::io::Write>,
     ) -> Result<Answer, S3Error> {
         let (base, path) = self.target(key);
         let host = base.split_once("://").map_or(base.as_str(), |(_, h)| h);
@@ -500,6 +501,16 @@ impl Store {
                         })
                         .collect();
                     let data = if method == "HEAD" {
+                        Vec::new()
+                    } else if let (200, Some(out)) = (status, sink.as_mut()) {
+                        // A whole object, streamed: a failure mid-body is a failed request.
+                        let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+                        let n =
+                            std::io::copy(&mut reader, out).map_err(|e| S3Error::Unreachable {
+                                what: what.to_string(),
+                                detail: format!("the object's body was cut short: {e}"),
+                            })?;
+                        self.bytes_received.fetch_add(n, Ordering::Relaxed);
                         Vec::new()
                     } else {
                         resp.body_mut()
@@ -577,6 +588,7 @@ impl Store {
             &[("x-amz-checksum-mode".into(), "ENABLED".into())],
             EMPTY_SHA256,
             None,
+            None,
         )?;
         match a.status {
             200 => {
@@ -612,6 +624,7 @@ impl Store {
             &[("x-amz-checksum-sha256".into(), base64(sha256))],
             &hex(sha256),
             Some(body),
+            None,
         )?;
         match a.status {
             200 => Ok(()),
@@ -622,9 +635,30 @@ impl Store {
     /// A small object's bytes (tag files), `None` if there is none.
     pub fn get_small(&self, key: &str) -> Result<Option<Vec<u8>>, S3Error> {
         let what = self.what("GET", key);
-        let a = self.request(&what, "GET", Some(key), &[], &[], EMPTY_SHA256, None)?;
+        let a = self.request(&what, "GET", Some(key), &[], &[], EMPTY_SHA256, None, None)?;
         match a.status {
             200 => Ok(Some(a.body)),
+            404 => Ok(None),
+            _ => Err(self.refused(what, &a)),
+        }
+    }
+
+    /// Streams the object at `key` into `out`: its length, `None` if there is none.
+    pub fn get_to(&self, key: &str, out: &mut dyn std::io::Write) -> Result<Option<u64>, S3Error> {
+        let what = self.what("GET", key);
+        let before = self.bytes_received.load(Ordering::Relaxed);
+        let a = self.request(
+            &what,
+            "GET",
+            Some(key),
+            &[],
+            &[],
+            EMPTY_SHA256,
+            None,
+            Some(out),
+        )?;
+        match a.status {
+            200 => Ok(Some(self.bytes_received.load(Ordering::Relaxed) - before)),
             404 => Ok(None),
             _ => Err(self.refused(what, &a)),
         }
@@ -643,7 +677,7 @@ impl Store {
             if let Some(t) = &token {
                 query.push(("continuation-token".into(), t.clone()));
             }
-            let a = self.request(&what, "GET", None, &query, &[], EMPTY_SHA256, None)?;
+            let a = self.request(&what, "GET", None, &query, &[], EMPTY_SHA256, None, None)?;
             if a.status != 200 {
                 return Err(self.refused(what, &a));
             }

@@ -121,6 +121,13 @@ enum Command {
     /// Copies every bag of the archive to its replicas, each file proved by the server against
     /// its manifest's SHA-256; what is there already is skipped, nothing is overwritten.
     Replicate(commands::replica::ReplicateArgs),
+    /// Compares the archive's own files (read) and every replica's (by their stored
+    /// checksums) with the manifests, file by file, saying which copies agree.
+    Audit(commands::replica::AuditArgs),
+    /// Brings an item's damaged or lost files back from a replica, each proved (SHA-256, and a
+    /// FLAC's frames and audio MD5) before it takes its place; the damaged file is kept in
+    /// .capstan/quarantine.
+    Repair(commands::replica::RepairArgs),
 }
 
 fn main() -> ExitCode {
@@ -152,6 +159,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Institution(args) => institution::run(args),
         Command::Replica(args) => replica::run(args),
         Command::Replicate(args) => replica::replicate(args),
+        Command::Audit(args) => replica::audit(args),
+        Command::Repair(args) => replica::repair(args),
         Command::Reindex(args) => reindex::run(args),
         Command::Report(args) => report::run(args),
         Command::Watch(args) => watch::run(args),

@@ -230,3 +230,147 @@ pub fn replicate(args: ReplicateArgs) -> ExitStatus {
     }
     status
 }
+
+/// `capstan audit`
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    archive: ArchiveArg,
+}
+
+pub fn audit(args: AuditArgs) -> ExitStatus {
+    let archive = Archive::new(args.archive.dir());
+    if let Err(e) = archive.check_confined() {
+        eprintln!("capstan: {}", esc(&e));
+        return ExitStatus::CouldNotRun;
+    }
+    let run = replica::chosen(&archive, None).and_then(|chosen| {
+        let stores = chosen
+            .iter()
+            .map(|r| Ok((r.name.clone(), replica::open(r)?)))
+            .collect::<Result<Vec<_>, replica::ReplicaError>>()?;
+        let (objects, skipped) = replica::archive_objects(&archive)?;
+        Ok((replica::heal::audit(&archive, &objects, &stores)?, skipped))
+    });
+    let (report, skipped) = match run {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            return ExitStatus::CouldNotRun;
+        }
+    };
+    for s in &skipped {
+        eprintln!("capstan: not audited: {}", esc(s));
+    }
+    if args.output.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("a report serialises")
+        );
+    } else {
+        for d in &report.disagreements {
+            println!(
+                "{}\tagree with the manifest: {}\tdisagree: {}",
+                esc(&d.path),
+                if d.agree.is_empty() {
+                    "none".to_string()
+                } else {
+                    esc(d.agree.join(", "))
+                },
+                esc(d
+                    .disagree
+                    .iter()
+                    .map(|(c, why)| format!("{c} ({why})"))
+                    .collect::<Vec<_>>()
+                    .join(", "))
+            );
+        }
+        println!(
+            "audit: {} file(s) in the archive and {} replica(s): {} disagreement(s)",
+            report.files,
+            report.replicas.len(),
+            report.disagreements.len()
+        );
+    }
+    for (name, why) in &report.unreachable {
+        eprintln!(
+            "capstan: replica {} is unreachable: {}",
+            esc(name),
+            esc(why)
+        );
+    }
+    if !report.unreachable.is_empty() {
+        return ExitStatus::CouldNotRun;
+    }
+    ExitStatus::problem_if(!report.disagreements.is_empty() || !skipped.is_empty())
+}
+
+/// `capstan repair ITEM --from NAME`
+#[derive(clap::Args)]
+pub struct RepairArgs {
+    /// The item, `collection/id`.
+    item: String,
+    /// The replica to take good copies from.
+    #[arg(long = "from", value_name = "NAME")]
+    from: String,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    archive: ArchiveArg,
+}
+
+pub fn repair(args: RepairArgs) -> ExitStatus {
+    let archive = Archive::new(args.archive.dir());
+    if let Err(e) = archive.check_confined() {
+        eprintln!("capstan: {}", esc(&e));
+        return ExitStatus::CouldNotRun;
+    }
+    let item = match args.item.parse::<capstan::archive::item_id::ItemId>() {
+        Ok(i) => i.to_string(),
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            return ExitStatus::Problem;
+        }
+    };
+    let done = replica::chosen(&archive, Some(&args.from)).and_then(|r| {
+        let store = replica::open(&r[0])?;
+        replica::heal::repair(&archive, &item, &args.from, &store)
+    });
+    let done = match done {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            return ExitStatus::CouldNotRun;
+        }
+    };
+    if args.output.json {
+        println!(
+            "{}",
+            serde_json::to_string(&done).expect("a report serialises")
+        );
+    } else {
+        for r in done.iter().filter(|r| r.outcome != "intact") {
+            println!(
+                "{}/{}\t{}{}",
+                esc(&item),
+                esc(&r.file),
+                esc(&r.outcome),
+                r.quarantined.as_ref().map_or(String::new(), |q| format!(
+                    "\tdamaged copy kept in {}",
+                    capstan::fixity::text_path(q)
+                ))
+            );
+        }
+        let fixed = done.iter().filter(|r| r.outcome == "repaired").count();
+        println!(
+            "repair of {} from {}: {} file(s), {fixed} repaired, {} could not be",
+            esc(&item),
+            esc(&args.from),
+            done.len(),
+            done.iter().filter(|r| !r.ok).count()
+        );
+    }
+    ExitStatus::problem_if(done.iter().any(|r| !r.ok))
+}
