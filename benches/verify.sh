@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Verification benchmarks (issue 3), on an archive of >= 2 GB of FLAC masters made by
-# `capstan ingest` (8 items of 10 minutes, 96 kHz/24-bit stereo, each from its own noise), kept
-# in $BENCH_DIR (default /tmp/capstan-verify-bench) so later runs reuse it. All reads are from
-# the page cache (one untimed pass first), for both sides.
+# Verification benchmarks (issue 3), on the benchmarks' archive of >= 2 GB of FLAC masters
+# (benches/archive.sh, kept in $BENCH_DIR so later runs reuse it). All reads are from the page
+# cache (one untimed pass first), for both sides.
 #
 #   benches/verify.sh [RUNS]      (default 3; needs ffmpeg, flac, sha256sum; builds release)
 #
@@ -18,22 +17,7 @@ runs=${1:-3}
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --quiet
 bin="${CARGO_TARGET_DIR:-$PWD/target}/release/capstan"
-dir=${BENCH_DIR:-/tmp/capstan-verify-bench}
-archive="$dir/archive"
-if [ ! -f "$dir/ready" ]; then
-    rm -rf "$dir" && mkdir -p "$dir"
-    for i in 1 2 3 4 5 6 7 8; do
-        ffmpeg -nostdin -v error -y \
-            -f lavfi -i "anoisesrc=color=pink:amplitude=0.2:duration=600:sample_rate=96000:seed=$i" \
-            -f lavfi -i "sine=frequency=$((110 * i)):duration=600:sample_rate=96000" \
-            -filter_complex "[0][1]amix=inputs=2:normalize=0,volume=0.8,pan=stereo|c0=c0|c1=0.9*c0" \
-            -c:a pcm_s24le "$dir/src.wav"
-        "$bin" ingest --profile quarter-inch-half-track-stereo --id "reel-$i" --collection bench \
-            --meta TITLE="bench $i" --meta TAPE_SPEED=7.5 --archive "$archive" "$dir/src.wav" >/dev/null
-    done
-    rm -f "$dir/src.wav"
-    touch "$dir/ready"
-fi
+archive=$(bash benches/archive.sh "$bin")
 bytes=$(du -cb "$archive"/bench/*/data | tail -1 | cut -f1)
 masters=("$archive"/bench/*/data/*_pm.flac)
 cat "${masters[@]}" "$archive"/bench/*/data/* >/dev/null # into the page cache, for both

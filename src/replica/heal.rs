@@ -71,6 +71,7 @@ pub fn audit(
     archive: &Archive,
     objects: &[Expected],
     replicas: &[(String, Store)],
+    jobs: usize,
 ) -> Result<AuditReport, ReplicaError> {
     let mut report = AuditReport {
         files: objects.len(),
@@ -96,7 +97,7 @@ pub fn audit(
         }
     }
     for (name, store) in replicas {
-        let run = super::audit(Some(archive), name, store, objects)?;
+        let run = super::audit(Some(archive), name, store, objects, jobs)?;
         if let Some(why) = &run.unreachable {
             report.unreachable.push((name.clone(), why.clone()));
         } else {
@@ -205,7 +206,7 @@ pub fn repair(
             }),
             Ok(temp) => {
                 let mut quarantined = None;
-                if have.is_some() {
+                if let Some(damaged) = have {
                     let q = archive
                         .meta_dir()
                         .join("quarantine")
@@ -233,7 +234,7 @@ pub fn repair(
                         Outcome::Pass,
                         format!(
                             "damaged copy (SHA-256 {}, the manifest says {}) moved to {}",
-                            s3::hex(&have.expect("a damaged copy")),
+                            s3::hex(&damaged),
                             s3::hex(&o.sha256),
                             q.strip_prefix(&archive.root).unwrap_or(&q).display()
                         ),

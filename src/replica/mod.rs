@@ -454,138 +454,216 @@ impl<R: Read> Read for Corrupting<R> {
     }
 }
 
-/// Pushes every file of `objects` that `store` lacks, recording a `replication` event per file
-/// sent; stops at the first sign the store cannot be asked.
+/// Why one file's replication stopped the run.
+enum Stop {
+    /// The store could not be asked: the run ends, resumable.
+    Unreachable(String),
+    Local(ReplicaError),
+}
+
+/// One file: skipped, sent or found wanting; and the bytes sent.
+fn replicate_one(
+    store: &Store,
+    o: &Expected,
+    corrupt: Option<&str>,
+) -> Result<(Finding, u64), Stop> {
+    let key = store.location.key(&o.rel());
+    let (Some(local), Some(size)) = (&o.local, o.size) else {
+        return Err(Stop::Local(ReplicaError::Settings {
+            name: store.location.url(),
+            detail: format!("{} has no file in the archive to send", o.rel()),
+        }));
+    };
+    let found = match store.head(&key) {
+        Err(e) if e.unreachable() => return Err(Stop::Unreachable(e.to_string())),
+        Err(e) => {
+            return Ok((
+                Finding::Unreachable {
+                    detail: e.to_string(),
+                },
+                0,
+            ))
+        }
+        Ok(found) => found,
+    };
+    if let Some(h) = found {
+        let finding = match h.sha256 {
+            Some(d) if d == o.sha256 && h.size == size => Finding::Present,
+            Some(d) => Finding::Different {
+                detail: format!(
+                    "the replica holds {} bytes with SHA-256 {}, the archive {size} bytes with {}; left as it is",
+                    h.size,
+                    s3::hex(&d),
+                    s3::hex(&o.sha256)
+                ),
+            },
+            None => Finding::Unproven {
+                detail: format!(
+                    "the replica holds {} bytes with no SHA-256 to prove them by; left as it is",
+                    h.size
+                ),
+            },
+        };
+        return Ok((finding, 0));
+    }
+    let f = std::fs::File::open(local).map_err(|source| {
+        Stop::Local(ReplicaError::Io {
+            path: local.clone(),
+            source,
+        })
+    })?;
+    let damage = corrupt.is_some_and(|c| o.rel().ends_with(c));
+    let mut reader = Hashing {
+        inner: Corrupting(f, damage),
+        hasher: Sha256::new(),
+        read: 0,
+    };
+    let sent = store.put(
+        &key,
+        &o.sha256,
+        Upload {
+            len: size,
+            reader: &mut reader,
+        },
+    );
+    let read: [u8; 32] = reader.hasher.finalize().into();
+    let finding = match sent {
+        Ok(()) => Finding::Replicated,
+        // The archive's own copy does not match its manifest: local damage, which the server
+        // rightly refused.
+        Err(S3Error::BadDigest { .. }) if read != o.sha256 && !damage => Finding::LocalDamage {
+            detail: format!(
+                "the archive's file has SHA-256 {}, its manifest {}: not replicated (run `capstan verify`)",
+                s3::hex(&read),
+                s3::hex(&o.sha256)
+            ),
+        },
+        Err(e @ S3Error::BadDigest { .. }) => Finding::Different {
+            detail: e.to_string(),
+        },
+        Err(e) if e.unreachable() => return Err(Stop::Unreachable(e.to_string())),
+        Err(e) => Finding::Unreachable {
+            detail: e.to_string(),
+        },
+    };
+    Ok((finding, reader.read))
+}
+
+/// Pushes every file of `objects` that `store` lacks, `jobs` bags at a time (each bag's files
+/// in their order: payload, tag files, tag manifest last), recording a `replication` event per
+/// file sent; stops at the first sign the store cannot be asked.
 pub fn replicate(
     archive: &Archive,
     name: &str,
     store: &Store,
     objects: &[Expected],
+    jobs: usize,
     progress: &(dyn Fn(&FileReport) + Sync),
 ) -> Result<RunReport, ReplicaError> {
-    let mut report = RunReport::default();
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let corrupt = std::env::var(CORRUPT_ENV).ok().filter(|v| !v.is_empty());
+    let gave_up = AtomicBool::new(false);
+    let indexed: Vec<(usize, &Expected)> = objects.iter().enumerate().collect();
+    let bags: Vec<&[(usize, &Expected)]> = indexed.chunk_by(|a, b| a.1.item == b.1.item).collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| ReplicaError::Settings {
+            name: name.to_string(),
+            detail: format!("no threads for {jobs} jobs: {e}"),
+        })?;
+    type Done = Vec<(usize, Result<(Finding, u64), Stop>)>;
+    let done: Vec<Done> = pool.install(|| {
+        bags.par_iter()
+            .map(|bag| {
+                let mut out = Vec::new();
+                for &(at, o) in *bag {
+                    if gave_up.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let r = replicate_one(store, o, corrupt.as_deref());
+                    let stop = r.is_err();
+                    if let Ok((finding, _)) = &r {
+                        progress(&FileReport {
+                            replica: name.to_string(),
+                            path: o.rel(),
+                            finding: finding.clone(),
+                        });
+                    }
+                    out.push((at, r));
+                    if stop {
+                        gave_up.store(true, Ordering::Release);
+                        break;
+                    }
+                }
+                out
+            })
+            .collect()
+    });
+    let mut done: Done = done.into_iter().flatten().collect();
+    done.sort_by_key(|(at, _)| *at);
+    let mut report = RunReport::default();
     let mut events = Vec::new();
     let date_time = crate::units::now_rfc3339();
     let agent = crate::ingest::agent();
-    for o in objects {
-        let key = store.location.key(&o.rel());
-        let (Some(local), Some(size)) = (&o.local, o.size) else {
-            continue;
-        };
-        let finding = match store.head(&key) {
-            Err(e) if e.unreachable() => {
-                report.unreachable = Some(e.to_string());
-                break;
-            }
-            Err(e) => Finding::Unreachable {
-                detail: e.to_string(),
-            },
-            Ok(Some(h)) => match h.sha256 {
-                Some(d) if d == o.sha256 && h.size == size => Finding::Present,
-                Some(d) => Finding::Different {
-                    detail: format!(
-                        "the replica holds {} bytes with SHA-256 {}, the archive {size} bytes with {}; left as it is",
-                        h.size,
-                        s3::hex(&d),
-                        s3::hex(&o.sha256)
-                    ),
-                },
-                None => Finding::Unproven {
-                    detail: format!(
-                        "the replica holds {} bytes with no SHA-256 to prove them by; left as it is",
-                        h.size
-                    ),
-                },
-            },
-            Ok(None) => {
-                let f = std::fs::File::open(local).map_err(|source| ReplicaError::Io {
-                    path: local.clone(),
-                    source,
-                })?;
-                let damage = corrupt.as_deref().is_some_and(|c| o.rel().ends_with(c));
-                let mut reader = Hashing {
-                    inner: Corrupting(f, damage),
-                    hasher: Sha256::new(),
-                    read: 0,
-                };
-                let sent = store.put(
-                    &key,
-                    &o.sha256,
-                    Upload {
-                        len: size,
-                        reader: &mut reader,
-                    },
-                );
-                let read: [u8; 32] = reader.hasher.finalize().into();
-                report.bytes_sent += reader.read;
-                match sent {
-                    Ok(()) => Finding::Replicated,
-                    // The archive's own copy does not match its manifest: local damage, which
-                    // the server rightly refused.
-                    Err(S3Error::BadDigest { .. }) if read != o.sha256 && !damage => {
-                        Finding::LocalDamage {
-                            detail: format!(
-                                "the archive's file has SHA-256 {}, its manifest {}: not replicated (run `capstan verify`)",
-                                s3::hex(&read),
-                                s3::hex(&o.sha256)
-                            ),
-                        }
-                    }
-                    Err(e @ S3Error::BadDigest { .. }) => Finding::Different {
-                        detail: e.to_string(),
-                    },
-                    Err(e) if e.unreachable() => {
-                        report.unreachable = Some(e.to_string());
-                        break;
-                    }
-                    Err(e) => Finding::Unreachable {
-                        detail: e.to_string(),
-                    },
+    let mut local_error = None;
+    for (at, r) in done {
+        let o = &objects[at];
+        match r {
+            Ok((finding, sent)) => {
+                report.bytes_sent += sent;
+                if finding == Finding::Replicated {
+                    events.push(Event {
+                        date_time: date_time.clone(),
+                        event_type: EventType::Replication,
+                        item: o.item.clone(),
+                        file: Some(o.file.clone()),
+                        outcome: Outcome::Pass,
+                        detail: format!(
+                            "copied to replica {name} ({}), {} bytes, SHA-256 proved by the server",
+                            store.location.url(),
+                            o.size.unwrap_or(0)
+                        ),
+                        agent: agent.clone(),
+                        copy: Some(format!("replica {name}")),
+                    });
                 }
+                report.files.push(FileReport {
+                    replica: name.to_string(),
+                    path: o.rel(),
+                    finding,
+                });
             }
-        };
-        if finding == Finding::Replicated {
-            events.push(Event {
-                date_time: date_time.clone(),
-                event_type: EventType::Replication,
-                item: o.item.clone(),
-                file: Some(o.file.clone()),
-                outcome: Outcome::Pass,
-                detail: format!(
-                    "copied to replica {name} ({}), {size} bytes, SHA-256 proved by the server",
-                    store.location.url(),
-                ),
-                agent: agent.clone(),
-                copy: Some(format!("replica {name}")),
-            });
+            Err(Stop::Unreachable(why)) => {
+                report.unreachable.get_or_insert(why);
+            }
+            Err(Stop::Local(e)) => {
+                local_error.get_or_insert(e);
+            }
         }
-        let line = FileReport {
-            replica: name.to_string(),
-            path: o.rel(),
-            finding,
-        };
-        progress(&line);
-        report.files.push(line);
     }
-    report.requests = store.requests.load(std::sync::atomic::Ordering::Relaxed);
-    report.bytes_received = store
-        .bytes_received
-        .load(std::sync::atomic::Ordering::Relaxed);
+    report.requests = store.requests.load(Ordering::Relaxed);
+    report.bytes_received = store.bytes_received.load(Ordering::Relaxed);
+    // What was sent is recorded even when the run then stopped.
     if !events.is_empty() {
         crate::catalogue::record(archive, None, &events)?;
     }
-    Ok(report)
+    match local_error {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
 }
 
 /// Audits `store` against `objects` without downloading them: one listing, then a HEAD per
-/// expected object for its stored checksum. Records a `fixity check` event per bag when an
+/// expected object for its stored checksum (`jobs` at a time). Records a `fixity check` event per bag when an
 /// archive is given.
 pub fn audit(
     archive: Option<&Archive>,
     name: &str,
     store: &Store,
     objects: &[Expected],
+    jobs: usize,
 ) -> Result<RunReport, ReplicaError> {
     let mut report = RunReport::default();
     let listed = match store.list(&store.location.key("")) {
@@ -602,17 +680,31 @@ pub fn audit(
         .filter_map(|(k, size)| Some((k.strip_prefix(&root)?.to_string(), size)))
         .filter(|(k, _)| k != ".capstan-replica")
         .collect();
-    let mut seen = std::collections::BTreeSet::new();
-    for o in objects {
+    let seen: std::collections::BTreeSet<String> = objects.iter().map(Expected::rel).collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| ReplicaError::Settings {
+            name: name.to_string(),
+            detail: format!("no threads for {jobs} jobs: {e}"),
+        })?;
+    let heads: Vec<Result<Option<s3::Head>, S3Error>> = pool.install(|| {
+        use rayon::prelude::*;
+        objects
+            .par_iter()
+            .map(|o| match listed.contains_key(&o.rel()) {
+                true => store.head(&store.location.key(&o.rel())),
+                false => Ok(None),
+            })
+            .collect()
+    });
+    for (o, head) in objects.iter().zip(heads) {
         let rel = o.rel();
-        seen.insert(rel.clone());
-        let finding = if !listed.contains_key(&rel) {
-            Finding::Missing
-        } else {
-            match store.head(&store.location.key(&rel)) {
+        let finding = {
+            match head {
                 Err(e) => {
-                    report.unreachable = Some(e.to_string());
-                    break;
+                    report.unreachable.get_or_insert(e.to_string());
+                    continue;
                 }
                 Ok(None) => Finding::Missing,
                 Ok(Some(h)) => match h.sha256 {

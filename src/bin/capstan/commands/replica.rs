@@ -126,12 +126,19 @@ pub fn run(args: Args) -> ExitStatus {
     }
 }
 
+/// Requests at once when auditing a replica: HEADs are small and a store far away answers
+/// each in a round trip, so more than the cores.
+pub(crate) const AUDIT_JOBS: usize = 16;
+
 /// `capstan replicate`
 #[derive(clap::Args)]
 pub struct ReplicateArgs {
     /// Only this replica (default: every one the archive names).
     #[arg(long)]
     replica: Option<String>,
+    /// Bags sent at once (each bag's files in order, its tag manifest last).
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
     #[command(flatten)]
     output: OutputArgs,
     #[command(flatten)]
@@ -218,7 +225,7 @@ pub fn replicate(args: ReplicateArgs) -> ExitStatus {
             }
         };
         let quiet = |_: &replica::FileReport| {};
-        match replica::replicate(&archive, &r.name, &store, &objects, &quiet) {
+        match replica::replicate(&archive, &r.name, &store, &objects, args.jobs, &quiet) {
             Ok(report) => {
                 status = status.worst(summarise(&r.name, "replicate", &report, args.output.json))
             }
@@ -234,6 +241,9 @@ pub fn replicate(args: ReplicateArgs) -> ExitStatus {
 /// `capstan audit`
 #[derive(clap::Args)]
 pub struct AuditArgs {
+    /// Requests to each replica at once.
+    #[arg(long, default_value_t = AUDIT_JOBS)]
+    jobs: usize,
     #[command(flatten)]
     output: OutputArgs,
     #[command(flatten)]
@@ -252,7 +262,10 @@ pub fn audit(args: AuditArgs) -> ExitStatus {
             .map(|r| Ok((r.name.clone(), replica::open(r)?)))
             .collect::<Result<Vec<_>, replica::ReplicaError>>()?;
         let (objects, skipped) = replica::archive_objects(&archive)?;
-        Ok((replica::heal::audit(&archive, &objects, &stores)?, skipped))
+        Ok((
+            replica::heal::audit(&archive, &objects, &stores, args.jobs)?,
+            skipped,
+        ))
     });
     let (report, skipped) = match run {
         Ok(r) => r,

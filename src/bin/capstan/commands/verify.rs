@@ -47,7 +47,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitStatus {
     if let Some(name) = &args.replica {
-        return audit_replica(args.archive.dir(), name, args.output.json, !args.no_record);
+        let jobs = args.jobs.unwrap_or(super::replica::AUDIT_JOBS);
+        return audit_replica(
+            args.archive.dir(),
+            name,
+            args.output.json,
+            !args.no_record,
+            jobs,
+        );
     }
     if let [url] = &args.paths[..] {
         if let Some(url) = url.to_str().filter(|u| u.starts_with("s3://")) {
@@ -223,7 +230,7 @@ pub(crate) fn print_verify_report(report: &VerifyReport) {
 }
 
 /// `capstan verify --replica NAME`: the replica audited against the archive's manifests.
-fn audit_replica(dir: PathBuf, name: &str, json: bool, record: bool) -> ExitStatus {
+fn audit_replica(dir: PathBuf, name: &str, json: bool, record: bool, jobs: usize) -> ExitStatus {
     let archive = Archive::new(dir);
     if let Err(e) = archive.check_confined() {
         eprintln!("capstan: {}", esc(&e));
@@ -238,7 +245,8 @@ fn audit_replica(dir: PathBuf, name: &str, json: bool, record: bool) -> ExitStat
                 esc(s)
             );
         }
-        let report = capstan::replica::audit(record.then_some(&archive), name, &store, &objects)?;
+        let report =
+            capstan::replica::audit(record.then_some(&archive), name, &store, &objects, jobs)?;
         Ok((report, skipped.is_empty()))
     });
     match audited {
@@ -285,7 +293,8 @@ fn audit_url(url: &str, args: &Args) -> ExitStatus {
         for s in &skipped {
             eprintln!("capstan: {}", esc(s));
         }
-        let report = capstan::replica::audit(None, url, &store, &objects)?;
+        let jobs = args.jobs.unwrap_or(super::replica::AUDIT_JOBS);
+        let report = capstan::replica::audit(None, url, &store, &objects, jobs)?;
         Ok((report, skipped.is_empty()))
     });
     match audited {
