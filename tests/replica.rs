@@ -550,7 +550,7 @@ fn a_store_that_is_down_or_refuses_us_is_unreachable_never_missing() {
 }
 
 #[test]
-fn a_damaged_master_is_found_by_the_audit_and_repaired_from_a_good_replica() {
+fn a_damaged_master_is_repaired_and_a_lost_bag_restored_from_a_good_replica() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = archive_of(tmp.path(), 1);
     let (a, b) = (
@@ -635,6 +635,50 @@ fn a_damaged_master_is_found_by_the_audit_and_repaired_from_a_good_replica() {
             "{kind}: {log}"
         );
     }
+
+    // The whole bag lost: restored from the far replica, byte for byte, and registered.
+    let bag = archive.join("tapes/reel-0");
+    let before = snapshot(&bag);
+    std::fs::remove_dir_all(&bag).unwrap();
+    let o = run(cap()
+        .args(["restore", "tapes/reel-0", "--from", "far", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(snapshot(&bag), before, "the bag comes back as it was");
+    assert_valid_bag(&bag);
+    let o = run(capstan().args(["verify", "--deep"]).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(capstan()
+        .args(["log", "tapes/reel-0", "--archive"])
+        .arg(&archive));
+    assert!(
+        text(&o).contains("bag restored from replica far"),
+        "{}",
+        text(&o)
+    );
+    // It is there now: a second restore is refused, nothing replaced.
+    let o = run(cap()
+        .args(["restore", "tapes/reel-0", "--from", "far", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(snapshot(&bag), before);
+    // A bag the replica does not hold whole (the near one lost its master) is refused, and
+    // leaves nothing behind.
+    std::fs::remove_dir_all(archive.join("tapes")).unwrap();
+    let o = run(cap()
+        .args(["restore", "tapes/reel-0", "--from", "near", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("lacks data/reel-0_pm.flac"),
+        "{}",
+        text(&o)
+    );
+    assert!(!bag.exists());
+    assert!(
+        walk(&archive.join(".capstan/staging")).is_empty(),
+        "staging is left empty"
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -388,7 +388,7 @@ pub fn replica_objects(store: &Store) -> Result<(Vec<Expected>, Vec<String>), Re
     Ok((out, skipped))
 }
 
-fn hex32(hex: &str) -> Option<[u8; 32]> {
+pub(crate) fn hex32(hex: &str) -> Option<[u8; 32]> {
     let mut d = [0u8; 32];
     if hex.len() != 64 {
         return None;

@@ -128,6 +128,9 @@ enum Command {
     /// FLAC's frames and audio MD5) before it takes its place; the damaged file is kept in
     /// .capstan/quarantine.
     Repair(commands::replica::RepairArgs),
+    /// Brings a whole bag back from a replica into the archive (where it must not be), every
+    /// file proved against the bag's manifests, then registers it.
+    Restore(commands::replica::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -161,6 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Replicate(args) => replica::replicate(args),
         Command::Audit(args) => replica::audit(args),
         Command::Repair(args) => replica::repair(args),
+        Command::Restore(args) => replica::restore(args),
         Command::Reindex(args) => reindex::run(args),
         Command::Report(args) => report::run(args),
         Command::Watch(args) => watch::run(args),

@@ -387,3 +387,49 @@ pub fn repair(args: RepairArgs) -> ExitStatus {
     }
     ExitStatus::problem_if(done.iter().any(|r| !r.ok))
 }
+
+/// `capstan restore ITEM --from NAME`
+#[derive(clap::Args)]
+pub struct RestoreArgs {
+    /// The item, `collection/id` (it must not be in the archive).
+    item: String,
+    /// The replica (named in the archive's settings) to bring it back from.
+    #[arg(long = "from", value_name = "NAME")]
+    from: String,
+    #[command(flatten)]
+    archive: ArchiveArg,
+}
+
+pub fn restore(args: RestoreArgs) -> ExitStatus {
+    let archive = Archive::new(args.archive.dir());
+    let item = match args.item.parse::<capstan::archive::item_id::ItemId>() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            return ExitStatus::Problem;
+        }
+    };
+    let done = replica::chosen(&archive, Some(&args.from)).and_then(|r| {
+        let store = replica::open(&r[0])?;
+        replica::heal::restore(&archive, &item.collection, &item.id, &args.from, &store)
+    });
+    match done {
+        Ok((bag, files)) => {
+            println!(
+                "{} restored from {} into {}: {files} file(s), each proved",
+                esc(item.to_string()),
+                esc(&args.from),
+                capstan::fixity::text_path(&bag)
+            );
+            ExitStatus::Success
+        }
+        Err(e @ replica::ReplicaError::S3(_)) => {
+            eprintln!("capstan: {}", esc(&e));
+            ExitStatus::CouldNotRun
+        }
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            ExitStatus::Problem
+        }
+    }
+}
