@@ -10,6 +10,7 @@ dir=${BENCH_DIR:-/tmp/capstan-verify-bench}
 archive="$dir/archive"
 if [ ! -f "$dir/ready" ]; then
     rm -rf "$dir" && mkdir -p "$dir"
+    "$bin" institution --archive "$archive" --country GB --organisation "Bench Archive" >/dev/null
     for i in 1 2 3 4 5 6 7 8; do
         ffmpeg -nostdin -v error -y \
             -f lavfi -i "anoisesrc=color=pink:amplitude=0.2:duration=600:sample_rate=96000:seed=$i" \

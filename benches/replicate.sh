@@ -10,6 +10,8 @@
 # 2. audit:     `capstan verify --replica` (a listing and a HEAD per object, stored checksums
 #    compared with the manifests) vs `rclone check --download` (reads every object back),
 #    against the same copy; with the bytes the server sent for each (its own metric).
+# (rclone 1.60's S3 client refuses to start when AWS_CA_BUNDLE is set, as it is on some
+# machines; it is unset for rclone only: the server is plain HTTP on loopback.)
 # Whole processes, wall time; runs alternate (A B A B ...); prints each pair, the medians and
 # the median of the per-pair ratios.
 set -euo pipefail
@@ -72,7 +74,7 @@ for i in $(seq 1 "$runs"); do
     t0=$(now)
     "$bin" replicate --archive "$archive" >"$work/replicate.txt"
     t1=$(now)
-    rclone copy "$archive/bench" "s3:copies/rclone-$i/bench"
+    env -u AWS_CA_BUNDLE rclone copy "$archive/bench" "s3:copies/rclone-$i/bench"
     t2=$(now)
     a=$(awk "BEGIN {print $t1 - $t0}") b=$(awk "BEGIN {print $t2 - $t1}") r=$(awk "BEGIN {print $b / $a}")
     printf 'replicate run %d: capstan %.2f s  rclone copy %.2f s  rclone/capstan %.2f\n' "$i" "$a" "$b" "$r"
@@ -88,7 +90,7 @@ for i in $(seq 1 "$runs"); do
     s0=$(sent); t0=$(now)
     "$bin" verify --replica r1 --no-record --archive "$archive" >"$work/audit.txt"
     t1=$(now); s1=$(sent)
-    rclone check --download "$archive/bench" "s3:copies/rclone-1/bench" 2>"$work/check.txt"
+    env -u AWS_CA_BUNDLE rclone check --download "$archive/bench" "s3:copies/rclone-1/bench" 2>"$work/check.txt"
     t2=$(now); s2=$(sent)
     a=$(awk "BEGIN {print $t1 - $t0}") b=$(awk "BEGIN {print $t2 - $t1}") r=$(awk "BEGIN {print $b / $a}")
     printf 'audit run %d: capstan %.3f s, %d bytes sent by the server  rclone check --download %.2f s, %d bytes  ratio %.1fx\n' \

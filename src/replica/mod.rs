@@ -454,6 +454,17 @@ impl<R: Read> Read for Corrupting<R> {
     }
 }
 
+/// `jobs` threads for the requests to replica `name`.
+fn pool(name: &str, jobs: usize) -> Result<rayon::ThreadPool, ReplicaError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| ReplicaError::Settings {
+            name: name.to_string(),
+            detail: format!("no threads for {jobs} jobs: {e}"),
+        })
+}
+
 /// Why one file's replication stopped the run.
 enum Stop {
     /// The store could not be asked: the run ends, resumable.
@@ -566,13 +577,7 @@ pub fn replicate(
     let gave_up = AtomicBool::new(false);
     let indexed: Vec<(usize, &Expected)> = objects.iter().enumerate().collect();
     let bags: Vec<&[(usize, &Expected)]> = indexed.chunk_by(|a, b| a.1.item == b.1.item).collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
-        .build()
-        .map_err(|e| ReplicaError::Settings {
-            name: name.to_string(),
-            detail: format!("no threads for {jobs} jobs: {e}"),
-        })?;
+    let pool = pool(name, jobs)?;
     type Done = Vec<(usize, Result<(Finding, u64), Stop>)>;
     let done: Vec<Done> = pool.install(|| {
         bags.par_iter()
@@ -681,13 +686,7 @@ pub fn audit(
         .filter(|(k, _)| k != ".capstan-replica")
         .collect();
     let seen: std::collections::BTreeSet<String> = objects.iter().map(Expected::rel).collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
-        .build()
-        .map_err(|e| ReplicaError::Settings {
-            name: name.to_string(),
-            detail: format!("no threads for {jobs} jobs: {e}"),
-        })?;
+    let pool = pool(name, jobs)?;
     let heads: Vec<Result<Option<s3::Head>, S3Error>> = pool.install(|| {
         use rayon::prelude::*;
         objects
