@@ -696,3 +696,60 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_server_stopped_mid_replication_is_resumed_without_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(tmp.path(), 3);
+    let mut weed = Weed::start(&tmp.path().join("s3"));
+    add_replica(&archive, "offsite", &weed, "p");
+    // One file at a time; the run pauses after its fifth file, and the server goes then.
+    let child = cap()
+        .env("CAPSTAN_TEST_PAUSE_AFTER_PUTS", "5")
+        .args(["replicate", "--jobs", "1", "--json", "--archive"])
+        .arg(&archive)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    weed.stop();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let first = json_of(&o);
+    let sent_first: Vec<String> = findings(&first)
+        .into_iter()
+        .filter(|(_, f)| f == "replicated")
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(sent_first.len(), 5, "{first}");
+    assert!(first["unreachable"].is_string(), "{first}");
+    assert!(!text(&o).contains("missing"), "{}", text(&o));
+
+    weed.run();
+    let o = run(cap()
+        .args(["replicate", "--json", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let second = findings(&json_of(&o));
+    let total = second.len();
+    for (path, finding) in &second {
+        let want = if sent_first.contains(path) {
+            "present"
+        } else {
+            "replicated"
+        };
+        assert_eq!(finding, want, "{path}: {second:?}");
+    }
+    // Each file was sent once: one replication event each, in all.
+    let log = std::fs::read_to_string(archive.join(".capstan/events.jsonl")).unwrap();
+    let events: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"replication\""))
+        .collect();
+    assert_eq!(events.len(), total, "{log}");
+    let o = run(cap()
+        .args(["verify", "--replica", "offsite", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+}

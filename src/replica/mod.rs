@@ -441,6 +441,22 @@ impl<R: Read> Read for Hashing<R> {
 /// server refuses a body that does not match its checksum.
 const CORRUPT_ENV: &str = "CAPSTAN_TEST_CORRUPT_UPLOAD";
 
+/// Test hook: after this many files sent, the run pauses for three seconds once, so that a
+/// test can stop the server in the middle of a replication.
+const PAUSE_ENV: &str = "CAPSTAN_TEST_PAUSE_AFTER_PUTS";
+
+static PUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn pause_for_tests() {
+    let sent = PUTS.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+    let at = std::env::var(PAUSE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    if at == Some(sent) {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    }
+}
+
 struct Corrupting<R>(R, bool);
 
 impl<R: Read> Read for Corrupting<R> {
@@ -539,7 +555,10 @@ fn replicate_one(
     );
     let read: [u8; 32] = reader.hasher.finalize().into();
     let finding = match sent {
-        Ok(()) => Finding::Replicated,
+        Ok(()) => {
+            pause_for_tests();
+            Finding::Replicated
+        }
         // The archive's own copy does not match its manifest: local damage, which the server
         // rightly refused.
         Err(S3Error::BadDigest { .. }) if read != o.sha256 && !damage => Finding::LocalDamage {
