@@ -53,6 +53,10 @@ pcm.capstan_monitor {
 ALSA
 mkfifo "$work/monitor.fifo"
 export XDG_CONFIG_HOME="$work/xdg" CAPSTAN_TEST_OUTFILE="$work/monitor.fifo" E2E_MONITOR="$work/monitor.fifo"
+# A replica for the archive view's audit: the test starts a SeaweedFS server (weed, installed by
+# setup.sh) on loopback with these test credentials, which the app reads as any AWS client does.
+export AWS_ACCESS_KEY_ID=e2e-key AWS_SECRET_ACCESS_KEY=e2e-secret
+export E2E_WEED="$(command -v weed)"
 # The capturing thread stalls once, 5 s long, 6.5 s into a take: longer than the ring holds, so
 # the second take (17 s; the first stops at 5 s) loses samples, and the app must say so as it
 # happens and in the review.

@@ -21,6 +21,7 @@ const COMMANDS: &[&str] = &[
     "play",
     "play_listen",
     "stop_playback",
+    "audit_replicas",
 ];
 
 fn main() {

@@ -74,6 +74,9 @@ struct StationInfo {
     field_order: &'static [&'static str],
     /// Output devices to listen on (the host's default first, as `default`).
     outputs: Vec<DeviceInfo>,
+    /// The archive's replicas (`capstan replica add`), or why they could not be read.
+    replicas: Vec<capstan::replica::ReplicaSettings>,
+    replicas_error: Option<String>,
 }
 
 #[tauri::command]
@@ -84,6 +87,9 @@ async fn station(st: State<'_, Station>) -> Answer<StationInfo> {
 
 fn station_info(archive: PathBuf) -> Answer<StationInfo> {
     let profiles = capstan::profile::shipped_summaries()?;
+    let settings = capstan::archive::settings::read(&Archive::new(&archive));
+    let replicas_error = settings.as_ref().err().map(ToString::to_string);
+    let replicas = settings.map(|s| s.replicas).unwrap_or_default();
     let mut devices = vec![DeviceInfo {
         name: DEMO_DEVICE.into(),
         description: "Demo tape (built in: 96 kHz stereo, line-up tone, programme, defects)".into(),
@@ -119,6 +125,8 @@ fn station_info(archive: PathBuf) -> Answer<StationInfo> {
                 }),
         )
         .collect(),
+        replicas,
+        replicas_error,
     })
 }
 
@@ -511,6 +519,33 @@ async fn stop_playback(st: State<'_, Station>) -> Answer<()> {
     blocking(move || listen::stop(&slot)).await
 }
 
+/// Audits every replica against the archive, file by file (the archive's files read, the
+/// replicas' by their stored checksums), as `capstan audit` does; one at a time, with the
+/// verifications.
+#[tauri::command]
+async fn audit_replicas(st: State<'_, Station>) -> Answer<capstan::replica::heal::AuditReport> {
+    let turn = VerifyTurn::take(&st.verifying)?;
+    let archive = st.archive.clone();
+    blocking(move || {
+        let _turn = turn;
+        let replica = |e: capstan::replica::ReplicaError| Failure::new("replica", e.to_string());
+        let stores = capstan::replica::chosen(&archive, None)
+            .map_err(replica)?
+            .iter()
+            .map(|r| Ok((r.name.clone(), capstan::replica::open(r).map_err(replica)?)))
+            .collect::<Answer<Vec<_>>>()?;
+        if stores.is_empty() {
+            return Err(Failure::new(
+                "no_replica",
+                "the archive has no replica: `capstan replica add` names one",
+            ));
+        }
+        let (objects, _) = capstan::replica::archive_objects(&archive).map_err(replica)?;
+        capstan::replica::heal::audit(&archive, &objects, &stores, 16).map_err(replica)
+    })
+    .await?
+}
+
 /// Clears the station's "verifying" flag when a verification ends, however it ends.
 struct VerifyTurn(Arc<AtomicBool>);
 
@@ -655,6 +690,7 @@ fn main() {
             play,
             play_listen,
             stop_playback,
+            audit_replicas,
         ])
         .run(tauri::generate_context!())
         .expect("the app's window could not be opened");

@@ -44,7 +44,7 @@ pub fn local_sha256(path: &Path) -> std::io::Result<Option<[u8; 32]>> {
 }
 
 /// One file on which the copies disagree.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Disagreement {
     /// `collection/id/path`
     pub path: String,
@@ -55,7 +55,7 @@ pub struct Disagreement {
 }
 
 /// What `audit` found.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, ts_rs::TS)]
 pub struct AuditReport {
     pub files: usize,
     pub disagreements: Vec<Disagreement>,

@@ -36,7 +36,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A replica as the archive's settings name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicaSettings {
     pub name: String,
@@ -303,7 +303,7 @@ pub fn archive_objects(archive: &Archive) -> Result<(Vec<Expected>, Vec<String>)
 }
 
 /// What happened to one file on one replica.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case", tag = "finding")]
 pub enum Finding {
     /// Sent, and accepted by the server against its SHA-256.
@@ -400,7 +400,7 @@ pub(crate) fn hex32(hex: &str) -> Option<[u8; 32]> {
 }
 
 /// One line of a replication or audit report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct FileReport {
     pub replica: String,
     /// `collection/id/path` (below the replica's prefix).
@@ -410,7 +410,7 @@ pub struct FileReport {
 }
 
 /// A run over one replica: its files, and what it cost.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, ts_rs::TS)]
 pub struct RunReport {
     pub files: Vec<FileReport>,
     pub requests: u64,

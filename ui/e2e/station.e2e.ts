@@ -18,7 +18,8 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
 import fs from "node:fs";
 import path from "node:path";
 import { Session, sleep, waitForDriver } from "./webdriver.js";
@@ -101,6 +102,66 @@ class Monitor {
   }
 }
 
+/** A SeaweedFS S3 server on free loopback ports, as the archive's replica `offsite`. */
+class Weed {
+  child: ChildProcess | null = null;
+  ports: number[] = [];
+  readonly dir = fs.mkdtempSync(path.join(process.env["E2E_WORK"] ?? "/tmp", "weed-"));
+
+  async start(): Promise<void> {
+    for (let i = 0; i < 11; i++) {
+      this.ports.push(
+        await new Promise<number>((done) => {
+          const srv = net.createServer();
+          srv.listen(0, "127.0.0.1", () => {
+            const port = (srv.address() as net.AddressInfo).port;
+            srv.close(() => done(port));
+          });
+        }),
+      );
+    }
+    const p = this.ports;
+    fs.writeFileSync(
+      path.join(this.dir, "s3.json"),
+      JSON.stringify({ identities: [{ name: "e2e", credentials: [{ accessKey: env("AWS_ACCESS_KEY_ID"), secretKey: env("AWS_SECRET_ACCESS_KEY") }], actions: ["Admin", "Read", "List", "Tagging", "Write"] }] }),
+    );
+    fs.mkdirSync(path.join(this.dir, "d"));
+    const flags = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc", "metricsPort"];
+    this.child = spawn(
+      env("E2E_WEED"),
+      ["mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", `-dir=${path.join(this.dir, "d")}`, "-bucket=copies", `-s3.config=${path.join(this.dir, "s3.json")}`]
+        .concat(flags.map((f, i) => `-${f}=${p[i]}`))
+        .concat(["-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"]),
+      { stdio: "ignore" },
+    );
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const up = await Promise.all([this.s3(), this.filer() + "/buckets/"].map((u) => fetch(u).then(() => true, () => false)));
+      if (up.every(Boolean)) return;
+      if (Date.now() > until) throw new Error("weed mini did not start");
+      await sleep(200);
+    }
+  }
+
+  s3(): string {
+    return `http://127.0.0.1:${this.ports[6]}`;
+  }
+
+  filer(): string {
+    return `http://127.0.0.1:${this.ports[4]}`;
+  }
+
+  stop(): void {
+    this.child?.kill("SIGKILL");
+    const tmp = process.env["TMPDIR"] ?? "/tmp";
+    for (const f of fs.readdirSync(tmp)) {
+      if (f.startsWith("seaweedfs-") && this.ports.some((p) => f.endsWith(`-${p}.sock`))) fs.rmSync(path.join(tmp, f), { force: true });
+    }
+  }
+}
+
+const weed = new Weed();
+
 /** 96 kHz stereo, S24_LE in 4 bytes: the demo tape's profiles. */
 const monitor = new Monitor(env("E2E_MONITOR"), 96_000 * 2 * 4);
 
@@ -151,6 +212,8 @@ async function interruptedTake(id: string): Promise<void> {
 
 before(async () => {
   monitor.start();
+  await weed.start();
+  execFileSync(CLI, ["replica", "add", "offsite", "s3://copies/e2e", "--endpoint", weed.s3(), "--path-style", "--archive", ARCHIVE], { stdio: "pipe" });
   await interruptedTake(CRASHED_ID);
   await waitForDriver(DRIVER);
   // tauri-driver starts the app through WebKitWebDriver.
@@ -161,6 +224,7 @@ before(async () => {
 after(async () => {
   await s?.delete();
   await monitor.close();
+  weed.stop();
 });
 
 /** Fails if the page shows an error anywhere (footer, body flag, any visible .error). */
@@ -458,6 +522,31 @@ test("verify from the app passes and is recorded", async () => {
   );
   await assertNoError("after verification");
   await screenshot("archive");
+});
+
+test("the archive is replicated; the app audits its replica and names what it lost", async () => {
+  execFileSync(CLI, ["replicate", "--archive", ARCHIVE], { stdio: "pipe" });
+  assert.equal(await (await s.find("#audit-replicas")).displayed(), true, "the audit is offered: the archive has a replica");
+  const verdict = async () => {
+    await (await s.find("#audit-replicas")).click();
+    await s.until("the audit's verdict", async () => (await (await s.find("#replicas-status")).attribute("data-state")) === "done", 60_000);
+    return (await s.find("#audit-verdict")).text();
+  };
+  assert.equal(await verdict(), "AGREE");
+  // The item's detail says when it was replicated and audited.
+  await s.until("the item's replica state", async () => {
+    const t = await s.execute<string>(`return document.getElementById("item-replicas")?.textContent ?? ""`);
+    return /offsite/.test(t) && /replicated /.test(t) && /audited .*pass/.test(t);
+  }, 15_000);
+  // The replica's copy of the master lost out of band: the audit names it, and which copy agrees.
+  const lost = `e2e/default/${ITEM_ID}/data/${ITEM_ID}_pm.flac`;
+  const gone = await fetch(`${weed.filer()}/buckets/copies/${lost}`, { method: "DELETE" });
+  assert.ok(gone.ok, `delete: ${gone.status}`);
+  assert.equal(await verdict(), "DISAGREE");
+  const found = await (await s.find("#replicas-status")).text();
+  assert.match(found, new RegExp(`default/${ITEM_ID}/data/${ITEM_ID}_pm\\.flac — agree with the manifest: local; disagree: offsite \\(missing\\)`));
+  await assertNoError("replica audit");
+  execFileSync(CLI, ["replicate", "--archive", ARCHIVE], { stdio: "pipe" });
 });
 
 test("a second take, with an access copy, is reviewed and discarded: nothing of it stays", async () => {

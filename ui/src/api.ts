@@ -8,6 +8,7 @@ import type { AccessCopyReport } from "./bindings/AccessCopyReport";
 import type { Approved } from "./bindings/Approved";
 import type { ArchiveEvent } from "./bindings/ArchiveEvent";
 import type { ArchiveReport } from "./bindings/ArchiveReport";
+import type { AuditReport } from "./bindings/AuditReport";
 import type { BagOutcome } from "./bindings/BagOutcome";
 import type { CaptureMsg } from "./bindings/CaptureMsg";
 import type { CaptureReport } from "./bindings/CaptureReport";
@@ -32,6 +33,7 @@ import type { Problem } from "./bindings/Problem";
 import type { ProfileInfo } from "./bindings/ProfileInfo";
 import type { QcReport } from "./bindings/QcReport";
 import type { RecoveredTake } from "./bindings/RecoveredTake";
+import type { ReplicaSettings } from "./bindings/ReplicaSettings";
 import type { SourceReport } from "./bindings/SourceReport";
 import type { StationInfo } from "./bindings/StationInfo";
 import type { TakeReport } from "./bindings/TakeReport";
@@ -46,6 +48,7 @@ export type {
   Approved,
   ArchiveEvent,
   ArchiveReport,
+  AuditReport,
   BagOutcome,
   CaptureMsg,
   CaptureReport,
@@ -70,6 +73,7 @@ export type {
   ProfileInfo,
   QcReport,
   RecoveredTake,
+  ReplicaSettings,
   SourceReport,
   StationInfo,
   TakeReport,
@@ -144,4 +148,5 @@ export const api = {
   ) => call<Playing>("play", { what, events: channel(on) }),
   playListen: (listen: Listen) => call<void>("play_listen", { listen }),
   stopPlayback: () => call<void>("stop_playback"),
+  auditReplicas: () => call<AuditReport>("audit_replicas"),
 };

@@ -1,7 +1,7 @@
 // The archive view: its health at a glance, verify now (with progress), the watcher's state,
 // the items with their fixity status and last verification, an item's detail, the event log.
 
-import { api, type ArchiveEvent, type ArchiveReport, type Failure, type ItemSummary, type ItemView, type VerifyReport, type WatchMsg } from "./api.js";
+import { api, type ArchiveEvent, type ArchiveReport, type AuditReport, type Failure, type ItemSummary, type ItemView, type ReplicaSettings, type VerifyReport, type WatchMsg } from "./api.js";
 import { byId, el, facts, fill, setText } from "./dom.js";
 import { bytes, dateTime, db, duration } from "./format.js";
 import { Lanes } from "./lanes.js";
@@ -25,6 +25,7 @@ export class ArchiveView {
   private readonly legendBox = el("div", { class: "legend-row" });
   private readonly overviewNote = el("p", { class: "note", id: "item-overview-source" });
   private lanes: Lanes | null = null;
+  private replicas: ReplicaSettings[] = [];
   /** Plays the selected item's masters (and access copy) from the archive. */
   transport: Transport | null = null;
   private overviewKey = "";
@@ -38,6 +39,7 @@ export class ArchiveView {
     this.lanes = new Lanes(this.laneBox, this.legendBox);
     this.transport = new Transport(this.lanes, "item", this.onError);
     byId("verify-all").addEventListener("click", () => void this.verify(null));
+    byId("audit-replicas").addEventListener("click", () => void this.auditReplicas());
     byId("watcher-toggle").addEventListener("click", () => void this.toggleWatcher());
     byId("items").addEventListener("click", (e) => {
       const row = (e.target as HTMLElement).closest<HTMLElement>("tr[data-item]");
@@ -242,6 +244,8 @@ export class ArchiveView {
       take ? this.legendBox : null,
       take ? this.transport?.box : null,
       take ? this.overviewNote : null,
+      this.replicas.length ? el("h4", {}, "Replicas") : null,
+      this.replicas.length ? replicaFacts(this.replicaState(v)) : null,
       el("h4", {}, "Files"),
       el(
         "table",
@@ -295,6 +299,75 @@ export class ArchiveView {
         ),
       ),
     );
+  }
+
+  /** The archive's replicas: the audit button is offered when there are any. */
+  setReplicas(replicas: ReplicaSettings[], error: string | null): void {
+    this.replicas = replicas;
+    byId("audit-replicas").hidden = replicas.length === 0;
+    if (error) {
+      const s = byId("replicas-status");
+      s.className = "error";
+      s.textContent = `The replicas could not be read: ${error}`;
+    }
+  }
+
+  /** Audits every replica (no audio downloaded) and the archive's own files, file by file. */
+  async auditReplicas(): Promise<void> {
+    if (this.verifying) return;
+    this.verifying = true;
+    const button = byId<HTMLButtonElement>("audit-replicas");
+    const status = byId("replicas-status");
+    button.disabled = true;
+    status.className = "note";
+    status.dataset["state"] = "running";
+    status.textContent = `Auditing ${this.replicas.map((r) => r.name).join(", ")}…`;
+    try {
+      const r: AuditReport = await api.auditReplicas();
+      const requests = r.replicas.reduce((n, [, run]) => n + run.requests, 0);
+      const received = r.replicas.reduce((n, [, run]) => n + run.bytes_received, 0);
+      const verdict = r.unreachable.length ? "UNREACHABLE" : r.disagreements.length ? "DISAGREE" : "AGREE";
+      fill(
+        status,
+        el("strong", { id: "audit-verdict", class: verdict === "AGREE" ? "pass" : "fail" }, verdict),
+        ` ${r.files} file(s) in the archive and ${r.replicas.length} replica(s): ${r.disagreements.length} disagreement(s); ${requests} request(s), ${bytes(received)} received (no audio).`,
+        ...r.unreachable.map(([name, why]) => el("div", { class: "error" }, `${name} is unreachable: ${why}`)),
+        ...r.disagreements
+          .slice(0, 20)
+          .map((d) =>
+            el(
+              "div",
+              { class: "disagreement" },
+              el("span", { class: "mono" }, d.path),
+              ` — agree with the manifest: ${d.agree.join(", ") || "none"}; disagree: ${d.disagree.map(([c, why]) => `${c} (${why})`).join(", ")}`,
+            ),
+          ),
+      );
+      status.dataset["state"] = "done";
+      await this.refresh();
+    } catch (e) {
+      status.textContent = "";
+      delete status.dataset["state"];
+      this.onError("replicas", e as Failure);
+    } finally {
+      this.verifying = false;
+      button.disabled = false;
+    }
+  }
+
+  /** Each replica's last replication and audit of an item, from its history. */
+  private replicaState(v: ItemView): [string, string][] {
+    return this.replicas.map((r): [string, string] => {
+      const last = (t: string, prefix: string) =>
+        v.history.filter((e) => e.event_type === t && e.detail.startsWith(prefix)).at(-1);
+      const sent = last("replication", `copied to replica ${r.name} (`);
+      const audit = last("fixity check", `replica ${r.name} (`);
+      const words = [
+        sent ? `replicated ${dateTime(sent.date_time)}` : "not replicated yet",
+        audit ? `audited ${dateTime(audit.date_time)}: ${audit.outcome}` : "never audited",
+      ];
+      return [r.name, words.join(" · ")];
+    });
   }
 
   /** Verifies the archive (item null) or one item, with progress; shows the verdict. */
@@ -404,4 +477,10 @@ export class ArchiveView {
     toggle.textContent = state === "running" ? "Stop watching" : "Start watching";
     toggle.disabled = state === "starting" || state === "stopping";
   }
+}
+
+function replicaFacts(rows: [string, string][]): HTMLElement {
+  const dl = el("dl", { class: "facts", id: "item-replicas" });
+  facts(dl, rows);
+  return dl;
 }

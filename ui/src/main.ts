@@ -169,6 +169,7 @@ async function main(): Promise<void> {
     setText("agent", station.agent);
     capture.init(station);
     setOutputs(station.outputs);
+    archive.setReplicas(station.replicas, station.replicas_error);
     badge(capture.state);
     review.init();
     archive.init();
