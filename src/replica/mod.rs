@@ -407,6 +407,11 @@ pub struct FileReport {
     pub path: String,
     #[serde(flatten)]
     pub finding: Finding,
+    /// What the store holds to prove it by (an audit's HEAD): `sha256:<hex>`, or for an object
+    /// sent in parts `crc64nvme:<hex> sha256:<hex>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub stored: Option<String>,
 }
 
 /// A run over one replica: its files, and what it cost.
@@ -481,6 +486,46 @@ fn pool(name: &str, jobs: usize) -> Result<rayon::ThreadPool, ReplicaError> {
         })
 }
 
+/// What a HEAD proves of an object against the manifest: its stored SHA-256; or, for an
+/// object sent in parts, the full-object CRC64NVME the server proved on arrival together with
+/// the SHA-256 Capstan proved the same read by (`x-amz-meta-capstan-sha256`). Nothing else
+/// counts: an object without either is `unproven`, never taken as present.
+fn judge(h: &s3::Head, o: &Expected) -> Finding {
+    let size_ok = o.size.is_none_or(|s| s == h.size);
+    let sizes = || {
+        o.size
+            .map_or(String::new(), |s| format!(" ({s} bytes here)"))
+    };
+    match (h.sha256, h.crc64nvme, h.sent_sha256) {
+        (Some(d), _, _) if d == o.sha256 && size_ok => Finding::Present,
+        (Some(d), _, _) => Finding::Different {
+            detail: format!(
+                "{} bytes with SHA-256 {}; the manifest says {}{}; left as it is",
+                h.size,
+                s3::hex(&d),
+                s3::hex(&o.sha256),
+                sizes()
+            ),
+        },
+        (None, Some(_), Some(d)) if d == o.sha256 && size_ok => Finding::Present,
+        (None, Some(_), Some(d)) => Finding::Different {
+            detail: format!(
+                "{} bytes sent in parts as SHA-256 {}; the manifest says {}{}; left as it is",
+                h.size,
+                s3::hex(&d),
+                s3::hex(&o.sha256),
+                sizes()
+            ),
+        },
+        _ => Finding::Unproven {
+            detail: format!(
+                "{} bytes with no stored SHA-256 (nor a full-object CRC64NVME of a proved upload) to prove them by; left as it is",
+                h.size
+            ),
+        },
+    }
+}
+
 /// Why one file's replication stopped the run.
 enum Stop {
     /// The store could not be asked: the run ends, resumable.
@@ -514,24 +559,7 @@ fn replicate_one(
         Ok(found) => found,
     };
     if let Some(h) = found {
-        let finding = match h.sha256 {
-            Some(d) if d == o.sha256 && h.size == size => Finding::Present,
-            Some(d) => Finding::Different {
-                detail: format!(
-                    "the replica holds {} bytes with SHA-256 {}, the archive {size} bytes with {}; left as it is",
-                    h.size,
-                    s3::hex(&d),
-                    s3::hex(&o.sha256)
-                ),
-            },
-            None => Finding::Unproven {
-                detail: format!(
-                    "the replica holds {} bytes with no SHA-256 to prove them by; left as it is",
-                    h.size
-                ),
-            },
-        };
-        return Ok((finding, 0));
+        return Ok((judge(&h, o), 0));
     }
     let f = std::fs::File::open(local).map_err(|source| {
         Stop::Local(ReplicaError::Io {
@@ -540,6 +568,9 @@ fn replicate_one(
         })
     })?;
     let damage = corrupt.is_some_and(|c| o.rel().ends_with(c));
+    if size > multipart_part_bytes() {
+        return replicate_in_parts(store, o, &key, Corrupting(f, damage), size, damage);
+    }
     let mut reader = Hashing {
         inner: Corrupting(f, damage),
         hasher: Sha256::new(),
@@ -579,6 +610,109 @@ fn replicate_one(
     Ok((finding, reader.read))
 }
 
+/// The size of a multipart upload's parts, and the size above which a file goes in parts:
+/// 64 MiB, or `CAPSTAN_MULTIPART_PART_BYTES` (at least S3's 5 MiB).
+fn multipart_part_bytes() -> u64 {
+    std::env::var("CAPSTAN_MULTIPART_PART_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64 << 20u64)
+        .max(5 << 20)
+}
+
+/// CRC64NVME (the full-object checksum S3 keeps for multipart uploads).
+pub const CRC64NVME: crc::Crc<u64, crc::Table<16>> =
+    crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_NVME);
+
+/// A large file in parts, read once: the SHA-256 and CRC64NVME of the whole, and the CRC64NVME
+/// of each part, computed in the same read. The upload is completed only when the SHA-256
+/// equals the manifest's; the server then proves the whole object's CRC64NVME against what it
+/// received, and keeps it (and the SHA-256 as `x-amz-meta-capstan-sha256`) for audits.
+fn replicate_in_parts(
+    store: &Store,
+    o: &Expected,
+    key: &str,
+    mut reader: impl Read,
+    size: u64,
+    damage: bool,
+) -> Result<(Finding, u64), Stop> {
+    let unreachable = |e: S3Error| Stop::Unreachable(e.to_string());
+    let id = store.start_multipart(key, &o.sha256).map_err(unreachable)?;
+    let part_bytes = multipart_part_bytes() as usize;
+    let mut buf = vec![0u8; part_bytes];
+    let mut sha = Sha256::new();
+    let mut whole = CRC64NVME.digest();
+    let mut parts = Vec::new();
+    let mut sent = 0u64;
+    let outcome = (|| {
+        loop {
+            let mut n = 0;
+            while n < part_bytes {
+                let got = reader.read(&mut buf[n..]).map_err(|source| {
+                    Stop::Local(ReplicaError::Io {
+                        path: o.local.clone().unwrap_or_default(),
+                        source,
+                    })
+                })?;
+                if got == 0 {
+                    break;
+                }
+                n += got;
+            }
+            if n == 0 {
+                break;
+            }
+            let part = &buf[..n];
+            sha.update(part);
+            whole.update(part);
+            let crc = CRC64NVME.checksum(part);
+            let number = parts.len() as u32 + 1;
+            let etag = store
+                .put_part(key, &id, number, part, crc)
+                .map_err(unreachable)?;
+            parts.push((number, etag, crc));
+            sent += n as u64;
+        }
+        Ok(())
+    })();
+    let abort = |finding: Finding| {
+        let _ = store.abort_multipart(key, &id);
+        Ok((finding, sent))
+    };
+    if let Err(stop) = outcome {
+        let _ = store.abort_multipart(key, &id);
+        return Err(stop);
+    }
+    let read: [u8; 32] = sha.finalize().into();
+    if sent != size || read != o.sha256 {
+        return abort(match damage {
+            true => Finding::Different {
+                detail: "the bytes read do not match the manifest's SHA-256: the upload was abandoned, nothing stored".into(),
+            },
+            false => Finding::LocalDamage {
+                detail: format!(
+                    "the archive's file has SHA-256 {}, its manifest {}: not replicated (run `capstan verify`)",
+                    s3::hex(&read),
+                    s3::hex(&o.sha256)
+                ),
+            },
+        });
+    }
+    match store.complete_multipart(key, &id, &parts, whole.finalize()) {
+        Ok(()) => {
+            pause_for_tests();
+            Ok((Finding::Replicated, sent))
+        }
+        Err(e) if e.unreachable() => {
+            let _ = store.abort_multipart(key, &id);
+            Err(Stop::Unreachable(e.to_string()))
+        }
+        Err(e) => abort(Finding::Different {
+            detail: e.to_string(),
+        }),
+    }
+}
+
 /// Pushes every file of `objects` that `store` lacks, `jobs` bags at a time (each bag's files
 /// in their order: payload, tag files, tag manifest last), recording a `replication` event per
 /// file sent; stops at the first sign the store cannot be asked.
@@ -613,6 +747,7 @@ pub fn replicate(
                             replica: name.to_string(),
                             path: o.rel(),
                             finding: finding.clone(),
+                            stored: None,
                         });
                     }
                     out.push((at, r));
@@ -657,6 +792,7 @@ pub fn replicate(
                     replica: name.to_string(),
                     path: o.rel(),
                     finding,
+                    stored: None,
                 });
             }
             Err(Stop::Unreachable(why)) => {
@@ -718,37 +854,29 @@ pub fn audit(
     });
     for (o, head) in objects.iter().zip(heads) {
         let rel = o.rel();
-        let finding = {
-            match head {
-                Err(e) => {
-                    report.unreachable.get_or_insert(e.to_string());
-                    continue;
-                }
-                Ok(None) => Finding::Missing,
-                Ok(Some(h)) => match h.sha256 {
-                    Some(d) if d == o.sha256 && o.size.is_none_or(|s| s == h.size) => {
-                        Finding::Present
+        let (finding, stored) = match head {
+            Err(e) => {
+                report.unreachable.get_or_insert(e.to_string());
+                continue;
+            }
+            Ok(None) => (Finding::Missing, None),
+            Ok(Some(h)) => {
+                let stored = match (h.sha256, h.crc64nvme, h.sent_sha256) {
+                    (Some(d), _, _) => Some(format!("sha256:{}", s3::hex(&d))),
+                    (None, Some(c), Some(d)) => {
+                        Some(format!("crc64nvme:{c:016x} sha256:{}", s3::hex(&d)))
                     }
-                    Some(d) => Finding::Different {
-                        detail: format!(
-                            "{} bytes with SHA-256 {}; the manifest says {}{}",
-                            h.size,
-                            s3::hex(&d),
-                            s3::hex(&o.sha256),
-                            o.size
-                                .map_or(String::new(), |s| format!(" ({s} bytes here)"))
-                        ),
-                    },
-                    None => Finding::Unproven {
-                        detail: format!("{} bytes with no stored SHA-256", h.size),
-                    },
-                },
+                    (None, Some(c), None) => Some(format!("crc64nvme:{c:016x}")),
+                    _ => None,
+                };
+                (judge(&h, o), stored)
             }
         };
         report.files.push(FileReport {
             replica: name.to_string(),
             path: rel,
             finding,
+            stored,
         });
     }
     if report.unreachable.is_none() {
@@ -757,6 +885,7 @@ pub fn audit(
                 replica: name.to_string(),
                 path: k.clone(),
                 finding: Finding::Unexpected,
+                stored: None,
             });
         }
     }

@@ -182,6 +182,11 @@ pub struct Head {
     pub size: u64,
     /// The stored SHA-256 (none if it was stored without one, or as a composite of parts).
     pub sha256: Option<[u8; 32]>,
+    /// The stored full-object CRC64NVME (a multipart upload's), if any.
+    pub crc64nvme: Option<u64>,
+    /// `x-amz-meta-capstan-sha256`: the SHA-256 Capstan proved the bytes by as it sent them
+    /// in parts (the server proves the CRC64NVME of the same read).
+    pub sent_sha256: Option<[u8; 32]>,
 }
 
 /// A store, and what has been spent on it.
@@ -606,7 +611,20 @@ impl Store {
                     .filter(|v| !v.contains('-'))
                     .and_then(unbase64)
                     .and_then(|b| <[u8; 32]>::try_from(b).ok());
-                Ok(Some(Head { size, sha256 }))
+                let crc64nvme = a
+                    .header("x-amz-checksum-crc64nvme")
+                    .and_then(unbase64)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes);
+                let sent_sha256 = a
+                    .header("x-amz-meta-capstan-sha256")
+                    .and_then(|h| super::hex32(h.trim()));
+                Ok(Some(Head {
+                    size,
+                    sha256,
+                    crc64nvme,
+                    sent_sha256,
+                }))
             }
             404 => Ok(None),
             _ => Err(self.refused(what, &a)),
@@ -628,6 +646,138 @@ impl Store {
         )?;
         match a.status {
             200 => Ok(()),
+            _ => Err(self.refused(what, &a)),
+        }
+    }
+
+    /// Starts a multipart upload whose object will carry a full-object CRC64NVME; its id.
+    pub fn start_multipart(&self, key: &str, sha256: &[u8; 32]) -> Result<String, S3Error> {
+        let what = self.what("POST (start multipart)", key);
+        let a = self.request(
+            &what,
+            "POST",
+            Some(key),
+            &[("uploads".into(), String::new())],
+            &[
+                ("x-amz-checksum-algorithm".into(), "CRC64NVME".into()),
+                ("x-amz-checksum-type".into(), "FULL_OBJECT".into()),
+                ("x-amz-meta-capstan-sha256".into(), hex(sha256)),
+            ],
+            EMPTY_SHA256,
+            None,
+            None,
+        )?;
+        if a.status != 200 {
+            return Err(self.refused(what, &a));
+        }
+        xml_all(&String::from_utf8_lossy(&a.body), "UploadId")
+            .into_iter()
+            .next()
+            .ok_or_else(|| S3Error::Server {
+                what,
+                status: 200,
+                detail: "no UploadId in the answer".into(),
+            })
+    }
+
+    /// Sends part `number` (from 1) of upload `id`: `part` with its CRC64NVME; its ETag.
+    pub fn put_part(
+        &self,
+        key: &str,
+        id: &str,
+        number: u32,
+        part: &[u8],
+        crc: u64,
+    ) -> Result<String, S3Error> {
+        let what = self.what(&format!("PUT (part {number})"), key);
+        let sha: [u8; 32] = Sha256::digest(part).into();
+        let a = self.request(
+            &what,
+            "PUT",
+            Some(key),
+            &[
+                ("partNumber".into(), number.to_string()),
+                ("uploadId".into(), id.to_string()),
+            ],
+            &[(
+                "x-amz-checksum-crc64nvme".into(),
+                base64(&crc.to_be_bytes()),
+            )],
+            &hex(&sha),
+            Some(Upload {
+                len: part.len() as u64,
+                reader: &mut &part[..],
+            }),
+            None,
+        )?;
+        match a.status {
+            200 => Ok(a.header("etag").unwrap_or_default().to_string()),
+            _ => Err(self.refused(what, &a)),
+        }
+    }
+
+    /// Completes upload `id` from its parts (number, ETag, CRC64NVME); the server checks the
+    /// whole object's CRC64NVME, `crc`, against what it received.
+    pub fn complete_multipart(
+        &self,
+        key: &str,
+        id: &str,
+        parts: &[(u32, String, u64)],
+        crc: u64,
+    ) -> Result<(), S3Error> {
+        let what = self.what("POST (complete multipart)", key);
+        let mut xml = String::from("<CompleteMultipartUpload>");
+        for (n, etag, c) in parts {
+            xml.push_str(&format!(
+                "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag><ChecksumCRC64NVME>{}</ChecksumCRC64NVME></Part>",
+                etag.replace('&', "&amp;").replace('<', "&lt;"),
+                base64(&c.to_be_bytes())
+            ));
+        }
+        xml.push_str("</CompleteMultipartUpload>");
+        let sha: [u8; 32] = Sha256::digest(xml.as_bytes()).into();
+        let a = self.request(
+            &what,
+            "POST",
+            Some(key),
+            &[("uploadId".into(), id.to_string())],
+            &[
+                (
+                    "x-amz-checksum-crc64nvme".into(),
+                    base64(&crc.to_be_bytes()),
+                ),
+                ("x-amz-checksum-type".into(), "FULL_OBJECT".into()),
+            ],
+            &hex(&sha),
+            Some(Upload {
+                len: xml.len() as u64,
+                reader: &mut xml.as_bytes(),
+            }),
+            None,
+        )?;
+        // S3 may answer 200 with an error in the body.
+        let text = String::from_utf8_lossy(&a.body);
+        match a.status {
+            200 if !text.contains("<Error>") => Ok(()),
+            _ => Err(self.refused(what, &a)),
+        }
+    }
+
+    /// Abandons upload `id` (its parts are dropped by the server).
+    pub fn abort_multipart(&self, key: &str, id: &str) -> Result<(), S3Error> {
+        let what = self.what("DELETE (abort multipart)", key);
+        let a = self.request(
+            &what,
+            "DELETE",
+            Some(key),
+            &[("uploadId".into(), id.to_string())],
+            &[],
+            EMPTY_SHA256,
+            None,
+            None,
+        )?;
+        match a.status {
+            200 | 204 | 404 => Ok(()),
             _ => Err(self.refused(what, &a)),
         }
     }

@@ -7,4 +7,9 @@ export type FileReport = { replica: string,
 /**
  * `collection/id/path` (below the replica's prefix).
  */
-path: string, } & ({ "finding": "replicated" } | { "finding": "present" } | { "finding": "missing" } | { "finding": "different", detail: string, } | { "finding": "unproven", detail: string, } | { "finding": "unexpected" } | { "finding": "local_damage", detail: string, } | { "finding": "unreachable", detail: string, });
+path: string, 
+/**
+ * What the store holds to prove it by (an audit's HEAD): `sha256:<hex>`, or for an object
+ * sent in parts `crc64nvme:<hex> sha256:<hex>`.
+ */
+stored?: string, } & ({ "finding": "replicated" } | { "finding": "present" } | { "finding": "missing" } | { "finding": "different", detail: string, } | { "finding": "unproven", detail: string, } | { "finding": "unexpected" } | { "finding": "local_damage", detail: string, } | { "finding": "unreachable", detail: string, });
