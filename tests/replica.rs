@@ -705,15 +705,21 @@ fn a_server_stopped_mid_replication_is_resumed_without_duplicates() {
     let mut weed = Weed::start(&tmp.path().join("s3"));
     add_replica(&archive, "offsite", &weed, "p");
     // One file at a time; the run pauses after its fifth file, and the server goes then.
+    let mark = tmp.path().join("paused");
     let child = cap()
         .env("CAPSTAN_TEST_PAUSE_AFTER_PUTS", "5")
+        .env("CAPSTAN_TEST_PAUSE_MARK", &mark)
         .args(["replicate", "--jobs", "1", "--json", "--archive"])
         .arg(&archive)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    let until = Instant::now() + Duration::from_secs(60);
+    while !mark.exists() {
+        assert!(Instant::now() < until, "the replication never paused");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     weed.stop();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

@@ -446,8 +446,9 @@ impl<R: Read> Read for Hashing<R> {
 /// server refuses a body that does not match its checksum.
 const CORRUPT_ENV: &str = "CAPSTAN_TEST_CORRUPT_UPLOAD";
 
-/// Test hook: after this many files sent, the run pauses for three seconds once, so that a
-/// test can stop the server in the middle of a replication.
+/// Test hook: after this many files sent, the run writes the file named by
+/// `CAPSTAN_TEST_PAUSE_MARK` and pauses for five seconds, once, so that a test can stop the
+/// server in the middle of a replication.
 const PAUSE_ENV: &str = "CAPSTAN_TEST_PAUSE_AFTER_PUTS";
 
 static PUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -458,7 +459,10 @@ fn pause_for_tests() {
         .ok()
         .and_then(|v| v.parse::<u64>().ok());
     if at == Some(sent) {
-        std::thread::sleep(std::time::Duration::from_secs(3));
+        if let Some(mark) = std::env::var_os("CAPSTAN_TEST_PAUSE_MARK") {
+            let _ = std::fs::write(mark, b"paused\n");
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5));
     }
 }
 
