@@ -109,40 +109,28 @@ fn a_master_plays_bit_exact_from_a_seek_point_and_ab_and_difference_are_what_the
     assert_eq!(frames, master.len() / ch - from);
     assert!(got[..frames * ch] == master[from * ch..], "master differs");
     assert!(got[frames * ch..].iter().all(|&v| v == 0));
-    // The access copy, from the same point.
-    let (got, frames) = play(
-        tmp.path(),
-        &[
-            m.to_str().unwrap(),
+    // With the access copy: what is heard, and the difference's gain in dB.
+    let (ms, cs) = (m.to_str().unwrap(), c.to_str().unwrap());
+    let with_copy = |listen: &str, gain: &str| {
+        let args = [
+            ms,
             "--copy",
-            c.to_str().unwrap(),
+            cs,
             "--listen",
-            "copy",
+            listen,
+            "--difference-gain-db",
+            gain,
             "--from",
             "0.75",
-        ],
-        bits,
-        ch,
-    );
+        ];
+        play(tmp.path(), &args, bits, ch)
+    };
+    // The access copy, from the same point.
+    let (got, frames) = with_copy("copy", "0");
     assert!(got[..frames * ch] == copy[from * ch..], "copy differs");
     // What the restoration removed: master − copy, at 0 dB and gained by 24 dB (×16, clamped).
     for (gain, shift) in [("0", 0), ("24", 4)] {
-        let (got, frames) = play(
-            tmp.path(),
-            &[
-                m.to_str().unwrap(),
-                "--copy",
-                c.to_str().unwrap(),
-                "--listen",
-                "difference",
-                "--difference-gain-db",
-                gain,
-                "--from",
-                "0.75",
-            ],
-            bits,
-            ch,
-        );
+        let (got, frames) = with_copy("difference", gain);
         let want: Vec<i32> = master[from * ch..]
             .iter()
             .zip(&copy[from * ch..])

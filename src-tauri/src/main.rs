@@ -529,19 +529,18 @@ async fn audit_replicas(st: State<'_, Station>) -> Answer<capstan::replica::heal
     blocking(move || {
         let _turn = turn;
         let replica = |e: capstan::replica::ReplicaError| Failure::new("replica", e.to_string());
-        let stores = capstan::replica::chosen(&archive, None)
+        if capstan::replica::chosen(&archive, None)
             .map_err(replica)?
-            .iter()
-            .map(|r| Ok((r.name.clone(), capstan::replica::open(r).map_err(replica)?)))
-            .collect::<Answer<Vec<_>>>()?;
-        if stores.is_empty() {
+            .is_empty()
+        {
             return Err(Failure::new(
                 "no_replica",
                 "the archive has no replica: `capstan replica add` names one",
             ));
         }
-        let (objects, _) = capstan::replica::archive_objects(&archive).map_err(replica)?;
-        capstan::replica::heal::audit(&archive, &objects, &stores, 16).map_err(replica)
+        capstan::replica::heal::audit_archive(&archive, 16)
+            .map(|(report, _)| report)
+            .map_err(replica)
     })
     .await?
 }

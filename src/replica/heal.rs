@@ -13,7 +13,7 @@
 //! - **Each step is recorded**: `quarantine`, `recovery`, and the repaired file's `fixity
 //!   check`, in the archive's PREMIS log.
 
-use super::s3::{self, Store};
+use super::s3::Store;
 use super::{Expected, ReplicaError, RunReport};
 use crate::archive::events::{Event, EventType, Outcome};
 use crate::archive::Archive;
@@ -89,7 +89,7 @@ pub fn audit(
             Some(d) => wrong
                 .entry(o.rel())
                 .or_default()
-                .push(("local".into(), format!("SHA-256 {}", s3::hex(&d)))),
+                .push(("local".into(), format!("SHA-256 {}", crate::flac::hex(&d)))),
             None => wrong
                 .entry(o.rel())
                 .or_default()
@@ -128,6 +128,20 @@ pub fn audit(
         });
     }
     Ok(report)
+}
+
+/// [`audit`] of the whole archive against every replica it names: the report, and what the
+/// archive could not say it should hold (each a line for the user).
+pub fn audit_archive(
+    archive: &Archive,
+    jobs: usize,
+) -> Result<(AuditReport, Vec<String>), ReplicaError> {
+    let stores = super::chosen(archive, None)?
+        .iter()
+        .map(|r| Ok((r.name.clone(), super::open(r)?)))
+        .collect::<Result<Vec<_>, ReplicaError>>()?;
+    let (objects, skipped) = super::archive_objects(archive)?;
+    Ok((audit(archive, &objects, &stores, jobs)?, skipped))
 }
 
 /// What a repair did to one file.
@@ -234,8 +248,8 @@ pub fn repair(
                         Outcome::Pass,
                         format!(
                             "damaged copy (SHA-256 {}, the manifest says {}) moved to {}",
-                            s3::hex(&damaged),
-                            s3::hex(&o.sha256),
+                            crate::flac::hex(&damaged),
+                            crate::flac::hex(&o.sha256),
                             q.strip_prefix(&archive.root).unwrap_or(&q).display()
                         ),
                     ));
@@ -324,8 +338,8 @@ fn fetch_proved(
         if got != o.sha256 {
             return Err(format!(
                 "the replica's copy read back with SHA-256 {}, the manifest says {}",
-                s3::hex(&got),
-                s3::hex(&o.sha256)
+                crate::flac::hex(&got),
+                crate::flac::hex(&o.sha256)
             ));
         }
         if o.file.ends_with(".flac") {
@@ -464,8 +478,8 @@ pub fn restore(
         if got != want {
             return Err(refuse(format!(
                 "the replica's {rel} has SHA-256 {}, its manifest says {}",
-                s3::hex(&got),
-                s3::hex(&want)
+                crate::flac::hex(&got),
+                crate::flac::hex(&want)
             )));
         }
         if rel.ends_with(".flac") {

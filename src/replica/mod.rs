@@ -506,8 +506,8 @@ fn judge(h: &s3::Head, o: &Expected) -> Finding {
             detail: format!(
                 "{} bytes with SHA-256 {}; the manifest says {}{}; left as it is",
                 h.size,
-                s3::hex(&d),
-                s3::hex(&o.sha256),
+                crate::flac::hex(&d),
+                crate::flac::hex(&o.sha256),
                 sizes()
             ),
         },
@@ -516,8 +516,8 @@ fn judge(h: &s3::Head, o: &Expected) -> Finding {
             detail: format!(
                 "{} bytes sent in parts as SHA-256 {}; the manifest says {}{}; left as it is",
                 h.size,
-                s3::hex(&d),
-                s3::hex(&o.sha256),
+                crate::flac::hex(&d),
+                crate::flac::hex(&o.sha256),
                 sizes()
             ),
         },
@@ -527,6 +527,17 @@ fn judge(h: &s3::Head, o: &Expected) -> Finding {
                 h.size
             ),
         },
+    }
+}
+
+/// The archive's own file read with digest `read`, not its manifest's: not replicated.
+fn local_damage(read: &[u8; 32], o: &Expected) -> Finding {
+    Finding::LocalDamage {
+        detail: format!(
+            "the archive's file has SHA-256 {}, its manifest {}: not replicated (run `capstan verify`)",
+            crate::flac::hex(read),
+            crate::flac::hex(&o.sha256)
+        ),
     }
 }
 
@@ -596,13 +607,7 @@ fn replicate_one(
         }
         // The archive's own copy does not match its manifest: local damage, which the server
         // rightly refused.
-        Err(S3Error::BadDigest { .. }) if read != o.sha256 && !damage => Finding::LocalDamage {
-            detail: format!(
-                "the archive's file has SHA-256 {}, its manifest {}: not replicated (run `capstan verify`)",
-                s3::hex(&read),
-                s3::hex(&o.sha256)
-            ),
-        },
+        Err(S3Error::BadDigest { .. }) if read != o.sha256 && !damage => local_damage(&read, o),
         Err(e @ S3Error::BadDigest { .. }) => Finding::Different {
             detail: e.to_string(),
         },
@@ -693,13 +698,7 @@ fn replicate_in_parts(
             true => Finding::Different {
                 detail: "the bytes read do not match the manifest's SHA-256: the upload was abandoned, nothing stored".into(),
             },
-            false => Finding::LocalDamage {
-                detail: format!(
-                    "the archive's file has SHA-256 {}, its manifest {}: not replicated (run `capstan verify`)",
-                    s3::hex(&read),
-                    s3::hex(&o.sha256)
-                ),
-            },
+            false => local_damage(&read, o),
         });
     }
     match store.complete_multipart(key, &id, &parts, whole.finalize()) {
@@ -866,10 +865,11 @@ pub fn audit(
             Ok(None) => (Finding::Missing, None),
             Ok(Some(h)) => {
                 let stored = match (h.sha256, h.crc64nvme, h.sent_sha256) {
-                    (Some(d), _, _) => Some(format!("sha256:{}", s3::hex(&d))),
-                    (None, Some(c), Some(d)) => {
-                        Some(format!("crc64nvme:{c:016x} sha256:{}", s3::hex(&d)))
-                    }
+                    (Some(d), _, _) => Some(format!("sha256:{}", crate::flac::hex(&d))),
+                    (None, Some(c), Some(d)) => Some(format!(
+                        "crc64nvme:{c:016x} sha256:{}",
+                        crate::flac::hex(&d)
+                    )),
                     (None, Some(c), None) => Some(format!("crc64nvme:{c:016x}")),
                     _ => None,
                 };

@@ -17,6 +17,7 @@
 //! - Credentials come from the environment or the shared credentials file and are never
 //!   written anywhere.
 
+use crate::flac::hex;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -205,10 +206,6 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes any key");
     m.update(data);
     m.finalize().into_bytes().into()
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// URI-encodes as SigV4 asks: everything but `A-Za-z0-9-._~`, and `/` too unless `path`.

@@ -51,11 +51,10 @@ pub fn run(args: Args) -> ExitStatus {
             path_style,
             archive,
         } => {
-            let archive = Archive::new(archive.dir());
-            if let Err(e) = archive.check_confined() {
-                eprintln!("capstan: {}", esc(&e));
-                return ExitStatus::CouldNotRun;
-            }
+            let archive = match confined(archive.dir()) {
+                Ok(a) => a,
+                Err(status) => return status,
+            };
             let r = ReplicaSettings {
                 name,
                 url,
@@ -126,6 +125,18 @@ pub fn run(args: Args) -> ExitStatus {
     }
 }
 
+/// The archive at `dir`, refused (said, exit 2) when a link or FIFO stands in its `.capstan`.
+pub(crate) fn confined(dir: std::path::PathBuf) -> Result<Archive, ExitStatus> {
+    let archive = Archive::new(dir);
+    match archive.check_confined() {
+        Ok(()) => Ok(archive),
+        Err(e) => {
+            eprintln!("capstan: {}", esc(&e));
+            Err(ExitStatus::CouldNotRun)
+        }
+    }
+}
+
 /// Requests at once when auditing a replica: HEADs are small and a store far away answers
 /// each in a round trip, so more than the cores.
 pub(crate) const AUDIT_JOBS: usize = 16;
@@ -188,11 +199,10 @@ pub(crate) fn summarise(name: &str, verb: &str, r: &RunReport, json: bool) -> Ex
 }
 
 pub fn replicate(args: ReplicateArgs) -> ExitStatus {
-    let archive = Archive::new(args.archive.dir());
-    if let Err(e) = archive.check_confined() {
-        eprintln!("capstan: {}", esc(&e));
-        return ExitStatus::CouldNotRun;
-    }
+    let archive = match confined(args.archive.dir()) {
+        Ok(a) => a,
+        Err(status) => return status,
+    };
     let replicas = match replica::chosen(&archive, args.replica.as_deref()) {
         Ok(r) if r.is_empty() => {
             eprintln!("capstan: the archive has no replica: `capstan replica add` names one");
@@ -251,23 +261,11 @@ pub struct AuditArgs {
 }
 
 pub fn audit(args: AuditArgs) -> ExitStatus {
-    let archive = Archive::new(args.archive.dir());
-    if let Err(e) = archive.check_confined() {
-        eprintln!("capstan: {}", esc(&e));
-        return ExitStatus::CouldNotRun;
-    }
-    let run = replica::chosen(&archive, None).and_then(|chosen| {
-        let stores = chosen
-            .iter()
-            .map(|r| Ok((r.name.clone(), replica::open(r)?)))
-            .collect::<Result<Vec<_>, replica::ReplicaError>>()?;
-        let (objects, skipped) = replica::archive_objects(&archive)?;
-        Ok((
-            replica::heal::audit(&archive, &objects, &stores, args.jobs)?,
-            skipped,
-        ))
-    });
-    let (report, skipped) = match run {
+    let archive = match confined(args.archive.dir()) {
+        Ok(a) => a,
+        Err(status) => return status,
+    };
+    let (report, skipped) = match replica::heal::audit_archive(&archive, args.jobs) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("capstan: {}", esc(&e));
@@ -335,11 +333,10 @@ pub struct RepairArgs {
 }
 
 pub fn repair(args: RepairArgs) -> ExitStatus {
-    let archive = Archive::new(args.archive.dir());
-    if let Err(e) = archive.check_confined() {
-        eprintln!("capstan: {}", esc(&e));
-        return ExitStatus::CouldNotRun;
-    }
+    let archive = match confined(args.archive.dir()) {
+        Ok(a) => a,
+        Err(status) => return status,
+    };
     let item = match args.item.parse::<capstan::archive::item_id::ItemId>() {
         Ok(i) => i.to_string(),
         Err(e) => {

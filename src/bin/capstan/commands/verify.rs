@@ -231,11 +231,10 @@ pub(crate) fn print_verify_report(report: &VerifyReport) {
 
 /// `capstan verify --replica NAME`: the replica audited against the archive's manifests.
 fn audit_replica(dir: PathBuf, name: &str, json: bool, record: bool, jobs: usize) -> ExitStatus {
-    let archive = Archive::new(dir);
-    if let Err(e) = archive.check_confined() {
-        eprintln!("capstan: {}", esc(&e));
-        return ExitStatus::CouldNotRun;
-    }
+    let archive = match super::replica::confined(dir) {
+        Ok(a) => a,
+        Err(status) => return status,
+    };
     let audited = capstan::replica::chosen(&archive, Some(name)).and_then(|r| {
         let store = capstan::replica::open(&r[0])?;
         let (objects, skipped) = capstan::replica::archive_objects(&archive)?;
