@@ -10,6 +10,7 @@
 # 2. audit:     `capstan verify --replica` (a listing and a HEAD per object, stored checksums
 #    compared with the manifests) vs `rclone check --download` (reads every object back),
 #    against the same copy; with the bytes the server sent for each (its own metric).
+# 3. deep audit: `capstan verify --replica --deep` vs the same `rclone check --download`.
 # (rclone 1.60's S3 client refuses to start when AWS_CA_BUNDLE is set, as it is on some
 # machines; it is unset for rclone only: the server is plain HTTP on loopback.)
 # Whole processes, wall time; runs alternate (A B A B ...); prints each pair, the medians and
@@ -18,8 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! command -v rclone >/dev/null || ! command -v curl >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone curl >/dev/null
+if ! command -v rclone >/dev/null || ! command -v curl >/dev/null || ! [ -x /usr/bin/time ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone curl time >/dev/null
 fi
 tools_bin=$(scripts/setup.sh)
 export PATH="$tools_bin:$PATH"
@@ -102,3 +103,30 @@ printf 'audit median: capstan %.3f s  rclone check --download %.2f s  speed-up %
     "$(median "${aud_ours[@]}")" "$(median "${aud_peer[@]}")" "$(median "${aud_ratio[@]}")" "$ours_bytes" "$peer_bytes" \
     "$(awk "BEGIN {print 100 * $ours_bytes / ($peer_bytes > 0 ? $peer_bytes : 1)}")"
 echo "(targets: audit >= 20x faster and < 0.1 % of the bytes moved)"
+
+# 3. deep audit: `capstan verify --replica --deep` (every object read back in ranged GETs, its
+#    SHA-256 and, for FLAC, every frame's CRC and the audio MD5 checked) vs the same
+#    `rclone check --download` (reads every object back and compares it with the local file);
+#    with the peak memory of each (GNU time's maximum resident set size).
+#    For reference, the same checks on the archive's own files: `capstan verify --deep`.
+deep_ours=() deep_peer=() deep_ratio=() deep_local=()
+for i in $(seq 1 "$runs"); do
+    l0=$(now)
+    "$bin" verify --deep --no-record "$archive" >/dev/null
+    l1=$(now)
+    deep_local+=("$(awk "BEGIN {print $l1 - $l0}")")
+    s0=$(sent); t0=$(now)
+    /usr/bin/time -f %M -o "$work/deep.rss" "$bin" verify --replica r1 --deep --no-record --archive "$archive" >"$work/deep.txt"
+    t1=$(now); s1=$(sent)
+    env -u AWS_CA_BUNDLE /usr/bin/time -f %M -o "$work/check.rss" rclone check --download "$archive/bench" "s3:copies/rclone-1/bench" 2>"$work/check.txt"
+    t2=$(now); s2=$(sent)
+    a=$(awk "BEGIN {print $t1 - $t0}") b=$(awk "BEGIN {print $t2 - $t1}") r=$(awk "BEGIN {print $b / $a}")
+    printf 'deep run %d: capstan %.2f s, %d bytes, %d MiB peak  rclone check --download %.2f s, %d bytes, %d MiB peak  ratio %.2fx\n' \
+        "$i" "$a" "$((s1 - s0))" "$(($(tail -1 "$work/deep.rss") / 1024))" "$b" "$((s2 - s1))" \
+        "$(($(tail -1 "$work/check.rss") / 1024))" "$r"
+    deep_ours+=("$a") deep_peer+=("$b") deep_ratio+=("$r") deep_bytes=$((s1 - s0))
+done
+tail -1 "$work/deep.txt"
+printf 'deep median: capstan %.2f s (%.0f MB/s, %d bytes read back of %d)  rclone check --download %.2f s  ratio %.2fx; capstan verify --deep of the local archive %.2f s\n' \
+    "$(median "${deep_ours[@]}")" "$(awk "BEGIN {print $bags_bytes / $(median "${deep_ours[@]}") / 1e6}")" \
+    "$deep_bytes" "$bags_bytes" "$(median "${deep_peer[@]}")" "$(median "${deep_ratio[@]}")" "$(median "${deep_local[@]}")"

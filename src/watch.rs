@@ -434,7 +434,15 @@ impl Watcher<'_> {
             return Ok(None);
         };
         let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let report = match verify(&[bag.to_path_buf()], Options { deep: false, jobs }, &Quiet) {
+        let report = match verify(
+            &[bag.to_path_buf()],
+            Options {
+                deep: false,
+                jobs,
+                shard: None,
+            },
+            &Quiet,
+        ) {
             Ok(r) => r,
             Err(e) => {
                 self.notice_pending(rel, e.to_string());

@@ -183,7 +183,15 @@ fn archive_of(dir: &Path, n: usize) -> PathBuf {
     archive
 }
 
-fn add_item(archive: &Path, dir: &Path, id: &str, seconds: f64) {
+fn add_item(archive: &Path, dir: &Path, id: &str, seconds: f64) -> std::process::Output {
+    let o = run(&mut ingest_item(archive, dir, id, seconds));
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
+/// `capstan ingest` of a new test WAV as `tapes/<id>`, with the test server's credentials
+/// (an archive with an `auto` replica sends the item once it is committed).
+fn ingest_item(archive: &Path, dir: &Path, id: &str, seconds: f64) -> Command {
     let wav = dir.join(format!("{id}.wav"));
     write_wav(
         &wav,
@@ -191,15 +199,19 @@ fn add_item(archive: &Path, dir: &Path, id: &str, seconds: f64) {
         &signal(2, 48_000, 24, seconds),
     );
     let profile = profile_for(dir, 2, 48_000, 24, "interleaved");
-    let o = run(&mut ingest_command(
+    let mut c = ingest_command(
         archive,
         &profile,
         id,
         "tapes",
         &[&wav],
         &["TITLE=Replica test"],
-    ));
-    assert!(o.status.success(), "{}", text(&o));
+    );
+    c.env("AWS_ACCESS_KEY_ID", KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE");
+    c
 }
 
 fn add_replica(archive: &Path, name: &str, weed: &Weed, prefix: &str) {
@@ -858,4 +870,230 @@ fn a_master_over_the_part_size_goes_in_parts_with_a_full_object_crc64nvme() {
     assert!(ureq::get(&weed.object("q/tapes/long/data/long_pm.flac"))
         .call()
         .is_err());
+}
+
+#[test]
+fn a_deep_audit_reads_each_object_once_and_locates_damage_its_stored_checksum_hides() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_with_long_master(tmp.path());
+    let weed = Weed::start(&tmp.path().join("a"));
+    add_replica(&archive, "near", &weed, "deep");
+    let o = run(cap().args(["replicate", "--archive"]).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let objects: Vec<PathBuf> = walk(&archive.join("tapes"));
+    let total: u64 = objects
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let master = archive.join("tapes/long/data/long_pm.flac");
+    let master_len = std::fs::metadata(&master).unwrap().len();
+    assert!(master_len > 8 * 65_536, "{master_len}: several ranges");
+
+    // Intact: every object read back once, in ranges of 64 KiB, and recorded as a deep check.
+    let before = weed.sent_bytes();
+    let deep = |archive: &Path| {
+        run(cap()
+            .env("CAPSTAN_DEEP_RANGE_BYTES", "65536")
+            .args([
+                "verify",
+                "--replica",
+                "near",
+                "--deep",
+                "--json",
+                "--archive",
+            ])
+            .arg(archive))
+    };
+    let o = deep(&archive);
+    assert!(o.status.success(), "{}", text(&o));
+    let v = json_of(&o);
+    assert!(problems(&v).is_empty(), "{v}");
+    assert_eq!(findings(&v).len(), objects.len(), "{v}");
+    assert_eq!(
+        weed.sent_bytes() - before,
+        total as f64,
+        "each object's bytes are sent exactly once"
+    );
+    let log = std::fs::read_to_string(archive.join(".capstan/events.jsonl")).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("\"fixity check\"")
+            && l.contains("\"outcome\":\"pass\"")
+            && l.contains("replica near (s3://copies/deep), deep")),
+        "{log}"
+    );
+
+    // The master put back out of band with one byte changed 60 % of the way in: no stored
+    // checksum to show it, so a HEAD can only call it unproven; reading it finds the frame.
+    let mut bytes = std::fs::read(&master).unwrap();
+    let at = bytes.len() * 6 / 10;
+    bytes[at] ^= 0x5a;
+    ureq::put(&weed.object("deep/tapes/long/data/long_pm.flac"))
+        .send(&bytes[..])
+        .unwrap();
+    let o = deep(&archive);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v = json_of(&o);
+    let wrong: Vec<&serde_json::Value> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["finding"] != "present")
+        .collect();
+    assert_eq!(wrong.len(), 1, "{v}");
+    assert_eq!(wrong[0]["path"], "tapes/long/data/long_pm.flac");
+    assert_eq!(wrong[0]["finding"], "different");
+    let detail = wrong[0]["detail"].as_str().unwrap();
+    let sample: u64 = detail
+        .split("(sample ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no sample located: {detail}"));
+    // 12 s at 48 kHz; the damage is where the changed byte is, give or take a frame or two.
+    let expected = 12.0 * 48_000.0 * 0.6;
+    assert!(
+        (sample as f64 - expected).abs() < 48_000.0,
+        "damage at sample {sample}, the byte changed near {expected}: {detail}"
+    );
+    assert!(detail.contains("SHA-256"), "{detail}");
+    // Without --deep the same object is only unproven: the HEAD cannot say where.
+    let o = run(cap()
+        .args(["verify", "--replica", "near", "--json", "--archive"])
+        .arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        problems(&json_of(&o)),
+        vec![(
+            "tapes/long/data/long_pm.flac".to_string(),
+            "unproven".to_string()
+        )]
+    );
+
+    // And a store that goes away is unreachable, never damage or missing.
+    drop(weed);
+    let o = deep(&archive);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("unreachable"), "{}", text(&o));
+}
+
+/// An archive of one 12-second item (a master of several 64 KiB ranges) and a short one.
+fn archive_with_long_master(dir: &Path) -> PathBuf {
+    let archive = dir.join("archive");
+    institution(&archive);
+    add_item(&archive, dir, "long", 12.0);
+    add_item(&archive, dir, "short", 0.5);
+    archive
+}
+
+/// The items waiting in the archive's replication queue.
+fn queued(archive: &Path) -> Vec<String> {
+    let mut q: Vec<String> = std::fs::read_dir(archive.join(".capstan/replication-queue"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    q.sort();
+    q
+}
+
+#[test]
+fn an_auto_replica_takes_each_new_item_and_one_that_was_away_catches_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    institution(&archive);
+    let mut weed = Weed::start(&tmp.path().join("a"));
+    let o = run(cap()
+        .args(["replica", "add", "near", "s3://copies/auto", "--auto"])
+        .args(["--endpoint", &weed.s3(), "--path-style", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let settings = std::fs::read_to_string(archive.join(".capstan/archive.toml")).unwrap();
+    assert!(settings.contains("auto = true"), "{settings}");
+
+    // Ingested with the store up: sent by the ingest itself, off the queue.
+    let o = add_item(&archive, tmp.path(), "reel-0", 0.5);
+    assert!(text(&o).contains("replica near:"), "{}", text(&o));
+    assert!(queued(&archive).is_empty(), "{:?}", queued(&archive));
+    let audit = |archive: &Path| {
+        run(cap()
+            .args(["verify", "--replica", "near", "--json", "--archive"])
+            .arg(archive))
+    };
+    let o = audit(&archive);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        findings(&json_of(&o)).len(),
+        walk(&archive.join("tapes")).len()
+    );
+
+    // The store away: the ingest still succeeds, and its item waits in the queue.
+    weed.stop();
+    let o = add_item(&archive, tmp.path(), "reel-1", 0.5);
+    assert!(text(&o).contains("stays queued"), "{}", text(&o));
+    assert_eq!(queued(&archive), vec!["tapes__reel-1.json"]);
+    // An ingest killed just after its bag reached the archive: the job was queued before.
+    let go = tmp.path().join("go");
+    let mut child = ingest_item(&archive, tmp.path(), "reel-2", 0.5)
+        .env("CAPSTAN_TEST_PAUSE", format!("renamed:{}", go.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reached = PathBuf::from(format!("{}.reached", go.display()));
+    let until = Instant::now() + Duration::from_secs(60);
+    while !reached.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the ingest ended early"
+        );
+        assert!(
+            Instant::now() < until,
+            "the ingest never reached its rename"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(archive.join("tapes/reel-2/bagit.txt").is_file());
+    assert_eq!(
+        queued(&archive),
+        vec!["tapes__reel-1.json", "tapes__reel-2.json"]
+    );
+    let listed = run(cap().args(["replica", "list", "--archive"]).arg(&archive));
+    assert!(
+        text(&listed).contains("2 item(s) queued") && text(&listed).contains(", auto"),
+        "{}",
+        text(&listed)
+    );
+
+    // The store back: the next ingest sends what waited with its own item, once each.
+    weed.run();
+    let o = add_item(&archive, tmp.path(), "reel-3", 0.5);
+    assert!(!text(&o).contains("stays queued"), "{}", text(&o));
+    assert!(queued(&archive).is_empty(), "{:?}", queued(&archive));
+    let o = audit(&archive);
+    assert!(o.status.success(), "{}", text(&o));
+    let v = json_of(&o);
+    assert_eq!(
+        findings(&v).len(),
+        walk(&archive.join("tapes")).len(),
+        "{v}"
+    );
+    for id in ["reel-0", "reel-1", "reel-2", "reel-3"] {
+        assert!(
+            findings(&v)
+                .iter()
+                .any(|(p, _)| p == &format!("tapes/{id}/data/{id}_pm.flac")),
+            "{id}: {v}"
+        );
+    }
+    // Each file replicated once: one replication event per file of the archive.
+    let log = std::fs::read_to_string(archive.join(".capstan/events.jsonl")).unwrap();
+    let replications = log
+        .lines()
+        .filter(|l| l.contains("\"replication\"") && l.contains("\"outcome\":\"pass\""))
+        .count();
+    assert_eq!(replications, walk(&archive.join("tapes")).len(), "{log}");
 }

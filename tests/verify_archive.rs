@@ -557,3 +557,61 @@ fn without_its_catalogue_the_event_log_still_says_which_items_should_be_there() 
         "verify --no-record made a catalogue"
     );
 }
+
+#[test]
+fn shards_of_an_archive_cover_every_bag_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (archive, bag) = archive_with_item(tmp.path(), "small", 0.5);
+    for i in 0..24 {
+        copy_dir(&bag, &archive.join(format!("tapes/copy-{i:02}")));
+    }
+    // Known to the catalogue and gone from disk: told by exactly one shard too.
+    std::fs::remove_dir_all(&bag).unwrap();
+    let mut all: Vec<String> = (0..24).map(|i| format!("tapes/copy-{i:02}")).collect();
+    all.push("tapes/small".into());
+    all.sort();
+    let before = events_jsonl(&archive).len();
+    for n in [2, 3] {
+        let mut seen: Vec<String> = Vec::new();
+        for k in 1..=n {
+            let shard = format!("{k}/{n}");
+            let flags = ["--shard", shard.as_str(), "--no-record"];
+            let flags = if n == 2 { &flags[..2] } else { &flags[..] };
+            let (code, v, out) = verify_json(&[&archive], flags);
+            let bags: Vec<String> = v["bags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| {
+                    let path = b["path"].as_str().unwrap();
+                    let rel = Path::new(path).strip_prefix(&archive);
+                    rel.unwrap_or_else(|_| panic!("{path}"))
+                        .display()
+                        .to_string()
+                })
+                .collect();
+            assert!(!bags.is_empty(), "shard {shard} is empty: {out}");
+            assert_eq!(v["shard"], shard.as_str(), "{out}");
+            let gone = bags.contains(&"tapes/small".to_string());
+            assert_eq!(code, if gone { 1 } else { 0 }, "{out}");
+            seen.extend(bags);
+        }
+        seen.sort();
+        assert_eq!(seen, all, "the {n} shards together, each bag once");
+    }
+    // The two recorded shards left one fixity check per bag, no more.
+    let events = events_jsonl(&archive);
+    let mut checked: Vec<String> = events[before..]
+        .iter()
+        .filter(|e| e["event_type"] == "fixity check" && e["file"].is_null())
+        .map(|e| e["item"].as_str().unwrap().to_string())
+        .collect();
+    checked.sort();
+    // (Events name the item by its place in the archive.)
+    assert_eq!(checked, all);
+    for bad in ["0/2", "3/2", "2", "a/b"] {
+        let o = run(capstan().args(["verify", "--shard", bad]).arg(&archive));
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(text(&o).contains("K/N"), "{bad}: {}", text(&o));
+    }
+}

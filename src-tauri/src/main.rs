@@ -331,6 +331,14 @@ struct Approved {
 async fn approve_take(st: State<'_, Station>, item: String) -> Answer<Approved> {
     let take = pending_take(&st, &item)?;
     let outcome = blocking(move || take.commit()).await??;
+    // Sent to the archive's auto replicas in the background: what cannot go yet stays queued
+    // for the next approval, `capstan replicate` or the watcher.
+    let archive = st.archive.clone();
+    std::thread::spawn(move || {
+        if let Err(e) = capstan::replica::queue::drain(&archive, 4) {
+            eprintln!("capstan-station: the replication queue was not sent (it is kept): {e}");
+        }
+    });
     Ok(Approved {
         item,
         bag: outcome.ingest.bag,
@@ -587,8 +595,15 @@ async fn verify(
             Some(name) => capstan::item::item_view(&archive, &name)?.bag,
         };
         let observer = live::VerifyProgress::new(progress);
-        let report =
-            capstan::fixity::verify(&[path], capstan::fixity::Options { deep, jobs }, &observer);
+        let report = capstan::fixity::verify(
+            &[path],
+            capstan::fixity::Options {
+                deep,
+                jobs,
+                shard: None,
+            },
+            &observer,
+        );
         observer.finish();
         Ok::<_, Failure>(report?)
     })

@@ -18,6 +18,8 @@
 //! endpoint = "https://s3.eu-west-2.amazonaws.com"
 //! region = "eu-west-2"
 //! path_style = false        # true for most self-hosted stores (MinIO, SeaweedFS, Garage)
+//! auto = true               # every item ingested or captured is queued for it, durably, and
+//!                           # sent as soon as it can be (default false: `capstan replicate`)
 //! ```
 //!
 //! An item's own `ORIGINATOR` (given, or carried from its source's bext), or its

@@ -61,6 +61,58 @@ pub struct Options {
     pub deep: bool,
     /// Files read at once (each on its own thread).
     pub jobs: usize,
+    /// Only this share of the bags (and FLAC files outside bags).
+    pub shard: Option<Shard>,
+}
+
+/// Shard `index` (1-based) of `count`: the bags whose stable key (the bag's path relative to
+/// its archive, so every machine mounting the archive anywhere agrees) hashes to it. The
+/// shards of one `count` cover every bag exactly once, for a batch scheduler's job array
+/// (Slurm `--array=1-N`, a Kubernetes Indexed Job's index + 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// `K/N`, 1 ≤ K ≤ N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("--shard {text:?}: give K/N, with 1 <= K <= N (e.g. 3/8)");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<u32>().map_err(|_| bad())?,
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the bag (or loose file) with this key is this shard's: the first 8 bytes of
+    /// the key's SHA-256, modulo the count.
+    pub fn holds(&self, key: &str) -> bool {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(key.as_bytes());
+        let h = u64::from_be_bytes(d[..8].try_into().expect("8 bytes"));
+        h % u64::from(self.count) == u64::from(self.index - 1)
+    }
+
+    /// The key of `path`: relative to the archive it is in, else as given.
+    fn key_of(path: &Path) -> String {
+        archive_of(path)
+            .and_then(|root| path.strip_prefix(root).ok().map(Path::to_path_buf))
+            .unwrap_or_else(|| path.to_path_buf())
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 /// Told how verification is going (a progress bar); called from the worker threads.
@@ -211,6 +263,10 @@ pub struct Summary {
 pub struct VerifyReport {
     pub version: u32,
     pub deep: bool,
+    /// `K/N` when only shard K of N was verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub shard: Option<String>,
     pub outcome: Outcome,
     pub summary: Summary,
     pub bags: Vec<BagOutcome>,
@@ -413,7 +469,7 @@ fn read_all(files: &[FileJob], jobs: usize, observer: &dyn Observer) -> Vec<File
 }
 
 /// Turns a decode's findings into problems for `path` (nothing if the audio is intact).
-fn audio_problems(
+pub(crate) fn audio_problems(
     audio: &AudioCheck,
     path: &str,
     bag: Option<&str>,
@@ -631,11 +687,20 @@ pub fn verify(
 ) -> Result<VerifyReport, FixityError> {
     let started = Instant::now();
     let Targets {
-        bags,
-        loose,
-        outside,
+        mut bags,
+        mut loose,
+        mut outside,
     } = find_targets(paths)?;
-    let Record { recorded, gone } = compare_with_record(paths, &bags);
+    let Record { recorded, mut gone } = compare_with_record(paths, &bags);
+    if let Some(shard) = options.shard {
+        bags.retain(|b| shard.holds(&Shard::key_of(b)));
+        loose.retain(|(f, _)| shard.holds(&Shard::key_of(f)));
+        gone.retain(|(o, _)| shard.holds(&Shard::key_of(&o.dir)));
+        // What the walk itself found (links, unreadable folders) is told by one shard only.
+        if shard.index != 1 {
+            outside.clear();
+        }
+    }
 
     let mut run = Run {
         problems: outside,
@@ -665,6 +730,7 @@ pub fn verify(
     Ok(VerifyReport {
         version: 1,
         deep: options.deep,
+        shard: options.shard.map(|s| s.to_string()),
         outcome: Outcome::pass_if(problems.is_empty()),
         summary: Summary {
             bags: bag_outcomes.len() as u64,

@@ -290,6 +290,12 @@ impl Prepared {
             &req.id,
             &evs,
         )?;
+        // Queued for the archive's `auto` replicas before the rename, so that no crash after it
+        // loses the job; an entry whose bag never arrives is dropped by the next drain.
+        if let Err(e) = crate::replica::queue::enqueue(&req.archive, &req.collection, &req.id) {
+            pending.done(&req.archive);
+            return Err(e.into());
+        }
         test_pause("recorded");
         let bag = match staging.commit(&req.archive, &req.collection, &req.id) {
             Ok(bag) => bag,

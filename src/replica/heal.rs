@@ -97,7 +97,7 @@ pub fn audit(
         }
     }
     for (name, store) in replicas {
-        let run = super::audit(Some(archive), name, store, objects, jobs)?;
+        let run = super::audit(Some(archive), name, store, objects, jobs, false)?;
         if let Some(why) = &run.unreachable {
             report.unreachable.push((name.clone(), why.clone()));
         } else {

@@ -22,7 +22,9 @@
 //!   both marked as concerning the replica (they never change what the catalogue knows of the
 //!   archive's own files).
 
+pub mod deep;
 pub mod heal;
+pub mod queue;
 pub mod s3;
 
 use crate::archive::bag::{self, safe_payload_path};
@@ -48,6 +50,10 @@ pub struct ReplicaSettings {
     pub region: String,
     #[serde(default)]
     pub path_style: bool,
+    /// Every item ingested or captured is queued for this replica ([`queue`]) and sent as
+    /// soon as it can be.
+    #[serde(default)]
+    pub auto: bool,
 }
 
 fn default_region() -> String {
@@ -231,75 +237,90 @@ pub fn archive_objects(archive: &Archive) -> Result<(Vec<Expected>, Vec<String>)
         else {
             continue;
         };
-        let sha256_of = |name: &str, digests: &BTreeMap<String, String>| hex32(digests.get(name)?);
-        let read_manifest = |name: &str| -> Result<BTreeMap<String, String>, ReplicaError> {
-            let path = dir.join(name);
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
-            Ok(bag::parse_manifest(name, "sha256", &bytes)
-                .entries
-                .into_iter()
-                .map(|e| (e.path, e.digest))
-                .collect())
-        };
-        let payload = match read_manifest("manifest-sha256.txt") {
-            Ok(m) => m,
-            Err(e) => {
-                skipped.push(format!("{item}: no SHA-256 manifest to replicate by ({e})"));
-                continue;
-            }
-        };
-        let tags = read_manifest("tagmanifest-sha256.txt").unwrap_or_default();
-        let entry = |file: &str, sha256: [u8; 32]| match std::fs::symlink_metadata(dir.join(file)) {
-            Ok(m) if m.is_file() => Ok(Expected {
-                item: item.clone(),
-                file: file.to_string(),
-                local: Some(dir.join(file)),
-                sha256,
-                size: Some(m.len()),
-            }),
-            _ => Err(format!("{item}/{file}: not a regular file in the archive")),
-        };
-        let mut push = |e: Result<Expected, String>| match e {
-            Ok(e) => out.push(e),
-            Err(why) => skipped.push(why),
-        };
-        for file in payload.keys() {
-            if !safe_payload_path(file) {
-                push(Err(format!(
-                    "{item}: {file:?} is not a path inside the bag"
-                )));
-                continue;
-            }
-            match sha256_of(file, &payload) {
-                Some(d) => push(entry(file, d)),
-                None => push(Err(format!("{item}/{file}: a malformed manifest line"))),
-            }
-        }
-        // Tag files: those the tag manifest proves, then the tag manifests themselves (whose
-        // digest is taken here: nothing else records it).
-        for file in tags
-            .keys()
-            .filter(|f| safe_payload_path(f) && !f.contains('/'))
-        {
-            match sha256_of(file, &tags) {
-                Some(d) => push(entry(file, d)),
-                None => push(Err(format!("{item}/{file}: a malformed tag manifest line"))),
-            }
-        }
-        let mut tag_manifests: Vec<String> = bag::manifest_files(&dir)
-            .map_err(io(&dir))?
-            .into_iter()
-            .filter(|(_, _, is_tag)| *is_tag)
-            .map(|(name, _, _)| name)
-            .collect();
-        tag_manifests.sort();
-        for name in tag_manifests {
-            let path = dir.join(&name);
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
-            push(entry(&name, Sha256::digest(&bytes).into()));
-        }
+        bag_objects(&dir, item, &mut out, &mut skipped)?;
     }
     Ok((out, skipped))
+}
+
+/// [`archive_objects`] of one bag, `dir`, the archive's item `item` (`collection/id`).
+pub fn bag_objects(
+    dir: &Path,
+    item: String,
+    out: &mut Vec<Expected>,
+    skipped: &mut Vec<String>,
+) -> Result<(), ReplicaError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReplicaError::Io { path, source }
+    };
+    let sha256_of = |name: &str, digests: &BTreeMap<String, String>| hex32(digests.get(name)?);
+    let read_manifest = |name: &str| -> Result<BTreeMap<String, String>, ReplicaError> {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        Ok(bag::parse_manifest(name, "sha256", &bytes)
+            .entries
+            .into_iter()
+            .map(|e| (e.path, e.digest))
+            .collect())
+    };
+    let payload = match read_manifest("manifest-sha256.txt") {
+        Ok(m) => m,
+        Err(e) => {
+            skipped.push(format!("{item}: no SHA-256 manifest to replicate by ({e})"));
+            return Ok(());
+        }
+    };
+    let tags = read_manifest("tagmanifest-sha256.txt").unwrap_or_default();
+    let entry = |file: &str, sha256: [u8; 32]| match std::fs::symlink_metadata(dir.join(file)) {
+        Ok(m) if m.is_file() => Ok(Expected {
+            item: item.clone(),
+            file: file.to_string(),
+            local: Some(dir.join(file)),
+            sha256,
+            size: Some(m.len()),
+        }),
+        _ => Err(format!("{item}/{file}: not a regular file in the archive")),
+    };
+    let mut push = |e: Result<Expected, String>| match e {
+        Ok(e) => out.push(e),
+        Err(why) => skipped.push(why),
+    };
+    for file in payload.keys() {
+        if !safe_payload_path(file) {
+            push(Err(format!(
+                "{item}: {file:?} is not a path inside the bag"
+            )));
+            continue;
+        }
+        match sha256_of(file, &payload) {
+            Some(d) => push(entry(file, d)),
+            None => push(Err(format!("{item}/{file}: a malformed manifest line"))),
+        }
+    }
+    // Tag files: those the tag manifest proves, then the tag manifests themselves (whose
+    // digest is taken here: nothing else records it).
+    for file in tags
+        .keys()
+        .filter(|f| safe_payload_path(f) && !f.contains('/'))
+    {
+        match sha256_of(file, &tags) {
+            Some(d) => push(entry(file, d)),
+            None => push(Err(format!("{item}/{file}: a malformed tag manifest line"))),
+        }
+    }
+    let mut tag_manifests: Vec<String> = bag::manifest_files(dir)
+        .map_err(io(dir))?
+        .into_iter()
+        .filter(|(_, _, is_tag)| *is_tag)
+        .map(|(name, _, _)| name)
+        .collect();
+    tag_manifests.sort();
+    for name in tag_manifests {
+        let path = dir.join(&name);
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        push(entry(&name, Sha256::digest(&bytes).into()));
+    }
+    Ok(())
 }
 
 /// What happened to one file on one replica.
@@ -819,14 +840,16 @@ pub fn replicate(
 }
 
 /// Audits `store` against `objects` without downloading them: one listing, then a HEAD per
-/// expected object for its stored checksum (`jobs` at a time). Records a `fixity check` event per bag when an
-/// archive is given.
+/// expected object for its stored checksum (`jobs` at a time). With `deep`, each object is
+/// then also read back in full through the checks of a local `verify --deep`
+/// ([`deep::check_object`]). Records a `fixity check` event per bag when an archive is given.
 pub fn audit(
     archive: Option<&Archive>,
     name: &str,
     store: &Store,
     objects: &[Expected],
     jobs: usize,
+    deep: bool,
 ) -> Result<RunReport, ReplicaError> {
     let mut report = RunReport::default();
     let listed = match store.list(&store.location.key("")) {
@@ -845,25 +868,33 @@ pub fn audit(
         .collect();
     let seen: std::collections::BTreeSet<String> = objects.iter().map(Expected::rel).collect();
     let pool = pool(name, jobs)?;
-    let heads: Vec<Result<Option<s3::Head>, S3Error>> = pool.install(|| {
+    type Asked = Result<(Option<s3::Head>, Option<Finding>), S3Error>;
+    let heads: Vec<Asked> = pool.install(|| {
         use rayon::prelude::*;
         objects
             .par_iter()
-            .map(|o| match listed.contains_key(&o.rel()) {
-                true => store.head(&store.location.key(&o.rel())),
-                false => Ok(None),
+            .map(|o| {
+                let Some(&size) = listed.get(&o.rel()) else {
+                    return Ok((None, None));
+                };
+                let head = store.head(&store.location.key(&o.rel()))?;
+                let read = match (deep, &head) {
+                    (true, Some(_)) => Some(deep::check_object(store, o, size)?),
+                    _ => None,
+                };
+                Ok((head, read))
             })
             .collect()
     });
-    for (o, head) in objects.iter().zip(heads) {
+    for (o, asked) in objects.iter().zip(heads) {
         let rel = o.rel();
-        let (finding, stored) = match head {
+        let (finding, stored) = match asked {
             Err(e) => {
                 report.unreachable.get_or_insert(e.to_string());
                 continue;
             }
-            Ok(None) => (Finding::Missing, None),
-            Ok(Some(h)) => {
+            Ok((None, _)) | Ok((_, Some(Finding::Missing))) => (Finding::Missing, None),
+            Ok((Some(h), read)) => {
                 let stored = match (h.sha256, h.crc64nvme, h.sent_sha256) {
                     (Some(d), _, _) => Some(format!("sha256:{}", crate::flac::hex(&d))),
                     (None, Some(c), Some(d)) => Some(format!(
@@ -873,7 +904,23 @@ pub fn audit(
                     (None, Some(c), None) => Some(format!("crc64nvme:{c:016x}")),
                     _ => None,
                 };
-                (judge(&h, o), stored)
+                // What the store claims, then what its bytes are: the first that is wrong.
+                let finding = match (judge(&h, o), read) {
+                    (Finding::Present, Some(read)) => read,
+                    (Finding::Unproven { .. }, Some(Finding::Present)) => Finding::Present,
+                    (Finding::Different { detail }, Some(Finding::Different { detail: d })) => {
+                        Finding::Different {
+                            detail: format!("{detail}; {d}"),
+                        }
+                    }
+                    (Finding::Unproven { detail }, Some(Finding::Different { detail: d })) => {
+                        Finding::Different {
+                            detail: format!("{detail}; {d}"),
+                        }
+                    }
+                    (claimed, _) => claimed,
+                };
+                (finding, stored)
             }
         };
         report.files.push(FileReport {
@@ -898,7 +945,7 @@ pub fn audit(
         .bytes_received
         .load(std::sync::atomic::Ordering::Relaxed);
     if let (Some(archive), None) = (archive, &report.unreachable) {
-        record_audit(archive, name, store, objects, &report)?;
+        record_audit(archive, name, store, objects, &report, deep)?;
     }
     Ok(report)
 }
@@ -910,6 +957,7 @@ fn record_audit(
     store: &Store,
     objects: &[Expected],
     report: &RunReport,
+    deep: bool,
 ) -> Result<(), ReplicaError> {
     let date_time = crate::units::now_rfc3339();
     let agent = crate::ingest::agent();
@@ -941,11 +989,19 @@ fn record_audit(
             None,
             Outcome::pass_if(problems.is_empty()),
             match problems.len() {
+                0 if deep => format!(
+                    "replica {name} ({}), deep: {files} file(s) read back in full, every one's SHA-256 matches the manifests, every FLAC's frame CRCs and audio MD5 good",
+                    store.location.url()
+                ),
                 0 => format!(
                     "replica {name} ({}): {files} file(s), every stored SHA-256 matches the manifests",
                     store.location.url()
                 ),
-                n => format!("replica {name} ({}): {n} problem(s)", store.location.url()),
+                n => format!(
+                    "replica {name} ({}){}: {n} problem(s)",
+                    store.location.url(),
+                    if deep { ", deep" } else { "" }
+                ),
             },
         ));
         for p in problems {
@@ -998,6 +1054,7 @@ mod tests {
             endpoint: "http://127.0.0.1:8333/".into(),
             region: "us-east-1".into(),
             path_style: true,
+            auto: false,
         };
         let l = r.location().unwrap();
         assert_eq!(l.endpoint, "http://127.0.0.1:8333");

@@ -811,6 +811,46 @@ impl Store {
         }
     }
 
+    /// Bytes `start..start + len` of the object at `key` (one ranged GET, asked again once if
+    /// the body comes back short); `None` if the object is not there.
+    pub fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Option<Vec<u8>>, S3Error> {
+        let what = format!(
+            "{} bytes {start}-{}",
+            self.what("GET", key),
+            start + len - 1
+        );
+        let range = vec![(
+            "range".to_string(),
+            format!("bytes={start}-{}", start + len - 1),
+        )];
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let a = self.request(
+                &what,
+                "GET",
+                Some(key),
+                &[],
+                &range,
+                EMPTY_SHA256,
+                None,
+                None,
+            )?;
+            match a.status {
+                200 | 206 if a.body.len() as u64 == len => return Ok(Some(a.body)),
+                200 | 206 if attempt < ATTEMPTS => continue,
+                200 | 206 => {
+                    return Err(S3Error::Unreachable {
+                        what,
+                        detail: format!("{} byte(s) came back of {len}", a.body.len()),
+                    })
+                }
+                404 => return Ok(None),
+                _ => return Err(self.refused(what, &a)),
+            }
+        }
+    }
+
     /// Every key under `prefix` (relative to the bucket) with its size, one request per 1000.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, S3Error> {
         let what = format!("LIST {}/{}", self.location.url(), prefix);

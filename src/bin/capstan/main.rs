@@ -24,7 +24,7 @@ struct Cli {
 }
 
 /// The archive a command works on, declared once for every command.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct ArchiveArg {
     /// The archive folder [default: $CAPSTAN_ARCHIVE, else ./archive].
     #[arg(long = "archive", id = "archive", value_name = "ARCHIVE")]

@@ -11,4 +11,9 @@ url: string,
 /**
  * `https://host[:port]`
  */
-endpoint: string, region: string, path_style: boolean, };
+endpoint: string, region: string, path_style: boolean, 
+/**
+ * Every item ingested or captured is queued for this replica ([`queue`]) and sent as
+ * soon as it can be.
+ */
+auto: boolean, };

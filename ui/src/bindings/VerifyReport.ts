@@ -7,4 +7,8 @@ import type { VerifySummary } from "./VerifySummary";
 /**
  * Everything a verification found. Serialised as the `--json` output.
  */
-export type VerifyReport = { version: number, deep: boolean, outcome: Outcome, summary: VerifySummary, bags: Array<BagOutcome>, problems: Array<Problem>, };
+export type VerifyReport = { version: number, deep: boolean, 
+/**
+ * `K/N` when only shard K of N was verified.
+ */
+shard?: string, outcome: Outcome, summary: VerifySummary, bags: Array<BagOutcome>, problems: Array<Problem>, };

@@ -136,6 +136,7 @@ pub(crate) fn capture_command(req: &capstan::capture::CaptureRequest, json: bool
             // A take whose record is only pending keeps its exit 2; a flagged one is 1.
             let pending = o.ingest.exit_code() != 0;
             let status = finish(Ok(o.ingest), json);
+            super::replica::drain_queue(&req.archive);
             if flagged && !pending {
                 ExitStatus::Problem
             } else {

@@ -46,5 +46,11 @@ pub fn run(args: Args) -> ExitStatus {
         interrupt: Some(interrupt_flag()),
         capture: None,
     };
-    finish(ingest(&req), args.output.json)
+    let outcome = ingest(&req);
+    let committed = outcome.is_ok();
+    let status = finish(outcome, args.output.json);
+    if committed {
+        super::replica::drain_queue(&req.archive);
+    }
+    status
 }

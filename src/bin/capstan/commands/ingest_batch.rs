@@ -82,6 +82,7 @@ pub fn run(args: Args) -> ExitStatus {
         };
         let rows = batch::run(&inv, &archive, jobs, interrupt_flag(), &mut progress);
         progress.bar.finish_and_clear();
+        super::replica::drain_queue(&archive);
         rows
     };
     for r in &rows {

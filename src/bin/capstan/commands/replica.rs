@@ -31,6 +31,10 @@ enum Action {
         /// Bucket in the path rather than the host name (most self-hosted stores).
         #[arg(long)]
         path_style: bool,
+        /// Queue every item ingested or captured from now on for this replica, sent as soon as
+        /// it can be (`auto = true` in the settings).
+        #[arg(long)]
+        auto: bool,
         #[command(flatten)]
         archive: ArchiveArg,
     },
@@ -49,6 +53,7 @@ pub fn run(args: Args) -> ExitStatus {
             endpoint,
             region,
             path_style,
+            auto,
             archive,
         } => {
             let archive = match confined(archive.dir()) {
@@ -61,6 +66,7 @@ pub fn run(args: Args) -> ExitStatus {
                 endpoint,
                 region,
                 path_style,
+                auto,
             };
             if let Err(e) = r.check() {
                 eprintln!("capstan: {}", esc(e));
@@ -110,18 +116,63 @@ pub fn run(args: Args) -> ExitStatus {
                         })
                 };
                 println!(
-                    "{}\t{}\t{}\tregion {}{}\tlast replication: {}\tlast audit: {}",
+                    "{}\t{}\t{}\tregion {}{}{}\tlast replication: {}\tlast audit: {}",
                     esc(&r.name),
                     esc(&r.url),
                     esc(&r.endpoint),
                     esc(&r.region),
                     if r.path_style { ", path-style" } else { "" },
+                    if r.auto { ", auto" } else { "" },
                     last("replication"),
                     last("fixity check"),
                 );
             }
+            match replica::queue::queued(&archive) {
+                Ok(q) if !q.is_empty() => println!(
+                    "{} item(s) queued for the auto replicas, the oldest since {}",
+                    q.len(),
+                    esc(&q[0].queued)
+                ),
+                Ok(_) => {}
+                Err(e) => eprintln!("capstan: the replication queue cannot be read: {}", esc(&e)),
+            }
             ExitStatus::Success
         }
+    }
+}
+
+/// Sends what the replication queue holds to the `auto` replicas (after an ingest or a capture,
+/// a `replicate`, or as the watcher runs), saying on stderr what went and what waits; never
+/// fails the command that called it, since the queue keeps what did not go.
+pub(crate) fn drain_queue(archive: &Archive) {
+    match replica::queue::drain(archive, REPLICATE_JOBS) {
+        Ok(d) => {
+            for (name, run) in &d.runs {
+                let sent = run
+                    .files
+                    .iter()
+                    .filter(|f| f.finding == Finding::Replicated)
+                    .count();
+                if sent > 0 {
+                    eprintln!(
+                        "replica {}: {sent} file(s) sent, {} byte(s)",
+                        esc(name),
+                        run.bytes_sent
+                    );
+                }
+            }
+            for (item, why) in &d.left {
+                eprintln!(
+                    "capstan: {} stays queued for replication (`capstan replicate`, the next ingest or the watcher sends it): {}",
+                    esc(item),
+                    esc(why)
+                );
+            }
+        }
+        Err(e) => eprintln!(
+            "capstan: the replication queue was not sent (it is kept): {}",
+            esc(&e)
+        ),
     }
 }
 
@@ -141,6 +192,9 @@ pub(crate) fn confined(dir: std::path::PathBuf) -> Result<Archive, ExitStatus> {
 /// each in a round trip, so more than the cores.
 pub(crate) const AUDIT_JOBS: usize = 16;
 
+/// Files sent at once by `replicate` and by the queue's drains.
+pub(crate) const REPLICATE_JOBS: usize = 4;
+
 /// `capstan replicate`
 #[derive(clap::Args)]
 pub struct ReplicateArgs {
@@ -148,7 +202,7 @@ pub struct ReplicateArgs {
     #[arg(long)]
     replica: Option<String>,
     /// Bags sent at once (each bag's files in order, its tag manifest last).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = REPLICATE_JOBS)]
     jobs: usize,
     #[command(flatten)]
     output: OutputArgs,
@@ -245,6 +299,9 @@ pub fn replicate(args: ReplicateArgs) -> ExitStatus {
             }
         }
     }
+    // What the run sent to the auto replicas comes off their queue (and anything it could not
+    // send is said again, and stays).
+    drain_queue(&archive);
     status
 }
 

@@ -14,10 +14,13 @@ use std::sync::atomic::Ordering;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Decode every FLAC (frame CRCs and STREAMINFO MD5) in the read that hashes it.
+    /// Decode every FLAC (frame CRCs and STREAMINFO MD5) in the read that hashes it. With a
+    /// replica: every object is read back in full (in ranged reads, 4 at once per object, 8
+    /// MiB each) through those same checks.
     #[arg(long)]
     deep: bool,
-    /// Files read at once [default: the number of cores].
+    /// Files read at once [default: the number of cores; objects HEADed at once in a replica
+    /// audit: 16].
     #[arg(long)]
     jobs: Option<usize>,
     #[command(flatten)]
@@ -26,13 +29,20 @@ pub struct Args {
     #[arg(long)]
     no_record: bool,
     /// Audits replica NAME of the archive (`--archive`) instead: one listing and a HEAD per
-    /// object, each stored SHA-256 compared with the bags' manifests; no audio is downloaded.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["paths", "deep"])]
+    /// object, each stored SHA-256 compared with the bags' manifests; no audio is downloaded
+    /// (unless `--deep`).
+    #[arg(long, value_name = "NAME", conflicts_with = "paths")]
     replica: Option<String>,
+    /// Only shard K of N (1 <= K <= N): the bags whose path in their archive hashes to it, so
+    /// N runs (a Slurm job array, a Kubernetes Indexed Job) together verify every bag once.
+    #[arg(long, value_name = "K/N", value_parser = capstan::fixity::Shard::parse, conflicts_with = "replica")]
+    shard: Option<capstan::fixity::Shard>,
     #[command(flatten)]
     archive: crate::ArchiveArg,
     /// With one `s3://bucket/prefix` path: the S3 service (`https://host[:port]`). The
-    /// replica is audited against its own bags' manifests (only they are downloaded).
+    /// replica is audited against its own bags' manifests (only they are downloaded, unless
+    /// `--deep`). When the archive (`--archive`) names a replica at that URL and endpoint, the
+    /// outcome is recorded there as that replica's.
     #[arg(long)]
     endpoint: Option<String>,
     #[arg(long, default_value = "us-east-1", requires = "endpoint")]
@@ -47,17 +57,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitStatus {
     if let Some(name) = &args.replica {
-        let jobs = args.jobs.unwrap_or(super::replica::AUDIT_JOBS);
-        return audit_replica(
-            args.archive.dir(),
-            name,
-            args.output.json,
-            !args.no_record,
-            jobs,
-        );
+        return audit_replica(args.archive.clone().dir(), name, &args);
     }
     if let [url] = &args.paths[..] {
         if let Some(url) = url.to_str().filter(|u| u.starts_with("s3://")) {
+            if args.shard.is_some() {
+                eprintln!("capstan: --shard splits an archive on disk, not a replica");
+                return ExitStatus::Problem;
+            }
             return audit_url(url, &args);
         }
     }
@@ -67,8 +74,13 @@ pub fn run(args: Args) -> ExitStatus {
     }
     verify_command(
         &args.paths,
-        args.deep,
-        args.jobs,
+        Options {
+            deep: args.deep,
+            jobs: args
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            shard: args.shard,
+        },
         args.output.json,
         !args.no_record,
     )
@@ -118,12 +130,10 @@ impl Observer for VerifyProgress {
 
 pub(crate) fn verify_command(
     paths: &[PathBuf],
-    deep: bool,
-    jobs: Option<usize>,
+    options: Options,
     json: bool,
     record: bool,
 ) -> ExitStatus {
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     if record {
         // Recording writes to the archive: ingestion records a crash left pending go first.
         for p in paths.iter().filter(|p| p.join(".capstan").is_dir()) {
@@ -150,7 +160,7 @@ pub(crate) fn verify_command(
         files: Default::default(),
         total_files: Default::default(),
     };
-    let report = verify(paths, Options { deep, jobs }, &progress);
+    let report = verify(paths, options, &progress);
     progress.bar.finish_and_clear();
     let report = match report {
         Ok(r) => r,
@@ -197,8 +207,12 @@ pub(crate) fn print_verify_report(report: &VerifyReport) {
         println!();
     }
     println!(
-        "verify{}: {}",
+        "verify{}{}: {}",
         if report.deep { " --deep" } else { "" },
+        report
+            .shard
+            .as_ref()
+            .map_or(String::new(), |s| format!(" --shard {s}")),
         if report.passed() {
             "PASS, everything checked is intact".to_string()
         } else {
@@ -229,8 +243,26 @@ pub(crate) fn print_verify_report(report: &VerifyReport) {
     }
 }
 
+/// Objects at once in a replica audit: HEADs are light, a deep read is not (each object
+/// holds [`capstan::replica::deep::WINDOW`] ranges in flight).
+fn audit_jobs(args: &Args) -> usize {
+    args.jobs.unwrap_or_else(|| match args.deep {
+        true => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        false => super::replica::AUDIT_JOBS,
+    })
+}
+
+fn verb(args: &Args) -> &'static str {
+    if args.deep {
+        "deep audit"
+    } else {
+        "audit"
+    }
+}
+
 /// `capstan verify --replica NAME`: the replica audited against the archive's manifests.
-fn audit_replica(dir: PathBuf, name: &str, json: bool, record: bool, jobs: usize) -> ExitStatus {
+fn audit_replica(dir: PathBuf, name: &str, args: &Args) -> ExitStatus {
+    let (json, record, jobs) = (args.output.json, !args.no_record, audit_jobs(args));
     let archive = match super::replica::confined(dir) {
         Ok(a) => a,
         Err(status) => return status,
@@ -244,12 +276,18 @@ fn audit_replica(dir: PathBuf, name: &str, json: bool, record: bool, jobs: usize
                 esc(s)
             );
         }
-        let report =
-            capstan::replica::audit(record.then_some(&archive), name, &store, &objects, jobs)?;
+        let report = capstan::replica::audit(
+            record.then_some(&archive),
+            name,
+            &store,
+            &objects,
+            jobs,
+            args.deep,
+        )?;
         Ok((report, skipped.is_empty()))
     });
     match audited {
-        Ok((report, complete)) => super::replica::summarise(name, "audit", &report, json)
+        Ok((report, complete)) => super::replica::summarise(name, verb(args), &report, json)
             .worst(ExitStatus::problem_if(!complete)),
         Err(e) => {
             eprintln!("capstan: {}", esc(&e));
@@ -271,6 +309,7 @@ fn audit_url(url: &str, args: &Args) -> ExitStatus {
         endpoint: endpoint.clone(),
         region: args.region.clone(),
         path_style: args.path_style,
+        auto: false,
     };
     if let Err(e) = r.check() {
         eprintln!("capstan: {}", esc(e));
@@ -292,13 +331,36 @@ fn audit_url(url: &str, args: &Args) -> ExitStatus {
         for s in &skipped {
             eprintln!("capstan: {}", esc(s));
         }
-        let jobs = args.jobs.unwrap_or(super::replica::AUDIT_JOBS);
-        let report = capstan::replica::audit(None, url, &store, &objects, jobs)?;
+        // Recorded where the archive knows this replica (and the user did not say not to).
+        let archive = Archive::new(args.archive.clone().dir());
+        let known = capstan::replica::chosen(&archive, None)
+            .ok()
+            .and_then(|all| {
+                all.into_iter().find(|k| {
+                    k.url.trim_end_matches('/') == r.url.trim_end_matches('/')
+                        && k.endpoint.trim_end_matches('/') == r.endpoint.trim_end_matches('/')
+                })
+            })
+            .filter(|_| !args.no_record);
+        let (record, name) = match &known {
+            Some(k) => (Some(&archive), k.name.as_str()),
+            None => (None, url),
+        };
+        let report =
+            capstan::replica::audit(record, name, &store, &objects, audit_jobs(args), args.deep)?;
+        if known.is_none() && !args.no_record && archive.root.is_dir() {
+            eprintln!(
+                "capstan: not recorded: the archive ({}) names no replica at {} {}",
+                text_path(&archive.root),
+                esc(url),
+                esc(endpoint)
+            );
+        }
         Ok((report, skipped.is_empty()))
     });
     match audited {
         Ok((report, complete)) => {
-            super::replica::summarise(url, "audit", &report, args.output.json)
+            super::replica::summarise(url, verb(args), &report, args.output.json)
                 .worst(ExitStatus::problem_if(!complete))
         }
         Err(e) => {

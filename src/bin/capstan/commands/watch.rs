@@ -62,6 +62,17 @@ pub fn run(args: Args) -> ExitStatus {
         Tell::Notice(n) => eprintln!("capstan watch: {}", esc(&n)),
     };
     let archive = Archive::new(args.archive.dir_or(args.positional));
+    // What waits for the auto replicas goes as the watcher runs: at its start, then every
+    // minute (a store that was away is tried again; the queue keeps the rest).
+    if !once {
+        let archive = archive.clone();
+        std::thread::spawn(move || loop {
+            super::replica::drain_queue(&archive);
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        });
+    } else {
+        super::replica::drain_queue(&archive);
+    }
     match watch(&archive, &opts, &stop, &mut tell) {
         Ok(()) => ExitStatus::problem_if(once && problems > 0),
         Err(e) => {
