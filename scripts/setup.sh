@@ -18,8 +18,13 @@ done
 # ALSA's headers for cpal (capture); alsa-utils' arecord for listing devices by hand.
 [ -f /usr/include/alsa/asoundlib.h ] || need_apt+=(alsa)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(venv)
+# PostgreSQL 15 for the shared catalogue: tests/registry.rs starts its own server with these
+# programs (initdb, pg_ctl, createdb) as the `postgres` user the package creates.
+for p in initdb pg_ctl createdb; do
+    [ -x "/usr/lib/postgresql/15/bin/$p" ] || { need_apt+=(postgresql); break; }
+done
 base_packages=(build-essential cmake pkg-config flac ffmpeg
-    python3 python3-venv python3-numpy python3-soundfile libasound2-dev alsa-utils)
+    python3 python3-venv python3-numpy python3-soundfile libasound2-dev alsa-utils postgresql)
 if [ ${#need_apt[@]} -gt 0 ] && [ -n "$dry_run" ]; then
     echo "setup: would install: ${base_packages[*]}"
 elif [ ${#need_apt[@]} -gt 0 ]; then

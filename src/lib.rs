@@ -20,6 +20,7 @@ pub mod metadata;
 pub mod pending;
 pub mod playback;
 pub mod profile;
+pub mod registry;
 pub mod replica;
 pub mod report;
 pub mod restore;

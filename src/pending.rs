@@ -159,11 +159,11 @@ pub enum PendingError {
 }
 
 /// Item, type, date-time, file and detail of an event.
-type Key = (String, EventType, String, Option<String>, String);
+pub(crate) type Key = (String, EventType, String, Option<String>, String);
 
 /// The key that tells one event from another for replay: an event in the log with the same
 /// key is the same event.
-fn key(e: &Event) -> Key {
+pub(crate) fn key(e: &Event) -> Key {
     (
         e.item.clone(),
         e.event_type.clone(),
@@ -175,6 +175,15 @@ fn key(e: &Event) -> Key {
 
 /// The keys of `item`'s events already in `events.jsonl` (complete lines that parse).
 fn logged_keys(archive: &Archive, item: &str) -> Result<HashSet<Key>, ArchiveError> {
+    logged_keys_of(archive, Some(item))
+}
+
+/// The keys of every event already in `events.jsonl`.
+pub(crate) fn logged_keys_all(archive: &Archive) -> Result<HashSet<Key>, ArchiveError> {
+    logged_keys_of(archive, None)
+}
+
+fn logged_keys_of(archive: &Archive, item: Option<&str>) -> Result<HashSet<Key>, ArchiveError> {
     let log = archive.meta_dir().join("events.jsonl");
     let mut bytes = Vec::new();
     match archive.open_meta_file("events.jsonl", Access::Read) {
@@ -188,7 +197,7 @@ fn logged_keys(archive: &Archive, item: &str) -> Result<HashSet<Key>, ArchiveErr
     Ok(bytes
         .split(|&b| b == b'\n')
         .filter_map(|line| events::parse_line(line).ok())
-        .filter(|e| e.item == item)
+        .filter(|e| item.is_none_or(|i| e.item == i))
         .map(|e| key(&e))
         .collect())
 }

@@ -87,6 +87,14 @@ enum Command {
     /// Rebuild the catalogue from the bags and events.jsonl alone (the archive is the truth).
     /// Exit 0, 1 something was skipped (unparsable lines, unsafe paths), 2 could not run.
     Reindex(commands::reindex::Args),
+    /// Queue the files due for a fixity check in the shared catalogue (PostgreSQL): never
+    /// proved first, then changed, then those whose last proof is older than --period. Run by
+    /// cron or a timer, or keep running with --every. Exit 0, 2 could not run.
+    Schedule(commands::registry::ScheduleArgs),
+    /// Claim due fixity checks from the shared catalogue, verify each file where it lives and
+    /// record the outcome; run one per core on as many machines as there are. Stops cleanly on
+    /// SIGTERM. Exit 0, 1 a problem recorded (with --until-idle), 2 refused or could not run.
+    Worker(commands::registry::WorkerArgs),
     /// The archive at a glance: items, hours of audio, bytes, each item's last verification,
     /// open problems. Exit 0, 1 there are open problems, 2 could not run.
     Report(commands::report::Args),
@@ -166,6 +174,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Repair(args) => replica::repair(args),
         Command::Restore(args) => replica::restore(args),
         Command::Reindex(args) => reindex::run(args),
+        Command::Schedule(args) => commands::registry::schedule(args),
+        Command::Worker(args) => commands::registry::worker(args),
         Command::Report(args) => report::run(args),
         Command::Watch(args) => watch::run(args),
         Command::Devices(args) => devices::run(args),

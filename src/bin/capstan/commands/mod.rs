@@ -14,6 +14,7 @@ pub mod log;
 pub mod play;
 pub mod profiles;
 pub mod recover;
+pub mod registry;
 pub mod reindex;
 pub mod replica;
 pub mod report;

@@ -11,11 +11,23 @@ use capstan::fixity::text_path;
 pub struct Args {
     #[command(flatten)]
     archive: ArchiveArg,
+    /// Register the archive's bags and last proofs in this shared catalogue (`postgres://…`)
+    /// instead of rebuilding its own.
+    #[command(flatten)]
+    catalogue: super::registry::CatalogueArg,
     #[command(flatten)]
     output: OutputArgs,
 }
 
 pub fn run(args: Args) -> ExitStatus {
+    if args.catalogue.given() {
+        return match args.catalogue.url() {
+            Ok(url) => {
+                super::registry::register(&url, &Archive::new(args.archive.dir()), args.output.json)
+            }
+            Err(s) => s,
+        };
+    }
     reindex_command(&Archive::new(args.archive.dir()), args.output.json)
 }
 

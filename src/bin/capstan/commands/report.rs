@@ -15,11 +15,21 @@ pub struct Args {
     positional: Option<PathBuf>,
     #[command(flatten)]
     archive: ArchiveArg,
+    /// Report the shared catalogue instead (`postgres://…`): files never proved, the oldest
+    /// proof, work due and claimed, live workers and their rate, open problems.
+    #[command(flatten)]
+    catalogue: super::registry::CatalogueArg,
     #[command(flatten)]
     output: OutputArgs,
 }
 
 pub fn run(args: Args) -> ExitStatus {
+    if args.catalogue.given() {
+        return match args.catalogue.url() {
+            Ok(url) => super::registry::overview(&url, args.output.json),
+            Err(s) => s,
+        };
+    }
     let dir = args.archive.dir_or(args.positional);
     report_command(&Archive::new(dir), args.output.json)
 }

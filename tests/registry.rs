@@ -1,0 +1,551 @@
+//! Fixity across machines (issue 17) on a real PostgreSQL 15 from Debian: started here with
+//! `initdb` and `pg_ctl` as the `postgres` user, in a temporary folder, on a free loopback
+//! port, and stopped after. Workers are real `capstan worker` processes: three at once over
+//! 200 items, one killed with SIGKILL in the middle of its batch, the database restarted under
+//! them, a damaged file found by whichever worker claims it.
+
+mod common;
+
+use common::*;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// One PostgreSQL server in a temporary folder.
+struct Pg {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn as_postgres(args: &[&str]) -> std::process::Output {
+    let o = Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("runuser runs");
+    assert!(o.status.success(), "{args:?}: {}", text(&o));
+    o
+}
+
+impl Pg {
+    fn start() -> Pg {
+        assert!(
+            Path::new(PG_BIN).join("initdb").is_file(),
+            "PostgreSQL 15 is missing: scripts/setup.sh installs Debian's postgresql"
+        );
+        // The server writes /dev/null as the postgres user.
+        let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
+        assert!(null.is_ok(), "/dev/null must be writable");
+        assert!(
+            std::fs::metadata("/dev/null")
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o002 != 0)
+                .unwrap_or(false),
+            "/dev/null must be writable by everyone (the postgres user writes it)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("capstan-pg")
+            .tempdir()
+            .unwrap();
+        std::os::unix::fs::PermissionsExt::set_mode(
+            &mut std::fs::metadata(dir.path()).unwrap().permissions(),
+            0o755,
+        );
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let status = Command::new("chown")
+            .arg("postgres")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data = dir.path().join("data");
+        as_postgres(&[
+            &format!("{PG_BIN}/initdb"),
+            "-D",
+            data.to_str().unwrap(),
+            "-U",
+            "capstan",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ]);
+        let pg = Pg { dir, port };
+        pg.up();
+        let o = Command::new(format!("{PG_BIN}/createdb"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "capstan"])
+            .arg("capstan_test")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        pg
+    }
+
+    fn up(&self) {
+        let d = self.dir.path();
+        as_postgres(&[
+            &format!("{PG_BIN}/pg_ctl"),
+            "-D",
+            d.join("data").to_str().unwrap(),
+            "-l",
+            d.join("server.log").to_str().unwrap(),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            &format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                self.port,
+                d.display()
+            ),
+            "start",
+        ]);
+    }
+
+    fn down(&self, mode: &str) {
+        as_postgres(&[
+            &format!("{PG_BIN}/pg_ctl"),
+            "-D",
+            self.dir.path().join("data").to_str().unwrap(),
+            "-m",
+            mode,
+            "-w",
+            "-t",
+            "20",
+            "stop",
+        ]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://capstan@127.0.0.1:{}/capstan_test", self.port)
+    }
+
+    fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url(), postgres::NoTls).unwrap()
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.client().query_one(sql, &[]).unwrap().get(0)
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(format!("{PG_BIN}/pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "-t", "20", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// An archive of `n` items: one ingested, the rest copies of its bag under other ids (the
+/// registry reads them from their manifests, as it would any bag).
+fn archive_of(dir: &Path, n: usize) -> PathBuf {
+    let archive = dir.join("archive");
+    institution(&archive);
+    let wav = dir.join("take.wav");
+    write_wav(
+        &wav,
+        &WavSpec::pcm(2, 48_000, 16),
+        &signal(2, 48_000, 16, 0.5),
+    );
+    let o = run(&mut ingest_command(
+        &archive,
+        "dat",
+        "item-000",
+        "tapes",
+        &[&wav],
+        &["TITLE=t"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    let first = archive.join("tapes/item-000");
+    for i in 1..n {
+        copy_dir(&first, &archive.join(format!("tapes/item-{i:03}")));
+    }
+    archive
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn cap(pg: &Pg) -> Command {
+    let mut c = capstan();
+    c.env("CAPSTAN_CATALOGUE", pg.url());
+    c
+}
+
+/// Registers the archive and queues every file.
+fn register_and_schedule(pg: &Pg, archive: &Path) -> i64 {
+    let o = run(cap(pg)
+        .arg("reindex")
+        .arg("--catalogue")
+        .arg(pg.url())
+        .arg("--archive")
+        .arg(archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(cap(pg).args(["schedule", "--json"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["never_proved"].as_i64().unwrap()
+}
+
+fn worker(pg: &Pg, extra: &[&str]) -> Child {
+    cap(pg)
+        .args(["worker", "--until-idle"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Fixity-check events of the archive's own files in its events.jsonl, by `item/file`.
+fn logged_checks(archive: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_to_string(archive.join(".capstan/events.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event_type"] == "fixity check" && e["file"].is_string())
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["item"].as_str().unwrap(),
+                e["file"].as_str().unwrap()
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every registered file has exactly one recorded check, in the registry and in the log.
+fn assert_each_checked_once(pg: &Pg, archive: &Path, files: i64) {
+    assert_eq!(pg.count("SELECT count(*) FROM work"), 0, "work left queued");
+    assert_eq!(
+        pg.count("SELECT count(*) FROM events WHERE event_type = 'fixity check'"),
+        files
+    );
+    assert_eq!(
+        pg.count("SELECT count(*) FROM (SELECT item, file FROM events GROUP BY item, file HAVING count(*) > 1) d"),
+        0,
+        "a file checked twice"
+    );
+    assert_eq!(
+        pg.count("SELECT count(*) FROM files WHERE last_checked IS NULL"),
+        0
+    );
+    let logged = logged_checks(archive);
+    let mut dedup = logged.clone();
+    dedup.dedup();
+    assert_eq!(logged.len(), files as usize, "events.jsonl");
+    assert_eq!(
+        dedup.len(),
+        logged.len(),
+        "a check written twice into events.jsonl"
+    );
+    assert_eq!(pg.count("SELECT count(*) FROM events WHERE NOT logged"), 0);
+}
+
+fn wait_ok(mut c: Child) -> std::process::Output {
+    let until = Instant::now() + Duration::from_secs(300);
+    while c.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < until, "a worker did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn three_workers_check_200_items_each_file_once_and_find_the_damaged_one() {
+    let pg = Pg::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(tmp.path(), 200);
+    // One master damaged before anyone checks it.
+    let damaged = archive.join("tapes/item-137/data/item-000_pm.flac");
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&damaged, bytes).unwrap();
+
+    let files = register_and_schedule(&pg, &archive);
+    assert!(files >= 400, "{files} files queued");
+    // Scheduling again queues nothing more.
+    let o = run(cap(&pg).args(["schedule", "--json"]));
+    assert!(text(&o).contains("\"never_proved\":0"), "{}", text(&o));
+
+    let workers: Vec<Child> = (0..3).map(|_| worker(&pg, &["--batch", "8"])).collect();
+    let outs: Vec<_> = workers.into_iter().map(wait_ok).collect();
+    let mut problems = 0;
+    let mut done = Vec::new();
+    for o in &outs {
+        let code = o.status.code().unwrap();
+        assert!(code == 0 || code == 1, "{}", text(o));
+        problems += code;
+        let t = String::from_utf8_lossy(&o.stdout).to_string();
+        let n: u64 = t
+            .split(": ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{t}"));
+        done.push(n);
+    }
+    assert_eq!(problems, 1, "exactly one worker found the damage");
+    assert!(
+        done.iter().filter(|n| **n > 0).count() >= 2,
+        "the work was shared: {done:?}"
+    );
+    assert_each_checked_once(&pg, &archive, files);
+    let fail = pg
+        .client()
+        .query(
+            "SELECT item, file, detail FROM events WHERE outcome = 'fail'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(fail.len(), 1);
+    assert_eq!(fail[0].get::<_, String>(0), "tapes/item-137");
+    assert_eq!(fail[0].get::<_, String>(1), "data/item-000_pm.flac");
+    let detail: String = fail[0].get(2);
+    assert!(
+        detail.contains("audio damaged") && detail.contains("sample"),
+        "{detail}"
+    );
+
+    // The shared catalogue at a glance, from any machine.
+    let o = run(cap(&pg)
+        .args(["report", "--json", "--catalogue"])
+        .arg(pg.url()));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["never_proved"], 0);
+    assert_eq!(v["due"], 0);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 1, "{v}");
+    assert!(v["oldest_proof"].is_string(), "{v}");
+}
+
+#[test]
+fn a_worker_killed_mid_batch_loses_nothing_and_nothing_is_recorded_twice() {
+    let pg = Pg::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(tmp.path(), 20);
+    let files = register_and_schedule(&pg, &archive);
+    let mark = tmp.path().join("checking");
+    let victim = cap(&pg)
+        .args(["worker", "--until-idle", "--batch", "10", "--lease", "2s"])
+        .env("CAPSTAN_TEST_WORKER_MARK", &mark)
+        .env("CAPSTAN_TEST_WORKER_PAUSE_MS", "200")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while !mark.exists() {
+        assert!(Instant::now() < until, "the worker never started checking");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = victim.id();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut victim = victim;
+    victim.wait().unwrap();
+    assert_eq!(
+        pg.count("SELECT count(*) FROM work WHERE claimed_by IS NOT NULL AND lease_until > now()"),
+        10,
+        "its batch is still leased"
+    );
+    assert_eq!(
+        pg.count("SELECT count(*) FROM events"),
+        0,
+        "it recorded nothing"
+    );
+    // Another worker, started at once, takes the rest now and the dead one's batch once its
+    // lease has run out.
+    let o = wait_ok(worker(&pg, &["--lease", "2s"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let left = pg.count("SELECT count(*) FROM work");
+    assert_eq!(left, 10, "only the dead worker's batch waits for its lease");
+    std::thread::sleep(Duration::from_millis(2100));
+    let o = wait_ok(worker(&pg, &["--lease", "2s"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_each_checked_once(&pg, &archive, files);
+    assert_eq!(pg.count("SELECT count(*) FROM work"), 0);
+
+    // A worker that dies after recording a batch and before writing it into the archive: the
+    // next worker to start (once that worker's moment has passed) writes it, once.
+    pg.client()
+        .batch_execute("UPDATE files SET last_checked = NULL")
+        .unwrap();
+    let o = run(cap(&pg).args(["schedule"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(cap(&pg)
+        .args(["worker", "--until-idle", "--batch", "3", "--lease", "1s"])
+        .env("CAPSTAN_TEST_WORKER_DIE_AFTER_RECORD", "1"));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(pg.count("SELECT count(*) FROM events WHERE NOT logged"), 3);
+    let before = logged_checks(&archive).len();
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = wait_ok(worker(&pg, &["--lease", "1s"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("left unwritten"), "{}", text(&o));
+    assert_eq!(pg.count("SELECT count(*) FROM events WHERE NOT logged"), 0);
+    assert_eq!(logged_checks(&archive).len(), before + files as usize);
+}
+
+#[test]
+fn workers_ride_out_a_database_restart_and_a_refusal_is_exit_2() {
+    let pg = Pg::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(tmp.path(), 30);
+    let files = register_and_schedule(&pg, &archive);
+    let mark = tmp.path().join("checking");
+    let slow = |pg: &Pg| {
+        cap(pg)
+            .args(["worker", "--until-idle", "--batch", "4"])
+            .env("CAPSTAN_TEST_WORKER_MARK", &mark)
+            .env("CAPSTAN_TEST_WORKER_PAUSE_MS", "40")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let workers = vec![slow(&pg), slow(&pg)];
+    let until = Instant::now() + Duration::from_secs(60);
+    while !mark.exists() {
+        assert!(Instant::now() < until, "the workers never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    pg.down("fast");
+    std::thread::sleep(Duration::from_secs(2));
+    pg.up();
+    let outs: Vec<_> = workers.into_iter().map(wait_ok).collect();
+    for o in &outs {
+        assert_eq!(o.status.code(), Some(0), "{}", text(o));
+    }
+    assert!(
+        outs.iter().any(|o| text(o).contains("unreachable")),
+        "the restart was noticed: {}",
+        outs.iter().map(text).collect::<String>()
+    );
+    assert_each_checked_once(&pg, &archive, files);
+
+    // A database that refuses (there is no such database): exit 2 at once, with why.
+    let o = run(capstan()
+        .args(["worker", "--until-idle", "--catalogue"])
+        .arg(format!(
+            "postgres://capstan@127.0.0.1:{}/no_such_db",
+            pg.port
+        )));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("refused"), "{}", text(&o));
+
+    // A worker waiting for work stops cleanly on SIGTERM, and says so in the catalogue.
+    let waiting = cap(&pg)
+        .arg("worker")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while pg.count("SELECT count(*) FROM workers WHERE stopped IS NULL") == 0 {
+        assert!(Instant::now() < until, "the worker never said it was alive");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let asked = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &waiting.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let o = wait_ok(waiting);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(
+        pg.count("SELECT count(*) FROM workers WHERE stopped IS NULL"),
+        0,
+        "it said it stopped"
+    );
+}
+
+#[test]
+fn a_batch_slower_than_its_lease_keeps_it_while_its_worker_lives() {
+    let pg = Pg::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(tmp.path(), 8);
+    let files = register_and_schedule(&pg, &archive);
+    let mark = tmp.path().join("checking");
+    // 16 files at 250 ms each: 4 s of work under a 1 s lease, renewed every third of it.
+    let slow = cap(&pg)
+        .args([
+            "worker",
+            "--until-idle",
+            "--batch",
+            "100",
+            "--lease",
+            "1s",
+            "--json",
+        ])
+        .env("CAPSTAN_TEST_WORKER_MARK", &mark)
+        .env("CAPSTAN_TEST_WORKER_PAUSE_MS", "250")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while !mark.exists() {
+        assert!(Instant::now() < until, "the worker never started checking");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(1600));
+    // Past the first lease: had it not been renewed, this worker would take the batch.
+    let o = wait_ok(worker(&pg, &["--lease", "1s", "--json"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let other: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        other["files"], 0,
+        "the live worker's batch was taken: {other}"
+    );
+    let o = wait_ok(slow);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["files"].as_i64(), Some(files), "{v}");
+    assert_eq!(v["taken_over"], 0, "{v}");
+    assert_each_checked_once(&pg, &archive, files);
+}
