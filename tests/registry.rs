@@ -502,6 +502,48 @@ fn workers_ride_out_a_database_restart_and_a_refusal_is_exit_2() {
         0,
         "it said it stopped"
     );
+
+    // SIGTERM in the middle of a batch: the file in hand is finished and recorded, the rest
+    // of the batch handed back at once (not after the lease).
+    pg.client()
+        .batch_execute("UPDATE files SET last_checked = NULL")
+        .unwrap();
+    let o = run(cap(&pg).args(["schedule"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let events = pg.count("SELECT count(*) FROM events");
+    let _ = std::fs::remove_file(&mark);
+    let busy = cap(&pg)
+        .args(["worker", "--batch", "10"])
+        .env("CAPSTAN_TEST_WORKER_MARK", &mark)
+        .env("CAPSTAN_TEST_WORKER_PAUSE_MS", "300")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while !mark.exists() {
+        assert!(Instant::now() < until, "the worker never started checking");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(450));
+    assert!(Command::new("kill")
+        .args(["-TERM", &busy.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let o = wait_ok(busy);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let recorded = pg.count("SELECT count(*) FROM events") - events;
+    assert!(
+        (1..10).contains(&recorded),
+        "{recorded} of its batch of 10 recorded"
+    );
+    assert_eq!(
+        pg.count("SELECT count(*) FROM work WHERE claimed_by IS NOT NULL"),
+        0,
+        "the unfinished part of its batch was handed back"
+    );
+    assert_eq!(pg.count("SELECT count(*) FROM work"), files - recorded);
 }
 
 #[test]

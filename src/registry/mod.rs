@@ -419,14 +419,22 @@ impl Registry {
     }
 
     /// Says the worker `name` stopped cleanly.
+    /// Says the worker `name` stopped cleanly, and hands back the claims it did not finish
+    /// (queued again at once, rather than after their lease).
     pub fn stopped(&mut self, name: &str) -> Result<(), RegistryError> {
-        self.client
-            .execute(
-                "UPDATE workers SET stopped = now() WHERE name = $1",
-                &[&name],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        let url = self.url.clone();
+        let mut tx = self.client.transaction().map_err(|e| classify(&url, e))?;
+        tx.execute(
+            "UPDATE work SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1",
+            &[&name],
+        )
+        .map_err(|e| classify(&url, e))?;
+        tx.execute(
+            "UPDATE workers SET stopped = now() WHERE name = $1",
+            &[&name],
+        )
+        .map_err(|e| classify(&url, e))?;
+        tx.commit().map_err(|e| classify(&url, e))
     }
 
     /// Claims up to `n` queued checks no live lease holds, for `worker`, under a lease of
