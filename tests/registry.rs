@@ -236,9 +236,10 @@ fn logged_checks(archive: &Path) -> Vec<String> {
         .filter(|e| e["event_type"] == "fixity check" && e["file"].is_string())
         .map(|e| {
             format!(
-                "{}/{}",
+                "{}/{} {}",
                 e["item"].as_str().unwrap(),
-                e["file"].as_str().unwrap()
+                e["file"].as_str().unwrap(),
+                e["copy"].as_str().unwrap_or("local")
             )
         })
         .collect();
@@ -254,7 +255,7 @@ fn assert_each_checked_once(pg: &Pg, archive: &Path, files: i64) {
         files
     );
     assert_eq!(
-        pg.count("SELECT count(*) FROM (SELECT item, file FROM events GROUP BY item, file HAVING count(*) > 1) d"),
+        pg.count("SELECT count(*) FROM (SELECT item, file, copy FROM events GROUP BY item, file, copy HAVING count(*) > 1) d"),
         0,
         "a file checked twice"
     );
@@ -590,4 +591,94 @@ fn a_batch_slower_than_its_lease_keeps_it_while_its_worker_lives() {
     assert_eq!(v["files"].as_i64(), Some(files), "{v}");
     assert_eq!(v["taken_over"], 0, "{v}");
     assert_each_checked_once(&pg, &archive, files);
+}
+
+#[test]
+fn workers_check_a_replicas_copies_by_their_stored_checksums() {
+    use common::weed::{Weed, BUCKET, KEY, SECRET};
+    let pg = Pg::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(tmp.path(), 3);
+    let mut weed = Weed::start(&tmp.path().join("s3"));
+    let creds = |c: &mut Command| {
+        c.env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE");
+    };
+    let mut add = cap(&pg);
+    creds(&mut add);
+    let o = run(add
+        .args(["replica", "add", "offsite"])
+        .arg(format!("s3://{BUCKET}/fleet"))
+        .args(["--endpoint", &weed.s3(), "--path-style", "--archive"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let mut rep = cap(&pg);
+    creds(&mut rep);
+    let o = run(rep.args(["replicate", "--archive"]).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    // One master's copy overwritten out of band (no checksum stored with it).
+    let key = "fleet/tapes/item-001/data/item-000_pm.flac";
+    ureq::put(&weed.object(key)).send("not the master").unwrap();
+
+    let queued = register_and_schedule(&pg, &archive);
+    let local = pg.count("SELECT count(*) FROM files WHERE copy = ''");
+    assert_eq!(
+        pg.count("SELECT count(*) FROM files WHERE copy = 'offsite'"),
+        local
+    );
+    assert_eq!(queued, 2 * local, "both copies of every file are due");
+    let before = weed.sent_bytes();
+    let mut w = cap(&pg);
+    creds(&mut w);
+    let o = run(w.args(["worker", "--until-idle"]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_each_checked_once(&pg, &archive, 2 * local);
+    assert_eq!(
+        weed.sent_bytes() - before,
+        0.0,
+        "no object byte was downloaded"
+    );
+    let fails = pg
+        .client()
+        .query(
+            "SELECT item, file, copy, detail FROM events WHERE outcome = 'fail'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(fails.len(), 1);
+    assert_eq!(fails[0].get::<_, String>(0), "tapes/item-001");
+    assert_eq!(
+        fails[0].get::<_, Option<String>>(2).as_deref(),
+        Some("replica offsite")
+    );
+    let detail: String = fails[0].get(3);
+    assert!(detail.contains("unproven"), "{detail}");
+
+    // The replica away: its checks are not recorded (never "missing"), and wait for it; the
+    // archive's own are done.
+    pg.client()
+        .batch_execute("UPDATE files SET last_checked = NULL")
+        .unwrap();
+    let o = run(cap(&pg).args(["schedule"]));
+    assert!(o.status.success(), "{}", text(&o));
+    weed.stop();
+    let events = pg.count("SELECT count(*) FROM events");
+    let mut w = cap(&pg);
+    creds(&mut w);
+    let o = run(w.args(["worker", "--until-idle", "--lease", "60s"]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("could not be done"), "{}", text(&o));
+    assert_eq!(pg.count("SELECT count(*) FROM events") - events, local);
+    assert_eq!(
+        pg.count(
+            "SELECT count(*) FROM work w JOIN files f ON f.id = w.file_id WHERE f.copy = 'offsite'"
+        ),
+        local,
+        "the replica's checks wait for it"
+    );
+    // Only the archive's own copies, when asked.
+    let o = run(cap(&pg).args(["schedule", "--copy", "local", "--json"]));
+    assert!(text(&o).contains("\"never_proved\":0"), "{}", text(&o));
 }

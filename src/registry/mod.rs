@@ -2,7 +2,8 @@
 //! proof, and a queue of due checks that workers on any machine claim, verify and record.
 //!
 //! An archive's files are registered from its bags (`capstan reindex --catalogue
-//! postgres://…`): an index, rebuilt from the archive at will. [`Registry::schedule`] queues the
+//! postgres://…`), once per copy: the archive's own and each replica's its settings name. It
+//! is an index, rebuilt from the archive at will. [`Registry::schedule`] queues the
 //! files due by the policy; [`Registry::claim`] hands a worker a batch under a lease with
 //! `SELECT … FOR UPDATE SKIP LOCKED`; [`Registry::complete`] records the outcomes.
 //!
@@ -115,10 +116,82 @@ fn classify(url: &str, e: postgres::Error) -> RegistryError {
     }
 }
 
+/// Payload files to register, a column each (for one `unnest` statement).
+#[derive(Default)]
+struct FileColumns {
+    copy: Vec<String>,
+    item: Vec<String>,
+    bag_path: Vec<String>,
+    path: Vec<String>,
+    bytes: Vec<Option<i64>>,
+    sha256: Vec<String>,
+    audio_md5: Vec<Option<String>>,
+    status: Vec<String>,
+}
+
+impl FileColumns {
+    fn push(
+        &mut self,
+        copy: &str,
+        r: &crate::catalogue::ItemRecord,
+        f: &crate::catalogue::FileRecord,
+    ) {
+        self.copy.push(copy.to_string());
+        self.item.push(format!("{}/{}", r.collection, r.id));
+        self.bag_path.push(r.bag_path.clone());
+        self.path.push(f.path.clone());
+        self.bytes.push(f.bytes.map(|b| b as i64));
+        self.sha256.push(f.sha256.clone());
+        self.audio_md5.push(f.audio_md5.clone());
+        self.status.push(f.status.as_str().to_string());
+    }
+
+    /// Inserts or updates the rows held, and notes them as seen; empties itself.
+    fn upsert(
+        &mut self,
+        tx: &mut postgres::Transaction<'_>,
+        archive_id: i64,
+    ) -> Result<(), postgres::Error> {
+        if self.copy.is_empty() {
+            return Ok(());
+        }
+        tx.execute(
+            "INSERT INTO files (archive_id, copy, item, bag_path, path, bytes, sha256, audio_md5, status, changed)
+             SELECT $1::int8, u.*, '-infinity'::timestamptz
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[], $9::text[]) AS u
+             ON CONFLICT (archive_id, copy, bag_path, path) DO UPDATE SET
+               item = EXCLUDED.item, bytes = EXCLUDED.bytes, audio_md5 = EXCLUDED.audio_md5,
+               status = EXCLUDED.status,
+               -- Other bytes under the same name: a changed file, to be proved soon.
+               changed = CASE WHEN files.sha256 = EXCLUDED.sha256 THEN files.changed ELSE now() END,
+               sha256 = EXCLUDED.sha256",
+            &[
+                &archive_id,
+                &self.copy,
+                &self.item,
+                &self.bag_path,
+                &self.path,
+                &self.bytes,
+                &self.sha256,
+                &self.audio_md5,
+                &self.status,
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO seen SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+            &[&self.copy, &self.bag_path, &self.path],
+        )?;
+        *self = FileColumns::default();
+        Ok(())
+    }
+}
+
 /// One claimed check.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub file_id: i64,
+    /// The copy: `""` for the archive's own file, else the replica's name.
+    pub copy: String,
     /// The archive's root, as registered.
     pub archive: PathBuf,
     /// `collection/id`
@@ -146,6 +219,8 @@ pub struct Checked {
 pub struct Policy {
     /// Every file proved at least once per this period.
     pub period: Duration,
+    /// Only these copies (`""` the archive's own, else a replica's name); all when `None`.
+    pub copies: Option<Vec<String>>,
     /// At most this many files queued per run (a rate cap: a day's work).
     pub limit: Option<u64>,
 }
@@ -163,7 +238,10 @@ pub struct Scheduled {
 pub struct Registered {
     pub archive_id: i64,
     pub items: u64,
+    /// Payload files (each registered once for the archive and once per replica).
     pub files: u64,
+    /// The replicas whose copies were registered too.
+    pub copies: Vec<String>,
     /// Files the registry knew that are no longer in their bag's manifest (marked missing).
     pub gone: u64,
     /// Bags that could not be read, with why.
@@ -273,86 +351,90 @@ impl Registry {
             .get(0);
         out.archive_id = id;
         tx.execute(
-            "CREATE TEMP TABLE seen (bag_path TEXT, path TEXT) ON COMMIT DROP",
+            "CREATE TEMP TABLE seen (copy TEXT, bag_path TEXT, path TEXT) ON COMMIT DROP",
             &[],
         )
         .map_err(|e| classify(&url, e))?;
-        let upsert = tx
-            .prepare(
-                "INSERT INTO files (archive_id, item, bag_path, path, bytes, sha256, audio_md5, status, changed)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '-infinity')
-                 ON CONFLICT (archive_id, bag_path, path) DO UPDATE SET
-                   item = EXCLUDED.item, bytes = EXCLUDED.bytes, audio_md5 = EXCLUDED.audio_md5,
-                   status = EXCLUDED.status,
-                   -- Other bytes under the same name: a changed file, to be proved soon.
-                   changed = CASE WHEN files.sha256 = EXCLUDED.sha256 THEN files.changed ELSE now() END,
-                   sha256 = EXCLUDED.sha256",
-            )
-            .map_err(|e| classify(&url, e))?;
+        // The archive's own copy of each file (''), and each replica's.
+        out.copies = crate::archive::settings::read(archive)
+            .map_err(|e| RegistryError::Archive {
+                path: archive.root.clone(),
+                detail: e.to_string(),
+            })?
+            .replicas
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        let copies: Vec<String> = std::iter::once(String::new())
+            .chain(out.copies.iter().cloned())
+            .collect();
+        // Rows go in batches (one statement each), so a large archive registers at the speed
+        // of the database rather than of round trips.
+        let mut rows = FileColumns::default();
         for r in &records {
             out.items += 1;
+            out.files += r.files.len() as u64;
             for f in &r.files {
-                out.files += 1;
-                tx.execute(
-                    &upsert,
-                    &[
-                        &id,
-                        &format!("{}/{}", r.collection, r.id),
-                        &r.bag_path,
-                        &f.path,
-                        &f.bytes.map(|b| b as i64),
-                        &f.sha256,
-                        &f.audio_md5,
-                        &f.status.as_str(),
-                    ],
-                )
-                .map_err(|e| classify(&url, e))?;
-                tx.execute("INSERT INTO seen VALUES ($1, $2)", &[&r.bag_path, &f.path])
-                    .map_err(|e| classify(&url, e))?;
+                for copy in &copies {
+                    rows.push(copy, r, f);
+                }
+                if rows.copy.len() >= 10_000 {
+                    rows.upsert(&mut tx, id).map_err(|e| classify(&url, e))?;
+                }
             }
         }
-        // Each file's last proof, from the archive's own log (the registry is rebuilt from it).
-        let mut last: std::collections::HashMap<(String, String), Event> = Default::default();
+        rows.upsert(&mut tx, id).map_err(|e| classify(&url, e))?;
+        // Each copy's last proof, from the archive's own log (the registry is rebuilt from it).
+        let mut last: std::collections::HashMap<(String, String, String), Event> =
+            Default::default();
         if let Ok(bytes) = std::fs::read(archive.meta_dir().join("events.jsonl")) {
             for e in bytes
                 .split(|&b| b == b'\n')
                 .filter_map(|l| crate::archive::events::parse_line(l).ok())
-                .filter(|e| e.event_type == EventType::FixityCheck && e.copy.is_none())
+                .filter(|e| e.event_type == EventType::FixityCheck)
             {
+                let copy = match &e.copy {
+                    None => String::new(),
+                    Some(c) => match c.strip_prefix("replica ") {
+                        Some(name) => name.to_string(),
+                        None => continue,
+                    },
+                };
                 if let Some(file) = e.file.clone() {
-                    let key = (e.item.clone(), file);
+                    let key = (copy, e.item.clone(), file);
                     if last.get(&key).is_none_or(|l| l.date_time <= e.date_time) {
                         last.insert(key, e);
                     }
                 }
             }
         }
-        let proved = tx
-            .prepare(
-                "UPDATE files SET last_checked = $4::text::timestamptz, last_outcome = $5,
-                   last_detail = $6
-                 WHERE archive_id = $1 AND item = $2 AND path = $3
-                   AND (last_checked IS NULL OR last_checked < $4::text::timestamptz)",
-            )
-            .map_err(|e| classify(&url, e))?;
-        for ((item, file), e) in &last {
-            tx.execute(
-                &proved,
-                &[
-                    &id,
-                    item,
-                    file,
-                    &e.date_time,
-                    &e.outcome.to_string(),
-                    &e.detail,
-                ],
-            )
-            .map_err(|e| classify(&url, e))?;
+        let mut cols: [Vec<String>; 6] = Default::default();
+        for ((copy, item, file), e) in last {
+            for (c, v) in cols.iter_mut().zip([
+                copy,
+                item,
+                file,
+                e.date_time,
+                e.outcome.to_string(),
+                e.detail,
+            ]) {
+                c.push(v);
+            }
         }
+        tx.execute(
+            "UPDATE files f SET last_checked = u.t::timestamptz, last_outcome = u.o, last_detail = u.d
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+               AS u(copy, item, path, t, o, d)
+             WHERE f.archive_id = $1 AND f.copy = u.copy AND f.item = u.item AND f.path = u.path
+               AND (f.last_checked IS NULL OR f.last_checked < u.t::timestamptz)",
+            &[&id, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &cols[5]],
+        )
+        .map_err(|e| classify(&url, e))?;
         out.gone = tx
             .execute(
                 "UPDATE files SET status = 'missing' WHERE archive_id = $1 AND status <> 'missing'
-                 AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.bag_path = files.bag_path AND s.path = files.path)",
+                 AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.copy = files.copy
+                   AND s.bag_path = files.bag_path AND s.path = files.path)",
                 &[&id],
             )
             .map_err(|e| classify(&url, e))?;
@@ -376,6 +458,7 @@ impl Registry {
                      f.last_checked
                    FROM files f
                    WHERE f.status = 'present'
+                     AND ($3::text[] IS NULL OR f.copy = ANY($3))
                      AND (f.last_checked IS NULL OR f.changed > f.last_checked
                           OR f.last_checked < now() - make_interval(secs => $1))
                      AND NOT EXISTS (SELECT 1 FROM work w WHERE w.file_id = f.id)
@@ -385,7 +468,7 @@ impl Registry {
                  SELECT id, priority FROM due
                  ON CONFLICT (file_id) DO NOTHING
                  RETURNING priority",
-                &[&period, &limit],
+                &[&period, &limit, &policy.copies],
             )
             .map_err(|e| self.err(e))?;
         let mut out = Scheduled::default();
@@ -458,7 +541,7 @@ impl Registry {
                    attempts = w.attempts + 1
                  FROM c, files f, archives a
                  WHERE w.file_id = c.file_id AND f.id = w.file_id AND a.id = f.archive_id
-                 RETURNING w.file_id, a.root, f.item, f.bag_path, f.path, f.sha256, f.audio_md5, f.bytes",
+                 RETURNING w.file_id, a.root, f.item, f.bag_path, f.path, f.sha256, f.audio_md5, f.bytes, f.copy",
                 &[&worker, &lease.as_secs_f64(), &n],
             )
             .map_err(|e| self.err(e))?;
@@ -473,6 +556,7 @@ impl Registry {
                 sha256: r.get(5),
                 audio_md5: r.get(6),
                 bytes: r.get(7),
+                copy: r.get(8),
             })
             .collect())
     }
@@ -535,8 +619,8 @@ impl Registry {
             let e = &c.event;
             let seq: i64 = tx
                 .query_one(
-                    "INSERT INTO events (archive_id, date_time, event_type, item, file, outcome, detail, agent)
-                     SELECT archive_id, $2, $3, $4, $5, $6, $7, $8 FROM files WHERE id = $1
+                    "INSERT INTO events (archive_id, date_time, event_type, item, file, outcome, detail, agent, copy)
+                     SELECT archive_id, $2, $3, $4, $5, $6, $7, $8, $9 FROM files WHERE id = $1
                      RETURNING seq",
                     &[
                         &c.file_id,
@@ -547,6 +631,7 @@ impl Registry {
                         &e.outcome.to_string(),
                         &e.detail,
                         &e.agent,
+                        &e.copy,
                     ],
                 )
                 .map_err(|e| classify(&url, e))?
@@ -572,7 +657,7 @@ impl Registry {
             .client
             .query(
                 "SELECT e.seq, a.root, e.date_time, e.event_type, e.item, e.file, e.outcome,
-                   e.detail, e.agent
+                   e.detail, e.agent, e.copy
                  FROM events e JOIN archives a ON a.id = e.archive_id
                  WHERE NOT e.logged AND e.recorded < now() - make_interval(secs => $1)
                  ORDER BY e.seq LIMIT 10000",
@@ -590,7 +675,7 @@ impl Registry {
                 outcome: Outcome::from(r.get::<_, String>(6).as_str()),
                 detail: r.get(7),
                 agent: r.get(8),
-                copy: None,
+                copy: r.get(9),
             };
             by_archive
                 .entry(r.get(1))
@@ -690,7 +775,9 @@ impl Registry {
         }
         for r in c
             .query(
-                "SELECT a.root, f.item, f.path, COALESCE(f.last_detail, f.status)
+                "SELECT a.root, f.item, f.path,
+                   CASE WHEN f.copy = '' THEN '' ELSE 'replica ' || f.copy || ': ' END
+                     || COALESCE(f.last_detail, f.status)
                  FROM files f JOIN archives a ON a.id = f.archive_id
                  WHERE f.status <> 'present' OR f.last_outcome = 'fail'
                  ORDER BY a.root, f.item, f.path LIMIT 1000",
@@ -710,10 +797,15 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// Checks one claimed file where it lives, as the watcher does: its SHA-256 against the
-/// manifest's, a changed FLAC decoded to tell damage from an edited tag, its audio MD5 against
-/// the one recorded at ingest.
-pub fn check(c: &Claimed) -> Checked {
+/// Checks one claimed file where it lives. The archive's own, as the watcher does: its SHA-256
+/// against the manifest's, a changed FLAC decoded to tell damage from an edited tag, its audio
+/// MD5 against the one recorded at ingest. A replica's, by a HEAD for its stored checksum (no
+/// byte of audio downloaded), with the archive's settings and the environment's credentials.
+/// An error: the copy could not be asked (not recorded; the check is done again later).
+pub fn check(c: &Claimed) -> Result<Checked, String> {
+    if !c.copy.is_empty() {
+        return check_replica(c);
+    }
     let path = c.archive.join(&c.bag_path).join(&c.path);
     let verdict = crate::fixity::check_against(&path, &c.sha256, c.audio_md5.as_deref(), false);
     let (outcome, detail) = match verdict.problems.first() {
@@ -731,10 +823,14 @@ pub fn check(c: &Claimed) -> Checked {
                 .join("; "),
         ),
     };
+    Ok(checked(c, verdict.bytes, outcome, detail))
+}
+
+fn checked(c: &Claimed, bytes: u64, outcome: Outcome, detail: String) -> Checked {
     Checked {
         file_id: c.file_id,
         archive: c.archive.clone(),
-        bytes: verdict.bytes,
+        bytes,
         event: Event {
             date_time: crate::units::now_rfc3339(),
             event_type: EventType::FixityCheck,
@@ -743,7 +839,33 @@ pub fn check(c: &Claimed) -> Checked {
             outcome,
             detail,
             agent: crate::ingest::agent(),
-            copy: None,
+            copy: (!c.copy.is_empty()).then(|| format!("replica {}", c.copy)),
         },
     }
+}
+
+fn check_replica(c: &Claimed) -> Result<Checked, String> {
+    use crate::replica::{self, Finding};
+    let archive = Archive::new(&c.archive);
+    let settings = replica::chosen(&archive, Some(&c.copy)).map_err(|e| e.to_string())?;
+    let store = replica::open(&settings[0]).map_err(|e| e.to_string())?;
+    let sha = replica::hex32(&c.sha256).ok_or("the registry's SHA-256 is not one")?;
+    let size = c.bytes.map(|b| b as u64);
+    let finding = replica::check_stored(&store, &c.item, &c.path, &sha, size)
+        .map_err(|e| format!("replica {}: {e}", c.copy))?;
+    let (outcome, detail) = match &finding {
+        Finding::Present => (
+            Outcome::Pass,
+            format!(
+                "replica {} ({}): its stored checksum matches the manifest",
+                c.copy,
+                store.location.url()
+            ),
+        ),
+        f => (
+            Outcome::Fail,
+            format!("replica {}: {}", c.copy, replica::describe(f)),
+        ),
+    };
+    Ok(checked(c, 0, outcome, detail))
 }

@@ -4,7 +4,7 @@
 use postgres::Client;
 
 /// This capstan's schema version.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// Why the schema could not be brought up to date.
 pub enum MigrateError {
@@ -73,6 +73,11 @@ const MIGRATIONS: &[&str] = &[
        files BIGINT NOT NULL DEFAULT 0,
        bytes BIGINT NOT NULL DEFAULT 0,
        stopped TIMESTAMPTZ);",
+    // 2: a row per copy of a file: the archive's own (copy ''), and each replica's (its name).
+    "ALTER TABLE files ADD COLUMN copy TEXT NOT NULL DEFAULT '';
+     ALTER TABLE files DROP CONSTRAINT files_archive_id_bag_path_path_key;
+     ALTER TABLE files ADD CONSTRAINT files_copy_key UNIQUE (archive_id, copy, bag_path, path);
+     ALTER TABLE events ADD COLUMN copy TEXT;",
 ];
 
 /// Brings the schema to [`VERSION`].

@@ -51,6 +51,9 @@ pub struct WorkerSummary {
     pub taken_over: u64,
     /// Times the database was reconnected to.
     pub reconnects: u64,
+    /// Claimed checks that could not be done (a replica that did not answer): not recorded,
+    /// done again once their lease runs out.
+    pub unchecked: u64,
     /// Claims that returned work, and their median and longest time in milliseconds.
     pub claims: u64,
     pub claim_ms_median: f64,
@@ -160,7 +163,17 @@ pub fn run(
             retry!(reg.heartbeat(&name, summary.files as i64, summary.bytes as i64));
             continue;
         }
-        let checked = check_renewing(url, &name, &claims, opts.lease, stop);
+        let mut checked = Vec::new();
+        for c in check_renewing(url, &name, &claims, opts.lease, stop) {
+            match c {
+                Ok(c) => checked.push(c),
+                // Not recorded: its claim lapses with the lease and the check is done again.
+                Err(why) => {
+                    summary.unchecked += 1;
+                    tell(&format!("not checked, to be tried again: {why}"));
+                }
+            }
+        }
         let done = (summary.files as i64, summary.bytes as i64);
         let recorded = retry!(reg.complete(&name, &checked, &written, done));
         // Tests die here: recorded in the catalogue, not yet written into the archive.
@@ -214,7 +227,7 @@ fn check_renewing(
     claims: &[Claimed],
     lease: Duration,
     stop: &AtomicBool,
-) -> Vec<Checked> {
+) -> Vec<Result<Checked, String>> {
     // The renewer sleeps until a third of the lease has passed or the batch is done (the
     // sender dropped), whichever is first: a batch never waits on its renewer.
     let (done, wait) = std::sync::mpsc::channel::<()>();

@@ -511,6 +511,29 @@ fn pool(name: &str, jobs: usize) -> Result<rayon::ThreadPool, ReplicaError> {
         })
 }
 
+/// Checks one object of a replica against the SHA-256 (and size) the manifest gives, by one
+/// HEAD for its stored checksum: `present`, `missing`, `different` or `unproven`. An error
+/// is the store not answering, never a finding.
+pub fn check_stored(
+    store: &Store,
+    item: &str,
+    file: &str,
+    sha256: &[u8; 32],
+    size: Option<u64>,
+) -> Result<Finding, S3Error> {
+    let o = Expected {
+        item: item.to_string(),
+        file: file.to_string(),
+        local: None,
+        sha256: *sha256,
+        size,
+    };
+    Ok(match store.head(&store.location.key(&o.rel()))? {
+        None => Finding::Missing,
+        Some(h) => judge(&h, &o),
+    })
+}
+
 /// What a HEAD proves of an object against the manifest: its stored SHA-256; or, for an
 /// object sent in parts, the full-object CRC64NVME the server proved on arrival together with
 /// the SHA-256 Capstan proved the same read by (`x-amz-meta-capstan-sha256`). Nothing else

@@ -4,6 +4,8 @@
 //! saying how to install it: these checks are never skipped silently.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod weed;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

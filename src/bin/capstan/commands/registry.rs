@@ -53,6 +53,10 @@ pub struct ScheduleArgs {
     /// At most this many files queued per run (a day's work for the workers there are).
     #[arg(long)]
     limit: Option<u64>,
+    /// Only these copies: `local` (the archive's own files) or a replica's name; repeat for
+    /// several [default: every copy registered].
+    #[arg(long = "copy", value_name = "local|REPLICA")]
+    copies: Vec<String>,
     /// Keep running, scheduling once per this interval (else once, for cron or a timer).
     #[arg(long, value_parser = humantime::parse_duration)]
     every: Option<Duration>,
@@ -68,6 +72,18 @@ pub fn schedule(args: ScheduleArgs) -> ExitStatus {
     let policy = Policy {
         period: args.period,
         limit: args.limit,
+        copies: (!args.copies.is_empty()).then(|| {
+            args.copies
+                .iter()
+                .map(|c| {
+                    if c == "local" {
+                        String::new()
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect()
+        }),
     };
     let stop = interrupt_flag();
     loop {
@@ -160,7 +176,13 @@ pub fn worker(args: WorkerArgs) -> ExitStatus {
                     }
                 );
             }
-            ExitStatus::problem_if(s.problems > 0)
+            if s.unchecked > 0 {
+                eprintln!(
+                    "capstan: {} claimed check(s) could not be done (said above); they are done again once their lease runs out",
+                    s.unchecked
+                );
+            }
+            ExitStatus::problem_if(s.problems > 0 || s.unchecked > 0)
         }
         Err(e) => failed(&e),
     }
@@ -178,10 +200,17 @@ pub(crate) fn register(url: &str, archive: &Archive, json: bool) -> ExitStatus {
                 println!("{}", serde_json::to_string(&s).expect("serialises"));
             } else {
                 println!(
-                    "registered {}: {} item(s), {} file(s){}",
+                    "registered {}: {} item(s), {} file(s){}{}",
                     capstan::fixity::text_path(&archive.root),
                     s.items,
                     s.files,
+                    match s.copies.len() {
+                        0 => String::new(),
+                        _ => format!(
+                            ", and their copies on replica(s) {}",
+                            esc(s.copies.join(", "))
+                        ),
+                    },
                     match s.gone {
                         0 => String::new(),
                         n => format!(", {n} gone from their bags (marked missing)"),
