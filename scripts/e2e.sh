@@ -28,7 +28,17 @@ if [ ! -x "$TAURI_DRIVER" ]; then
 fi
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# A shared catalogue for the archive view's panel: PostgreSQL 15 (scripts/setup.sh installs it),
+# started as the `postgres` user in the work folder on a free loopback port, stopped on exit.
+pgbin=/usr/lib/postgresql/15/bin
+chmod 755 "$work" && mkdir "$work/pg" && chown postgres "$work/pg"
+pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trap 'runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate -w -t 20 stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+runuser -u postgres -- "$pgbin/initdb" -D "$work/pg/data" -U capstan -A trust -E UTF8 --no-locale --no-sync >/dev/null
+runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/server.log" -w -t 60 \
+    -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1" start >/dev/null
+"$pgbin/createdb" -h 127.0.0.1 -p "$pg_port" -U capstan e2e
+export CAPSTAN_CATALOGUE="postgres://capstan@127.0.0.1:$pg_port/e2e"
 mkdir -p "$work/archive"
 # The institution is set once, as an archivist does before the first take.
 "$CAPSTAN_CLI" institution --archive "$work/archive" --country GB --organisation "Test Archive" >/dev/null

@@ -22,6 +22,7 @@ const COMMANDS: &[&str] = &[
     "play_listen",
     "stop_playback",
     "audit_replicas",
+    "shared_catalogue",
 ];
 
 fn main() {

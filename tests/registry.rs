@@ -628,7 +628,19 @@ fn workers_check_a_replicas_copies_by_their_stored_checksums() {
         pg.count("SELECT count(*) FROM files WHERE copy = 'offsite'"),
         local
     );
-    assert_eq!(queued, 2 * local, "both copies of every file are due");
+    assert_eq!(
+        queued, local,
+        "the archive's own copies are due; the replica's were proved on arrival (replication)"
+    );
+    // A second later, at a period of a second, the replica's copies are due too.
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = run(cap(&pg).args(["schedule", "--period", "1s", "--json"]));
+    assert!(
+        text(&o).contains(&format!("\"overdue\":{local}")),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(pg.count("SELECT count(*) FROM work"), 2 * local);
     let before = weed.sent_bytes();
     let mut w = cap(&pg);
     creds(&mut w);

@@ -23,6 +23,7 @@ fn export_all(cfg: &Config) -> Result<(), ts_rs::ExportError> {
     crate::listen::PlayMsg::export_all(cfg)?;
     crate::listen::Playing::export_all(cfg)?;
     capstan::replica::heal::AuditReport::export_all(cfg)?;
+    capstan::registry::Overview::export_all(cfg)?;
     capstan::catalogue::ArchiveReport::export_all(cfg)?;
     capstan::item::ItemView::export_all(cfg)?;
     capstan::fixity::VerifyReport::export_all(cfg)?;

@@ -77,6 +77,9 @@ struct StationInfo {
     /// The archive's replicas (`capstan replica add`), or why they could not be read.
     replicas: Vec<capstan::replica::ReplicaSettings>,
     replicas_error: Option<String>,
+    /// Whether a shared catalogue is named (`$CAPSTAN_CATALOGUE`): the archive view then
+    /// shows it.
+    shared_catalogue: bool,
 }
 
 #[tauri::command]
@@ -127,6 +130,7 @@ fn station_info(archive: PathBuf) -> Answer<StationInfo> {
         .collect(),
         replicas,
         replicas_error,
+        shared_catalogue: shared_catalogue_url().is_some(),
     })
 }
 
@@ -527,6 +531,36 @@ async fn stop_playback(st: State<'_, Station>) -> Answer<()> {
     blocking(move || listen::stop(&slot)).await
 }
 
+/// The shared catalogue (`$CAPSTAN_CATALOGUE`, PostgreSQL) at a glance, as `capstan report
+/// --catalogue` shows it: from any station, the work of every worker.
+#[tauri::command]
+async fn shared_catalogue() -> Answer<capstan::registry::Overview> {
+    blocking(move || {
+        let url = shared_catalogue_url().ok_or_else(|| {
+            Failure::new(
+                "no_shared_catalogue",
+                "no shared catalogue: start the station with CAPSTAN_CATALOGUE=postgres://…",
+            )
+        })?;
+        // The PostgreSQL client runs its own small runtime, which cannot be started on a
+        // thread of the app's: it gets a plain thread.
+        std::thread::spawn(move || {
+            capstan::registry::Registry::connect(&url)
+                .and_then(|mut r| r.overview(capstan::registry::DEFAULT_LEASE))
+        })
+        .join()
+        .map_err(|_| Failure::new("thread", "the shared catalogue's reader panicked"))?
+        .map_err(|e| Failure::new("shared_catalogue", e.to_string()))
+    })
+    .await?
+}
+
+fn shared_catalogue_url() -> Option<String> {
+    std::env::var("CAPSTAN_CATALOGUE")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
 /// Audits every replica against the archive, file by file (the archive's files read, the
 /// replicas' by their stored checksums), as `capstan audit` does; one at a time, with the
 /// verifications.
@@ -705,6 +739,7 @@ fn main() {
             play_listen,
             stop_playback,
             audit_replicas,
+            shared_catalogue,
         ])
         .run(tauri::generate_context!())
         .expect("the app's window could not be opened");

@@ -248,10 +248,14 @@ pub struct Registered {
     pub skipped: Vec<String>,
 }
 
-/// The registry at a glance (`capstan report --catalogue`).
-#[derive(Debug, Default, Clone, serde::Serialize)]
+/// The registry at a glance (`capstan report --catalogue`, the station's archive view).
+#[derive(Debug, Default, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(rename = "SharedCatalogue")]
 pub struct Overview {
+    /// The catalogue's URL, without its password.
+    pub url: String,
     pub archives: u64,
+    /// Copies of files registered (each file once for its archive, once per replica).
     pub files: u64,
     pub never_proved: u64,
     pub oldest_proof: Option<String>,
@@ -260,11 +264,24 @@ pub struct Overview {
     /// Workers seen in the last lease period: name, last seen, files and bytes done, and
     /// files a minute over their life.
     pub workers: Vec<WorkerState>,
-    /// Files whose last check failed, or which are not present: archive, item, path, detail.
-    pub problems: Vec<(String, String, String, String)>,
+    /// Files whose last check failed, or which are not present.
+    pub problems: Vec<SharedProblem>,
 }
 
-#[derive(Debug, Default, Clone, serde::Serialize)]
+/// An open problem in the shared catalogue.
+#[derive(Debug, Default, Clone, serde::Serialize, ts_rs::TS)]
+pub struct SharedProblem {
+    /// The archive's root.
+    pub archive: String,
+    /// `collection/id`
+    pub item: String,
+    /// Relative to the bag.
+    pub path: String,
+    /// What the last check found (`replica NAME: …` for a replica's copy).
+    pub detail: String,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize, ts_rs::TS)]
 pub struct WorkerState {
     pub name: String,
     pub seen: String,
@@ -384,14 +401,19 @@ impl Registry {
             }
         }
         rows.upsert(&mut tx, id).map_err(|e| classify(&url, e))?;
-        // Each copy's last proof, from the archive's own log (the registry is rebuilt from it).
+        // Each copy's last proof, from the archive's own log (the registry is rebuilt from it):
+        // its latest fixity check, or for a replica's copy its latest replication if newer.
         let mut last: std::collections::HashMap<(String, String, String), Event> =
             Default::default();
         if let Ok(bytes) = std::fs::read(archive.meta_dir().join("events.jsonl")) {
             for e in bytes
                 .split(|&b| b == b'\n')
                 .filter_map(|l| crate::archive::events::parse_line(l).ok())
-                .filter(|e| e.event_type == EventType::FixityCheck)
+                // A replication proves the replica's copy too: the store checked it on arrival.
+                .filter(|e| {
+                    e.event_type == EventType::FixityCheck
+                        || (e.event_type == EventType::Replication && e.copy.is_some())
+                })
             {
                 let copy = match &e.copy {
                     None => String::new(),
@@ -731,6 +753,7 @@ impl Registry {
                 .map_err(|e| classify(&url, e))
         };
         let mut o = Overview {
+            url: shown(&url),
             archives: one(c, "SELECT count(*) FROM archives")? as u64,
             files: one(c, "SELECT count(*) FROM files WHERE status = 'present'")? as u64,
             never_proved: one(
@@ -785,7 +808,12 @@ impl Registry {
             )
             .map_err(|e| classify(&url, e))?
         {
-            o.problems.push((r.get(0), r.get(1), r.get(2), r.get(3)));
+            o.problems.push(SharedProblem {
+                archive: r.get(0),
+                item: r.get(1),
+                path: r.get(2),
+                detail: r.get(3),
+            });
         }
         Ok(o)
     }

@@ -549,6 +549,34 @@ test("the archive is replicated; the app audits its replica and names what it lo
   execFileSync(CLI, ["replicate", "--archive", ARCHIVE], { stdio: "pipe" });
 });
 
+test("the shared catalogue's panel shows what a fixity worker proved, archive and replica", async () => {
+  assert.equal(await (await s.find("#shared-panel")).displayed(), true, "the station was started with a shared catalogue");
+  execFileSync(CLI, ["reindex", "--catalogue", env("CAPSTAN_CATALOGUE"), "--archive", ARCHIVE], { stdio: "pipe" });
+  const refreshed = async () => {
+    await (await s.find("#shared-refresh")).click();
+    await s.until("the shared catalogue", async () => (await (await s.find("#shared-panel")).attribute("data-state")) === "done", 30_000);
+    return (await s.find("#shared-summary")).text();
+  };
+  // Each file twice: the archive's own copy and the replica's, each with its last proof from
+  // the archive's events.jsonl (the verification above; the replication of each copy).
+  const registered = await refreshed();
+  const m = /1 archive\(s\), (\d+) file copies, 0 never proved; oldest proof (\S+); work 0 due, 0 claimed/.exec(registered);
+  assert.ok(m, registered);
+  const [copies, oldest] = [Number(m[1]), m[2]!];
+  assert.ok(copies >= 4, registered);
+  // Everything proved more than a second ago is due at a period of one second.
+  await new Promise((r) => setTimeout(r, 1100));
+  execFileSync(CLI, ["schedule", "--period", "1s"], { stdio: "pipe" });
+  assert.match(await refreshed(), new RegExp(`work ${copies} due, 0 claimed`));
+  // One worker proves the archive's files and the replica's copies (each by its stored checksum).
+  execFileSync(CLI, ["worker", "--until-idle"], { stdio: "pipe" });
+  const after = await refreshed();
+  const n = /0 never proved; oldest proof (\S+); work 0 due, 0 claimed/.exec(after);
+  assert.ok(n && n[1]! > oldest, `${registered} then ${after}`);
+  assert.equal(await (await s.find("#shared-state")).text(), "all proved well");
+  await assertNoError("shared catalogue");
+});
+
 test("a second take, with an access copy, is reviewed and discarded: nothing of it stays", async () => {
   await (await s.find("#tab-capture")).click();
   // A multitrack profile gets a meter per track, its metadata form the profile's fields.

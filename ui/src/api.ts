@@ -34,6 +34,7 @@ import type { ProfileInfo } from "./bindings/ProfileInfo";
 import type { QcReport } from "./bindings/QcReport";
 import type { RecoveredTake } from "./bindings/RecoveredTake";
 import type { ReplicaSettings } from "./bindings/ReplicaSettings";
+import type { SharedCatalogue } from "./bindings/SharedCatalogue";
 import type { SourceReport } from "./bindings/SourceReport";
 import type { StationInfo } from "./bindings/StationInfo";
 import type { TakeReport } from "./bindings/TakeReport";
@@ -74,6 +75,7 @@ export type {
   QcReport,
   RecoveredTake,
   ReplicaSettings,
+  SharedCatalogue,
   SourceReport,
   StationInfo,
   TakeReport,
@@ -149,4 +151,5 @@ export const api = {
   playListen: (listen: Listen) => call<void>("play_listen", { listen }),
   stopPlayback: () => call<void>("stop_playback"),
   auditReplicas: () => call<AuditReport>("audit_replicas"),
+  sharedCatalogue: () => call<SharedCatalogue>("shared_catalogue"),
 };

@@ -1,7 +1,7 @@
 // The archive view: its health at a glance, verify now (with progress), the watcher's state,
 // the items with their fixity status and last verification, an item's detail, the event log.
 
-import { api, type ArchiveEvent, type ArchiveReport, type AuditReport, type Failure, type ItemSummary, type ItemView, type ReplicaSettings, type VerifyReport, type WatchMsg } from "./api.js";
+import { api, type SharedCatalogue, type ArchiveEvent, type ArchiveReport, type AuditReport, type Failure, type ItemSummary, type ItemView, type ReplicaSettings, type VerifyReport, type WatchMsg } from "./api.js";
 import { byId, el, facts, fill, setText } from "./dom.js";
 import { bytes, dateTime, db, duration } from "./format.js";
 import { Lanes } from "./lanes.js";
@@ -26,6 +26,7 @@ export class ArchiveView {
   private readonly overviewNote = el("p", { class: "note", id: "item-overview-source" });
   private lanes: Lanes | null = null;
   private replicas: ReplicaSettings[] = [];
+  private shared = false;
   /** Plays the selected item's masters (and access copy) from the archive. */
   transport: Transport | null = null;
   private overviewKey = "";
@@ -40,6 +41,7 @@ export class ArchiveView {
     this.transport = new Transport(this.lanes, "item", this.onError);
     byId("verify-all").addEventListener("click", () => void this.verify(null));
     byId("audit-replicas").addEventListener("click", () => void this.auditReplicas());
+    byId("shared-refresh").addEventListener("click", () => void this.sharedCatalogue());
     byId("watcher-toggle").addEventListener("click", () => void this.toggleWatcher());
     byId("items").addEventListener("click", (e) => {
       const row = (e.target as HTMLElement).closest<HTMLElement>("tr[data-item]");
@@ -56,6 +58,7 @@ export class ArchiveView {
       this.log(log);
       this.onItems(report.items.map((i) => i.item));
       if (this.selected) await this.select(this.selected);
+      if (this.shared) await this.sharedCatalogue();
     } catch (e) {
       this.onError("archive", e as Failure);
     }
@@ -299,6 +302,43 @@ export class ArchiveView {
         ),
       ),
     );
+  }
+
+  /** Whether the station was started with a shared catalogue to show. */
+  setSharedCatalogue(named: boolean): void {
+    this.shared = named;
+    byId("shared-panel").hidden = !named;
+    byId("archive-bottom").classList.toggle("with-shared", named);
+  }
+
+  /** The shared catalogue at a glance: what every worker on every machine has proved. */
+  async sharedCatalogue(): Promise<void> {
+    const state = byId("shared-state");
+    byId("shared-panel").dataset["state"] = "running";
+    try {
+      const c: SharedCatalogue = await api.sharedCatalogue();
+      state.textContent = c.problems.length ? `${c.problems.length} problem(s)` : "all proved well";
+      state.className = c.problems.length ? "chip failed" : "chip running";
+      setText(
+        "shared-summary",
+        `${c.url}: ${c.archives} archive(s), ${c.files} file copies, ${c.never_proved} never proved; ` +
+          `oldest proof ${c.oldest_proof ?? "none"}; work ${c.due} due, ${c.claimed} claimed`,
+      );
+      fill(
+        byId("shared-workers"),
+        ...c.workers.map((w) => el("li", {}, `worker ${w.name}: ${w.files} file(s), ${w.files_per_minute.toFixed(1)} a minute`)),
+      );
+      fill(
+        byId("shared-problems"),
+        ...c.problems.map((p) => el("li", { class: "bad" }, `${p.item}/${p.path}: ${p.detail}`)),
+      );
+      byId("shared-panel").dataset["state"] = "done";
+    } catch (e) {
+      state.textContent = "unreachable";
+      state.className = "chip failed";
+      setText("shared-summary", (e as Failure).message);
+      byId("shared-panel").dataset["state"] = "error";
+    }
   }
 
   /** The archive's replicas: the audit button is offered when there are any. */

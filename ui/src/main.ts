@@ -170,6 +170,7 @@ async function main(): Promise<void> {
     capture.init(station);
     setOutputs(station.outputs);
     archive.setReplicas(station.replicas, station.replicas_error);
+    archive.setSharedCatalogue(station.shared_catalogue);
     badge(capture.state);
     review.init();
     archive.init();

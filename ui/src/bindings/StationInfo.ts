@@ -22,4 +22,9 @@ outputs: Array<DeviceInfo>,
 /**
  * The archive's replicas (`capstan replica add`), or why they could not be read.
  */
-replicas: Array<ReplicaSettings>, replicas_error: string | null, };
+replicas: Array<ReplicaSettings>, replicas_error: string | null, 
+/**
+ * Whether a shared catalogue is named (`$CAPSTAN_CATALOGUE`): the archive view then
+ * shows it.
+ */
+shared_catalogue: boolean, };

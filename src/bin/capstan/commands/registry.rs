@@ -231,7 +231,7 @@ pub(crate) fn overview(url: &str, json: bool) -> ExitStatus {
                 println!("{}", serde_json::to_string_pretty(&o).expect("serialises"));
             } else {
                 println!(
-                    "{} archive(s), {} file(s): {} never proved, oldest proof {}",
+                    "{} archive(s), {} file copies (the archives' and their replicas'): {} never proved, oldest proof {}",
                     o.archives,
                     o.files,
                     o.never_proved,
@@ -248,13 +248,13 @@ pub(crate) fn overview(url: &str, json: bool) -> ExitStatus {
                         esc(&w.seen)
                     );
                 }
-                for (root, item, path, detail) in &o.problems {
+                for p in &o.problems {
                     println!(
                         "problem\t{}\t{}\t{}\t{}",
-                        esc(root),
-                        esc(item),
-                        esc(path),
-                        esc(detail)
+                        esc(&p.archive),
+                        esc(&p.item),
+                        esc(&p.path),
+                        esc(&p.detail)
                     );
                 }
             }
