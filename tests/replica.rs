@@ -221,6 +221,13 @@ fn an_archive_replicated_to_two_stores_is_audited_without_downloading_its_audio(
     let standalone = json_of(&o);
     assert!(problems(&standalone).is_empty(), "{standalone}");
     assert_eq!(findings(&standalone).len(), sent.len(), "{standalone}");
+    // One listing (kept for the audit), the two manifests of each of the two bags, a HEAD
+    // per object.
+    assert_eq!(
+        standalone["requests"].as_u64(),
+        Some(1 + 2 * 2 + sent.len() as u64),
+        "{standalone}"
+    );
     let manifests: u64 = ["reel-0", "reel-1"]
         .iter()
         .flat_map(|id| ["manifest-sha256.txt", "tagmanifest-sha256.txt"].map(|m| (id, m)))

@@ -406,6 +406,8 @@ pub fn replica_objects(store: &Store) -> Result<(Vec<Expected>, Vec<String>), Re
             }
         }
     }
+    // The audit that follows lists the same prefix: it takes this listing instead.
+    store.keep_listing(&root, listed);
     Ok((out, skipped))
 }
 
@@ -875,7 +877,7 @@ pub fn audit(
     deep: bool,
 ) -> Result<RunReport, ReplicaError> {
     let mut report = RunReport::default();
-    let listed = match store.list(&store.location.key("")) {
+    let listed = match store.listing(&store.location.key("")) {
         Ok(l) => l,
         Err(e) => {
             report.unreachable = Some(e.to_string());

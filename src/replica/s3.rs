@@ -198,7 +198,13 @@ pub struct Store {
     /// Requests made and bytes received (bodies), for the cost reports.
     pub requests: AtomicU64,
     pub bytes_received: AtomicU64,
+    /// A listing already made in this run, kept for the next step that needs the same one
+    /// (an audit of a replica on its own lists it once, not twice).
+    kept_listing: std::sync::Mutex<Option<(String, Listing)>>,
 }
+
+/// Keys with their sizes, as a listing gives them.
+pub type Listing = Vec<(String, u64)>;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -403,6 +409,7 @@ impl Store {
             credentials,
             agent: config.into(),
             requests: AtomicU64::new(0),
+            kept_listing: std::sync::Mutex::new(None),
             bytes_received: AtomicU64::new(0),
         }
     }
@@ -848,6 +855,20 @@ impl Store {
                 404 => return Ok(None),
                 _ => return Err(self.refused(what, &a)),
             }
+        }
+    }
+
+    /// Keeps the listing of `prefix` for [`Store::listing`] to hand out once.
+    pub fn keep_listing(&self, prefix: &str, listed: Listing) {
+        *self.kept_listing.lock().expect("not poisoned") = Some((prefix.to_string(), listed));
+    }
+
+    /// The listing of `prefix`: the one kept by [`Store::keep_listing`] (once), else a new one.
+    pub fn listing(&self, prefix: &str) -> Result<Listing, S3Error> {
+        let kept = self.kept_listing.lock().expect("not poisoned").take();
+        match kept {
+            Some((p, listed)) if p == prefix => Ok(listed),
+            _ => self.list(prefix),
         }
     }
 
