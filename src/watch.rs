@@ -111,21 +111,7 @@ fn event(
 fn fixity_event(root: &Path, row: &FileRow) -> Event {
     let path = root.join(&row.bag_path).join(&row.path);
     let verdict = check_against(&path, &row.sha256, row.audio_md5.as_deref(), false);
-    let (outcome, detail) = match verdict.problems.first() {
-        None => (
-            Outcome::Pass,
-            format!("SHA-256 matches ({} bytes)", verdict.bytes),
-        ),
-        Some(_) => (
-            Outcome::Fail,
-            verdict
-                .problems
-                .iter()
-                .map(|p| format!("{}: {}", p.kind.words(), p.detail))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-    };
+    let (outcome, detail) = verdict.outcome();
     event(
         &row.item,
         Some(&row.path),

@@ -15,7 +15,7 @@
 mod common;
 
 use capstan::archive::events;
-use common::snapshot;
+use common::{copy_dir, snapshot};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -36,19 +36,6 @@ fn capstan() -> Command {
             c
         }
         None => common::capstan(),
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
     }
 }
 

@@ -184,18 +184,6 @@ fn archive_of(dir: &Path, n: usize) -> PathBuf {
     archive
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 fn cap(pg: &Pg) -> Command {
     let mut c = capstan();
     c.env("CAPSTAN_CATALOGUE", pg.url());
@@ -368,11 +356,7 @@ fn a_worker_killed_mid_batch_loses_nothing_and_nothing_is_recorded_twice() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(60);
-    while !mark.exists() {
-        assert!(Instant::now() < until, "the worker never started checking");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_mark(&mark, "the worker never started checking");
     std::thread::sleep(Duration::from_millis(500));
     let pid = victim.id();
     assert!(Command::new("kill")
@@ -443,11 +427,7 @@ fn workers_ride_out_a_database_restart_and_a_refusal_is_exit_2() {
             .unwrap()
     };
     let workers = vec![slow(&pg), slow(&pg)];
-    let until = Instant::now() + Duration::from_secs(60);
-    while !mark.exists() {
-        assert!(Instant::now() < until, "the workers never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_mark(&mark, "the workers never started");
     std::thread::sleep(Duration::from_millis(300));
     pg.down("fast");
     std::thread::sleep(Duration::from_secs(2));
@@ -521,11 +501,7 @@ fn workers_ride_out_a_database_restart_and_a_refusal_is_exit_2() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(60);
-    while !mark.exists() {
-        assert!(Instant::now() < until, "the worker never started checking");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_mark(&mark, "the worker never started checking");
     std::thread::sleep(Duration::from_millis(450));
     assert!(Command::new("kill")
         .args(["-TERM", &busy.id().to_string()])
@@ -571,11 +547,7 @@ fn a_batch_slower_than_its_lease_keeps_it_while_its_worker_lives() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(60);
-    while !mark.exists() {
-        assert!(Instant::now() < until, "the worker never started checking");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_mark(&mark, "the worker never started checking");
     std::thread::sleep(Duration::from_millis(1600));
     // Past the first lease: had it not been renewed, this worker would take the batch.
     let o = wait_ok(worker(&pg, &["--lease", "1s", "--json"]));

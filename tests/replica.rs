@@ -584,11 +584,7 @@ fn a_server_stopped_mid_replication_is_resumed_without_duplicates() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(60);
-    while !mark.exists() {
-        assert!(Instant::now() < until, "the replication never paused");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_mark(&mark, "the replication never paused");
     weed.stop();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

@@ -625,6 +625,27 @@ pub struct FileVerdict {
     pub problems: Vec<Problem>,
 }
 
+impl FileVerdict {
+    /// The check as a `fixity check` event's outcome and detail: a pass with the bytes read,
+    /// or a fail naming every problem.
+    pub fn outcome(&self) -> (Outcome, String) {
+        match self.problems.first() {
+            None => (
+                Outcome::Pass,
+                format!("SHA-256 matches ({} bytes)", self.bytes),
+            ),
+            Some(_) => (
+                Outcome::Fail,
+                self.problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.kind.words(), p.detail))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        }
+    }
+}
+
 /// A file's SHA-256 (lower-case hex), read once without following a link; None if it could not
 /// be read.
 pub fn sha256_of(path: &Path) -> Option<String> {

@@ -836,21 +836,7 @@ pub fn check(c: &Claimed) -> Result<Checked, String> {
     }
     let path = c.archive.join(&c.bag_path).join(&c.path);
     let verdict = crate::fixity::check_against(&path, &c.sha256, c.audio_md5.as_deref(), false);
-    let (outcome, detail) = match verdict.problems.first() {
-        None => (
-            Outcome::Pass,
-            format!("SHA-256 matches ({} bytes)", verdict.bytes),
-        ),
-        Some(_) => (
-            Outcome::Fail,
-            verdict
-                .problems
-                .iter()
-                .map(|p| format!("{}: {}", p.kind.words(), p.detail))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-    };
+    let (outcome, detail) = verdict.outcome();
     Ok(checked(c, verdict.bytes, outcome, detail))
 }
 
