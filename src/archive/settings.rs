@@ -20,6 +20,13 @@
 //! path_style = false        # true for most self-hosted stores (MinIO, SeaweedFS, Garage)
 //! auto = true               # every item ingested or captured is queued for it, durably, and
 //!                           # sent as soon as it can be (default false: `capstan replicate`)
+//!
+//! # The archive's catalogue on PostgreSQL instead of `.capstan/catalogue.sqlite`, in a schema
+//! # of its own (written by `capstan catalogue copy --to postgres://…`). The password, if the
+//! # server wants one, comes from PGPASSWORD, never from this file.
+//! [catalogue]
+//! url = "postgres://capstan@db.example.org:5432/archive"
+//! schema = "station_1"
 //! ```
 //!
 //! An item's own `ORIGINATOR` (given, or carried from its source's bext), or its
@@ -41,6 +48,9 @@ pub struct Settings {
     pub institution: Option<Institution>,
     #[serde(default, rename = "replica", skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<crate::replica::ReplicaSettings>,
+    /// Where the archive's catalogue is, when on PostgreSQL (else `.capstan/catalogue.sqlite`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalogue: Option<crate::catalogue::CatalogueSettings>,
 }
 
 /// The institution of an archive.
@@ -111,6 +121,10 @@ pub fn read(archive: &Archive) -> Result<Settings, ArchiveError> {
     if let Some(i) = &settings.institution {
         Institution::new(&i.country, &i.organisation).map_err(|e| bad(archive, e))?;
     }
+    if let Some(c) = &settings.catalogue {
+        c.check()
+            .map_err(|e| bad(archive, format!("[catalogue]: {e}")))?;
+    }
     for (n, r) in settings.replicas.iter().enumerate() {
         r.check()
             .map_err(|e| bad(archive, format!("replica {}: {e}", n + 1)))?;
@@ -119,6 +133,20 @@ pub fn read(archive: &Archive) -> Result<Settings, ArchiveError> {
         }
     }
     Ok(settings)
+}
+
+/// Sets (or, with None, removes) where the archive's catalogue is (the rest of the file is
+/// kept).
+pub fn set_catalogue(
+    archive: &Archive,
+    catalogue: Option<crate::catalogue::CatalogueSettings>,
+) -> Result<(), ArchiveError> {
+    let mut settings = read(archive)?;
+    if let Some(c) = &catalogue {
+        c.check().map_err(|e| bad(archive, e))?;
+    }
+    settings.catalogue = catalogue;
+    write(archive, &settings)
 }
 
 /// Sets the archive's institution (the rest of the file is kept).

@@ -43,13 +43,21 @@
 //!   [`CatalogueError::Corrupt`], never silently recreated, and a missing one in an archive that
 //!   already holds items as [`CatalogueError::Missing`]; both say to run `capstan reindex`.
 
+mod copy;
+pub(crate) mod db;
+mod pg;
 mod query;
 mod record;
 mod reindex;
 mod schema;
 #[cfg(test)]
+pub(crate) mod test_pg;
+#[cfg(test)]
 mod tests;
 
+pub use copy::{copy, CopySummary, Destination};
+use db::{insert_rows, vals, Conn, DbError, Row, Value};
+pub use pg::{check_schema_name, schema_for, CatalogueSettings};
 pub use record::record;
 pub use reindex::{
     item_from_bag, item_record, needs_listen, qc_needs_listen, reindex, ReindexSummary,
@@ -68,7 +76,7 @@ use crate::archive::events::{self, Event, EventType, Outcome};
 use crate::archive::{Archive, ArchiveError};
 use crate::report::QcReport;
 use crate::units::now_rfc3339;
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, Read, Seek};
@@ -103,6 +111,13 @@ pub enum CatalogueError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("catalogue {path}: {detail}")]
+    Postgres { path: PathBuf, detail: String },
+    #[error("catalogue {path} cannot be reached ({detail}); the archive itself is untouched: try again when the database answers")]
+    Unreachable { path: PathBuf, detail: String },
+    /// The archive's settings (`archive.toml`) cannot be read.
+    #[error(transparent)]
+    Settings(ArchiveError),
     #[error("catalogue {path}: {file}: {source}")]
     Io {
         path: PathBuf,
@@ -342,7 +357,7 @@ fn lock_path(archive: &Archive) -> PathBuf {
 
 /// An open catalogue. Holds a shared lock on `catalogue.lock` while it lives.
 pub struct Catalogue {
-    conn: Connection,
+    conn: Conn,
     path: PathBuf,
     archive: Archive,
     _lock: Option<File>,
@@ -377,6 +392,11 @@ impl Catalogue {
         let lock_file = lock_path(archive);
         let lock = open_lock(&lock_file).map_err(io_err(&lock_file))?;
         lock.lock_shared().map_err(io_err(&lock_file))?;
+        if let Some(pg) = backend(archive)? {
+            let mut cat = Catalogue::open_pg(archive, &pg, &pg.schema, pg::Absent::CreateIfEmpty)?;
+            cat._lock = Some(lock);
+            return Ok(cat);
+        }
         let usable = |p: &Path| p.symlink_metadata().is_ok_and(|m| m.len() > 0);
         let mut create = false;
         if !usable(&path) {
@@ -421,6 +441,14 @@ impl Catalogue {
         }
         // As `open`: SQLite and the lock are opened by path, so their kinds are checked first.
         archive.check_confined().map_err(CatalogueError::Confined)?;
+        if let Some(pg) = backend(archive)? {
+            let mut cat = Catalogue::open_pg(archive, &pg, &pg.schema, pg::Absent::ReadOnly)?;
+            cat._lock = File::open(lock_path(archive)).ok();
+            if let Some(l) = &cat._lock {
+                let _ = l.lock_shared();
+            }
+            return Ok(cat);
+        }
         let owned = path.clone();
         let sql = sql_err(&owned);
         let exists = path.symlink_metadata().is_ok();
@@ -433,10 +461,10 @@ impl Catalogue {
             if holds {
                 return Err(CatalogueError::Missing { path: path.clone() });
             }
-            let conn = Connection::open_in_memory().map_err(&sql)?;
-            conn.execute_batch(SCHEMA).map_err(&sql)?;
+            let conn = Connection::open_in_memory().map_err(|e| sql(e.into()))?;
+            conn.execute_batch(SCHEMA).map_err(|e| sql(e.into()))?;
             return Ok(Catalogue {
-                conn,
+                conn: Conn::Sqlite(conn),
                 path: path.clone(),
                 archive: archive.clone(),
                 _lock: None,
@@ -464,10 +492,10 @@ impl Catalogue {
                 | OpenFlags::SQLITE_OPEN_URI
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(&sql)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(&sql)?;
+        .map_err(|e| sql(e.into()))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| sql(e.into()))?;
         let cat = Catalogue {
-            conn,
+            conn: Conn::Sqlite(conn),
             path: path.clone(),
             archive: archive.clone(),
             _lock: lock,
@@ -501,10 +529,9 @@ impl Catalogue {
         }
         for table in ["items", "files", "events"] {
             cat.conn
-                .query_row(
-                    &format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)"),
-                    [],
-                    |r| r.get::<_, i64>(0),
+                .query_one(
+                    &format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1) t"),
+                    &[],
                 )
                 .map_err(&sql)?;
         }
@@ -517,25 +544,25 @@ impl Catalogue {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
         let sql = sql_err(path);
-        let conn = Connection::open_with_flags(path, flags).map_err(&sql)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(&sql)?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sql(e.into()))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| sql(e.into()))?;
+        // Enough for every statement the catalogue runs, each prepared once.
+        conn.set_prepared_statement_cache_capacity(64);
         let cat = Catalogue {
-            conn,
+            conn: Conn::Sqlite(conn),
             path: path.to_path_buf(),
             archive: archive.clone(),
             _lock: None,
         };
         check_header(path)?;
         // The first statement reads the header: a file that is not SQLite fails here.
-        cat.conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
-            .map_err(&sql)?;
-        cat.conn
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(&sql)?;
-        cat.conn
-            .pragma_update(None, "foreign_keys", "ON")
-            .map_err(&sql)?;
+        let conn = cat.conn.sqlite().expect("opened on SQLite");
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            .map_err(|e| sql(e.into()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| sql(e.into()))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| sql(e.into()))?;
         let (version, app) = cat.versions()?;
         if version == 0 || app != APPLICATION_ID {
             cat.create_schema()?;
@@ -551,10 +578,9 @@ impl Catalogue {
         // Touches every table's root page: a truncated file fails now, not halfway through.
         for table in ["items", "files", "events"] {
             cat.conn
-                .query_row(
-                    &format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)"),
-                    [],
-                    |r| r.get::<_, i64>(0),
+                .query_one(
+                    &format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1) t"),
+                    &[],
                 )
                 .map_err(&sql)?;
         }
@@ -566,15 +592,23 @@ impl Catalogue {
         &self.path
     }
 
+    /// Where the catalogue is, the database file or the PostgreSQL URL and schema, to be
+    /// shown to the operator.
+    pub fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Whether it is on PostgreSQL.
+    pub fn is_shared(&self) -> bool {
+        self.conn.is_postgres()
+    }
+
     fn write<T>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+        f: impl FnOnce(&Conn) -> Result<T, DbError>,
     ) -> Result<T, CatalogueError> {
         let sql = sql_err(&self.path);
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(&sql)?;
+        let tx = self.conn.transaction().map_err(&sql)?;
         let out = f(&tx).map_err(&sql)?;
         tx.commit().map_err(&sql)?;
         Ok(out)
@@ -674,8 +708,34 @@ pub(super) fn check_header(path: &Path) -> Result<(), CatalogueError> {
     Ok(())
 }
 
-pub(super) fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> CatalogueError + '_ {
+/// The PostgreSQL catalogue the archive's settings name, if any (else its own SQLite file).
+pub(super) fn backend(archive: &Archive) -> Result<Option<CatalogueSettings>, CatalogueError> {
+    Ok(crate::archive::settings::read(archive)
+        .map_err(CatalogueError::Settings)?
+        .catalogue)
+}
+
+/// Where the archive's catalogue is, as shown to the operator: `.capstan/catalogue.sqlite`, or
+/// the PostgreSQL URL (without password) and schema its settings name.
+pub fn describe(archive: &Archive) -> String {
+    match backend(archive) {
+        Ok(Some(pg)) => pg::location(&pg, &pg.schema).display().to_string(),
+        _ => catalogue_path(archive).display().to_string(),
+    }
+}
+
+pub(super) fn sql_err(path: &Path) -> impl Fn(DbError) -> CatalogueError + '_ {
     move |e| {
+        let e = match e {
+            DbError::Sqlite(e) => e,
+            DbError::Postgres(e) => return pg::pg_err(path, e),
+            DbError::Type { column, detail } => {
+                return CatalogueError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: format!("column {column} holds {detail}"),
+                }
+            }
+        };
         let path = path.to_path_buf();
         match e.sqlite_error_code() {
             Some(ErrorCode::DatabaseCorrupt) | Some(ErrorCode::NotADatabase) => {

@@ -46,7 +46,7 @@ impl Catalogue {
             tx.execute(
                 "UPDATE files SET status = ?4 WHERE path = ?3 AND item =
                    (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
-                params![collection, id, path, status.as_str()],
+                vals![collection, id, path, status.as_str()],
             )
             .map(|n| n > 0)
         })
@@ -78,34 +78,59 @@ impl Catalogue {
     }
 }
 
-pub(super) fn insert_events(
-    tx: &Transaction<'_>,
-    events: &[Event],
-    apply: bool,
-) -> rusqlite::Result<()> {
-    let mut st = tx.prepare_cached(
-        "INSERT INTO events (date_time, event_type, item, file, outcome, detail, agent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
+pub(super) fn insert_events(tx: &Conn, events: &[Event], apply: bool) -> Result<(), DbError> {
+    if !apply {
+        // Nothing else to do per event: many to a statement (a reindex's whole log).
+        let rows: Vec<Vec<Value>> = events
+            .iter()
+            .map(|e| {
+                vec![
+                    Value::from(&e.date_time),
+                    e.event_type.as_str().into(),
+                    Value::from(&e.item),
+                    Value::from(&e.file),
+                    e.outcome.as_str().into(),
+                    Value::from(&e.detail),
+                    Value::from(&e.agent),
+                ]
+            })
+            .collect();
+        return insert_rows(
+            tx,
+            "events",
+            &[
+                "date_time",
+                "event_type",
+                "item",
+                "file",
+                "outcome",
+                "detail",
+                "agent",
+            ],
+            &rows,
+        );
+    }
     for e in events {
-        st.execute(params![
-            e.date_time,
-            e.event_type.as_str(),
-            e.item,
-            e.file,
-            e.outcome.as_str(),
-            e.detail,
-            e.agent
-        ])?;
-        if apply {
-            apply_event(tx, e)?;
-        }
+        tx.execute(
+            "INSERT INTO events (date_time, event_type, item, file, outcome, detail, agent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            vals![
+                &e.date_time,
+                e.event_type.as_str(),
+                &e.item,
+                &e.file,
+                e.outcome.as_str(),
+                &e.detail,
+                &e.agent
+            ],
+        )?;
+        apply_event(tx, e)?;
     }
     Ok(())
 }
 
 /// What an event says about a file's state.
-pub(super) fn apply_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
+pub(super) fn apply_event(tx: &Conn, e: &Event) -> Result<(), DbError> {
     let Some(file) = &e.file else { return Ok(()) };
     // A replica's copy of the file says nothing about the archive's own.
     if e.copy.is_some() {
@@ -130,86 +155,87 @@ pub(super) fn apply_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<(
         EventType::Deletion => FileStatus::Missing,
         _ => return Ok(()),
     };
-    tx.prepare_cached(
+    tx.execute(
         "UPDATE files SET status = ?4 WHERE path = ?3 AND item =
            (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
-    )?
-    .execute(params![collection, id, file, status.as_str()])?;
+        vals![collection, id, file, status.as_str()],
+    )?;
     Ok(())
 }
 
 pub(super) fn set_checked(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     collection: &str,
     id: &str,
     path: &str,
     date_time: &str,
     outcome: &str,
     detail: &str,
-) -> rusqlite::Result<usize> {
-    tx.prepare_cached(
+) -> Result<u64, DbError> {
+    tx.execute(
         "UPDATE files SET last_checked = ?4, last_outcome = ?5, last_detail = ?6
          WHERE path = ?3 AND item = (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
-    )?
-    .execute(params![collection, id, path, date_time, outcome, detail])
+        vals![collection, id, path, date_time, outcome, detail],
+    )
 }
 
-pub(super) fn upsert_item(tx: &Transaction<'_>, item: &ItemRecord) -> rusqlite::Result<()> {
-    let row: i64 = tx.query_row(
-        "INSERT INTO items (collection, item_id, bag_path, profile, bagging_date, payload_oxum,
-                            audio_seconds, needs_listen, registered_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (collection, item_id) DO UPDATE SET
-            bag_path = excluded.bag_path, profile = excluded.profile,
-            bagging_date = excluded.bagging_date, payload_oxum = excluded.payload_oxum,
-            audio_seconds = excluded.audio_seconds, needs_listen = excluded.needs_listen,
-            registered_at = excluded.registered_at
-         RETURNING id",
-        params![
-            item.collection,
-            item.id,
-            item.bag_path,
-            item.profile,
-            item.bagging_date,
-            item.payload_oxum,
-            item.audio_seconds,
-            item.needs_listen,
-            now_rfc3339()
-        ],
-        |r| r.get(0),
-    )?;
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO files (item, path, bytes, sha256, status, audio_md5)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (item, path) DO UPDATE SET
-            bytes = excluded.bytes, status = excluded.status, audio_md5 = excluded.audio_md5,
-            last_checked = CASE WHEN sha256 = excluded.sha256 THEN last_checked END,
-            last_outcome = CASE WHEN sha256 = excluded.sha256 THEN last_outcome END,
-            last_detail = CASE WHEN sha256 = excluded.sha256 THEN last_detail END,
-            sha256 = excluded.sha256",
-    )?;
+pub(super) fn upsert_item(tx: &Conn, item: &ItemRecord) -> Result<(), DbError> {
+    let row: i64 = tx
+        .query_one(
+            "INSERT INTO items (collection, item_id, bag_path, profile, bagging_date, payload_oxum,
+                                audio_seconds, needs_listen, registered_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (collection, item_id) DO UPDATE SET
+                bag_path = excluded.bag_path, profile = excluded.profile,
+                bagging_date = excluded.bagging_date, payload_oxum = excluded.payload_oxum,
+                audio_seconds = excluded.audio_seconds, needs_listen = excluded.needs_listen,
+                registered_at = excluded.registered_at
+             RETURNING id",
+            vals![
+                &item.collection,
+                &item.id,
+                &item.bag_path,
+                &item.profile,
+                &item.bagging_date,
+                &item.payload_oxum,
+                item.audio_seconds,
+                &item.needs_listen,
+                now_rfc3339()
+            ],
+        )?
+        .get(0)?;
     for f in &item.files {
-        upsert.execute(params![
-            row,
-            f.path,
-            f.bytes.map(|b| b as i64),
-            f.sha256,
-            f.status.as_str(),
-            f.audio_md5
-        ])?;
+        tx.execute(
+            "INSERT INTO files (item, path, bytes, sha256, status, audio_md5)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (item, path) DO UPDATE SET
+                bytes = excluded.bytes, status = excluded.status, audio_md5 = excluded.audio_md5,
+                last_checked = CASE WHEN files.sha256 = excluded.sha256 THEN files.last_checked END,
+                last_outcome = CASE WHEN files.sha256 = excluded.sha256 THEN files.last_outcome END,
+                last_detail = CASE WHEN files.sha256 = excluded.sha256 THEN files.last_detail END,
+                sha256 = excluded.sha256",
+            vals![
+                row,
+                &f.path,
+                f.bytes.map(|b| b as i64),
+                &f.sha256,
+                f.status.as_str(),
+                &f.audio_md5
+            ],
+        )?;
     }
     // Files the bag no longer lists.
     let keep: std::collections::HashSet<&str> =
         item.files.iter().map(|f| f.path.as_str()).collect();
-    let mut st = tx.prepare_cached("SELECT path FROM files WHERE item = ?1")?;
-    let known: Vec<String> = st
-        .query_map([row], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for path in known.iter().filter(|p| !keep.contains(p.as_str())) {
-        tx.execute(
-            "DELETE FROM files WHERE item = ?1 AND path = ?2",
-            params![row, path],
-        )?;
+    let known = tx.query("SELECT path FROM files WHERE item = ?1", vals![row])?;
+    for r in known {
+        let path: String = r.get(0)?;
+        if !keep.contains(path.as_str()) {
+            tx.execute(
+                "DELETE FROM files WHERE item = ?1 AND path = ?2",
+                vals![row, &path],
+            )?;
+        }
     }
     Ok(())
 }

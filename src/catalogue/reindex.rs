@@ -31,7 +31,11 @@ pub struct ReindexSummary {
 /// The new database is built beside the old one and renamed over it; users of the old one are
 /// waited for only during the swap.
 pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
-    let path = catalogue_path(archive);
+    let pg = backend(archive)?;
+    let path = match &pg {
+        Some(pg) => pg::location(pg, &pg.schema),
+        None => catalogue_path(archive),
+    };
     let io_err = |file: &Path| {
         let (path, file) = (path.clone(), file.to_path_buf());
         move |source| CatalogueError::Io { path, file, source }
@@ -56,6 +60,12 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
         return Err(CatalogueError::ReindexRunning { path });
     }
     let temp = meta.join("catalogue.sqlite.reindex");
+    // On PostgreSQL the new catalogue is built in a schema beside the archive's.
+    let built = pg.as_ref().map(|pg| format!("{}__reindex", pg.schema));
+    if let (Some(pg), Some(built)) = (&pg, &built) {
+        pg::drop_schema(pg, built)?;
+    }
+    // A crashed SQLite reindex's leftovers, whichever engine the catalogue is on now.
     for stale in ["", "-wal", "-shm", "-journal"] {
         let p = PathBuf::from(format!("{}{stale}", temp.display()));
         match std::fs::remove_file(&p) {
@@ -67,7 +77,10 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
         replayed,
         ..Default::default()
     };
-    let mut new = Catalogue::open_at(&temp, archive, true)?;
+    let mut new = match (&pg, &built) {
+        (Some(pg), Some(built)) => Catalogue::open_pg(archive, pg, built, pg::Absent::Create)?,
+        _ => Catalogue::open_at(&temp, archive, true)?,
+    };
     // First pass without the lock: the archive stays usable while it is read.
     let mut log_offset = 0;
     let log = meta.join("events.jsonl");
@@ -86,8 +99,18 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
     summary.files = new.count("SELECT count(*) FROM files")?;
     summary.missing_files = new.count("SELECT count(*) FROM files WHERE status <> 'present'")?;
     summary.events = new.count("SELECT count(*) FROM events")?;
+    if let (Some(pg), Some(built)) = (&pg, &built) {
+        drop(new);
+        pg::swap_schema(pg, built, &pg.schema)?;
+        drop(lock);
+        drop(guard);
+        return Ok(summary);
+    }
     // Closing checkpoints the WAL into the file and removes it.
-    new.conn.close().map_err(|(_, e)| sql_err(&temp)(e))?;
+    let Catalogue { conn, .. } = new;
+    if let Conn::Sqlite(conn) = conn {
+        conn.close().map_err(|(_, e)| sql_err(&temp)(e.into()))?;
+    }
     File::open(&temp)
         .and_then(|f| f.sync_all())
         .map_err(io_err(&temp))?;
@@ -109,10 +132,13 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
 
 impl Catalogue {
     pub(super) fn count(&self, q: &str) -> Result<u64, CatalogueError> {
-        self.conn
-            .query_row(q, [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(sql_err(&self.path))
+        let sql = sql_err(&self.path);
+        let n: i64 = self
+            .conn
+            .query_one(q, &[])
+            .and_then(|r| r.get(0))
+            .map_err(&sql)?;
+        Ok(n as u64)
     }
 
     /// Replays the events after `after_seq` that set file states, in order, over the files
@@ -121,15 +147,15 @@ impl Catalogue {
     /// `moved` if an event said so, else `missing`.
     pub(super) fn replay_file_states(&mut self, after_seq: i64) -> Result<i64, CatalogueError> {
         self.write(|tx| {
-            let mut st = tx.prepare(
+            let rows = tx.query(
                 "SELECT seq, date_time, event_type, item, file, outcome, detail FROM events
                  WHERE seq > ?1 AND file IS NOT NULL
                    AND event_type IN ('fixity check', 'move', 'deletion')
                  ORDER BY seq",
+                vals![after_seq],
             )?;
-            let mut rows = st.query([after_seq])?;
             let mut last = after_seq;
-            while let Some(r) = rows.next()? {
+            for r in rows {
                 last = r.get(0)?;
                 let (kind, item, file): (String, String, String) = (r.get(2)?, r.get(3)?, r.get(4)?);
                 let (collection, id) = split_item(&item);
@@ -143,15 +169,15 @@ impl Catalogue {
                     } else {
                         FileStatus::Missing
                     };
-                    tx.prepare_cached(
+                    tx.execute(
                         "UPDATE files SET status = ?4 WHERE path = ?3 AND status <> 'present'
                            AND item = (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
-                    )?
-                    .execute(params![collection, id, file, status.as_str()])?;
+                        vals![collection, id, &file, status.as_str()],
+                    )?;
                 }
             }
             // Later events of other kinds need no replay either.
-            let max: Option<i64> = tx.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+            let max: Option<i64> = tx.query_one("SELECT max(seq) FROM events", &[])?.get(0)?;
             Ok(last.max(max.unwrap_or(after_seq)))
         })
     }

@@ -71,6 +71,79 @@ fn sha(b: &[u8]) -> String {
     crate::flac::hex(&Sha256::digest(b))
 }
 
+/// The engine a test's catalogue runs on: the archive's own SQLite file, or a schema of its
+/// own on the test process's PostgreSQL ([`super::test_pg`]).
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// An archive at `root` whose catalogue is on this engine.
+    fn archive(self, root: &Path) -> Archive {
+        let archive = Archive::new(root);
+        if let Backend::Postgres = self {
+            std::fs::create_dir_all(archive.meta_dir()).unwrap();
+            crate::archive::settings::set_catalogue(&archive, Some(test_pg::settings())).unwrap();
+        }
+        archive
+    }
+
+    /// Damages the catalogue: garbage for a file; for PostgreSQL, a table gone.
+    fn damage(self, archive: &Archive) {
+        match self {
+            Backend::Sqlite => std::fs::write(catalogue_path(archive), vec![0x5Au8; 8192]).unwrap(),
+            Backend::Postgres => pg_batch(archive, "DROP TABLE files"),
+        }
+    }
+
+    /// Removes the catalogue: the file, or the schema.
+    fn remove(self, archive: &Archive) {
+        match self {
+            Backend::Sqlite => std::fs::remove_file(catalogue_path(archive)).unwrap(),
+            Backend::Postgres => {
+                let s = backend(archive).unwrap().unwrap();
+                pg_batch(archive, &format!("DROP SCHEMA \"{}\" CASCADE", s.schema))
+            }
+        }
+    }
+}
+
+/// Runs SQL on the archive's PostgreSQL catalogue, behind its back.
+fn pg_batch(archive: &Archive, sql: &str) {
+    let s = backend(archive).unwrap().unwrap();
+    let mut c = postgres::Client::connect(&s.url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!("SET search_path TO \"{}\"; {sql}", s.schema))
+        .unwrap();
+}
+
+/// A test run on both engines: `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(super::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name(super::Backend::Postgres)
+            }
+        }
+    )*};
+}
+
+on_both!(
+    registering_twice_updates_the_item_and_its_files,
+    events_come_back_in_order_and_set_the_files_states,
+    items_are_found_by_full_name_or_unambiguous_bare_id,
+    two_writers_at_once_never_see_a_locked_database,
+    reindex_rebuilds_items_files_events_and_states_from_the_archive,
+    reindex_gives_the_file_states_that_recording_gave,
+    events_recorded_during_a_reindex_are_not_lost,
+);
+
 #[test]
 fn a_new_catalogue_has_the_versioned_schema_in_wal_mode() {
     let tmp = tempfile::tempdir().unwrap();
@@ -78,18 +151,16 @@ fn a_new_catalogue_has_the_versioned_schema_in_wal_mode() {
     let cat = Catalogue::open(&archive).unwrap();
     assert_eq!(cat.path(), archive.meta_dir().join("catalogue.sqlite"));
     assert_eq!(cat.versions().unwrap(), (SCHEMA_VERSION, APPLICATION_ID));
-    let mode: String = cat
-        .conn
+    let conn = cat.conn.sqlite().unwrap();
+    let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
-    let fk: i64 = cat
-        .conn
+    let fk: i64 = conn
         .pragma_query_value(None, "foreign_keys", |r| r.get(0))
         .unwrap();
     assert_eq!(fk, 1);
-    let mut names: Vec<String> = cat
-        .conn
+    let mut names: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master ORDER BY name")
         .unwrap()
         .query_map([], |r| r.get(0))
@@ -115,10 +186,9 @@ fn a_new_catalogue_has_the_versioned_schema_in_wal_mode() {
     assert_eq!(again.history(None).unwrap(), []);
 }
 
-#[test]
-fn registering_twice_updates_the_item_and_its_files() {
+fn registering_twice_updates_the_item_and_its_files(b: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let archive = Archive::new(tmp.path());
+    let archive = b.archive(tmp.path());
     let mut cat = Catalogue::open(&archive).unwrap();
     let first = item("c", "i", &[("data/a.flac", "aa"), ("data/b.flac", "bb")]);
     cat.register_item(&first).unwrap();
@@ -170,10 +240,9 @@ fn registering_twice_updates_the_item_and_its_files() {
     assert_eq!(cat.items().unwrap()[0].files, 1);
 }
 
-#[test]
-fn events_come_back_in_order_and_set_the_files_states() {
+fn events_come_back_in_order_and_set_the_files_states(b: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let archive = Archive::new(tmp.path());
+    let archive = b.archive(tmp.path());
     let mut cat = Catalogue::open(&archive).unwrap();
     cat.register_item(&item(
         "c",
@@ -256,10 +325,9 @@ fn events_come_back_in_order_and_set_the_files_states() {
     assert_eq!(ci.problems[0].path, "data/b.flac");
 }
 
-#[test]
-fn items_are_found_by_full_name_or_unambiguous_bare_id() {
+fn items_are_found_by_full_name_or_unambiguous_bare_id(b: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let archive = Archive::new(tmp.path());
+    let archive = b.archive(tmp.path());
     let mut cat = Catalogue::open(&archive).unwrap();
     for (c, i) in [("c", "a_1"), ("c", "shared"), ("d", "shared")] {
         cat.register_item(&item(c, i, &[])).unwrap();
@@ -282,10 +350,9 @@ fn items_are_found_by_full_name_or_unambiguous_bare_id() {
     }
 }
 
-#[test]
-fn two_writers_at_once_never_see_a_locked_database() {
+fn two_writers_at_once_never_see_a_locked_database(b: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let archive = Archive::new(tmp.path());
+    let archive = b.archive(tmp.path());
     Catalogue::open(&archive).unwrap();
     let per_thread = 150;
     std::thread::scope(|s| {
@@ -518,7 +585,7 @@ fn a_version_1_catalogue_learns_which_items_need_a_listen() {
     assert_eq!(cat.report().unwrap().summary.needs_listen, 1);
     // Back to what version 1 wrote: no column, user_version 1.
     cat.conn
-        .execute_batch(
+        .batch(
             "ALTER TABLE items DROP COLUMN needs_listen;
              ALTER TABLE files DROP COLUMN audio_md5; PRAGMA user_version = 1;",
         )
@@ -563,7 +630,7 @@ fn a_version_2_catalogue_learns_the_masters_audio_md5_from_the_qc_reports() {
     assert_eq!(md5s(&cat), expected);
     // Back to what version 2 wrote: no column, user_version 2.
     cat.conn
-        .execute_batch("ALTER TABLE files DROP COLUMN audio_md5; PRAGMA user_version = 2;")
+        .batch("ALTER TABLE files DROP COLUMN audio_md5; PRAGMA user_version = 2;")
         .unwrap();
     drop(cat);
     // Even a read-only open upgrades it, on writable media.
@@ -572,11 +639,10 @@ fn a_version_2_catalogue_learns_the_masters_audio_md5_from_the_qc_reports() {
     assert_eq!(md5s(&cat), expected);
 }
 
-#[test]
-fn reindex_rebuilds_items_files_events_and_states_from_the_archive() {
+fn reindex_rebuilds_items_files_events_and_states_from_the_archive(b: Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let archive = Archive::new(root);
+    let archive = b.archive(root);
     Catalogue::open(&archive).unwrap(); // before the first item, as ingest does
     let qc = crate::report::sample_qc_json(|v| {
         v["takes"][0].as_object_mut().unwrap().remove("capture");
@@ -618,7 +684,7 @@ fn reindex_rebuilds_items_files_events_and_states_from_the_archive() {
     make_bag(root, "deep/er", "x", &[("data/x", b"x")]);
     std::fs::write(archive.meta_dir().join("catalogue.sqlite.reindex"), b"junk").unwrap();
     // The catalogue itself is garbage.
-    std::fs::write(catalogue_path(&archive), vec![0x5Au8; 8192]).unwrap();
+    b.damage(&archive);
 
     let s = reindex(&archive).unwrap();
     assert_eq!(
@@ -651,7 +717,7 @@ fn reindex_rebuilds_items_files_events_and_states_from_the_archive() {
     assert_eq!(cat.report().unwrap().summary.open_problems, 3);
     drop(cat);
     // Again, from a catalogue that is simply gone.
-    std::fs::remove_file(catalogue_path(&archive)).unwrap();
+    b.remove(&archive);
     assert!(matches!(open_err(&archive), CatalogueError::Missing { .. }));
     assert_eq!(reindex(&archive).unwrap().events, 3);
     assert_eq!(
@@ -660,11 +726,10 @@ fn reindex_rebuilds_items_files_events_and_states_from_the_archive() {
     );
 }
 
-#[test]
-fn reindex_gives_the_file_states_that_recording_gave() {
+fn reindex_gives_the_file_states_that_recording_gave(b: Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let archive = Archive::new(root);
+    let archive = b.archive(root);
     let mut live = Catalogue::open(&archive).unwrap();
     make_bag(
         root,
@@ -707,7 +772,10 @@ fn reindex_gives_the_file_states_that_recording_gave() {
     ])
     .unwrap();
     std::fs::remove_file(root.join("c/i/data/m")).unwrap();
-    let all = |c: &Catalogue| c.files_where("1 ORDER BY i.item_id, f.path", []).unwrap();
+    let all = |c: &Catalogue| {
+        c.files_where("1 = 1 ORDER BY i.item_id, f.path", &[])
+            .unwrap()
+    };
     let before = all(&live);
     drop(live);
     reindex(&archive).unwrap();
@@ -728,10 +796,9 @@ fn reindex_gives_the_file_states_that_recording_gave() {
     );
 }
 
-#[test]
-fn events_recorded_during_a_reindex_are_not_lost() {
+fn events_recorded_during_a_reindex_are_not_lost(b: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let archive = Archive::new(tmp.path());
+    let archive = b.archive(tmp.path());
     Catalogue::open(&archive).unwrap();
     let done = std::sync::atomic::AtomicBool::new(false);
     let recorded = std::thread::scope(|s| {
@@ -785,4 +852,196 @@ fn qc_durations_sum_the_takes() {
 fn the_migrations_are_consecutive_and_reach_the_schema_version() {
     let from: Vec<i64> = schema::MIGRATIONS.iter().map(|m| m.from).collect();
     assert_eq!(from, (1..SCHEMA_VERSION).collect::<Vec<_>>());
+}
+
+/// What a catalogue says, whole: its report, every event, every file with its state.
+fn everything(archive: &Archive) -> (String, Vec<Event>, Vec<FileRow>) {
+    let cat = Catalogue::open(archive).unwrap();
+    let report = serde_json::to_string(&cat.report().unwrap()).unwrap();
+    let files = cat
+        .files_where("1 = 1 ORDER BY i.collection, i.item_id, f.path", &[])
+        .unwrap();
+    (report, cat.history(None).unwrap(), files)
+}
+
+#[test]
+fn copy_moves_the_catalogue_to_postgres_and_back_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let archive = Archive::new(root);
+    Catalogue::open(&archive).unwrap();
+    make_bag(root, "c", "i", &[("data/a", b"a"), ("data/b", b"b")]);
+    make_bag(root, "c", "j", &[("data/x", b"x")]);
+    record(
+        &archive,
+        None,
+        &[
+            event("c/i", "ingestion", None, "pass", 1),
+            event("c/i", "fixity check", Some("data/b"), "fail", 2),
+            event("c/j", "move", Some("data/x"), "warning", 3),
+        ],
+    )
+    .unwrap();
+    reindex(&archive).unwrap();
+    let before = everything(&archive);
+    assert_eq!(before.1.len(), 3);
+
+    let pg = test_pg::settings();
+    let s = copy(&archive, Destination::Postgres(pg.clone())).unwrap();
+    assert_eq!((s.items, s.files, s.events), (2, 3, 3));
+    assert_eq!(
+        crate::archive::settings::read(&archive).unwrap().catalogue,
+        Some(pg.clone())
+    );
+    assert!(describe(&archive).starts_with("postgres://capstan@127.0.0.1:"));
+    assert!(Catalogue::open(&archive).unwrap().is_shared());
+    assert_eq!(everything(&archive), before);
+    // What is recorded now goes to PostgreSQL (and the log), not to the old file.
+    let old_file = std::fs::read(catalogue_path(&archive)).unwrap();
+    record(
+        &archive,
+        None,
+        &[event("c/i", "fixity check", Some("data/b"), "pass", 4)],
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(catalogue_path(&archive)).unwrap(), old_file);
+    let on_pg = everything(&archive);
+    assert_eq!(on_pg.1.len(), 4);
+    // The identities carried over go on: the next event follows the copied ones.
+    let cat = Catalogue::open(&archive).unwrap();
+    assert_eq!(
+        cat.last_event("c/i", Some("data/b"))
+            .unwrap()
+            .unwrap()
+            .detail,
+        "detail 4"
+    );
+    drop(cat);
+    // A reindex on PostgreSQL gives what recording gave.
+    reindex(&archive).unwrap();
+    assert_eq!(everything(&archive), on_pg);
+    // Copying to where it already is, is refused.
+    assert!(copy(&archive, Destination::Postgres(pg)).is_err());
+
+    // And back.
+    let s = copy(&archive, Destination::Sqlite).unwrap();
+    assert_eq!((s.items, s.files, s.events), (2, 3, 4));
+    assert_eq!(
+        crate::archive::settings::read(&archive).unwrap().catalogue,
+        None
+    );
+    assert!(!Catalogue::open(&archive).unwrap().is_shared());
+    assert_eq!(everything(&archive), on_pg);
+    assert!(!archive.meta_dir().join("catalogue.sqlite.copy").exists());
+}
+
+#[test]
+fn copy_never_replaces_another_archives_catalogue() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (Archive::new(a.path()), Archive::new(b.path()));
+    let pg = test_pg::settings();
+    for (archive, id) in [(&a, "i"), (&b, "j")] {
+        make_bag(&archive.root, "c", id, &[("data/x", b"x")]);
+        reindex(archive).unwrap();
+    }
+    copy(&a, Destination::Postgres(pg.clone())).unwrap();
+    let err = copy(&b, Destination::Postgres(pg.clone())).unwrap_err();
+    assert!(
+        err.to_string().contains("already holds a catalogue"),
+        "{err}"
+    );
+    // b is still on its own file, a's catalogue untouched.
+    assert_eq!(crate::archive::settings::read(&b).unwrap().catalogue, None);
+    let items = |x: &Archive| -> Vec<String> {
+        Catalogue::open(x)
+            .unwrap()
+            .items()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.item)
+            .collect()
+    };
+    assert_eq!(items(&a), ["c/i"]);
+    assert_eq!(items(&b), ["c/j"]);
+    // Beside it, in a schema of its own, the two archives share the database.
+    let other = CatalogueSettings {
+        schema: test_pg::fresh_schema(),
+        ..pg
+    };
+    copy(&b, Destination::Postgres(other)).unwrap();
+    assert_eq!(items(&a), ["c/i"]);
+    assert_eq!(items(&b), ["c/j"]);
+}
+
+#[test]
+fn a_postgres_catalogue_that_does_not_answer_is_unreachable_and_the_log_keeps_the_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Archive::new(tmp.path());
+    std::fs::create_dir_all(archive.meta_dir()).unwrap();
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pg = CatalogueSettings {
+        url: format!("postgres://capstan@127.0.0.1:{port}/capstan_test"),
+        schema: "station_1".into(),
+    };
+    crate::archive::settings::set_catalogue(&archive, Some(pg)).unwrap();
+    let err = open_err(&archive);
+    assert!(matches!(err, CatalogueError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("(schema station_1)"), "{err}");
+    let evs = [event("c/i", "ingestion", None, "pass", 1)];
+    let err = record(&archive, None, &evs).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RecordError::Catalogue(CatalogueError::Unreachable { .. })
+        ),
+        "{err:?}"
+    );
+    let log = std::fs::read_to_string(archive.meta_dir().join("events.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 1);
+}
+
+#[test]
+fn a_postgres_catalogue_missing_from_an_archive_with_items_is_missing_until_reindexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Backend::Postgres.archive(tmp.path());
+    make_bag(&archive.root, "c", "i", &[("data/x", b"x")]);
+    assert!(matches!(open_err(&archive), CatalogueError::Missing { .. }));
+    assert!(matches!(
+        Catalogue::open_read_only(&archive).unwrap_err(),
+        CatalogueError::Missing { .. }
+    ));
+    assert_eq!(reindex(&archive).unwrap().items, 1);
+    let cat = Catalogue::open_read_only(&archive).unwrap();
+    assert!(cat.is_shared());
+    assert_eq!(cat.items().unwrap().len(), 1);
+    // Read-only is read-only on PostgreSQL too.
+    assert!(cat.conn.execute("DELETE FROM events", &[]).is_err());
+}
+
+#[test]
+fn a_settings_file_with_a_password_or_a_bad_schema_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Archive::new(tmp.path());
+    std::fs::create_dir_all(archive.meta_dir()).unwrap();
+    let bad = |url: &str, schema: &str| {
+        crate::archive::settings::set_catalogue(
+            &archive,
+            Some(CatalogueSettings {
+                url: url.into(),
+                schema: schema.into(),
+            }),
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    assert!(bad("postgres://u:secret@h/db", "s").contains("PGPASSWORD"));
+    assert!(bad("postgres://u@h/db", "Bad-Name").contains("lower-case"));
+    assert!(bad("postgres://u@h/db", "pg_catalog").contains("pg_"));
+    assert_eq!(schema_for(&Archive::new("/srv/Station-1")), "station_1");
+    assert_eq!(schema_for(&Archive::new("/srv/2024")), "archive_2024");
 }

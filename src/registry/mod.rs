@@ -83,7 +83,7 @@ impl std::fmt::Debug for Registry {
 }
 
 /// The URL without its password, for messages.
-fn shown(url: &str) -> String {
+pub(crate) fn shown(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let user = &url[s + 3..at];

@@ -87,6 +87,9 @@ enum Command {
     /// Rebuild the catalogue from the bags and events.jsonl alone (the archive is the truth).
     /// Exit 0, 1 something was skipped (unparsable lines, unsafe paths), 2 could not run.
     Reindex(commands::reindex::Args),
+    /// Where the archive's catalogue is (`show`), and moving it between its own SQLite file and
+    /// a schema on PostgreSQL shared by several archives (`copy`).
+    Catalogue(commands::catalogue::Args),
     /// Queue the files due for a fixity check in the shared catalogue (PostgreSQL): never
     /// proved first, then changed, then those whose last proof is older than --period. Run by
     /// cron or a timer, or keep running with --every. Exit 0, 2 could not run.
@@ -174,6 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Repair(args) => replica::repair(args),
         Command::Restore(args) => replica::restore(args),
         Command::Reindex(args) => reindex::run(args),
+        Command::Catalogue(args) => commands::catalogue::run(args),
         Command::Schedule(args) => commands::registry::schedule(args),
         Command::Worker(args) => commands::registry::worker(args),
         Command::Report(args) => report::run(args),

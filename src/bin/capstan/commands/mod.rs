@@ -4,6 +4,7 @@
 //! `--meta` fields) lives here.
 
 pub mod capture;
+pub mod catalogue;
 pub mod declick;
 pub mod demo;
 pub mod devices;

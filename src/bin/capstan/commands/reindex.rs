@@ -5,7 +5,6 @@ use crate::exit::ExitStatus;
 use crate::{ArchiveArg, OutputArgs};
 use capstan::archive::Archive;
 use capstan::catalogue::reindex;
-use capstan::fixity::text_path;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -64,7 +63,7 @@ pub(crate) fn reindex_command(archive: &Archive, json: bool) -> ExitStatus {
     } else {
         println!(
             "reindexed {}: {} item(s), {} file(s) ({} missing), {} event(s)",
-            text_path(&capstan::catalogue::catalogue_path(archive)),
+            esc(&capstan::catalogue::describe(archive)),
             summary.items,
             summary.files,
             summary.missing_files,
