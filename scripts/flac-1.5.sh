@@ -13,6 +13,14 @@ if [ -x "$out" ]; then
     echo "$out"
     exit 0
 fi
+# Tests run in parallel may all ask at once on a fresh machine: one builds, the rest wait.
+mkdir -p "$TOOLS"
+exec 9>"$TOOLS/flac-1.5.lock"
+flock 9
+if [ -x "$out" ]; then
+    echo "$out"
+    exit 0
+fi
 if ! command -v cmake >/dev/null 2>&1; then
     echo "flac-1.5: installing cmake" >&2
     export DEBIAN_FRONTEND=noninteractive

@@ -666,3 +666,161 @@ fn workers_check_a_replicas_copies_by_their_stored_checksums() {
     let o = run(cap(&pg).args(["schedule", "--copy", "local", "--json"]));
     assert!(text(&o).contains("\"never_proved\":0"), "{}", text(&o));
 }
+
+/// `capstan report --json` of the archive, without the fields that change with every check.
+fn report_json(archive: &Path) -> serde_json::Value {
+    let o = run(capstan().args(["report", "--json"]).arg(archive));
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// `capstan catalogue ARGS --archive ARCHIVE`.
+fn catalogue(archive: &Path, args: &[&str]) -> std::process::Output {
+    run(capstan()
+        .arg("catalogue")
+        .args(args)
+        .arg("--archive")
+        .arg(archive))
+}
+
+fn log_json(archive: &Path) -> serde_json::Value {
+    let o = run(capstan().args(["log", "--json", "--archive"]).arg(archive));
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn an_archive_whose_catalogue_is_on_postgres_works_as_on_sqlite_and_moves_back() {
+    let pg = Pg::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(tmp.path(), 3);
+    let o = run(capstan().arg("reindex").arg("--archive").arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let before = (report_json(&archive), log_json(&archive));
+
+    // Moved to PostgreSQL, into a schema of its own.
+    let o = catalogue(
+        &archive,
+        &["copy", "--to", &pg.url(), "--schema", "station_a"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("copied 3 item(s)"), "{}", text(&o));
+    let o = catalogue(&archive, &["show"]);
+    assert!(
+        text(&o).contains(&format!(
+            "127.0.0.1:{}/capstan_test (schema station_a)",
+            pg.port
+        )),
+        "{}",
+        text(&o)
+    );
+    assert_eq!((report_json(&archive), log_json(&archive)), before);
+    assert_eq!(pg.count("SELECT count(*) FROM station_a.items"), 3);
+
+    // Ingest records there; the old file is left as it was.
+    let old = std::fs::read(archive.join(".capstan/catalogue.sqlite")).unwrap();
+    let wav = tmp.path().join("take.wav");
+    let o = run(&mut ingest_command(
+        &archive,
+        "dat",
+        "item-new",
+        "tapes",
+        &[&wav],
+        &["TITLE=t"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pg.count("SELECT count(*) FROM station_a.items"), 4);
+    assert_eq!(
+        std::fs::read(archive.join(".capstan/catalogue.sqlite")).unwrap(),
+        old
+    );
+
+    // A damaged master: verify records it, report shows it, from the shared catalogue.
+    let master = archive.join("tapes/item-001/data/item-000_pm.flac");
+    let mut bytes = std::fs::read(&master).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&master, bytes).unwrap();
+    let o = run(capstan().arg("verify").arg(&archive));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report = report_json(&archive);
+    assert_eq!(report["summary"]["open_problems"], 1, "{report}");
+    assert_eq!(
+        pg.count("SELECT count(*) FROM station_a.files WHERE last_outcome = 'fail'"),
+        1
+    );
+
+    // The registry's workers, on the same database, record into it too.
+    let o = run(cap(&pg)
+        .arg("reindex")
+        .arg("--catalogue")
+        .arg(pg.url())
+        .arg("--archive")
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    // Everything due (the verify above proved it all just now).
+    let o = run(cap(&pg).args(["schedule", "--period", "0", "--json"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let files = ["never_proved", "changed", "overdue"]
+        .iter()
+        .map(|k| v[k].as_i64().unwrap())
+        .sum::<i64>();
+    assert_eq!(files, pg.count("SELECT count(*) FROM files"), "{v}");
+    let checks = |pg: &Pg| {
+        pg.count("SELECT count(*) FROM station_a.events WHERE event_type = 'fixity check' AND file IS NOT NULL")
+    };
+    let checked = checks(&pg);
+    let o = wait_ok(worker(&pg, &[]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(checks(&pg), checked + files);
+
+    // A reindex rebuilds the schema from the archive alone: the same report and history.
+    let on_pg = (report_json(&archive), log_json(&archive));
+    let o = run(capstan().arg("reindex").arg("--archive").arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("(schema station_a)"), "{}", text(&o));
+    assert_eq!((report_json(&archive), log_json(&archive)), on_pg);
+
+    // Another archive may not take that schema; it may share the database beside it.
+    let other = tmp.path().join("other");
+    institution(&other);
+    let o = run(&mut ingest_command(
+        &other,
+        "dat",
+        "x",
+        "c",
+        &[&wav],
+        &["TITLE=t"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = catalogue(
+        &other,
+        &["copy", "--to", &pg.url(), "--schema", "station_a"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("already holds a catalogue"),
+        "{}",
+        text(&o)
+    );
+    let o = catalogue(&other, &["copy", "--to", &pg.url()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pg.count("SELECT count(*) FROM other.items"), 1);
+    assert_eq!(pg.count("SELECT count(*) FROM station_a.items"), 4);
+    // Both are seen from any machine with the shared catalogue's report.
+    let o = run(capstan().args(["report", "--catalogue", &pg.url()]));
+    for want in [
+        "archive catalogue other: 1 item(s)",
+        "archive catalogue station_a: 4 item(s)",
+    ] {
+        assert!(text(&o).contains(want), "{want}: {}", text(&o));
+    }
+
+    // And back to its own file, unchanged.
+    let o = catalogue(&archive, &["copy", "--to", "sqlite"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!((report_json(&archive), log_json(&archive)), on_pg);
+    let o = catalogue(&archive, &["show"]);
+    assert!(text(&o).contains("catalogue.sqlite"), "{}", text(&o));
+}

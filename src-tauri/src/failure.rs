@@ -44,6 +44,7 @@ impl From<capstan::catalogue::CatalogueError> for Failure {
             E::Busy { .. } => "busy",
             E::Ambiguous { .. } => "ambiguous_item",
             E::NoArchive { .. } => "no_archive",
+            E::Unreachable { .. } => "catalogue_unreachable",
             _ if e.advises_reindex() => "catalogue_needs_reindex",
             _ => "catalogue",
         };

@@ -88,14 +88,7 @@ pub fn copy(archive: &Archive, to: Destination) -> Result<CopySummary, Catalogue
         let (path, file) = (from_path.clone(), file.to_path_buf());
         move |source| CatalogueError::Io { path, file, source }
     };
-    if !archive.root.is_dir() {
-        return Err(CatalogueError::NoArchive {
-            path: archive.root.clone(),
-        });
-    }
-    archive.check_confined().map_err(CatalogueError::Confined)?;
-    let meta = archive.meta_dir();
-    std::fs::create_dir_all(&meta).map_err(io_err(&meta))?;
+    let meta = meta_dir_of(archive, &from_path)?;
     let one_at_a_time = meta.join("reindex.lock");
     let guard = open_lock(&one_at_a_time).map_err(io_err(&one_at_a_time))?;
     if guard.try_lock().is_err() {
@@ -134,13 +127,7 @@ pub fn copy(archive: &Archive, to: Destination) -> Result<CopySummary, Catalogue
     let temp = meta.join("catalogue.sqlite.copy");
     let (dest, built) = match &to {
         Destination::Sqlite => {
-            for stale in ["", "-wal", "-shm", "-journal"] {
-                let p = PathBuf::from(format!("{}{stale}", temp.display()));
-                match std::fs::remove_file(&p) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&p)(e)),
-                    _ => {}
-                }
-            }
+            remove_sqlite_files(&temp, &["", "-wal", "-shm", "-journal"], &from_path)?;
             (Catalogue::open_at(&temp, archive, true)?, None)
         }
         Destination::Postgres(pg) => {
@@ -238,13 +225,7 @@ pub fn copy(archive: &Archive, to: Destination) -> Result<CopySummary, Catalogue
                 .and_then(|f| f.sync_all())
                 .map_err(io_err(&temp))?;
             let path = catalogue_path(archive);
-            for stale in ["-wal", "-shm"] {
-                let p = PathBuf::from(format!("{}{stale}", path.display()));
-                match std::fs::remove_file(&p) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&p)(e)),
-                    _ => {}
-                }
-            }
+            remove_sqlite_files(&path, &["-wal", "-shm"], &path)?;
             std::fs::rename(&temp, &path).map_err(io_err(&path))?;
             File::open(&meta)
                 .and_then(|d| d.sync_all())

@@ -185,7 +185,7 @@ pub(crate) struct PgConn {
 /// One connection to the catalogue's engine.
 pub(crate) enum Conn {
     Sqlite(rusqlite::Connection),
-    Postgres(RefCell<PgConn>),
+    Postgres(Box<RefCell<PgConn>>),
 }
 
 /// `?N` as PostgreSQL's `$N`. The catalogue's SQL has no `?` in its literals.

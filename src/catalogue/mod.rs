@@ -633,6 +633,48 @@ pub(super) fn open_lock(path: &Path) -> io::Result<File> {
         })
 }
 
+/// The archive's `.capstan`, made if missing, once the archive is found to be there and
+/// confined (the log, the catalogue's files and its locks are opened by path). `path` names the
+/// catalogue in errors.
+pub(super) fn meta_dir_of(archive: &Archive, path: &Path) -> Result<PathBuf, CatalogueError> {
+    if !archive.root.is_dir() {
+        return Err(CatalogueError::NoArchive {
+            path: archive.root.clone(),
+        });
+    }
+    archive.check_confined().map_err(CatalogueError::Confined)?;
+    let meta = archive.meta_dir();
+    std::fs::create_dir_all(&meta).map_err(|source| CatalogueError::Io {
+        path: path.to_path_buf(),
+        file: meta.clone(),
+        source,
+    })?;
+    Ok(meta)
+}
+
+/// Removes `base` followed by each suffix, where there is one (a crashed build's leftovers, an
+/// old file's WAL). `path` names the catalogue in errors.
+pub(super) fn remove_sqlite_files(
+    base: &Path,
+    suffixes: &[&str],
+    path: &Path,
+) -> Result<(), CatalogueError> {
+    for suffix in suffixes {
+        let p = PathBuf::from(format!("{}{suffix}", base.display()));
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(CatalogueError::Io {
+                    path: path.to_path_buf(),
+                    file: p,
+                    source: e,
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Whether the archive has anything in it: an event log, or any folder besides `.capstan`.
 pub(super) fn archive_holds_items(archive: &Archive) -> io::Result<bool> {
     if archive

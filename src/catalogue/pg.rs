@@ -135,7 +135,7 @@ fn connect(
     client
         .batch_execute(&format!("SET search_path TO \"{schema}\""))
         .map_err(|e| pg_err(path, e))?;
-    Ok(Conn::Postgres(RefCell::new(PgConn::new(client))))
+    Ok(Conn::Postgres(Box::new(RefCell::new(PgConn::new(client)))))
 }
 
 /// Whether the schema holds a catalogue.

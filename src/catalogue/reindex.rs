@@ -40,15 +40,7 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
         let (path, file) = (path.clone(), file.to_path_buf());
         move |source| CatalogueError::Io { path, file, source }
     };
-    if !archive.root.is_dir() {
-        return Err(CatalogueError::NoArchive {
-            path: archive.root.clone(),
-        });
-    }
-    // As `open`: the log and the catalogue's files are read and replaced by path.
-    archive.check_confined().map_err(CatalogueError::Confined)?;
-    let meta = archive.meta_dir();
-    std::fs::create_dir_all(&meta).map_err(io_err(&meta))?;
+    let meta = meta_dir_of(archive, &path)?;
     // Ingestion records left pending by a crash go into the log first, so the index has them.
     let replayed = match crate::pending::replay(archive) {
         Ok(list) => list.iter().map(crate::pending::describe).collect(),
@@ -66,13 +58,7 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
         pg::drop_schema(pg, built)?;
     }
     // A crashed SQLite reindex's leftovers, whichever engine the catalogue is on now.
-    for stale in ["", "-wal", "-shm", "-journal"] {
-        let p = PathBuf::from(format!("{}{stale}", temp.display()));
-        match std::fs::remove_file(&p) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&p)(e)),
-            _ => {}
-        }
-    }
+    remove_sqlite_files(&temp, &["", "-wal", "-shm", "-journal"], &path)?;
     let mut summary = ReindexSummary {
         replayed,
         ..Default::default()
@@ -114,13 +100,7 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
     File::open(&temp)
         .and_then(|f| f.sync_all())
         .map_err(io_err(&temp))?;
-    for stale in ["-wal", "-shm"] {
-        let p = PathBuf::from(format!("{}{stale}", path.display()));
-        match std::fs::remove_file(&p) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&p)(e)),
-            _ => {}
-        }
-    }
+    remove_sqlite_files(&path, &["-wal", "-shm"], &path)?;
     std::fs::rename(&temp, &path).map_err(io_err(&path))?;
     File::open(&meta)
         .and_then(|d| d.sync_all())

@@ -266,6 +266,18 @@ pub struct Overview {
     pub workers: Vec<WorkerState>,
     /// Files whose last check failed, or which are not present.
     pub problems: Vec<SharedProblem>,
+    /// The archives whose own catalogue lives in this database (`capstan catalogue copy`),
+    /// each in its schema.
+    pub catalogues: Vec<ArchiveCatalogue>,
+}
+
+/// An archive's own catalogue kept in the shared database.
+#[derive(Debug, Default, Clone, serde::Serialize, ts_rs::TS)]
+pub struct ArchiveCatalogue {
+    pub schema: String,
+    pub items: i64,
+    pub files: i64,
+    pub events: i64,
 }
 
 /// An open problem in the shared catalogue.
@@ -813,6 +825,35 @@ impl Registry {
                 item: r.get(1),
                 path: r.get(2),
                 detail: r.get(3),
+            });
+        }
+        let schemas: Vec<String> = c
+            .query(
+                "SELECT table_schema::text FROM information_schema.tables
+                 WHERE table_name = 'catalogue_meta' ORDER BY 1",
+                &[],
+            )
+            .map_err(|e| classify(&url, e))?
+            .iter()
+            .map(|r| r.get(0))
+            .filter(|s: &String| !s.ends_with("__reindex") && !s.ends_with("__copy"))
+            .collect();
+        for schema in schemas {
+            let q = schema.replace('"', "\"\"");
+            let r = c
+                .query_one(
+                    &format!(
+                        "SELECT (SELECT count(*) FROM \"{q}\".items), (SELECT count(*) FROM \"{q}\".files),
+                                (SELECT count(*) FROM \"{q}\".events)"
+                    ),
+                    &[],
+                )
+                .map_err(|e| classify(&url, e))?;
+            o.catalogues.push(ArchiveCatalogue {
+                schema,
+                items: r.get(0),
+                files: r.get(1),
+                events: r.get(2),
             });
         }
         Ok(o)

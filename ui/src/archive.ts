@@ -322,7 +322,10 @@ export class ArchiveView {
       setText(
         "shared-summary",
         `${c.url}: ${c.archives} archive(s), ${c.files} file copies, ${c.never_proved} never proved; ` +
-          `oldest proof ${c.oldest_proof ?? "none"}; work ${c.due} due, ${c.claimed} claimed`,
+          `oldest proof ${c.oldest_proof ?? "none"}; work ${c.due} due, ${c.claimed} claimed` +
+          (c.catalogues.length
+            ? `; archive catalogues here: ${c.catalogues.map((k) => `${k.schema} (${k.items} items, ${k.events} events)`).join(", ")}`
+            : ""),
       );
       fill(
         byId("shared-workers"),

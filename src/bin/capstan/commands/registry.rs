@@ -248,6 +248,15 @@ pub(crate) fn overview(url: &str, json: bool) -> ExitStatus {
                         esc(&w.seen)
                     );
                 }
+                for c in &o.catalogues {
+                    println!(
+                        "archive catalogue {}: {} item(s), {} file(s), {} event(s)",
+                        esc(&c.schema),
+                        c.items,
+                        c.files,
+                        c.events
+                    );
+                }
                 for p in &o.problems {
                     println!(
                         "problem\t{}\t{}\t{}\t{}",

@@ -63,7 +63,7 @@ pub(crate) fn reindex_command(archive: &Archive, json: bool) -> ExitStatus {
     } else {
         println!(
             "reindexed {}: {} item(s), {} file(s) ({} missing), {} event(s)",
-            esc(&capstan::catalogue::describe(archive)),
+            esc(capstan::catalogue::describe(archive)),
             summary.items,
             summary.files,
             summary.missing_files,
