@@ -590,9 +590,13 @@ fn workers_check_a_replicas_copies_by_their_stored_checksums() {
     creds(&mut rep);
     let o = run(rep.args(["replicate", "--archive"]).arg(&archive));
     assert!(o.status.success(), "{}", text(&o));
-    // One master's copy overwritten out of band (no checksum stored with it).
+    // One master's copy put back out of band with one byte changed 60 % of the way in: no
+    // checksum stored with it.
     let key = "fleet/tapes/item-001/data/item-000_pm.flac";
-    ureq::put(&weed.object(key)).send("not the master").unwrap();
+    let mut bytes = std::fs::read(archive.join("tapes/item-001/data/item-000_pm.flac")).unwrap();
+    let at = bytes.len() * 6 / 10;
+    bytes[at] ^= 0x5a;
+    ureq::put(&weed.object(key)).send(&bytes[..]).unwrap();
 
     let queued = register_and_schedule(&pg, &archive);
     let local = pg.count("SELECT count(*) FROM files WHERE copy = ''");
@@ -639,6 +643,49 @@ fn workers_check_a_replicas_copies_by_their_stored_checksums() {
     );
     let detail: String = fails[0].get(3);
     assert!(detail.contains("unproven"), "{detail}");
+
+    // A deep worker reads every replica copy back in full, once, and locates the damage.
+    pg.client()
+        .batch_execute("UPDATE files SET last_checked = NULL WHERE copy = 'offsite'")
+        .unwrap();
+    let o = run(cap(&pg).args(["schedule", "--copy", "offsite", "--json"]));
+    assert!(
+        text(&o).contains(&format!("\"never_proved\":{local}")),
+        "{}",
+        text(&o)
+    );
+    let replica_bytes = pg.count("SELECT sum(bytes)::bigint FROM files WHERE copy = 'offsite'");
+    let (before, events) = (weed.sent_bytes(), pg.count("SELECT count(*) FROM events"));
+    let mut w = cap(&pg);
+    creds(&mut w);
+    let o = run(w.args(["worker", "--until-idle", "--deep"]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(pg.count("SELECT count(*) FROM events") - events, local);
+    assert_eq!(
+        weed.sent_bytes() - before,
+        replica_bytes as f64,
+        "each replica copy read once, whole"
+    );
+    let deep = pg
+        .client()
+        .query(
+            "SELECT file, outcome, detail FROM events WHERE copy = 'replica offsite'
+             AND detail LIKE '%read back in full%' ORDER BY seq DESC LIMIT $1",
+            &[&local],
+        )
+        .unwrap();
+    assert_eq!(deep.len() as i64, local);
+    let failed: Vec<String> = deep
+        .iter()
+        .filter(|r| r.get::<_, String>(1) == "fail")
+        .map(|r| r.get(2))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("SHA-256") && failed[0].contains("(sample "),
+        "{}",
+        failed[0]
+    );
 
     // The replica away: its checks are not recorded (never "missing"), and wait for it; the
     // archive's own are done.

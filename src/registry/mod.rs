@@ -869,11 +869,13 @@ fn hostname() -> String {
 /// Checks one claimed file where it lives. The archive's own, as the watcher does: its SHA-256
 /// against the manifest's, a changed FLAC decoded to tell damage from an edited tag, its audio
 /// MD5 against the one recorded at ingest. A replica's, by a HEAD for its stored checksum (no
-/// byte of audio downloaded), with the archive's settings and the environment's credentials.
+/// byte of audio downloaded), with the archive's settings and the environment's credentials;
+/// with `deep`, read back in full (ranged GETs) through the checks of a local `verify --deep`:
+/// every byte's SHA-256 and, for a FLAC, every frame's CRC and the audio MD5.
 /// An error: the copy could not be asked (not recorded; the check is done again later).
-pub fn check(c: &Claimed) -> Result<Checked, String> {
+pub fn check(c: &Claimed, deep: bool) -> Result<Checked, String> {
     if !c.copy.is_empty() {
-        return check_replica(c);
+        return check_replica(c, deep);
     }
     let path = c.archive.join(&c.bag_path).join(&c.path);
     let verdict = crate::fixity::check_against(&path, &c.sha256, c.audio_md5.as_deref(), false);
@@ -899,16 +901,45 @@ fn checked(c: &Claimed, bytes: u64, outcome: Outcome, detail: String) -> Checked
     }
 }
 
-fn check_replica(c: &Claimed) -> Result<Checked, String> {
+fn check_replica(c: &Claimed, deep: bool) -> Result<Checked, String> {
     use crate::replica::{self, Finding};
     let archive = Archive::new(&c.archive);
     let settings = replica::chosen(&archive, Some(&c.copy)).map_err(|e| e.to_string())?;
     let store = replica::open(&settings[0]).map_err(|e| e.to_string())?;
     let sha = replica::hex32(&c.sha256).ok_or("the registry's SHA-256 is not one")?;
     let size = c.bytes.map(|b| b as u64);
-    let finding = replica::check_stored(&store, &c.item, &c.path, &sha, size)
-        .map_err(|e| format!("replica {}: {e}", c.copy))?;
+    let unreachable = |e: crate::replica::s3::S3Error| format!("replica {}: {e}", c.copy);
+    let (finding, read) = if deep {
+        let o = replica::Expected {
+            item: c.item.clone(),
+            file: c.path.clone(),
+            local: None,
+            sha256: sha,
+            size,
+        };
+        match store
+            .head(&store.location.key(&o.rel()))
+            .map_err(unreachable)?
+        {
+            None => (Finding::Missing, 0),
+            Some(h) => (
+                replica::deep::check_object(&store, &o, h.size).map_err(unreachable)?,
+                h.size,
+            ),
+        }
+    } else {
+        let f = replica::check_stored(&store, &c.item, &c.path, &sha, size).map_err(unreachable)?;
+        (f, 0)
+    };
     let (outcome, detail) = match &finding {
+        Finding::Present if deep => (
+            Outcome::Pass,
+            format!(
+                "replica {} ({}): read back in full (deep), its bytes and audio match the manifest",
+                c.copy,
+                store.location.url()
+            ),
+        ),
         Finding::Present => (
             Outcome::Pass,
             format!(
@@ -922,5 +953,5 @@ fn check_replica(c: &Claimed) -> Result<Checked, String> {
             format!("replica {}: {}", c.copy, replica::describe(f)),
         ),
     };
-    Ok(checked(c, 0, outcome, detail))
+    Ok(checked(c, read, outcome, detail))
 }

@@ -25,6 +25,8 @@ pub struct WorkerOptions {
     pub until_idle: bool,
     /// How long to wait between looks when no work is due.
     pub poll: Duration,
+    /// Read replicas' copies back in full rather than ask for their stored checksums.
+    pub deep: bool,
 }
 
 impl Default for WorkerOptions {
@@ -34,6 +36,7 @@ impl Default for WorkerOptions {
             batch: 16,
             until_idle: false,
             poll: Duration::from_secs(10),
+            deep: false,
         }
     }
 }
@@ -164,7 +167,7 @@ pub fn run(
             continue;
         }
         let mut checked = Vec::new();
-        for c in check_renewing(url, &name, &claims, opts.lease, stop) {
+        for c in check_renewing(url, &name, &claims, opts, stop) {
             match c {
                 Ok(c) => checked.push(c),
                 // Not recorded: its claim lapses with the lease and the check is done again.
@@ -225,9 +228,10 @@ fn check_renewing(
     url: &str,
     name: &str,
     claims: &[Claimed],
-    lease: Duration,
+    opts: &WorkerOptions,
     stop: &AtomicBool,
 ) -> Vec<Result<Checked, String>> {
+    let lease = opts.lease;
     // The renewer sleeps until a third of the lease has passed or the batch is done (the
     // sender dropped), whichever is first: a batch never waits on its renewer.
     let (done, wait) = std::sync::mpsc::channel::<()>();
@@ -253,7 +257,7 @@ fn check_renewing(
                 break;
             }
             test_pause_after_check();
-            out.push(check(c));
+            out.push(check(c, opts.deep));
         }
         drop(done);
         out

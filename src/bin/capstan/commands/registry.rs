@@ -135,6 +135,11 @@ pub struct WorkerArgs {
     /// Files claimed at once.
     #[arg(long, default_value_t = 16)]
     batch: i64,
+    /// Read replicas' copies back in full (ranged GETs) through the checks of `verify --deep`
+    /// (every byte's SHA-256, every FLAC frame's CRC and the audio MD5) rather than ask for
+    /// their stored checksums: for workers near the store, where reading is cheap.
+    #[arg(long)]
+    deep: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -152,6 +157,7 @@ pub fn worker(args: WorkerArgs) -> ExitStatus {
         lease: args.lease,
         batch: args.batch,
         until_idle: args.until_idle,
+        deep: args.deep,
         ..Default::default()
     };
     let stop = interrupt_flag();
