@@ -330,6 +330,21 @@ impl Conn {
         }
     }
 
+    /// Runs a statement of a shape made for one call (many rows to a statement): prepared
+    /// for it alone, not kept.
+    pub(crate) fn execute_once(&self, sql: &str, values: &[Value]) -> Result<u64, DbError> {
+        match self {
+            Conn::Sqlite(c) => Ok(c.execute(
+                sql,
+                rusqlite::params_from_iter(values.iter().map(to_sqlite)),
+            )? as u64),
+            Conn::Postgres(c) => Ok(c
+                .borrow_mut()
+                .client
+                .execute(&pg_sql(sql), &params(values))?),
+        }
+    }
+
     /// Runs statements without parameters, separated by `;`.
     pub(crate) fn batch(&self, sql: &str) -> Result<(), DbError> {
         match self {
@@ -423,20 +438,7 @@ pub(crate) fn insert_rows(
             sql.push(')');
         }
         let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
-        match conn {
-            // Statements of many shapes: not worth caching.
-            Conn::Sqlite(c) => {
-                c.execute(
-                    &sql,
-                    rusqlite::params_from_iter(values.iter().map(to_sqlite)),
-                )?;
-            }
-            Conn::Postgres(c) => {
-                c.borrow_mut()
-                    .client
-                    .execute(&pg_sql(&sql), &params(&values))?;
-            }
-        }
+        conn.execute_once(&sql, &values)?;
     }
     Ok(())
 }

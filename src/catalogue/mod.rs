@@ -72,7 +72,7 @@ use schema::*;
 use crate::archive::bag::{
     find_bags, info_field, manifest_files, parse_bag_info, parse_manifest, safe_payload_path,
 };
-use crate::archive::events::{self, Event, EventType, Outcome};
+use crate::archive::events::{self, Event, Outcome};
 use crate::archive::{Archive, ArchiveError};
 use crate::report::QcReport;
 use crate::units::now_rfc3339;

@@ -142,8 +142,10 @@ fn connect(
 fn has_catalogue(conn: &Conn, schema: &str) -> Result<bool, DbError> {
     let n: i64 = conn
         .query_one(
-            "SELECT count(*) FROM information_schema.tables
-             WHERE table_schema = ?1 AND table_name = 'catalogue_meta'",
+            // pg_tables, not information_schema: the catalogue's view, without the privilege
+            // checks that make information_schema slow.
+            "SELECT count(*) FROM pg_catalog.pg_tables
+             WHERE schemaname = ?1 AND tablename = 'catalogue_meta'",
             vals![schema],
         )?
         .get(0)?;

@@ -37,14 +37,6 @@ pub(super) fn event_row(r: &Row) -> Result<Event, DbError> {
     })
 }
 
-fn verification(r: &Row) -> Result<Verification, DbError> {
-    Ok(Verification {
-        date_time: r.get(0)?,
-        outcome: r.get::<String>(1)?.into(),
-        detail: r.get(2)?,
-    })
-}
-
 /// `collection/id` split at its first `/`.
 pub(super) fn split_item(item: &str) -> (&str, &str) {
     item.split_once('/').unwrap_or(("", item))
@@ -315,21 +307,35 @@ impl Catalogue {
                 })
             },
         )?;
+        // Each item's latest fixity check, and the latest of the bag itself, in one query each
+        // (not two per item: on PostgreSQL every query is a round trip).
+        let latest = |only_bag: bool| {
+            self.rows(
+                &format!(
+                    "SELECT e.item, e.date_time, e.outcome, e.detail FROM events e JOIN
+                       (SELECT item, max(seq) AS seq FROM events
+                        WHERE event_type = 'fixity check'{} GROUP BY item) m ON m.seq = e.seq",
+                    if only_bag { " AND file IS NULL" } else { "" }
+                ),
+                &[],
+                |r| {
+                    Ok((
+                        r.get::<String>(0)?,
+                        Verification {
+                            date_time: r.get(1)?,
+                            outcome: r.get::<String>(2)?.into(),
+                            detail: r.get(3)?,
+                        },
+                    ))
+                },
+            )
+            .map(|v| v.into_iter().collect::<std::collections::HashMap<_, _>>())
+        };
+        let (mut last, mut bag) = (latest(false)?, latest(true)?);
         for item in &mut items {
-            item.last_verification = self.row(
-                "SELECT date_time, outcome, detail FROM events
-                 WHERE item = ?1 AND event_type = 'fixity check' ORDER BY seq DESC LIMIT 1",
-                vals![&item.item],
-                verification,
-            )?;
-            item.bag_failed = self
-                .row(
-                    "SELECT date_time, outcome, detail FROM events
-                     WHERE item = ?1 AND file IS NULL AND event_type = 'fixity check'
-                     ORDER BY seq DESC LIMIT 1",
-                    vals![&item.item],
-                    verification,
-                )?
+            item.last_verification = last.remove(&item.item);
+            item.bag_failed = bag
+                .remove(&item.item)
                 .filter(|v| v.outcome == Outcome::Fail);
         }
         let problems = self.files_where(

@@ -79,87 +79,174 @@ impl Catalogue {
 }
 
 pub(super) fn insert_events(tx: &Conn, events: &[Event], apply: bool) -> Result<(), DbError> {
-    if !apply {
-        // Nothing else to do per event: many to a statement (a reindex's whole log).
-        let rows: Vec<Vec<Value>> = events
-            .iter()
-            .map(|e| {
-                vec![
-                    Value::from(&e.date_time),
-                    e.event_type.as_str().into(),
-                    Value::from(&e.item),
-                    Value::from(&e.file),
-                    e.outcome.as_str().into(),
-                    Value::from(&e.detail),
-                    Value::from(&e.agent),
-                ]
+    // Many to a statement: a verify's thousands of events are a few round trips, not three
+    // each (which on PostgreSQL is most of the cost).
+    let rows: Vec<Vec<Value>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                Value::from(&e.date_time),
+                e.event_type.as_str().into(),
+                Value::from(&e.item),
+                Value::from(&e.file),
+                e.outcome.as_str().into(),
+                Value::from(&e.detail),
+                Value::from(&e.agent),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "events",
+        &[
+            "date_time",
+            "event_type",
+            "item",
+            "file",
+            "outcome",
+            "detail",
+            "agent",
+        ],
+        &rows,
+    )?;
+    if apply {
+        let effects = events.iter().filter(|e| e.copy.is_none()).filter_map(|e| {
+            let file = e.file.as_deref()?;
+            Some(FileEffect {
+                item: &e.item,
+                file,
+                kind: e.event_type.as_str(),
+                date_time: &e.date_time,
+                outcome: e.outcome.as_str(),
+                detail: &e.detail,
             })
-            .collect();
-        return insert_rows(
-            tx,
-            "events",
-            &[
-                "date_time",
-                "event_type",
-                "item",
-                "file",
-                "outcome",
-                "detail",
-                "agent",
-            ],
-            &rows,
-        );
-    }
-    for e in events {
-        tx.execute(
-            "INSERT INTO events (date_time, event_type, item, file, outcome, detail, agent)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            vals![
-                &e.date_time,
-                e.event_type.as_str(),
-                &e.item,
-                &e.file,
-                e.outcome.as_str(),
-                &e.detail,
-                &e.agent
-            ],
-        )?;
-        apply_event(tx, e)?;
+        });
+        apply_effects(tx, effects, true)?;
     }
     Ok(())
 }
 
-/// What an event says about a file's state.
-pub(super) fn apply_event(tx: &Conn, e: &Event) -> Result<(), DbError> {
-    let Some(file) = &e.file else { return Ok(()) };
-    // A replica's copy of the file says nothing about the archive's own.
-    if e.copy.is_some() {
-        return Ok(());
+/// An event's bearing on one file of the archive's own copy.
+pub(super) struct FileEffect<'a> {
+    pub(super) item: &'a str,
+    pub(super) file: &'a str,
+    pub(super) kind: &'a str,
+    pub(super) date_time: &'a str,
+    pub(super) outcome: &'a str,
+    pub(super) detail: &'a str,
+}
+
+/// Applies what events (in the order recorded) say about files: a `fixity check` sets the
+/// file's last check, a `move` marks it moved, a `deletion` missing. `live`: as recorded, where
+/// a file that could be checked is there (present); otherwise as replayed over files
+/// registered from the bags, where a move or deletion only marks a file that was not found.
+/// Only each file's last check and last state matter, so they are worked out here and written
+/// in a few statements (a file's row updated once), whatever the number of events.
+pub(super) fn apply_effects<'a>(
+    tx: &Conn,
+    effects: impl Iterator<Item = FileEffect<'a>>,
+    live: bool,
+) -> Result<(), DbError> {
+    use std::collections::HashMap;
+    let mut checks: HashMap<(&str, &str), [&str; 3]> = HashMap::new();
+    let mut states: HashMap<(&str, &str), FileStatus> = HashMap::new();
+    for e in effects {
+        let key = (e.item, e.file);
+        let status = match e.kind {
+            "fixity check" => {
+                checks.insert(key, [e.date_time, e.outcome, e.detail]);
+                if !live {
+                    continue;
+                }
+                FileStatus::Present
+            }
+            "move" => FileStatus::Moved,
+            "deletion" => FileStatus::Missing,
+            _ => continue,
+        };
+        states.insert(key, status);
     }
-    let (collection, id) = split_item(&e.item);
-    let status = match e.event_type {
-        // A file that could be checked is there, whatever the outcome.
-        EventType::FixityCheck => {
-            set_checked(
-                tx,
-                collection,
-                id,
-                file,
-                &e.date_time,
-                e.outcome.as_str(),
-                &e.detail,
-            )?;
-            FileStatus::Present
-        }
-        EventType::Move => FileStatus::Moved,
-        EventType::Deletion => FileStatus::Missing,
-        _ => return Ok(()),
+    let key_values = |(item, file): (&str, &str)| {
+        let (collection, id) = split_item(item);
+        [collection.into(), id.into(), file.into()]
     };
-    tx.execute(
-        "UPDATE files SET status = ?4 WHERE path = ?3 AND item =
-           (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
-        vals![collection, id, file, status.as_str()],
+    let checks: Vec<Vec<Value>> = checks
+        .into_iter()
+        .map(|(k, [d, o, t])| {
+            let mut row = key_values(k).to_vec();
+            row.extend([d.into(), o.into(), t.into()]);
+            row
+        })
+        .collect();
+    update_files(
+        tx,
+        &checks,
+        &["date_time", "outcome", "detail"],
+        "last_checked = v.date_time, last_outcome = v.outcome, last_detail = v.detail",
+        "",
     )?;
+    let states: Vec<Vec<Value>> = states
+        .into_iter()
+        .map(|(k, status)| {
+            let mut row = key_values(k).to_vec();
+            row.push(status.as_str().into());
+            row
+        })
+        .collect();
+    update_files(
+        tx,
+        &states,
+        &["status"],
+        "status = v.status",
+        if live {
+            ""
+        } else {
+            " AND files.status <> 'present'"
+        },
+    )
+}
+
+/// `UPDATE files SET {set}` for many files at once, each row naming a file (collection, item
+/// id, path) and then the values `columns` name, as `v.<column>` to `set`.
+fn update_files(
+    tx: &Conn,
+    rows: &[Vec<Value>],
+    columns: &[&str],
+    set: &str,
+    only: &str,
+) -> Result<(), DbError> {
+    let names: Vec<&str> = ["collection", "item_id", "path"]
+        .into_iter()
+        .chain(columns.iter().copied())
+        .collect();
+    // The columns of a VALUES list are column1, column2, … in both engines.
+    let named: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("column{} AS {c}", i + 1))
+        .collect();
+    for chunk in rows.chunks(4_000 / names.len()) {
+        let mut n = 0;
+        let tuples: Vec<String> = chunk
+            .iter()
+            .map(|_| {
+                let row: Vec<String> = (n + 1..=n + names.len()).map(|i| format!("?{i}")).collect();
+                n += names.len();
+                format!("({})", row.join(", "))
+            })
+            .collect();
+        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        tx.execute_once(
+            &format!(
+                "UPDATE files SET {set} FROM (SELECT {} FROM (VALUES {}) AS t) v
+                 WHERE files.path = v.path{only} AND files.item =
+                   (SELECT id FROM items WHERE collection = v.collection AND item_id = v.item_id)",
+                named.join(", "),
+                tuples.join(", ")
+            ),
+            &values,
+        )?;
+    }
     Ok(())
 }
 
@@ -204,24 +291,55 @@ pub(super) fn upsert_item(tx: &Conn, item: &ItemRecord) -> Result<(), DbError> {
             ],
         )?
         .get(0)?;
-    for f in &item.files {
-        tx.execute(
-            "INSERT INTO files (item, path, bytes, sha256, status, audio_md5)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (item, path) DO UPDATE SET
-                bytes = excluded.bytes, status = excluded.status, audio_md5 = excluded.audio_md5,
-                last_checked = CASE WHEN files.sha256 = excluded.sha256 THEN files.last_checked END,
-                last_outcome = CASE WHEN files.sha256 = excluded.sha256 THEN files.last_outcome END,
-                last_detail = CASE WHEN files.sha256 = excluded.sha256 THEN files.last_detail END,
-                sha256 = excluded.sha256",
-            vals![
-                row,
-                &f.path,
-                f.bytes.map(|b| b as i64),
-                &f.sha256,
-                f.status.as_str(),
-                &f.audio_md5
-            ],
+    // Many to a statement (one round trip per 800 files on PostgreSQL). A path listed twice
+    // (a hostile manifest) is registered once, as its last listing says: one statement may
+    // not update a row twice.
+    let mut last = std::collections::HashMap::new();
+    for (i, f) in item.files.iter().enumerate() {
+        last.insert(f.path.as_str(), i);
+    }
+    let files: Vec<&FileRecord> = item
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| last[f.path.as_str()] == *i)
+        .map(|(_, f)| f)
+        .collect();
+    for chunk in files.chunks(800) {
+        let mut n = 0;
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|_| {
+                let row = (n + 1..=n + 6).map(|i| format!("?{i}")).collect::<Vec<_>>();
+                n += 6;
+                format!("({})", row.join(", "))
+            })
+            .collect();
+        let values: Vec<Value> = chunk
+            .iter()
+            .flat_map(|f| {
+                [
+                    Value::from(row),
+                    Value::from(&f.path),
+                    Value::from(f.bytes.map(|b| b as i64)),
+                    Value::from(&f.sha256),
+                    f.status.as_str().into(),
+                    Value::from(&f.audio_md5),
+                ]
+            })
+            .collect();
+        tx.execute_once(
+            &format!(
+                "INSERT INTO files (item, path, bytes, sha256, status, audio_md5) VALUES {}
+                 ON CONFLICT (item, path) DO UPDATE SET
+                    bytes = excluded.bytes, status = excluded.status, audio_md5 = excluded.audio_md5,
+                    last_checked = CASE WHEN files.sha256 = excluded.sha256 THEN files.last_checked END,
+                    last_outcome = CASE WHEN files.sha256 = excluded.sha256 THEN files.last_outcome END,
+                    last_detail = CASE WHEN files.sha256 = excluded.sha256 THEN files.last_detail END,
+                    sha256 = excluded.sha256",
+                rows.join(", ")
+            ),
+            &values,
         )?;
     }
     // Files the bag no longer lists.

@@ -135,27 +135,24 @@ impl Catalogue {
                 vals![after_seq],
             )?;
             let mut last = after_seq;
-            for r in rows {
+            let mut replayed = Vec::with_capacity(rows.len());
+            for r in &rows {
                 last = r.get(0)?;
-                let (kind, item, file): (String, String, String) = (r.get(2)?, r.get(3)?, r.get(4)?);
-                let (collection, id) = split_item(&item);
-                if kind == "fixity check" {
-                    let (date_time, outcome, detail): (String, String, String) =
-                        (r.get(1)?, r.get(5)?, r.get(6)?);
-                    set_checked(tx, collection, id, &file, &date_time, &outcome, &detail)?;
-                } else {
-                    let status = if kind == "move" {
-                        FileStatus::Moved
-                    } else {
-                        FileStatus::Missing
-                    };
-                    tx.execute(
-                        "UPDATE files SET status = ?4 WHERE path = ?3 AND status <> 'present'
-                           AND item = (SELECT id FROM items WHERE collection = ?1 AND item_id = ?2)",
-                        vals![collection, id, &file, status.as_str()],
-                    )?;
-                }
+                let text = |i| r.get::<String>(i);
+                replayed.push([text(1)?, text(2)?, text(3)?, text(4)?, text(5)?, text(6)?]);
             }
+            let effects =
+                replayed.iter().map(
+                    |[date_time, kind, item, file, outcome, detail]| FileEffect {
+                        item,
+                        file,
+                        kind,
+                        date_time,
+                        outcome,
+                        detail,
+                    },
+                );
+            apply_effects(tx, effects, false)?;
             // Later events of other kinds need no replay either.
             let max: Option<i64> = tx.query_one("SELECT max(seq) FROM events", &[])?.get(0)?;
             Ok(last.max(max.unwrap_or(after_seq)))

@@ -135,6 +135,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    a_path_listed_twice_is_registered_once_as_last_listed,
     registering_twice_updates_the_item_and_its_files,
     events_come_back_in_order_and_set_the_files_states,
     items_are_found_by_full_name_or_unambiguous_bare_id,
@@ -1044,4 +1045,42 @@ fn a_settings_file_with_a_password_or_a_bad_schema_is_refused() {
     assert!(bad("postgres://u@h/db", "pg_catalog").contains("pg_"));
     assert_eq!(schema_for(&Archive::new("/srv/Station-1")), "station_1");
     assert_eq!(schema_for(&Archive::new("/srv/2024")), "archive_2024");
+}
+
+fn a_path_listed_twice_is_registered_once_as_last_listed(b: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = b.archive(tmp.path());
+    let mut cat = Catalogue::open(&archive).unwrap();
+    // A hostile manifest: the same path twice, and many files (more than one statement).
+    let mut files: Vec<(String, String)> = (0..2000)
+        .map(|n| (format!("data/f{n:04}"), format!("{n:064x}")))
+        .collect();
+    files.push(("data/f0007".into(), "ab".repeat(32)));
+    let listed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_str()))
+        .collect();
+    cat.register_item(&item("c", "i", &listed)).unwrap();
+    assert_eq!(cat.items().unwrap()[0].files, 2000);
+    let f = cat.file_by_path("c/i", "data/f0007").unwrap().unwrap();
+    assert_eq!(f.sha256, "ab".repeat(32));
+    // Checks of many files in one recording each land on their file.
+    let evs: Vec<Event> = (0..2000)
+        .map(|n| {
+            event(
+                "c/i",
+                "fixity check",
+                Some(&format!("data/f{n:04}")),
+                "pass",
+                n,
+            )
+        })
+        .collect();
+    cat.record(&evs).unwrap();
+    let never = cat
+        .files_where("f.last_checked IS NULL ORDER BY f.path", &[])
+        .unwrap();
+    assert!(never.is_empty(), "{never:?}");
+    let f = cat.file_by_path("c/i", "data/f1999").unwrap().unwrap();
+    assert_eq!(f.last_detail.as_deref(), Some("detail 1999"));
 }
