@@ -65,20 +65,7 @@ const TABLES: &[(&str, &str, &[&str])] = &[
             "audio_md5",
         ],
     ),
-    (
-        "events",
-        "seq",
-        &[
-            "seq",
-            "date_time",
-            "event_type",
-            "item",
-            "file",
-            "outcome",
-            "detail",
-            "agent",
-        ],
-    ),
+    ("events", "seq", EVENT_FIELDS),
 ];
 
 /// Copies the archive's catalogue to `to` and switches the archive to it.
@@ -217,19 +204,7 @@ pub fn copy(archive: &Archive, to: Destination) -> Result<CopySummary, Catalogue
                 .map_err(CatalogueError::Settings)?;
         }
         _ => {
-            let Catalogue { conn, .. } = dest;
-            if let Conn::Sqlite(conn) = conn {
-                conn.close().map_err(|(_, e)| sql_err(&temp)(e.into()))?;
-            }
-            File::open(&temp)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err(&temp))?;
-            let path = catalogue_path(archive);
-            remove_sqlite_files(&path, &["-wal", "-shm"], &path)?;
-            std::fs::rename(&temp, &path).map_err(io_err(&path))?;
-            File::open(&meta)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err(&meta))?;
+            put_in_place(dest, &temp, &catalogue_path(archive))?;
             crate::archive::settings::set_catalogue(archive, None)
                 .map_err(CatalogueError::Settings)?;
         }

@@ -417,6 +417,18 @@ impl Drop for Tx<'_> {
     }
 }
 
+/// `rows` tuples of `width` placeholders, numbered on: `(?1, ?2), (?3, ?4)`, for a statement
+/// that takes many rows at once.
+pub(crate) fn tuples(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=width).map(|c| format!("?{}", r * width + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Rows inserted many to a statement (a copy, a reindex): `columns` named, `rows` each as
 /// many values, in statements of at most ~5,000 values (under both engines' limits).
 pub(crate) fn insert_rows(
@@ -427,16 +439,11 @@ pub(crate) fn insert_rows(
 ) -> Result<(), DbError> {
     let per = (5_000 / columns.len().max(1)).max(1);
     for chunk in rows.chunks(per) {
-        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-        let mut n = 0;
-        for (r, row) in chunk.iter().enumerate() {
-            sql.push_str(if r == 0 { "(" } else { ", (" });
-            for c in 0..row.len() {
-                n += 1;
-                sql.push_str(&format!("{}?{n}", if c == 0 { "" } else { ", " }));
-            }
-            sql.push(')');
-        }
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES {}",
+            columns.join(", "),
+            tuples(chunk.len(), columns.len())
+        );
         let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
         conn.execute_once(&sql, &values)?;
     }
@@ -453,5 +460,6 @@ mod tests {
             pg_sql("SELECT a FROM t WHERE a = ?1 OR b = ?12 AND c = '?'"),
             "SELECT a FROM t WHERE a = $1 OR b = $12 AND c = '?'"
         );
+        assert_eq!(tuples(2, 3), "(?1, ?2, ?3), (?4, ?5, ?6)");
     }
 }

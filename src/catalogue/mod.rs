@@ -56,7 +56,7 @@ pub(crate) mod test_pg;
 mod tests;
 
 pub use copy::{copy, CopySummary, Destination};
-use db::{insert_rows, vals, Conn, DbError, Row, Value};
+use db::{insert_rows, tuples, vals, Conn, DbError, Row, Value};
 pub use pg::{check_schema_name, schema_for, CatalogueSettings};
 pub use record::record;
 pub use reindex::{
@@ -461,14 +461,7 @@ impl Catalogue {
             if holds {
                 return Err(CatalogueError::Missing { path: path.clone() });
             }
-            let conn = Connection::open_in_memory().map_err(|e| sql(e.into()))?;
-            conn.execute_batch(SCHEMA).map_err(|e| sql(e.into()))?;
-            return Ok(Catalogue {
-                conn: Conn::Sqlite(conn),
-                path: path.clone(),
-                archive: archive.clone(),
-                _lock: None,
-            });
+            return Catalogue::empty(path.clone(), archive);
         }
         // A lock file that is there is shared, so a reindex does not swap the file mid-read;
         // none is made.
@@ -587,6 +580,20 @@ impl Catalogue {
         Ok(cat)
     }
 
+    /// An empty catalogue in memory, for reading an archive that holds nothing yet without
+    /// making one; `path` names where it would be.
+    fn empty(path: PathBuf, archive: &Archive) -> Result<Catalogue, CatalogueError> {
+        let conn = Connection::open_in_memory()
+            .and_then(|c| c.execute_batch(SCHEMA).map(|()| c))
+            .map_err(|e| sql_err(&path)(e.into()))?;
+        Ok(Catalogue {
+            conn: Conn::Sqlite(conn),
+            path,
+            archive: archive.clone(),
+            _lock: None,
+        })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -673,6 +680,33 @@ pub(super) fn remove_sqlite_files(
         }
     }
     Ok(())
+}
+
+/// Puts an SQLite catalogue built at `built` (by a reindex or a copy) in the place of `path`,
+/// durably: closed (which checkpoints its WAL into the file and removes it), synced, the old
+/// file's WAL index removed, renamed over it, the folder synced.
+pub(super) fn put_in_place(
+    cat: Catalogue,
+    built: &Path,
+    path: &Path,
+) -> Result<(), CatalogueError> {
+    let io_err = |file: &Path| {
+        let (path, file) = (path.to_path_buf(), file.to_path_buf());
+        move |source| CatalogueError::Io { path, file, source }
+    };
+    let Catalogue { conn, .. } = cat;
+    if let Conn::Sqlite(conn) = conn {
+        conn.close().map_err(|(_, e)| sql_err(built)(e.into()))?;
+    }
+    File::open(built)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(built))?;
+    remove_sqlite_files(path, &["-wal", "-shm"], path)?;
+    std::fs::rename(built, path).map_err(io_err(path))?;
+    let folder = path.parent().unwrap_or(Path::new("."));
+    File::open(folder)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(folder))
 }
 
 /// Whether the archive has anything in it: an event log, or any folder besides `.capstan`.

@@ -187,16 +187,7 @@ impl Catalogue {
                 Absent::CreateIfEmpty | Absent::ReadOnly if holds => {
                     return Err(CatalogueError::Missing { path })
                 }
-                Absent::ReadOnly => {
-                    let conn = rusqlite::Connection::open_in_memory().map_err(|e| sql(e.into()))?;
-                    conn.execute_batch(SCHEMA).map_err(|e| sql(e.into()))?;
-                    return Ok(Catalogue {
-                        conn: Conn::Sqlite(conn),
-                        path,
-                        archive: archive.clone(),
-                        _lock: None,
-                    });
-                }
+                Absent::ReadOnly => return Catalogue::empty(path, archive),
                 _ => create(&conn, schema, &path)?,
             }
         }

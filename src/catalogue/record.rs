@@ -95,20 +95,8 @@ pub(super) fn insert_events(tx: &Conn, events: &[Event], apply: bool) -> Result<
             ]
         })
         .collect();
-    insert_rows(
-        tx,
-        "events",
-        &[
-            "date_time",
-            "event_type",
-            "item",
-            "file",
-            "outcome",
-            "detail",
-            "agent",
-        ],
-        &rows,
-    )?;
+    // Without `seq`: the engine numbers them in the order given.
+    insert_rows(tx, "events", &EVENT_FIELDS[1..], &rows)?;
     if apply {
         let effects = events.iter().filter(|e| e.copy.is_none()).filter_map(|e| {
             let file = e.file.as_deref()?;
@@ -226,15 +214,6 @@ fn update_files(
         .map(|(i, c)| format!("column{} AS {c}", i + 1))
         .collect();
     for chunk in rows.chunks(4_000 / names.len()) {
-        let mut n = 0;
-        let tuples: Vec<String> = chunk
-            .iter()
-            .map(|_| {
-                let row: Vec<String> = (n + 1..=n + names.len()).map(|i| format!("?{i}")).collect();
-                n += names.len();
-                format!("({})", row.join(", "))
-            })
-            .collect();
         let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
         tx.execute_once(
             &format!(
@@ -242,7 +221,7 @@ fn update_files(
                  WHERE files.path = v.path{only} AND files.item =
                    (SELECT id FROM items WHERE collection = v.collection AND item_id = v.item_id)",
                 named.join(", "),
-                tuples.join(", ")
+                tuples(chunk.len(), names.len())
             ),
             &values,
         )?;
@@ -306,15 +285,6 @@ pub(super) fn upsert_item(tx: &Conn, item: &ItemRecord) -> Result<(), DbError> {
         .map(|(_, f)| f)
         .collect();
     for chunk in files.chunks(800) {
-        let mut n = 0;
-        let rows: Vec<String> = chunk
-            .iter()
-            .map(|_| {
-                let row = (n + 1..=n + 6).map(|i| format!("?{i}")).collect::<Vec<_>>();
-                n += 6;
-                format!("({})", row.join(", "))
-            })
-            .collect();
         let values: Vec<Value> = chunk
             .iter()
             .flat_map(|f| {
@@ -337,7 +307,7 @@ pub(super) fn upsert_item(tx: &Conn, item: &ItemRecord) -> Result<(), DbError> {
                     last_outcome = CASE WHEN files.sha256 = excluded.sha256 THEN files.last_outcome END,
                     last_detail = CASE WHEN files.sha256 = excluded.sha256 THEN files.last_detail END,
                     sha256 = excluded.sha256",
-                rows.join(", ")
+                tuples(chunk.len(), 6)
             ),
             &values,
         )?;

@@ -92,19 +92,7 @@ pub fn reindex(archive: &Archive) -> Result<ReindexSummary, CatalogueError> {
         drop(guard);
         return Ok(summary);
     }
-    // Closing checkpoints the WAL into the file and removes it.
-    let Catalogue { conn, .. } = new;
-    if let Conn::Sqlite(conn) = conn {
-        conn.close().map_err(|(_, e)| sql_err(&temp)(e.into()))?;
-    }
-    File::open(&temp)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err(&temp))?;
-    remove_sqlite_files(&path, &["-wal", "-shm"], &path)?;
-    std::fs::rename(&temp, &path).map_err(io_err(&path))?;
-    File::open(&meta)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(&meta))?;
+    put_in_place(new, &temp, &path)?;
     drop(lock);
     drop(guard);
     Ok(summary)

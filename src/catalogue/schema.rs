@@ -97,6 +97,18 @@ CREATE TABLE catalogue_meta (
 );
 ";
 
+/// The `events` table's columns, `seq` (the order recorded) first.
+pub(super) const EVENT_FIELDS: &[&str] = &[
+    "seq",
+    "date_time",
+    "event_type",
+    "item",
+    "file",
+    "outcome",
+    "detail",
+    "agent",
+];
+
 impl Catalogue {
     /// The schema version and application id: SQLite's `PRAGMA`s, PostgreSQL's
     /// `catalogue_meta`.
