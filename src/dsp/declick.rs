@@ -1323,12 +1323,7 @@ fn locate_runs(
                 continue;
             }
             let apart = *apart.get_or_insert_with(|| run_cost(s, w0, w1, false, sig2));
-            s.trial.clear();
-            s.trial.extend_from_slice(&s.mk);
-            for f in &mut s.trial[pair[0].1..pair[1].0] {
-                *f = true;
-            }
-            let together = run_cost(s, w0, w1, true, sig2);
+            let together = cost_with(s, w0, w1, pair[0].1..pair[1].0, sig2);
             if together < apart {
                 std::mem::swap(&mut s.mk, &mut s.trial);
                 joined = true;
@@ -1365,10 +1360,7 @@ fn lengthen_runs(params: &Params, s: &mut Scratch, w0: usize, w1: usize, sig2: f
             if nb > next || nb - a > params.max_run || nb + p / 2 > w {
                 break;
             }
-            s.trial.clear();
-            s.trial.extend_from_slice(&s.mk);
-            s.trial[b..nb].fill(true);
-            let cost = run_cost(s, w0, w1, true, sig2);
+            let cost = cost_with(s, w0, w1, b..nb, sig2);
             if cost >= best {
                 break;
             }
@@ -1381,10 +1373,7 @@ fn lengthen_runs(params: &Params, s: &mut Scratch, w0: usize, w1: usize, sig2: f
                 break;
             }
             let na = a - st;
-            s.trial.clear();
-            s.trial.extend_from_slice(&s.mk);
-            s.trial[na..a].fill(true);
-            let cost = run_cost(s, w0, w1, true, sig2);
+            let cost = cost_with(s, w0, w1, na..a, sig2);
             if cost >= best {
                 break;
             }
@@ -1392,6 +1381,21 @@ fn lengthen_runs(params: &Params, s: &mut Scratch, w0: usize, w1: usize, sig2: f
         }
         s.mk[best_a..a].fill(true);
     }
+}
+
+/// [`run_cost`] of `s.mk` with the samples `extra` marked too (the trial mask is left in
+/// `s.trial`).
+fn cost_with(
+    s: &mut Scratch,
+    w0: usize,
+    w1: usize,
+    extra: std::ops::Range<usize>,
+    sig2: f64,
+) -> f64 {
+    s.trial.clear();
+    s.trial.extend_from_slice(&s.mk);
+    s.trial[extra].fill(true);
+    run_cost(s, w0, w1, true, sig2)
 }
 
 /// Penalised residual energy of the window `w0..w1` with the samples of `s.mk` (or of
