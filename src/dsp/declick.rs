@@ -909,7 +909,9 @@ macro_rules! dispatch {
 dispatch!(detect_block, detect_block_impl, BlockFindings, (params: &Params, s: &mut Scratch, input: &[i32], base: u64, avail: u64, scale: f64, c: usize, k: u64));
 dispatch!(repair_block, repair_block_impl, Vec<RunRepair>, (params: &Params, s: &mut Scratch, buf: &ChannelBuf, base: u64, avail: u64, bits: u32, c: usize, k: u64));
 
-/// Detection of block `k` of channel `c` (steps 1-3 of the module documentation).
+/// Detection of block `k` of channel `c` (steps 1-3 of the module documentation): the AR
+/// detector's runs, then the excursion detector's beside them (on the window the AR
+/// detection loaded, whatever it found).
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 #[inline(always)]
 fn detect_block_impl(
@@ -922,11 +924,36 @@ fn detect_block_impl(
     c: usize,
     k: u64,
 ) -> BlockFindings {
-    let p = ORDER;
+    let mut found = ar_findings(params, s, input, base, avail, scale, c, k);
+    let (own, lo, hi) = block_window(params, avail, k);
+    excursion_runs(params, s, (hi - lo) as usize, lo, own, &mut found.suspect);
+    found
+}
+
+/// Block `k`'s own frames and the window around it that its detection reads (`lo..hi`).
+fn block_window(params: &Params, avail: u64, k: u64) -> ((u64, u64), u64, u64) {
     let b = params.block as u64;
     let own = (k * b, ((k + 1) * b).min(avail));
     let lo = own.0.saturating_sub(params.margin as u64);
     let hi = (own.1 + params.margin as u64).min(avail);
+    (own, lo, hi)
+}
+
+/// The AR detector's findings for block `k` of channel `c` (steps 1-3).
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+#[inline(always)]
+fn ar_findings(
+    params: &Params,
+    s: &mut Scratch,
+    input: &[i32],
+    base: u64,
+    avail: u64,
+    scale: f64,
+    c: usize,
+    k: u64,
+) -> BlockFindings {
+    let p = ORDER;
+    let (own, lo, hi) = block_window(params, avail, k);
     let mut found = BlockFindings {
         channel: c,
         suspect: Vec::new(),
@@ -996,7 +1023,6 @@ fn detect_block_impl(
                 // Too little left to fit (digital silence, a held value): keep the last model,
                 // or with none, only an excursion can be seen.
                 if s.a[1..].iter().all(|&v| v == 0.0) {
-                    excursion_runs(params, s, m, lo, own, &mut found.suspect);
                     return found;
                 }
             }
@@ -1069,7 +1095,6 @@ fn detect_block_impl(
         i0 = i1 + 1;
     }
     if s.clusters.is_empty() {
-        excursion_runs(params, s, m, lo, own, &mut found.suspect);
         return found;
     }
     // The one-sided residuals and their scales are needed only around the clusters (the
@@ -1131,7 +1156,6 @@ fn detect_block_impl(
         locate_runs(params, s, m, st, en, lo, &mut found.suspect);
     }
     s.clusters = clusters;
-    excursion_runs(params, s, m, lo, own, &mut found.suspect);
     found
 }
 
