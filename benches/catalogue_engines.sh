@@ -19,24 +19,17 @@ runs=${2:-3}
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --quiet --bin capstan
 bin="${CARGO_TARGET_DIR:-$PWD/target}/release/capstan"
-pg_bin=/usr/lib/postgresql/15/bin
-[ -x "$pg_bin/initdb" ] || { echo "PostgreSQL 15 is missing: scripts/setup.sh installs it" >&2; exit 2; }
+source benches/pg.sh
 
 work=$(mktemp -d /tmp/capstan-engines.XXXXXX)
 chmod 755 "$work"
-pg="$work/pg"
-mkdir -p "$pg" && chown postgres "$pg"
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 stop() {
-    runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg/data" -m immediate -w -t 20 stop >/dev/null 2>&1 || true
+    pg_stop
     rm -rf "$work"
 }
 trap stop EXIT
-runuser -u postgres -- "$pg_bin/initdb" -D "$pg/data" -U capstan -A trust -E UTF8 --no-locale >/dev/null
-runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -t 60 \
-    -o "-p $port -k $pg -c listen_addresses=127.0.0.1" start >/dev/null
-"$pg_bin/createdb" -h 127.0.0.1 -p "$port" -U capstan bench
-url="postgres://capstan@127.0.0.1:$port/bench"
+pg_start "$work/pg"
+url=$pg_url
 
 a="$work/sqlite/archive" b="$work/postgres/archive"
 mkdir -p "$a"

@@ -23,25 +23,20 @@ export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/setup.sh >/dev/null
 cargo build --release --quiet --bin capstan
 bin="${CARGO_TARGET_DIR:-$PWD/target}/release/capstan"
-pgbin=/usr/lib/postgresql/15/bin
+source benches/pg.sh
 [ -w /dev/null ] && [ "$(stat -c %a /dev/null)" = 666 ] || { echo "fixity_cluster: /dev/null must be writable by everyone" >&2; exit 2; }
 pg=$(mktemp -d /tmp/capstan-pg-bench.XXXXXX)
-chmod 755 "$pg" && chown postgres "$pg"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup() {
-    runuser -u postgres -- "$pgbin/pg_ctl" -D "$pg/data" -m immediate -w -t 20 stop >/dev/null 2>&1 || true
+    pg_stop
     rm -rf "$pg"
 }
 trap cleanup EXIT
-runuser -u postgres -- "$pgbin/initdb" -D "$pg/data" -U capstan -A trust -E UTF8 --no-locale >/dev/null
-runuser -u postgres -- "$pgbin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -t 60 \
-    -o "-p $port -k $pg -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=4GB" start >/dev/null
-psql() { /usr/lib/postgresql/15/bin/psql -X -q -h 127.0.0.1 -p "$port" -U capstan "$@"; }
-"$pgbin/createdb" -h 127.0.0.1 -p "$port" -U capstan bench
-export CAPSTAN_CATALOGUE="postgres://capstan@127.0.0.1:$port/bench"
+pg_start "$pg" -c shared_buffers=1GB -c max_wal_size=4GB
+psql() { "$pg_bin/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U capstan "$@"; }
+export CAPSTAN_CATALOGUE=$pg_url
 now() { date +%s.%N; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-echo "PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port; $(nproc) cores"
+echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port; $(nproc) cores"
 
 # 1. The registry: the schema made by capstan itself, then the synthetic rows.
 "$bin" report --catalogue "$CAPSTAN_CATALOGUE" >/dev/null || true
