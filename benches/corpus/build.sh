@@ -25,7 +25,8 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-packages=(nexuiz-music hedgewars-data csoundqt-examples fluid-soundfont-gm wesnoth-1.16-music)
+packages=(nexuiz-music hedgewars-data csoundqt-examples fluid-soundfont-gm wesnoth-1.16-music
+    timgm6mb-soundfont)
 rm -rf "$out.partial"
 mkdir -p "$out.partial/debs" "$out.partial/sources"
 (cd "$out.partial/debs" && apt-get download "${packages[@]}" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)

@@ -1375,9 +1375,12 @@ fn lengthen_runs(params: &Params, s: &mut Scratch, w0: usize, w1: usize, sig2: f
     // The cost of the mask as it stands, carried from run to run (each run's best is the
     // next one's starting point).
     let mut best = run_cost(s, w0, w1, false, sig2);
+    // Where the previous run ends as lengthened: a run never grows to within one sample of
+    // it, so two runs stay two (a joined pair is the join's decision, made before).
+    let mut prev_end = None;
     for (ri, &(a, b)) in runs.iter().enumerate() {
         let next = runs.get(ri + 1).map_or(w, |r| r.0.saturating_sub(1));
-        let prev = if ri > 0 { runs[ri - 1].1 + 1 } else { 0 };
+        let prev = prev_end.map_or(0, |e| e + 1);
         let mut best_b = b;
         for st in EXTEND_STEPS {
             let nb = b + st;
@@ -1404,6 +1407,7 @@ fn lengthen_runs(params: &Params, s: &mut Scratch, w0: usize, w1: usize, sig2: f
             (best, best_a) = (cost, na);
         }
         s.mk[best_a..a].fill(true);
+        prev_end = Some(best_b);
     }
 }
 
