@@ -2753,8 +2753,9 @@ mod tests {
         assert!(gain > 20.0, "{gain:.1} dB gained; repairs {repairs:?}");
         for at in [first, second] {
             assert!(
-                repairs.iter().any(|r| r.start.0 <= at as u64 + 4
-                    && r.start.0 + r.length.0 > at as u64 + 1),
+                repairs
+                    .iter()
+                    .any(|r| r.start.0 <= at as u64 + 4 && r.start.0 + r.length.0 > at as u64 + 1),
                 "the click at {at} is not repaired: {repairs:?}"
             );
         }
