@@ -77,8 +77,8 @@
 //!    than [`ONSET_DB`] (a tone switched on or off, a drum from silence); and the
 //!    *periodicity guard* leaves runs whose surroundings recur one period earlier or later
 //!    (an overdriven guitar's edge, every cycle), unless that earlier or later stretch holds a
-//!    suspect itself (a double click's twin is no period of the music). Runs in a cluster with more damage than
-//!    one `MAX_CLICK_MS` run are not joined.
+//!    suspect itself (a double click's twin is no period of the music). Runs in a cluster
+//!    with more damage than one `MAX_CLICK_MS` run are not joined.
 //!
 //! A repaired run is reported as [`RepairKind::Crackle`] when it is short (≤ 0.0625 ms) and
 //! small (≤ −20 dBFS) and at least [`CRACKLE_NEIGHBOURS`] other short runs lie within 20 ms of
