@@ -1641,9 +1641,9 @@ fn transient(params: &Params, x: &[i32], rs: usize, re: usize) -> bool {
 /// milliseconds apart) matches its twin closely, and was left in place before that rule
 /// (issue 15: on the development part, a −1 dBFS double click on electronic music).
 ///
-/// Every sum here is of integers below 2^53 (24-bit samples, windows of a few dozen), so it is
-/// exact in f64 whatever the order: the correlation runs over all lags at once (one
-/// vectorised pass per sample of the run) and the window energies come from exact integer
+/// Up to 24-bit samples every sum here is of integers below 2^53 (windows of a few dozen
+/// samples), so it is exact in f64 whatever the order: the correlation over all lags at once
+/// is the residual filters' tiled one, and the window energies come from exact integer
 /// running sums.
 #[inline(always)] // into the repair's AVX-512/AVX2 build (see `dispatch!`)
 fn repeats(
@@ -1666,49 +1666,78 @@ fn repeats(
     if own <= limit {
         return false;
     }
-    let PeriodScratch { v, xy, energy } = period;
+    let PeriodScratch { v, h, xy, yy } = period;
     v.clear();
     v.extend(x[a..b].iter().map(|&s| f64::from(s)));
+    h.clear();
+    h.extend(x[w0..w1].iter().map(|&s| f64::from(s)));
     // xy[s]: the run's window against the window starting at s, for every s.
     let windows = v.len() + 1 - len;
-    xy.clear();
     xy.resize(windows, 0.0);
-    for (j, &h) in x[w0..w1].iter().enumerate() {
-        let h = f64::from(h);
-        for (acc, &t) in xy.iter_mut().zip(&v[j..j + windows]) {
-            *acc += h * t;
+    correlate(v, h, xy);
+    // yy[s]: that window's energy, the difference of two running sums of squares, in wrapping
+    // 64-bit integers: exact whenever a window's energy is below 2^64, which holds for
+    // samples below 2^28 (a window is at most a few hundred samples). Louder (32-bit) samples
+    // are summed in f64, to about 16 digits.
+    yy.clear();
+    let loud = x[a..b].iter().map(|s| s.unsigned_abs()).max().unwrap_or(0) >= 1 << 28;
+    if loud {
+        let (mut sum, mut gone) = (0f64, 0f64);
+        for (i, &s) in x[a..b].iter().enumerate() {
+            sum += f64::from(s) * f64::from(s);
+            if i + 1 >= len {
+                yy.push(sum - gone);
+                gone += f64::from(x[a + i + 1 - len]).powi(2);
+            }
+        }
+    } else {
+        let (mut sum, mut gone) = (0u64, 0u64);
+        for (i, &s) in x[a..b].iter().enumerate() {
+            sum = sum.wrapping_add(u64::from(s.unsigned_abs()).pow(2));
+            if i + 1 >= len {
+                yy.push(sum.wrapping_sub(gone) as f64);
+                gone = gone.wrapping_add(u64::from(x[a + i + 1 - len].unsigned_abs()).pow(2));
+            }
         }
     }
-    energy.clear();
-    energy.push(0);
-    let mut sum = 0i64;
-    energy.extend(x[a..b].iter().map(|&s| {
-        sum += i64::from(s) * i64::from(s);
-        sum
-    }));
-    // own − xy²/yy < limit, without a division per lag.
+    // own − xy²/yy < limit, without a division per lag; tested for a whole stretch of lags
+    // at once (no early exit, so it vectorises), and a stretch with a match is then searched
+    // for one whose window holds no suspect.
     let keep = own - limit;
-    let matches = |s0: usize| {
-        let yy = (energy[s0 + len] - energy[s0]) as f64;
-        yy > 0.0
-            && xy[s0] * xy[s0] > keep * yy
-            && !mask[a + s0..a + s0 + len]
-                .iter()
-                .any(|&bits| bits & SUSPECT != 0)
+    let close = |xy: f64, yy: f64| (yy > 0.0) & (xy * xy > keep * yy);
+    let free = |s: usize| {
+        !mask[a + s..a + s + len]
+            .iter()
+            .any(|&bits| bits & SUSPECT != 0)
     };
-    (t0..=t1).any(|t| {
-        let before = here.checked_sub(t).is_some_and(matches);
-        let after = here + t < windows && matches(here + t);
-        before || after
+    let before = here.saturating_sub(t1)..(here + 1).saturating_sub(t0);
+    let after = (here + t0).min(windows)..(here + t1 + 1).min(windows);
+    [before, after].into_iter().any(|lags| {
+        let (xy, yy) = (&xy[lags.clone()], &yy[lags.clone()]);
+        xy.chunks(PERIOD_STRETCH)
+            .zip(yy.chunks(PERIOD_STRETCH))
+            .enumerate()
+            .any(|(c, (xy, yy))| {
+                xy.iter()
+                    .zip(yy)
+                    .fold(false, |any, (&p, &q)| any | close(p, q))
+                    && (xy.iter().zip(yy).enumerate()).any(|(i, (&p, &q))| {
+                        close(p, q) && free(lags.start + c * PERIOD_STRETCH + i)
+                    })
+            })
     })
 }
+
+/// Lags the periodicity guard tests together (see [`repeats`]).
+const PERIOD_STRETCH: usize = 64;
 
 /// The periodicity guard's buffers, kept between runs.
 #[derive(Default)]
 struct PeriodScratch {
     v: Vec<f64>,
+    h: Vec<f64>,
     xy: Vec<f64>,
-    energy: Vec<i64>,
+    yy: Vec<f64>,
 }
 
 /// Crackle or click (see the module documentation); `peak` is the repair's size.
@@ -2759,6 +2788,84 @@ mod tests {
                 "the click at {at} is not repaired: {repairs:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_periodicity_guard_matches_its_plain_definition_at_any_depth() {
+        // Noise with the stretch around a run copied (a little changed) to one place before or
+        // after it, at the shortest, the longest or another period, sometimes with a suspect
+        // in the copy: the guard's tiled, stretch-wise search must decide exactly as the
+        // definition read literally (every lag, one at a time), at 24 bits and at 32 bits,
+        // where the window energies leave the exact integer path.
+        let rate = 48_000;
+        let params = Params::new(rate, 24, &DeclickSettings::default());
+        let (m, n) = (ORDER / 4, 8_000);
+        let mut rng = Rng(0x5eed);
+        let noise: Vec<f64> = (0..n).map(|_| 0.5 * (rng.uniform() - 0.5)).collect();
+        // The definition: some lag t in period_min.max(len)..=period_max, before or after,
+        // whose window lies inside x, holds no suspect, and leaves less than `change` /
+        // PERIODIC_RATIO of the run's window once scaled onto it.
+        let literal = |x: &[i32], mask: &[u8], rs: usize, re: usize, change: f64| -> bool {
+            let (w0, w1) = (rs - m, re + m);
+            let len = w1 - w0;
+            let e = |a: usize| -> f64 { (0..len).map(|j| f64::from(x[a + j]).powi(2)).sum() };
+            let own = e(w0);
+            let limit = change / PERIODIC_RATIO;
+            let matches = |s: usize| {
+                let xy: f64 = (0..len)
+                    .map(|j| f64::from(x[w0 + j]) * f64::from(x[s + j]))
+                    .sum();
+                let yy = e(s);
+                yy > 0.0
+                    && own - xy * xy / yy < limit
+                    && mask[s..s + len].iter().all(|&b| b & SUSPECT == 0)
+            };
+            own > limit
+                && (params.period_min.max(len)..=params.period_max).any(|t| {
+                    w0.checked_sub(t).is_some_and(matches)
+                        || (w0 + t + len <= x.len() && matches(w0 + t))
+                })
+        };
+        let mut decided = [0usize; 2];
+        let mut scratch = PeriodScratch::default();
+        for bits in [24, 32] {
+            for k in 0..240 {
+                let (rs, re) = (2_500 + k * 11, 2_500 + k * 11 + 1 + k % 7);
+                let len = re - rs + 2 * m;
+                let t = match k % 4 {
+                    0 => params.period_min.max(len),
+                    1 => params.period_max,
+                    _ => params.period_min + (k * 37) % (params.period_max - params.period_min),
+                };
+                let to = if (k / 16) % 2 == 0 {
+                    rs - m - t
+                } else {
+                    rs - m + t
+                };
+                let mut wave = noise.clone();
+                let nudge = 0.02 * (k % 5) as f64;
+                for j in 0..len {
+                    wave[to + j] = wave[rs - m + j] * 0.9 + nudge * noise[(j * 7 + k) % n];
+                }
+                let mut mask = vec![0u8; n];
+                mask[rs..re].fill(SUSPECT);
+                if k % 3 == 0 {
+                    mask[to + len / 2] = SUSPECT;
+                }
+                let x = quantise(&wave, bits);
+                let own: f64 = (rs - m..re + m).map(|i| f64::from(x[i]).powi(2)).sum();
+                // Either side of the copy's closeness.
+                let change = own * PERIODIC_RATIO * [0.001, 0.01, 0.1, 2.0][(k / 4) % 4];
+                let fast = repeats(&params, &x, &mask, rs, re, change, &mut scratch);
+                assert_eq!(
+                    fast,
+                    literal(&x, &mask, rs, re, change),
+                    "{bits}-bit, run {rs}..{re}, copy at {to}, change {change:e}"
+                );
+                decided[usize::from(fast)] += 1;
+            }
+        }
+        assert!(decided[0] > 50 && decided[1] > 50, "{decided:?}");
     }
 
     #[test]
