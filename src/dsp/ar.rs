@@ -502,6 +502,9 @@ pub struct Lsar {
     filled: Vec<f64>,
     /// One column of U⁻¹ at a time, for [`Lsar::posterior_variance`].
     column: Vec<f64>,
+    /// The model's lag products, and a prefix count of the rows left out (see `solve`).
+    lagged: Vec<f64>,
+    skipped: Vec<u32>,
 }
 
 impl Lsar {
@@ -550,7 +553,29 @@ impl Lsar {
         self.rhs.clear();
         self.rhs.resize(nu, 0.0);
         // Rows that involve unknown u are n in max(u, p)..=min(u+p, n-1), with weight a[n-u].
+        let rows_usable = rows;
         let rows = |u: usize| (u.max(p), (u + p).min(n - 1));
+        // Two unknowns δ apart away from the segment's ends share rows whose weights are the
+        // model's own lag-δ products, the same for every such pair: computed once, in the
+        // order the rows would sum them, so the entries come out bit for bit as summed row
+        // by row (rows left out, counted in `skipped`, send a pair back to the rows).
+        self.lagged.clear();
+        self.lagged.extend((0..=p).map(|d| {
+            let mut g = 0.0;
+            for k in 0..=p - d {
+                g += a[k] * a[k + d];
+            }
+            g
+        }));
+        self.skipped.clear();
+        if let Some(m) = rows_usable {
+            self.skipped.push(0);
+            let mut count = 0u32;
+            self.skipped.extend(m.iter().map(|&ok| {
+                count += u32::from(!ok);
+                count
+            }));
+        }
         let mut trace = 0.0;
         for i in 0..nu {
             let ui = self.unknown[i];
@@ -567,10 +592,18 @@ impl Lsar {
                 }
                 // Shared rows: max(ui, p)..=min(uj+p, n-1).
                 let (s0, s1) = (ui.max(p), (uj + p).min(n - 1));
-                let mut g = 0.0;
-                for r in (s0..=s1).filter(|&r| usable(r)) {
-                    g += a[r - ui] * a[r - uj];
-                }
+                let whole = ui >= p
+                    && uj + p < n
+                    && (self.skipped.is_empty() || self.skipped[s1 + 1] == self.skipped[s0]);
+                let g = if whole {
+                    self.lagged[ui - uj]
+                } else {
+                    let mut g = 0.0;
+                    for r in (s0..=s1).filter(|&r| usable(r)) {
+                        g += a[r - ui] * a[r - uj];
+                    }
+                    g
+                };
                 self.gram[i * nu + j] = g;
                 self.gram[j * nu + i] = g;
             }
