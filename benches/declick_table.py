@@ -162,7 +162,7 @@ if speed:
     print("\n| 96 kHz/24-bit file | capstan declick CPU s | ffmpeg adeclick=m=s CPU s | ratio |")
     print("|---|---|---|---|")
     for f, s in speed:
-        print(f"| {meta[f]['split']}/{f} | {s['capstan_cpu_s']:.2f} | {s['ffmpeg_cpu_s']:.2f} "
+        print(f"| {meta[f]['split']}/{f} | {s['capstan_cpu_s']:.3f} | {s['ffmpeg_cpu_s']:.2f} "
               f"| {s['ffmpeg_cpu_s'] / s['capstan_cpu_s']:.1f}× |")
 
 checks = []
