@@ -112,8 +112,9 @@
 //! 8-13 ms of CPU per second of audio after issue 15's checks, 11-18× less than ffmpeg's
 //! `adeclick=m=s` (`benches/declick.sh`); the excursion detector and the lengthened runs added
 //! a quarter to that (10-13× on a slower day); continuous crackle, thousands of repairs,
-//! costs three times that. The `declick_throughput_96k_stereo` test (ignored) times synthetic
-//! material.
+//! costs three times that, less a fifth since the periodicity guard and the interpolation's
+//! normal equations were made cheaper with the same results. The
+//! `declick_throughput_96k_stereo` test (ignored) times synthetic material.
 
 use super::ar::{correlate, forward_residual, two_sided, ArFitter, Lsar};
 use crate::units::{FrameCount, FrameIndex};
