@@ -433,6 +433,17 @@ impl ArFitter {
     }
 }
 
+/// `count[i]` = how many of `flags[..i]` are set (`count` one longer than `flags`): the prefix
+/// counts of unusable samples or rows that the fits and the interpolation take.
+pub fn prefix_count(flags: &[bool], count: &mut [u32]) {
+    let mut c = 0u32;
+    count[0] = 0;
+    for (slot, &f) in count[1..].iter_mut().zip(flags) {
+        c += u32::from(f);
+        *slot = c;
+    }
+}
+
 /// Forward prediction error `e[n] = Σ_k a[k]·x[n-k]` for `n` in `p..x.len()` into `e[n]`
 /// (`e[..p]` set to 0).
 #[inline]
@@ -502,9 +513,9 @@ pub struct Lsar {
     filled: Vec<f64>,
     /// One column of U⁻¹ at a time, for [`Lsar::posterior_variance`].
     column: Vec<f64>,
-    /// The model's lag products, and a prefix count of the rows left out (see `solve`).
+    /// The model's lag products, and a prefix count of the usable rows (see `solve`).
     lagged: Vec<f64>,
-    skipped: Vec<u32>,
+    kept: Vec<u32>,
 }
 
 impl Lsar {
@@ -553,12 +564,11 @@ impl Lsar {
         self.rhs.clear();
         self.rhs.resize(nu, 0.0);
         // Rows that involve unknown u are n in max(u, p)..=min(u+p, n-1), with weight a[n-u].
-        let rows_usable = rows;
-        let rows = |u: usize| (u.max(p), (u + p).min(n - 1));
+        let reach = |u: usize| (u.max(p), (u + p).min(n - 1));
         // Two unknowns δ apart away from the segment's ends share rows whose weights are the
         // model's own lag-δ products, the same for every such pair: computed once, in the
         // order the rows would sum them, so the entries come out bit for bit as summed row
-        // by row (rows left out, counted in `skipped`, send a pair back to the rows).
+        // by row (a row left out among them, seen in `kept`, sends a pair back to the rows).
         self.lagged.clear();
         self.lagged.extend((0..=p).map(|d| {
             let mut g = 0.0;
@@ -567,19 +577,15 @@ impl Lsar {
             }
             g
         }));
-        self.skipped.clear();
-        if let Some(m) = rows_usable {
-            self.skipped.push(0);
-            let mut count = 0u32;
-            self.skipped.extend(m.iter().map(|&ok| {
-                count += u32::from(!ok);
-                count
-            }));
+        self.kept.clear();
+        if let Some(m) = rows {
+            self.kept.resize(m.len() + 1, 0);
+            prefix_count(m, &mut self.kept);
         }
         let mut trace = 0.0;
         for i in 0..nu {
             let ui = self.unknown[i];
-            let (r0, r1) = rows(ui);
+            let (r0, r1) = reach(ui);
             let mut b = 0.0;
             for r in (r0..=r1).filter(|&r| usable(r)) {
                 b -= a[r - ui] * self.e0[r];
@@ -594,7 +600,8 @@ impl Lsar {
                 let (s0, s1) = (ui.max(p), (uj + p).min(n - 1));
                 let whole = ui >= p
                     && uj + p < n
-                    && (self.skipped.is_empty() || self.skipped[s1 + 1] == self.skipped[s0]);
+                    && (self.kept.is_empty()
+                        || self.kept[s1 + 1] - self.kept[s0] == (s1 + 1 - s0) as u32);
                 let g = if whole {
                     self.lagged[ui - uj]
                 } else {
