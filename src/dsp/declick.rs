@@ -118,7 +118,7 @@
 //! could stand out against them (`surely_below`). The `declick_throughput_96k_stereo` test
 //! (ignored) times synthetic material.
 
-use super::ar::{correlate, forward_residual, two_sided, ArFitter, Lsar};
+use super::ar::{correlate, forward_residual, prefix_count, two_sided, ArFitter, Lsar};
 use crate::units::{FrameCount, FrameIndex};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -365,7 +365,7 @@ impl Params {
     }
 }
 
-/// Samples of a sub-block used for its robust scale: every second.
+/// Samples of a sub-block used for its robust scale: every fourth.
 const SCALE_STRIDE: usize = 4;
 
 /// Mask bits per buffered sample.
@@ -395,7 +395,7 @@ struct Scratch {
     sh: Vec<f64>,
     tmp: Vec<f64>,
     keys: Vec<u32>,
-    /// Where each sub-block's keys start in `keys` (see `surely_below`).
+    /// Where each sub-block's keys start in `keys` (see `gather_keys`).
     starts: Vec<usize>,
     mk: Vec<bool>,
     trial: Vec<bool>,
@@ -743,39 +743,80 @@ fn with_scratch<T>(pool: &[Mutex<Scratch>], f: impl FnOnce(&mut Scratch) -> T) -
     }
 }
 
-/// Robust scale per sub-block of `v` over the samples in `valid` not `excluded`, smoothed
-/// over five sub-blocks, floored by `floor` (per sub-block), into `out`. With `needed`, only
-/// the sub-blocks marked there are measured (the rest take their nearest measured value).
-#[allow(clippy::too_many_arguments)] // scratch buffers passed apart to keep borrows disjoint
-fn robust_scale(
+/// Gathers into `keys` what [`robust_scale`] ranks, sub-block by sub-block (sub-block `j`'s
+/// keys are `keys[starts[j]..starts[j + 1]]`): every [`SCALE_STRIDE`]th |v| over the samples
+/// in `valid` not `excluded`. With `needed`, only the sub-blocks marked there get keys (the
+/// rest take their nearest measured value).
+///
+/// Every fourth sample: the median of a quarter of the sub-block estimates the scale as well
+/// (the corpus scored the same) at a fraction of the cost, the largest part of detection's.
+/// |v| as f32 bit patterns: for non-negative floats their order as integers is their order
+/// as numbers, and integers select several times faster; f32 keeps 7 digits, far more than a
+/// threshold needs.
+#[inline(always)] // into the detection's AVX-512/AVX2 build (see `dispatch!`)
+fn gather_keys(
     v: &[f64],
     needed: Option<&[bool]>,
-    sustained: bool,
     excluded: &[bool],
     valid: std::ops::Range<usize>,
     sub: usize,
-    floor: &[f64],
     keys: &mut Vec<u32>,
+    starts: &mut Vec<usize>,
+) {
+    keys.clear();
+    starts.clear();
+    for j in 0..v.len().div_ceil(sub) {
+        starts.push(keys.len());
+        let a = (j * sub).max(valid.start);
+        let b = ((j + 1) * sub).min(valid.end);
+        if a >= b || needed.is_some_and(|n| !n[j]) {
+            continue;
+        }
+        let (vs, xs) = (&v[a..b], &excluded[a..b]);
+        if xs.contains(&true) {
+            keys.extend(
+                vs.iter()
+                    .zip(xs)
+                    .step_by(SCALE_STRIDE)
+                    .filter(|(_, &x)| !x)
+                    .map(|(&v, _)| (v.abs() as f32).to_bits()),
+            );
+        } else {
+            keys.extend(
+                vs.iter()
+                    .step_by(SCALE_STRIDE)
+                    .map(|&v| (v.abs() as f32).to_bits()),
+            );
+        }
+    }
+    starts.push(keys.len());
+}
+
+/// Whether a sub-block with `n` keys has enough of them for a median of its own.
+fn enough_keys(n: usize, sub: usize) -> bool {
+    n >= sub / 4 / SCALE_STRIDE && n > 0
+}
+
+/// Robust scale per sub-block from the keys [`gather_keys`] gathered, smoothed over five
+/// sub-blocks, floored by `floor` (per sub-block), into `out`. Sub-blocks with too few keys
+/// (or none gathered) take their neighbours' value.
+#[inline(always)] // into the detection's AVX-512/AVX2 build (see `dispatch!`)
+fn robust_scale(
+    keys: &mut [u32],
+    starts: &[usize],
+    sustained: bool,
+    sub: usize,
+    floor: &[f64],
     tmp: &mut Vec<f64>,
     out: &mut [f64],
 ) {
-    let nb = v.len().div_ceil(sub);
+    let nb = starts.len() - 1;
     let raw = &mut out[..nb];
     for (j, r) in raw.iter_mut().enumerate() {
-        if needed.is_some_and(|n| !n[j]) {
-            *r = f64::NAN;
-            continue;
-        }
-        // Every other sample: the median of half the sub-block estimates the scale as well
-        // (the corpus scored the same) at half the cost, the largest part of detection's.
-        // |v| as f32 bit patterns: for non-negative floats their order as integers is their
-        // order as numbers, and integers select several times faster; f32 keeps 7 digits,
-        // far more than a threshold needs.
-        keys.clear();
-        scale_keys(v, excluded, &valid, sub, j, keys);
-        *r = if keys.len() >= sub / 4 / SCALE_STRIDE && !keys.is_empty() {
-            let mid = keys.len() / 2;
-            let (_, m, _) = keys.select_nth_unstable(mid);
+        let ks = &mut keys[starts[j]..starts[j + 1]];
+        *r = if enough_keys(ks.len(), sub) {
+            let mid = ks.len() / 2;
+            let (_, m, _) = ks.select_nth_unstable(mid);
             // MAD of a zero-mean residual: median |v| / 0.6745 estimates σ.
             f64::from(f32::from_bits(*m)) / 0.6745
         } else {
@@ -805,75 +846,34 @@ fn robust_scale(
     }
 }
 
-/// Appends to `keys` the keys [`robust_scale`] ranks for sub-block `j`: every
-/// [`SCALE_STRIDE`]th |v| of its valid samples not `excluded`, as f32 bit patterns (for
-/// non-negative floats their order as integers is their order as numbers).
-#[inline(always)] // into the detection's AVX-512/AVX2 build (see `dispatch!`)
-fn scale_keys(
-    v: &[f64],
-    excluded: &[bool],
-    valid: &std::ops::Range<usize>,
-    sub: usize,
-    j: usize,
-    keys: &mut Vec<u32>,
-) {
-    let a = (j * sub).max(valid.start);
-    let b = ((j + 1) * sub).min(valid.end);
-    if a < b {
-        let (vs, xs) = (&v[a..b], &excluded[a..b]);
-        if xs.contains(&true) {
-            keys.extend(
-                vs.iter()
-                    .zip(xs)
-                    .step_by(SCALE_STRIDE)
-                    .filter(|(_, &x)| !x)
-                    .map(|(&v, _)| (v.abs() as f32).to_bits()),
-            );
-        } else {
-            keys.extend(
-                vs.iter()
-                    .step_by(SCALE_STRIDE)
-                    .map(|&v| (v.abs() as f32).to_bits()),
-            );
-        }
-    }
-}
-
-/// Whether no valid sample of `v` can stand more than `k` times [`robust_scale`]'s scale
-/// (with `sustained` or without, and whatever the floor) above zero, shown without that scale's
-/// medians: a median is at least X when no more than half its keys lie below X, one
-/// vectorised count instead of a selection. Each sub-block's scale is the median of five
-/// neighbouring medians, then only raised, so it is at least what the sub-block's largest
-/// |v| needs if three of those five are. `false` means "not shown": then the scale must be
-/// measured. Most blocks of music hold no click, and for them this answers with a few counts
-/// instead of dozens of selections, with the same outcome as the measured scale (each bound
-/// is rounded up, so it can only err towards measuring).
+/// Whether no valid sample of `v` can stand more than `k` times [`robust_scale`]'s scale from
+/// the same keys (with `sustained` or without, and whatever the floor) away from zero, shown
+/// without that scale's medians: a median is at least X when no more than half its keys lie
+/// below X, one vectorised count instead of a selection. Each sub-block's scale is the median
+/// of five neighbouring medians, then only raised, so it is at least what the sub-block's
+/// largest |v| needs if three of those five are. `false` means "not shown": then the scale
+/// must be measured. Most blocks of music hold no click, and for them this answers with a few
+/// counts instead of dozens of selections, with the same outcome as the measured scale (each
+/// bound is rounded up, so it can only err towards measuring).
 #[inline(always)] // into the detection's AVX-512/AVX2 build (see `dispatch!`)
 fn surely_below(
     v: &[f64],
-    excluded: &[bool],
+    keys: &[u32],
+    starts: &[usize],
     valid: std::ops::Range<usize>,
     sub: usize,
     k: f64,
-    keys: &mut Vec<u32>,
-    starts: &mut Vec<usize>,
 ) -> bool {
-    let nb = v.len().div_ceil(sub);
-    keys.clear();
-    starts.clear();
-    for j in 0..nb {
-        starts.push(keys.len());
-        scale_keys(v, excluded, &valid, sub, j, keys);
-        let n = keys.len() - starts[j];
-        if n < sub / 4 / SCALE_STRIDE || n == 0 {
-            // Too few keys: the scale is filled in from the neighbours; measure it.
-            return false;
-        }
+    let nb = starts.len() - 1;
+    let of = |i: usize| &keys[starts[i]..starts[i + 1]];
+    if !(0..nb).all(|i| enough_keys(of(i).len(), sub)) {
+        // Some scale is filled in from the neighbours: measure it.
+        return false;
     }
-    starts.push(keys.len());
-    // A median of `keys` (robust_scale's value × 0.6745, rounded to f32) is at least x.
+    // A median of sub-block i's keys (robust_scale's value × 0.6745, rounded to f32) is at
+    // least x.
     let at_least = |i: usize, x: f32| {
-        let ks = &keys[starts[i]..starts[i + 1]];
+        let ks = of(i);
         let below = ks
             .iter()
             .fold(0usize, |c, &w| c + usize::from(w < x.to_bits()));
@@ -1114,16 +1114,24 @@ fn ar_findings(
             two_sided(&s.e[..m], &s.a, &mut s.d);
         }
         let excl_ro: &[bool] = excl;
+        gather_keys(
+            &s.d[..m],
+            None,
+            excl_ro,
+            p..m.saturating_sub(p),
+            sub,
+            &mut s.keys,
+            &mut s.starts,
+        );
         if pass == 0
             && cross
             && surely_below(
                 &s.d[..m],
-                excl_ro,
+                &s.keys,
+                &s.starts,
                 p..m.saturating_sub(p),
                 sub,
                 limit_k,
-                &mut s.keys,
-                &mut s.starts,
             )
         {
             // Nothing even near a click (as below, without measuring the scale).
@@ -1131,14 +1139,11 @@ fn ar_findings(
             break;
         }
         robust_scale(
-            &s.d[..m],
-            None,
+            &mut s.keys,
+            &s.starts,
             true,
-            excl_ro,
-            p..m.saturating_sub(p),
             sub,
             &s.floor,
-            &mut s.keys,
             &mut s.tmp,
             &mut s.sd,
         );
@@ -1227,27 +1232,39 @@ fn ar_findings(
         s.eb[b..(j * sub).min(m)].fill(0.0);
     }
     let excl_ro: &[bool] = excl;
-    robust_scale(
+    gather_keys(
         &s.e[..m],
         Some(&s.needed),
-        false,
         excl_ro,
         p..m.saturating_sub(p),
         sub,
-        &s.floor,
         &mut s.keys,
+        &mut s.starts,
+    );
+    robust_scale(
+        &mut s.keys,
+        &s.starts,
+        false,
+        sub,
+        &s.floor,
         &mut s.tmp,
         &mut s.se,
     );
-    robust_scale(
+    gather_keys(
         &s.eb[..m],
         Some(&s.needed),
-        false,
         excl_ro,
         p..m.saturating_sub(p),
         sub,
-        &s.floor,
         &mut s.keys,
+        &mut s.starts,
+    );
+    robust_scale(
+        &mut s.keys,
+        &s.starts,
+        false,
+        sub,
+        &s.floor,
         &mut s.tmp,
         &mut s.sb,
     );
@@ -1296,26 +1313,31 @@ fn excursion_runs(
     {
         *h = next - 2.0 * here + before;
     }
-    if surely_below(
+    gather_keys(
         &s.hp[..m],
+        None,
         &s.excl[..m],
         p..m - p,
         params.sub,
-        params.excursion_threshold,
         &mut s.keys,
         &mut s.starts,
+    );
+    if surely_below(
+        &s.hp[..m],
+        &s.keys,
+        &s.starts,
+        p..m - p,
+        params.sub,
+        params.excursion_threshold,
     ) {
         return;
     }
     robust_scale(
-        &s.hp[..m],
-        None,
+        &mut s.keys,
+        &s.starts,
         true,
-        &s.excl[..m],
-        p..m - p,
         params.sub,
         &s.floor,
-        &mut s.keys,
         &mut s.tmp,
         &mut s.sh,
     );
@@ -1567,16 +1589,6 @@ fn max_abs(v: &[f64]) -> f64 {
         m = m.max(x.abs());
     }
     m
-}
-
-/// `count[i]` = how many of `flags[..i]` are set (`count` one longer than `flags`).
-fn prefix_count(flags: &[bool], count: &mut [u32]) {
-    let mut c = 0u32;
-    count[0] = 0;
-    for (slot, &f) in count[1..].iter_mut().zip(flags) {
-        c += u32::from(f);
-        *slot = c;
-    }
 }
 
 /// Marks the gaps of at most `gap` unmarked samples between marked ones.
@@ -2931,21 +2943,13 @@ mod tests {
             if spike {
                 v[p + (case * 577) % (m - 2 * p)] = 1.0;
             }
-            if surely_below(&v, &excluded, p..m - p, sub, k, &mut keys, &mut starts) {
+            gather_keys(&v, None, &excluded, p..m - p, sub, &mut keys, &mut starts);
+            if surely_below(&v, &keys, &starts, p..m - p, sub, k) {
                 shown += 1;
                 spiked += usize::from(spike);
                 for sustained in [false, true] {
                     robust_scale(
-                        &v,
-                        None,
-                        sustained,
-                        &excluded,
-                        p..m - p,
-                        sub,
-                        &floor,
-                        &mut keys,
-                        &mut tmp,
-                        &mut out,
+                        &mut keys, &starts, sustained, sub, &floor, &mut tmp, &mut out,
                     );
                     for (i, &x) in v.iter().enumerate().take(m - p).skip(p) {
                         assert!(
