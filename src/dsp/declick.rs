@@ -93,7 +93,8 @@
 //! - A click much smaller than the music's own unpredictability at that moment (a quiet tick
 //!   on a cymbal crash, or under tape hiss) is not seen: with tape-like hiss at −60 dBFS on
 //!   the wider corpus (issue 15), 94-95 % of the clicks more than 10 dB above the local level
-//!   were found, but 51-93 % of all.
+//!   were found, but 40-93 % of all (fewer since [`STANDOUT`]: a change within three
+//!   prediction errors of hissy material is left).
 //!   Steps in the waveform that are part of the music and are neither held nor periodic (a
 //!   synthesised drum's attack in a loud loop, a noise burst shorter than a millisecond) are,
 //!   to this detector, clicks: on the wider corpus's drum machine (48 kHz) 24 repairs were
@@ -177,7 +178,7 @@ pub const REPAIR_CONFIDENCE: f64 = 9.0;
 /// sampled far above its bandwidth is so predictable that the matched filter finds changes
 /// smaller than one such error; replacing them trades them for the model's own guess. On the
 /// wider corpus's development part (issue 15) 2, 3 and 5 left 60, 56 and 51 of the 87 repairs
-/// of click-free originals and lost 135, 293 and 681 of about 13,500 repairs of clicks,
+/// of click-free originals and lost 136, 297 and 705 of about 13,700 repairs of clicks,
 /// in no file more than 0.02 % of the energy the repairs removed; no mean gain moved by 0.1 dB.
 pub const STANDOUT: f64 = 3.0;
 /// Threshold on the one-sided residuals that delimit a run, at sensitivity 1.
