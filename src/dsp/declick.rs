@@ -49,7 +49,7 @@
 //!    waveform's second difference stands [`EXCURSION_THRESHOLD`] robust deviations above
 //!    its local scale: a click whose spectrum lies under the music's (a band-limited pulse on
 //!    quiet, hissy material) is predicted too well by the model to stand out in its residual,
-//!    but not in its curvature (see [`excursion_runs`]).
+//!    but not in its curvature (see `excursion_runs`).
 //! 3. **Locate.** Within each cluster of suspects the damaged run is where both the forward
 //!    and the backward prediction error are large (a click spoils the prediction of its own
 //!    samples from either side; just outside it only one side is spoiled). Each such core is
@@ -76,11 +76,11 @@
 //!    replaced by a guess as large as the event; the *transient guard* leaves runs next to a
 //!    held value (digital silence, a square wave's plateau) or across, or half a millisecond
 //!    from, a level step of more than [`ONSET_DB`] (a tone switched on or off, a drum from
-//!    silence, a synthesised hit's first turn); and the
-//!    *periodicity guard* leaves runs whose surroundings recur one period earlier or later
-//!    (an overdriven guitar's edge, every cycle), unless that earlier or later stretch holds a
-//!    suspect itself (a double click's twin is no period of the music). Runs in a cluster
-//!    with more damage than one `MAX_CLICK_MS` run are not joined.
+//!    silence, a synthesised hit's first turn); and the *periodicity guard* leaves runs whose
+//!    surroundings recur one period earlier or later (an overdriven guitar's edge, every
+//!    cycle), unless that earlier or later stretch holds a suspect itself (a double click's
+//!    twin is no period of the music). Runs in a cluster with more damage than one
+//!    `MAX_CLICK_MS` run are not joined.
 //!
 //! A repaired run is reported as [`RepairKind::Crackle`] when it is short (≤ 0.0625 ms) and
 //! small (≤ −20 dBFS) and at least [`CRACKLE_NEIGHBOURS`] other short runs lie within 20 ms of
@@ -100,8 +100,8 @@
 //!   to this detector, clicks: on the wider corpus's drum machine (48 kHz) 24 repairs were
 //!   made to the clean original (46 before the guard looked half a millisecond past an
 //!   onset). A click on a sound's onset from silence, or within half a millisecond after it,
-//!   is left; a
-//!   blip inside digital silence (one held value both sides) is set back to that value.
+//!   is left; a blip inside digital silence (one held value both sides) is set back to that
+//!   value.
 //! - The corpus's sources are band-limited to about 20 kHz and resampled to 96 kHz, which
 //!   makes them very predictable; on the corpus guitar resampled to 48 kHz the repairs gained
 //!   6 dB in the click regions, against 25 dB at 96 kHz, and its clean version drew 6 false
@@ -195,7 +195,7 @@ pub const JOIN_COST: f64 = 10.0;
 /// replacing it explains the residual.
 const EXTEND_STEPS: [usize; 3] = [2, 6, 16];
 /// Excursion threshold, in robust deviations of the waveform's second difference, at
-/// sensitivity 1 (see [`excursion_runs`]).
+/// sensitivity 1 (see `excursion_runs`).
 pub const EXCURSION_THRESHOLD: f64 = 15.0;
 /// Where an excursion's run ends: the second difference back under this many deviations.
 pub const EXCURSION_EDGE: f64 = 4.0;
@@ -2907,8 +2907,8 @@ mod tests {
     #[test]
     fn a_change_within_the_musics_own_unpredictability_is_left() {
         // Smooth, band-limited noise (as music sampled well above its bandwidth is): so
-        // predictable that a spike of under one prediction error stands out of the matched
-        // filter, but replacing it would only trade the spike for the model's own guess.
+        // predictable that a spike of two prediction errors stands out of the matched filter,
+        // but replacing it would only trade the spike for the model's own guess.
         let rate = 96_000;
         let n = rate as usize;
         let mut rng = Rng(11);
