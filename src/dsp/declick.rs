@@ -45,12 +45,11 @@
 //!    so that a loud click cannot hide by bending the model fitted over it; samples above
 //!    [`EXCLUDE_THRESHOLD`] there, then suspects and the `ORDER` samples either side, are
 //!    left out of the later fits, and steps 1-2 repeat (up to [`FIT_PASSES`] passes) until
-//!    the suspects stop growing (a block where nothing in the first pass reaches the
-//!    detection threshold itself is done after it). Beside it an *excursion detector* marks
-//!    runs where the waveform's second difference stands [`EXCURSION_THRESHOLD`] robust
-//!    deviations above its local scale: a click whose spectrum lies under the music's (a
-//!    band-limited pulse on quiet, hissy material) is predicted too well by the model to
-//!    stand out in its residual, but not in its curvature (see `excursion_runs`).
+//!    the suspects stop growing. Beside it an *excursion detector* marks runs where the
+//!    waveform's second difference stands [`EXCURSION_THRESHOLD`] robust deviations above
+//!    its local scale: a click whose spectrum lies under the music's (a band-limited pulse on
+//!    quiet, hissy material) is predicted too well by the model to stand out in its residual,
+//!    but not in its curvature (see `excursion_runs`).
 //! 3. **Locate.** Within each cluster of suspects the damaged run is where both the forward
 //!    and the backward prediction error are large (a click spoils the prediction of its own
 //!    samples from either side; just outside it only one side is spoiled). Each such core is
@@ -1180,17 +1179,8 @@ fn ar_findings(
             }
         }
         if pass == 0 && cross {
-            // Nothing even near a click, or nothing the cross-predicted pass puts above the
-            // detection threshold itself: done, with no suspects. (The later passes refit
-            // over the whole window only to sharpen the model around what this pass left
-            // out; where even the model that a click cannot bend sees none, the refit found
-            // next to nothing on the development part: one dev file moved by 0.1 dB, the
-            // click-free excerpts lost three repairs, and most of a take skips a pass.)
-            let clear = s
-                .flags
-                .iter()
-                .all(|&i| s.d[i].abs() <= params.threshold * s.sd[i / sub]);
-            if !grew || clear {
+            if !grew {
+                // Nothing even near a click: done, with no suspects.
                 s.flags.clear();
                 break;
             }
