@@ -433,12 +433,12 @@ impl ArFitter {
     }
 }
 
-/// `count[i]` = how many of `flags[..i]` are set (`count` one longer than `flags`): the prefix
-/// counts of unusable samples or rows that the fits and the interpolation take.
-pub fn prefix_count(flags: &[bool], count: &mut [u32]) {
+/// `count[i]` = how many of the first `i` flags are set (`count` one longer than `flags`):
+/// the prefix counts of unusable samples or rows that the fits and the interpolation take.
+pub fn prefix_count(flags: impl IntoIterator<Item = bool>, count: &mut [u32]) {
     let mut c = 0u32;
     count[0] = 0;
-    for (slot, &f) in count[1..].iter_mut().zip(flags) {
+    for (slot, f) in count[1..].iter_mut().zip(flags) {
         c += u32::from(f);
         *slot = c;
     }
@@ -580,7 +580,7 @@ impl Lsar {
         self.kept.clear();
         if let Some(m) = rows {
             self.kept.resize(m.len() + 1, 0);
-            prefix_count(m, &mut self.kept);
+            prefix_count(m.iter().copied(), &mut self.kept);
         }
         let mut trace = 0.0;
         for i in 0..nu {

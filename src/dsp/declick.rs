@@ -1112,7 +1112,7 @@ fn ar_findings(
             }
         }
         if pass > 0 || !cross {
-            prefix_count(excl, &mut s.blocked[..m + 1]);
+            prefix_count(excl.iter().copied(), &mut s.blocked[..m + 1]);
             if !s
                 .fitter
                 .fit_rows(x, Some(&s.blocked[..m + 1]), 0..m, &mut s.a)
@@ -1243,42 +1243,27 @@ fn ar_findings(
         s.eb[b..(j * sub).min(m)].fill(0.0);
     }
     let excl_ro: &[bool] = excl;
-    gather_keys(
-        &s.e[..m],
-        Some(&s.needed),
-        excl_ro,
-        p..m.saturating_sub(p),
-        sub,
-        &mut s.keys,
-        &mut s.starts,
-    );
-    robust_scale(
-        &mut s.keys,
-        &s.starts,
-        false,
-        sub,
-        &s.floor,
-        &mut s.tmp,
-        &mut s.se,
-    );
-    gather_keys(
-        &s.eb[..m],
-        Some(&s.needed),
-        excl_ro,
-        p..m.saturating_sub(p),
-        sub,
-        &mut s.keys,
-        &mut s.starts,
-    );
-    robust_scale(
-        &mut s.keys,
-        &s.starts,
-        false,
-        sub,
-        &s.floor,
-        &mut s.tmp,
-        &mut s.sb,
-    );
+    // The forward and the backward error, each against its own scale.
+    for (error, scale) in [(&s.e, &mut s.se), (&s.eb, &mut s.sb)] {
+        gather_keys(
+            &error[..m],
+            Some(&s.needed),
+            excl_ro,
+            p..m.saturating_sub(p),
+            sub,
+            &mut s.keys,
+            &mut s.starts,
+        );
+        robust_scale(
+            &mut s.keys,
+            &s.starts,
+            false,
+            sub,
+            &s.floor,
+            &mut s.tmp,
+            scale,
+        );
+    }
     let clusters = std::mem::take(&mut s.clusters);
     for &(st, en) in &clusters {
         locate_runs(params, s, m, st, en, lo, &mut found.suspect);
@@ -1946,23 +1931,14 @@ fn interpolate(
     s.seg.clear();
     s.seg
         .extend(buf.input[c0..c1].iter().map(|&v| f64::from(v) / full));
+    let mask = &buf.mask[c0..c1];
     s.blocked.clear();
-    s.blocked.push(0);
-    for i in 0..m {
-        let bits = buf.mask[c0 + i];
-        let last = *s.blocked.last().unwrap();
-        s.blocked.push(last + u32::from(bits != 0));
-    }
+    s.blocked.resize(m + 1, 0);
+    prefix_count(mask.iter().map(|&bits| bits != 0), &mut s.blocked);
     let mut ok = s.fitter.fit(&s.seg, Some(&s.blocked), &mut s.a);
     if !ok {
         // Crowded context: fall back to leaving out only the runs themselves.
-        s.blocked.clear();
-        s.blocked.push(0);
-        for i in 0..m {
-            let last = *s.blocked.last().unwrap();
-            s.blocked
-                .push(last + u32::from(buf.mask[c0 + i] & SUSPECT != 0));
-        }
+        prefix_count(mask.iter().map(|&bits| bits & SUSPECT != 0), &mut s.blocked);
         ok = s.fitter.fit(&s.seg, Some(&s.blocked), &mut s.a);
     }
     if !ok {
