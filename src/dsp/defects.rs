@@ -2005,6 +2005,13 @@ mod tests {
         let n = 3 * rate as usize;
         let t = |i: usize| i as f64 / f64::from(rate);
         let sq = |f: f64, i: usize| if (f * t(i)).fract() < 0.5 { 1.0 } else { -1.0 };
+        let pulse = |f: f64, duty: f64, i: usize| {
+            if (f * t(i) + 0.37).fract() < duty {
+                1.0
+            } else {
+                -1.0
+            }
+        };
         vec![
             (
                 "60 Hz square, -6 dBFS",
@@ -2059,6 +2066,37 @@ mod tests {
                     .map(|i| {
                         0.01 * (TAU * 50.0 * t(i)).sin() + 0.0003 * (TAU * 3000.0 * t(i)).sin()
                     })
+                    .collect(),
+            ),
+            // Naive pulse waves: a short pulse, then one value held for most of the cycle.
+            (
+                "261 Hz pulse, 5 % duty",
+                (0..n).map(|i| 0.2 * pulse(261.3, 0.05, i)).collect(),
+            ),
+            (
+                "40 Hz pulse, 10 % duty, -40 dBFS",
+                (0..n).map(|i| 0.01 * pulse(40.0, 0.1, i)).collect(),
+            ),
+            (
+                "1470 Hz pulse, 25 % duty",
+                (0..n).map(|i| 0.7 * pulse(1_470.0, 0.25, i)).collect(),
+            ),
+            // A 20 Hz square: plateaus of 25 ms, longer than the level's windows.
+            (
+                "20 Hz square, -20 dBFS",
+                (0..n).map(|i| 0.1 * sq(20.0, i)).collect(),
+            ),
+            // A sawtooth and a triangle, low and quiet: slow ramps with a reset or a corner.
+            (
+                "24 Hz sawtooth, -40 dBFS",
+                (0..n)
+                    .map(|i| 0.01 * (2.0 * (24.0 * t(i)).fract() - 1.0))
+                    .collect(),
+            ),
+            (
+                "27 Hz triangle, -44 dBFS",
+                (0..n)
+                    .map(|i| 0.0063 * (1.0 - 4.0 * ((27.0 * t(i)).fract() - 0.5).abs()))
                     .collect(),
             ),
             // A staircase (a stepped test signal, a sample-and-hold).
