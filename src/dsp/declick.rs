@@ -82,8 +82,9 @@
 //!    twin is no period of the music) and the waveform does not come back, sample for
 //!    sample, once more at that period (a pulse or sawtooth wave, whose every cycle the
 //!    detector flags; a blip on a held value, which is otherwise set back to that value, is
-//!    left by the same rule when it is a pulse wave's pulse). Runs in a cluster with more
-//!    damage than one `MAX_CLICK_MS` run are not joined.
+//!    left by the same rule when it is a pulse wave's pulse); for periods of 20 to 40 ms only
+//!    a waveform that comes back sample for sample a period before and after the run counts.
+//!    Runs in a cluster with more damage than one `MAX_CLICK_MS` run are not joined.
 //!
 //! A repaired run is reported as [`RepairKind::Crackle`] when it is short (≤ 0.0625 ms) and
 //! small (≤ −20 dBFS) and at least [`CRACKLE_NEIGHBOURS`] other short runs lie within 20 ms of
@@ -105,12 +106,14 @@
 //!   onset). A click on a sound's onset from silence, or within half a millisecond after it,
 //!   is left; a blip inside digital silence (one held value both sides) is set back to that
 //!   value.
-//! - Periodic waveforms are told from clicks only up to a period of 20 ms: pulse and sawtooth
-//!   waves under 50 Hz draw a repair every cycle, and so do naive triangle waves at 16 bits
-//!   whose period is not a whole number of samples (each corner falls a fraction of a
-//!   sample elsewhere, so no cycle matches another). On the 120 held-out files of
-//!   `benches/declick_synthetic.sh` those are the 9 still repaired (39 before the rule
-//!   above for waveforms that come back every cycle).
+//! - Periodic waveforms are told from clicks by a scaled match only up to a period of 20 ms;
+//!   from 20 to 40 ms only a waveform that comes back sample for sample a period before and
+//!   after a run is, so a sawtooth or pulse wave of 25-50 Hz draws a repair on its first and
+//!   last cycles, and one under 25 Hz on every cycle. Naive triangle waves at 16 bits whose
+//!   period is not a whole number of samples draw repairs too (each corner falls a fraction
+//!   of a sample elsewhere, so no cycle matches another). On the 120 held-out files of
+//!   `benches/declick_synthetic.sh` 9 still draw repairs, 552 in all (39 files and 31,536
+//!   repairs before the rules for waveforms that come back every cycle).
 //! - The corpus's sources are band-limited to about 20 kHz and resampled to 96 kHz, which
 //!   makes them very predictable; on the corpus guitar resampled to 48 kHz the repairs gained
 //!   6 dB in the click regions, against 25 dB at 96 kHz, and its clean version drew 6 false
@@ -136,7 +139,7 @@ use super::ar::{correlate, forward_residual, prefix_count, two_sided, ArFitter, 
 use crate::units::{FrameCount, FrameIndex};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
+use std::sync::{Mutex, TryLockError};
 
 /// Most channels a declicker takes.
 pub const MAX_CHANNELS: usize = 64;
@@ -330,6 +333,9 @@ struct Params {
     /// Shortest and longest period the periodicity guard looks for, frames.
     period_min: usize,
     period_max: usize,
+    /// Longest period (40 ms, or less where a block is shorter) at which a waveform that
+    /// comes back sample for sample either side of a run is taken for the waveform.
+    period_far: usize,
     threshold: f64,
     exclude_threshold: f64,
     edge_threshold: f64,
@@ -348,6 +354,7 @@ impl Params {
             .next_power_of_two()
             .clamp(1024, 16_384);
         let sens = f64::from(settings.sensitivity);
+        let max_run = (f64::from(sample_rate) * MAX_CLICK_MS / 1000.0).round() as usize;
         Params {
             block,
             margin: block / 16,
@@ -355,13 +362,17 @@ impl Params {
             sub: (block / 32).max(4 * ORDER),
             context: block / 8,
             gap_fill: ((4.0 * r).round() as usize).max(2),
-            max_run: (f64::from(sample_rate) * MAX_CLICK_MS / 1000.0).round() as usize,
+            max_run,
             crackle_reach: (f64::from(sample_rate) * 0.020).round() as usize,
             crackle_len: ((6.0 * r).round() as usize).max(1),
             guard_win: ((f64::from(sample_rate) * GUARD_MS / 1000.0).round() as usize).max(ORDER),
             guard_gap: (f64::from(sample_rate) * 0.0005).round() as usize,
             period_min: (f64::from(sample_rate) * 0.001).round() as usize,
             period_max: (f64::from(sample_rate) * 0.020).round() as usize,
+            // Both sides of a run `period_far` away lie within the block before it and the one
+            // after its own, which every repair can read (see `dependencies_hold`).
+            period_far: ((f64::from(sample_rate) * 0.040).round() as usize)
+                .min(block - max_run - ORDER / 4 - RECUR_SLACK - 1),
             threshold: THRESHOLD / sens,
             exclude_threshold: EXCLUDE_THRESHOLD / sens,
             edge_threshold: EDGE_THRESHOLD / sens,
@@ -378,6 +389,8 @@ impl Params {
     fn dependencies_hold(&self) -> bool {
         self.max_run + self.context + self.crackle_reach + ORDER < self.block + self.margin
             && self.context + self.crackle_reach <= self.block
+            && self.period_far + self.max_run + ORDER / 4 + RECUR_SLACK < self.block
+            && self.period_far > self.period_max
     }
 
     /// Frames by which output lags input: repairing block k needs detection of block k+1,
@@ -753,12 +766,17 @@ impl Declicker {
 }
 
 /// Runs `f` with a free worker's scratch (there are as many as rayon has threads, so one is
-/// always free).
+/// always free). A scratch whose worker panicked is taken as it is: it holds only buffers
+/// that every job overwrites, and the panic reaches the caller through rayon. Waiting for
+/// it to be unlocked would wait forever, and a bug would hang the station instead of
+/// failing.
 fn with_scratch<T>(pool: &[Mutex<Scratch>], f: impl FnOnce(&mut Scratch) -> T) -> T {
     loop {
         for m in pool {
-            if let Ok(mut s) = m.try_lock() {
-                return f(&mut s);
+            match m.try_lock() {
+                Ok(mut s) => return f(&mut s),
+                Err(TryLockError::Poisoned(p)) => return f(&mut p.into_inner()),
+                Err(TryLockError::WouldBlock) => {}
             }
         }
         std::thread::yield_now();
@@ -1774,7 +1792,10 @@ fn transient(params: &Params, x: &[i32], rs: usize, re: usize) -> bool {
 /// the click's own energy, and the repair goes ahead. A window that itself holds a suspect
 /// (`mask`) is no evidence of the music's period: a double click (the same tick twice, a few
 /// milliseconds apart) matches its twin closely, and was left in place before that rule
-/// (issue 15: on the development part, a −1 dBFS double click on electronic music).
+/// (issue 15: on the development part, a −1 dBFS double click on electronic music) — unless
+/// the window comes back sample for sample once more at that period ([`Unscaled::recurs`]):
+/// a pulse or sawtooth wave, every cycle of which the detector flags. Periods of 20 to 40 ms
+/// (`period_far`) are searched only for that: the same window a period before and after.
 ///
 /// Up to 24-bit samples every sum here is of integers below 2^53 (windows of a few dozen
 /// samples), so it is exact in f64 whatever the order: the correlation over all lags at once
@@ -1847,8 +1868,15 @@ fn repeats(
     };
     // A match holding a suspect is no evidence of a period (a double click matches its
     // twin), unless the waveform comes back sample for sample every period (see
-    // `recurs_unscaled`): then every cycle was flagged, and the flags are the waveform's.
-    let recurs = |s: usize| free(s) || recurs_unscaled(x, w0, len, a + s, limit, false);
+    // `Unscaled::recurs`): then every cycle was flagged, and the flags are the waveform's.
+    let unscaled = Unscaled {
+        x,
+        w0,
+        len,
+        limit,
+        jitter: false,
+    };
+    let recurs = |s: usize| free(s) || unscaled.recurs(a + s);
     let before = here.saturating_sub(t1)..(here + 1).saturating_sub(t0);
     let after = (here + t0).min(windows)..(here + t1 + 1).min(windows);
     [before, after].into_iter().any(|lags| {
@@ -1864,12 +1892,13 @@ fn repeats(
                         close(p, q) && recurs(lags.start + c * PERIOD_STRETCH + i)
                     })
             })
-    })
+    }) || unscaled.either_side(t1 + 1..=params.period_far)
 }
 
 /// Whether the blip `rs..re` on the held value `v` is a pulse of a pulse wave: its window
 /// comes back sample for sample one period (1 to 20 ms) earlier or later, and once more
-/// ([`recurs_unscaled`], with 1/[`PERIODIC_RATIO`] of the blip's own energy as the limit).
+/// ([`Unscaled::recurs`], with 1/[`PERIODIC_RATIO`] of the blip's own energy as the limit),
+/// or (for periods of 20 to 40 ms) one period before and one after.
 /// A naive pulse wave's pulse narrower than the transient guard's window sits on a held
 /// value, as a click in digital silence does; only the pulse comes back every cycle.
 fn pulse_train(params: &Params, x: &[i32], rs: usize, re: usize, v: i32) -> bool {
@@ -1880,49 +1909,103 @@ fn pulse_train(params: &Params, x: &[i32], rs: usize, re: usize, v: i32) -> bool
         .iter()
         .map(|&u| (f64::from(u) - f64::from(v)).powi(2))
         .sum();
-    let limit = change / PERIODIC_RATIO;
-    (params.period_min.max(len)..=params.period_max).any(|t| {
-        w0.checked_sub(t)
-            .is_some_and(|at| recurs_unscaled(x, w0, len, at, limit, true))
-            || recurs_unscaled(x, w0, len, w0 + t, limit, true)
-    })
+    let unscaled = Unscaled {
+        x,
+        w0,
+        len,
+        limit: change / PERIODIC_RATIO,
+        jitter: true,
+    };
+    let (t0, t1) = (params.period_min.max(len), params.period_max);
+    (t0..=t1)
+        .any(|t| w0.checked_sub(t).is_some_and(|at| unscaled.recurs(at)) || unscaled.recurs(w0 + t))
+        || unscaled.either_side(t1 + 1..=params.period_far)
 }
 
-/// Whether the window of `x` at `w0` (`len` samples) comes back as it is, unscaled, at `at`
-/// and once more at that period (one period further on, or one period on the other side,
-/// within [`RECUR_SLACK`] samples: a period is rarely a whole number of samples): each
-/// time with a squared difference under `limit`. Unscaled, because a click in near-silence
-/// has the shape of any other click once scaled; three cycles, because a double click is
-/// the same tick twice, a pulse wave the same pulse on every cycle. With `jitter`, each
-/// sample is compared with the nearest of the other window's sample and its two neighbours:
-/// a naive pulse's edges move by a sample from cycle to cycle when its period is not a whole
-/// number of samples (a pulse 9 or 10 samples wide), which only a rectangle on a held value
-/// is allowed (on moving material it would let any slow waveform match).
-fn recurs_unscaled(x: &[i32], w0: usize, len: usize, at: usize, limit: f64, jitter: bool) -> bool {
-    // The squared difference, given up as soon as it reaches the limit.
-    let same_at = |at: usize| {
-        let reach = usize::from(jitter);
+/// A run's window (`len` samples of `x` from `w0`), looked for as it is, unscaled, elsewhere
+/// in `x`: with a squared difference under `limit`. Unscaled, because a click in
+/// near-silence has the shape of any other click once scaled. With `jitter`, each sample is
+/// compared with the nearest of the other window's sample and its two neighbours: a naive
+/// pulse's edges move by a sample from cycle to cycle when its period is not a whole number
+/// of samples (a pulse 9 or 10 samples wide), which only a rectangle on a held value is
+/// allowed (on moving material it would let any slow waveform match).
+struct Unscaled<'a> {
+    x: &'a [i32],
+    w0: usize,
+    len: usize,
+    limit: f64,
+    jitter: bool,
+}
+
+impl Unscaled<'_> {
+    /// Whether the window starting at `at` is the same (given up as soon as the squared
+    /// difference reaches the limit).
+    fn same_at(&self, at: usize) -> bool {
+        let (x, w0, len) = (self.x, self.w0, self.len);
+        let reach = usize::from(self.jitter);
         at != w0 && at >= reach && at + len + reach <= x.len() && {
             let mut d = 0f64;
             x[w0..w0 + len].iter().enumerate().all(|(i, &p)| {
-                let near = at + i - reach..=at + i + reach;
-                d += x[near]
+                d += x[at + i - reach..=at + i + reach]
                     .iter()
                     .map(|&q| (f64::from(p) - f64::from(q)).powi(2))
                     .fold(f64::INFINITY, f64::min);
-                d < limit
+                d < self.limit
             })
         }
-    };
-    let near = |centre: Option<usize>| {
-        centre.is_some_and(|c| (c.saturating_sub(RECUR_SLACK)..=c + RECUR_SLACK).any(same_at))
-    };
-    let (further, other) = if at < w0 {
-        ((2 * at).checked_sub(w0), Some(2 * w0 - at))
-    } else {
-        (Some(2 * at - w0), (2 * w0).checked_sub(at))
-    };
-    same_at(at) && (near(further) || near(other))
+    }
+
+    /// Whether it is the same within [`RECUR_SLACK`] samples of `centre` (a period is rarely
+    /// a whole number of samples).
+    fn near(&self, centre: Option<usize>) -> bool {
+        centre.is_some_and(|c| {
+            (c.saturating_sub(RECUR_SLACK)..=c + RECUR_SLACK).any(|at| self.same_at(at))
+        })
+    }
+
+    /// Whether it comes back at `at` and once more at that period: one period further on,
+    /// or one period on the other side. Three cycles, because a double click is the same
+    /// tick twice, a pulse wave the same pulse on every cycle.
+    fn recurs(&self, at: usize) -> bool {
+        let w0 = self.w0;
+        let (further, other) = if at < w0 {
+            ((2 * at).checked_sub(w0), Some(2 * w0 - at))
+        } else {
+            (Some(2 * at - w0), (2 * w0).checked_sub(at))
+        };
+        self.same_at(at) && (self.near(further) || self.near(other))
+    }
+
+    /// Whether it comes back `t` samples before and `t` after, for some `t` in `lags`: for
+    /// periods beyond the guard's range, where one period further on could lie outside what
+    /// every block is sure to hold. Most lags are ruled out by the window's largest sample
+    /// alone, in stretches that vectorise; the rest are compared in full.
+    #[inline(always)] // into the repair's AVX-512/AVX2 build (see `dispatch!`)
+    fn either_side(&self, lags: std::ops::RangeInclusive<usize>) -> bool {
+        let (x, w0) = (self.x, self.w0);
+        let Some(anchor) = (w0..w0 + self.len).max_by_key(|&i| x[i].unsigned_abs()) else {
+            return false;
+        };
+        let (lo, hi) = (*lags.start(), (*lags.end()).min(w0));
+        if lo > hi {
+            return false;
+        }
+        let (peak, reach) = (f64::from(x[anchor]), self.limit.sqrt());
+        let (below, above) = (peak - reach, peak + reach);
+        let close = |v: i32| (f64::from(v) > below) & (f64::from(v) < above);
+        // x[anchor - t] for t = hi down to lo.
+        let before = &x[anchor - hi..=anchor - lo];
+        before
+            .chunks(PERIOD_STRETCH)
+            .enumerate()
+            .filter(|(_, c)| c.iter().fold(false, |any, &v| any | close(v)))
+            .any(|(k, c)| {
+                c.iter().enumerate().any(|(i, &v)| {
+                    let t = hi - (k * PERIOD_STRETCH + i);
+                    close(v) && self.same_at(w0 - t) && self.near(Some(w0 + t))
+                })
+            })
+    }
 }
 
 /// How far, in samples, the periodicity guard looks either side of the place one more period
@@ -3008,6 +3091,53 @@ mod tests {
     }
 
     #[test]
+    fn low_pulse_and_sawtooth_waves_keep_every_cycle_but_the_ends() {
+        // Periods of 20 to 40 ms, beyond the periodicity guard's scaled search: each cycle
+        // comes back sample for sample a period before and after, so it stays; the first and
+        // last cycles have only one side, and may be repaired (they were, along with every
+        // cycle between, before the search either side reached 40 ms).
+        let mut wrong = Vec::new();
+        for (rate, bits) in [(44_100, 16), (48_000, 24), (96_000, 24)] {
+            let n = 2 * rate as usize;
+            let r = f64::from(rate);
+            for (name, f, duty, amp) in [
+                ("sawtooth", 29.3, 0.0, 0.3),
+                ("sawtooth", 41.0, 0.0, 0.01),
+                ("pulse 10 %", 26.0, 0.1, 0.2),
+                ("pulse 5 %", 47.5, 0.05, 0.5),
+            ] {
+                let x: Vec<f64> = (0..n)
+                    .map(|i| {
+                        let phase = (f * i as f64 / r + 0.37).fract();
+                        amp * if duty == 0.0 {
+                            2.0 * phase - 1.0
+                        } else if phase < duty {
+                            1.0
+                        } else {
+                            -1.0
+                        }
+                    })
+                    .collect();
+                let clean = quantise(&x, bits);
+                let (_, repairs) = declick(&clean, 1, rate, bits, &DeclickSettings::default());
+                let period = (r / f).ceil() as u64;
+                let inside: Vec<_> = repairs
+                    .iter()
+                    .filter(|r| r.start.0 > period && r.start.0 + period < n as u64)
+                    .collect();
+                if !inside.is_empty() {
+                    wrong.push(format!(
+                        "{name} at {f} Hz, {rate} Hz {bits}-bit: {} repairs inside, first {:?}",
+                        inside.len(),
+                        inside[0]
+                    ));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
     fn clicks_in_silence_at_a_steady_spacing_are_mended() {
         // Three ticks in digital silence, 4 ms apart, of one shape but not one size: scaled,
         // each matches the others exactly one and two "periods" away; only a waveform repeats
@@ -3315,6 +3445,29 @@ mod tests {
         }
         assert!(decided[0] > 50 && decided[1] > 50, "{decided:?}");
         assert!(recurred > 10, "decided by a recurrence {recurred} times");
+    }
+
+    #[test]
+    fn a_worker_that_panicked_leaves_its_scratch_usable() {
+        // Every scratch poisoned by a panicking job: the next job must still run (and the
+        // panic reach the caller), not wait for a lock that is never released.
+        let params = Params::new(48_000, 24, &DeclickSettings::default());
+        let pool: Vec<Mutex<Scratch>> = (0..2).map(|_| Mutex::new(Scratch::new(&params))).collect();
+        for m in &pool {
+            let _ = std::thread::scope(|s| {
+                s.spawn(|| {
+                    let _held = m.lock().unwrap();
+                    panic!("a job's bug");
+                })
+                .join()
+            });
+            assert!(m.is_poisoned());
+        }
+        // On a thread of its own, so that a wait that never ends fails the test.
+        let (done, ran) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(with_scratch(&pool, |_| "ran")));
+        let ran = ran.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(ran, Ok("ran"));
     }
 
     #[test]
