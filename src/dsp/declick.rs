@@ -389,6 +389,9 @@ impl Params {
     fn dependencies_hold(&self) -> bool {
         self.max_run + self.context + self.crackle_reach + ORDER < self.block + self.margin
             && self.context + self.crackle_reach <= self.block
+            // What the periodicity guard reads, a run's window a period or two away, lies in
+            // the block before the run's and the one after.
+            && 2 * self.period_max + self.max_run + ORDER / 4 + RECUR_SLACK < self.block
             && self.period_far + self.max_run + ORDER / 4 + RECUR_SLACK < self.block
             && self.period_far > self.period_max
     }
@@ -3018,15 +3021,21 @@ mod tests {
         assert!(gain > 15.0, "the pulses' regions gained only {gain:.1} dB");
     }
 
+    /// `n` samples of a 440 Hz tone at -10 dBFS with digital silence over `silence`.
+    fn tone_around_silence(rate: u32, n: usize, silence: std::ops::Range<usize>) -> Vec<f64> {
+        let mut x: Vec<f64> = (0..n)
+            .map(|k| 0.3 * (2.0 * PI * 440.0 * k as f64 / f64::from(rate)).sin())
+            .collect();
+        x[silence].fill(0.0);
+        x
+    }
+
     #[test]
     fn a_blip_in_digital_silence_is_set_back_to_silence() {
         let rate = 48_000;
         let n = rate as usize;
         // A tone, digital silence with a three-sample blip in the middle of it, the tone again.
-        let mut x: Vec<f64> = (0..n)
-            .map(|k| 0.3 * (2.0 * PI * 440.0 * k as f64 / f64::from(rate)).sin())
-            .collect();
-        x[n / 3..2 * n / 3].fill(0.0);
+        let x = tone_around_silence(rate, n, n / 3..2 * n / 3);
         let clean = quantise(&x, 24);
         let (out, repairs) = declick(&clean, 1, rate, 24, &DeclickSettings::default());
         assert!(repairs.is_empty(), "{repairs:?}");
@@ -3042,6 +3051,25 @@ mod tests {
         assert_eq!((repairs[0].start.0, repairs[0].length.0), (at as u64, 3));
     }
 
+    /// `n` samples of a naive pulse wave of the given duty (one value held between two
+    /// full-band edges), or with duty 0 a naive sawtooth, `f` Hz, starting a third of a cycle
+    /// in.
+    fn naive_wave(f: f64, duty: f64, amp: f64, rate: u32, n: usize) -> Vec<f64> {
+        let r = f64::from(rate);
+        (0..n)
+            .map(|i| {
+                let phase = (f * i as f64 / r + 0.37).fract();
+                amp * if duty == 0.0 {
+                    2.0 * phase - 1.0
+                } else if phase < duty {
+                    1.0
+                } else {
+                    -1.0
+                }
+            })
+            .collect()
+    }
+
     #[test]
     fn pulse_and_sawtooth_waves_come_out_bit_identical() {
         // Naive pulse waves (a synthesiser's, a test generator's: one value held between two
@@ -3053,7 +3081,6 @@ mod tests {
         let mut wrong = Vec::new();
         for (rate, bits) in [(44_100, 16), (48_000, 24), (96_000, 24), (96_000, 16)] {
             let n = rate as usize;
-            let r = f64::from(rate);
             for (name, f, duty, amp) in [
                 ("pulse 2 %", 349.0, 0.02, 0.2),
                 ("pulse 5 %", 261.3, 0.05, 0.006),
@@ -3064,18 +3091,7 @@ mod tests {
                 ("sawtooth", 434.9, 0.0, 0.5),
                 ("sawtooth", 1_372.0, 0.0, 0.35),
             ] {
-                let x: Vec<f64> = (0..n)
-                    .map(|i| {
-                        let phase = (f * i as f64 / r + 0.37).fract();
-                        amp * if duty == 0.0 {
-                            2.0 * phase - 1.0
-                        } else if phase < duty {
-                            1.0
-                        } else {
-                            -1.0
-                        }
-                    })
-                    .collect();
+                let x = naive_wave(f, duty, amp, rate, n);
                 let clean = quantise(&x, bits);
                 let (out, repairs) = declick(&clean, 1, rate, bits, &DeclickSettings::default());
                 if out != clean {
@@ -3106,18 +3122,7 @@ mod tests {
                 ("pulse 10 %", 26.0, 0.1, 0.2),
                 ("pulse 5 %", 47.5, 0.05, 0.5),
             ] {
-                let x: Vec<f64> = (0..n)
-                    .map(|i| {
-                        let phase = (f * i as f64 / r + 0.37).fract();
-                        amp * if duty == 0.0 {
-                            2.0 * phase - 1.0
-                        } else if phase < duty {
-                            1.0
-                        } else {
-                            -1.0
-                        }
-                    })
-                    .collect();
+                let x = naive_wave(f, duty, amp, rate, n);
                 let clean = quantise(&x, bits);
                 let (_, repairs) = declick(&clean, 1, rate, bits, &DeclickSettings::default());
                 let period = (r / f).ceil() as u64;
@@ -3144,10 +3149,7 @@ mod tests {
         // sample for sample, so these are still clicks.
         let rate = 48_000;
         let n = rate as usize;
-        let mut x: Vec<f64> = (0..n)
-            .map(|k| 0.3 * (2.0 * PI * 440.0 * k as f64 / f64::from(rate)).sin())
-            .collect();
-        x[n / 4..3 * n / 4].fill(0.0);
+        let x = tone_around_silence(rate, n, n / 4..3 * n / 4);
         let clean = quantise(&x, 24);
         let mut dirty = x.clone();
         let tick = click_shape(1, 5);
