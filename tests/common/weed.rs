@@ -18,14 +18,37 @@ pub struct Weed {
     ports: Vec<u16>,
 }
 
+/// `n` distinct loopback ports that are free now, drawn below the kernel's ephemeral range:
+/// a port the kernel hands out for outgoing connections (any test's, any process's) could be
+/// taken between this check and weed's bind, or while a stopped server is away.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+    let below = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (lo, hi) = (10_000u32, below.max(12_000));
+    let mut state = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+        ^ (NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 32);
+    let mut ports = Vec::with_capacity(n);
+    while ports.len() < n {
+        // xorshift64*: enough spread that parallel tests rarely draw the same port.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        let r = state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33;
+        let port = (lo + (r as u32) % (hi - lo)) as u16;
+        if !ports.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    ports
 }
+
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Weed {
     pub fn start(data: &Path) -> Weed {
@@ -34,11 +57,29 @@ impl Weed {
             data: data.to_path_buf(),
             ports: free_ports(11),
         };
+        // Another process may still bind one of the ports first: draw again, twice at most.
+        for _ in 0..2 {
+            match w.try_run() {
+                Ok(()) => return w,
+                Err(log) if taken(&log) => {
+                    w.stop();
+                    w.ports = free_ports(11);
+                }
+                Err(log) => panic!("weed mini did not start: {log}"),
+            }
+        }
         w.run();
         w
     }
 
+    /// Starts (or restarts, on the same ports) the server; returns when it stores files.
     pub fn run(&mut self) {
+        if let Err(log) = self.try_run() {
+            panic!("weed mini did not start: {log}");
+        }
+    }
+
+    fn try_run(&mut self) -> Result<(), String> {
         std::fs::create_dir_all(self.data.join("d")).unwrap();
         let config = self.data.join("s3.json");
         std::fs::write(
@@ -50,6 +91,7 @@ impl Weed {
         .unwrap();
         let p = &self.ports;
         let port = |flag: &str, i: usize| format!("-{flag}={}", p[i]);
+        let log = self.data.join("weed.log");
         let child = Command::new(tool("weed"))
             .arg("mini")
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
@@ -77,11 +119,14 @@ impl Weed {
                 "-master.telemetry=false",
             ])
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.data.join("weed.log")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("weed starts");
         self.child = Some(child);
-        // Ready when S3 answers a request (403 without credentials) and the filer its root.
+        let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+        // Ready when S3 answers a request (403 without credentials) and the filer stores a file:
+        // S3 and the filer answer before the volume server has joined the master, and a PUT
+        // then fails with a 500.
         let until = Instant::now() + Duration::from_secs(60);
         loop {
             let answers = |url: &str| {
@@ -90,16 +135,32 @@ impl Weed {
                     Ok(_) | Err(ureq::Error::StatusCode(_))
                 )
             };
-            if answers(&self.s3()) && answers(&format!("{}/buckets/", self.filer())) {
-                return;
+            if answers(&self.s3()) && self.stores() {
+                return Ok(());
             }
-            assert!(
-                Instant::now() < until,
-                "weed mini did not start: {}",
-                std::fs::read_to_string(self.data.join("weed.log")).unwrap_or_default()
-            );
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    return Err(format!("it exited ({status}): {}", read_log()));
+                }
+            }
+            if taken(&read_log()) || Instant::now() > until {
+                return Err(read_log());
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The filer writes a small file outside the bucket, reads it back and deletes it.
+    fn stores(&self) -> bool {
+        let url = format!("{}/capstan-ready/probe", self.filer());
+        ureq::put(&url).send("ready".as_bytes()).is_ok()
+            && ureq::get(&url)
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_string().ok())
+                .as_deref()
+                == Some("ready")
+            && ureq::delete(&url).call().is_ok()
     }
 
     pub fn s3(&self) -> String {
@@ -149,6 +210,11 @@ impl Weed {
             }
         }
     }
+}
+
+/// The log says a port was in use when weed went to bind it.
+fn taken(log: &str) -> bool {
+    log.contains("Port allocation failed") || log.contains("address already in use")
 }
 
 impl Drop for Weed {
