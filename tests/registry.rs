@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,11 +64,8 @@ impl Pg {
             .status()
             .unwrap();
         assert!(status.success());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Below the ephemeral range: initdb takes a second or two before the server binds.
+        let port = weed::free_ports(1)[0];
         let data = dir.path().join("data");
         as_postgres(&[
             &format!("{PG_BIN}/initdb"),

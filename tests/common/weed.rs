@@ -18,9 +18,10 @@ pub struct Weed {
     ports: Vec<u16>,
 }
 
-/// `n` distinct loopback ports that are free now, drawn below the kernel's ephemeral range:
-/// a port the kernel hands out for outgoing connections (any test's, any process's) could be
-/// taken between this check and weed's bind, or while a stopped server is away.
+/// `n` distinct loopback ports that are free now (for weed, and for the tests' PostgreSQL),
+/// drawn below the kernel's ephemeral range: a port the kernel hands out for outgoing
+/// connections (any test's, any process's) could be taken between this check and the server's
+/// bind, or while a stopped server is away.
 pub fn free_ports(n: usize) -> Vec<u16> {
     let below = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
