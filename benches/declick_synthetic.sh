@@ -9,7 +9,8 @@
 #
 # Seeds 2801 (all kinds) and 2802 (the periodic kinds: square,pulse,saw,tri,blsquare,blsaw,
 # square_steps) are the development draws the periodicity guard's pulse-train rule was
-# chosen on; 2803 and 2804 (the same two mixes) are held out, run once to report. The files go
+# chosen on; 2803 and 2804 (the same two mixes) are held out, run once to report per rule;
+# 2805 and 2806 (the same mixes) were drawn first for the straight-piece rule's report. The files go
 # to ${CAPSTAN_SYNTHETIC:-~/.cache/capstan-synthetic}/SEED (regenerated when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
