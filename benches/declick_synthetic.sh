@@ -3,7 +3,8 @@
 # triangle waves (naive and band-limited), tones switched on and off mid-cycle, sweeps, tone
 # bursts, gated noise, DTMF, mains hum, at 44.1-96 kHz, 16 and 24 bits, drawn at random by
 # `benches/synthetic/make.py` from a seed. A declicker should leave every file bit-identical;
-# the script prints each file that drew repairs, then the repairs per kind and the total.
+# the script prints each file that drew repairs, then the repairs per kind, the total and a
+# PASS/FAIL line for the target (every file bit-identical).
 #
 #   benches/declick_synthetic.sh [--seed N] [--kinds a,b] [--count N] [CAPSTAN_BINARY...]
 #
@@ -62,5 +63,8 @@ for kind, (files, hit, n) in sorted(per_kind.items()):
     print(f"  {kind:16} {hit} of {files} files repaired, {n} repairs")
 tot = [sum(v[i] for v in per_kind.values()) for i in range(3)]
 print(f"total: {tot[2]} repairs in {tot[1]} of {tot[0]} click-free files")
+# Issue 15's target: a click-free original comes out bit-identical, with no repair.
+print(f"{'PASS' if tot[1] == 0 else 'FAIL'}  click-free synthetic files bit-identical: "
+      f"{tot[0] - tot[1]} of {tot[0]}")
 PY
 done
