@@ -65,7 +65,7 @@ impl Pg {
             .unwrap();
         assert!(status.success());
         // Below the ephemeral range: initdb takes a second or two before the server binds.
-        let port = weed::free_ports(1)[0];
+        let port = free_ports(1)[0];
         let data = dir.path().join("data");
         as_postgres(&[
             &format!("{PG_BIN}/initdb"),

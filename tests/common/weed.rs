@@ -1,8 +1,7 @@
 //! A SeaweedFS S3 server (`weed mini`, installed by scripts/setup.sh into the tools' venv) on
 //! free loopback ports in a temporary folder, for the tests that need a real object store.
 
-use super::tool;
-use std::net::TcpListener;
+use super::{free_ports, tool};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,39 +16,6 @@ pub struct Weed {
     data: PathBuf,
     ports: Vec<u16>,
 }
-
-/// `n` distinct loopback ports that are free now (for weed, and for the tests' PostgreSQL),
-/// drawn below the kernel's ephemeral range: a port the kernel hands out for outgoing
-/// connections (any test's, any process's) could be taken between this check and the server's
-/// bind, or while a stopped server is away.
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let below = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(32768);
-    let (lo, hi) = (10_000u32, below.max(12_000));
-    let mut state = u64::from(std::process::id())
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-        ^ (NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 32);
-    let mut ports = Vec::with_capacity(n);
-    while ports.len() < n {
-        // xorshift64*: enough spread that parallel tests rarely draw the same port.
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        let r = state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33;
-        let port = (lo + (r as u32) % (hi - lo)) as u16;
-        if !ports.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            ports.push(port);
-        }
-    }
-    ports
-}
-
-static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Weed {
     pub fn start(data: &Path) -> Weed {
